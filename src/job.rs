@@ -1,0 +1,310 @@
+//! Batch jobs: `crmlake run JOB.toml` and `crmlake demo`.
+//!
+//! A job file names a lake, an output root and ordered steps; each step is one
+//! SQL statement whose result is written as a table, and later steps read
+//! earlier outputs by their table name (an output shadows a lake table of the
+//! same name).
+//!
+//! ```toml
+//! name = "nightly"
+//! lake = "data/lake"        # --lake overrides
+//! out = "out"               # --out overrides
+//! [settings]                # optional
+//! target_partitions = 4
+//! memory_limit_mb = 4096
+//! [[steps]]
+//! table = "clean_transactions"
+//! sql = "SELECT * FROM transactions WHERE customer_id IS NOT NULL"
+//! ```
+//!
+//! Relative `lake` and `out` paths are relative to the current directory.
+//!
+//! Output layout and commit protocol: each table is written to
+//! `OUT/<table>/_staging-<run_id>/run_date=D/part-00000.parquet` (plus a
+//! `_SUCCESS` marker), then committed by renaming the staged folder to
+//! `OUT/<table>/run_date=D`. An existing partition of the same date is first
+//! renamed aside and deleted after the commit, so a rerun replaces it and never
+//! mixes old and new files. Readers ignore folders starting with `_`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::NaiveDate;
+use datafusion::common::TableReference;
+use datafusion::datasource::ViewTable;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::prelude::SessionContext;
+use futures::StreamExt;
+use serde::Deserialize;
+
+use crate::error::{CrmlakeError, Result};
+use crate::lake::register_parquet_table;
+use crate::session::{lake_session, SessionOptions};
+
+/// The bundled demo job.
+pub const DEMO_JOB: &str = include_str!("../jobs/demo.toml");
+
+/// A parsed job file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobFile {
+    pub name: String,
+    pub lake: Option<String>,
+    pub out: Option<String>,
+    #[serde(default)]
+    pub settings: JobSettings,
+    pub steps: Vec<Step>,
+}
+
+/// Optional engine settings of a job.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobSettings {
+    pub target_partitions: Option<usize>,
+    pub memory_limit_mb: Option<usize>,
+}
+
+/// One step: a SQL statement whose result becomes table `table`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    pub table: String,
+    pub sql: String,
+}
+
+/// Overrides from the command line.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub run_date: Option<NaiveDate>,
+    pub lake: Option<String>,
+    pub out: Option<String>,
+    pub dry_run: bool,
+}
+
+/// What one step wrote.
+#[derive(Debug, Clone)]
+pub struct StepReport {
+    pub table: String,
+    pub rows: u64,
+    pub seconds: f64,
+    pub path: Option<PathBuf>,
+}
+
+/// Parse a job file's text; `source` names it in errors.
+pub fn parse_job(text: &str, source: &str) -> Result<JobFile> {
+    let job: JobFile = toml::from_str(text)
+        .map_err(|e| CrmlakeError::user(format!("job file '{source}': {e}")))?;
+    if job.steps.is_empty() {
+        return Err(CrmlakeError::user(format!(
+            "job file '{source}': no [[steps]]"
+        )));
+    }
+    for (i, s) in job.steps.iter().enumerate() {
+        let ok = !s.table.is_empty()
+            && !s.table.starts_with(['_', '.'])
+            && s.table
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !ok {
+            return Err(CrmlakeError::user(format!(
+                "job file '{source}': step {}: table name '{}' must be letters, digits and _ and not start with _",
+                i + 1,
+                s.table
+            )));
+        }
+    }
+    Ok(job)
+}
+
+/// Read and parse a job file.
+pub fn load_job(path: &Path) -> Result<JobFile> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        CrmlakeError::user(format!("cannot read job file '{}': {e}", path.display()))
+    })?;
+    parse_job(&text, &path.display().to_string())
+}
+
+/// Run `job`; returns one report per step.
+pub async fn run_job(job: &JobFile, opts: &RunOptions) -> Result<Vec<StepReport>> {
+    let lake = opts
+        .lake
+        .clone()
+        .or_else(|| job.lake.clone())
+        .unwrap_or_else(|| crate::session::DEFAULT_LAKE.to_string());
+    let out = PathBuf::from(
+        opts.out
+            .clone()
+            .or_else(|| job.out.clone())
+            .unwrap_or_else(|| "out".into()),
+    );
+    let run_date = opts
+        .run_date
+        .unwrap_or_else(|| chrono::Utc::now().date_naive());
+    let session_opts = SessionOptions {
+        lake: Some(lake),
+        target_partitions: job.settings.target_partitions,
+        memory_limit: job.settings.memory_limit_mb.map(|mb| mb * 1024 * 1024),
+    };
+    let (ctx, _report) = lake_session(&session_opts).await?;
+    let run_id = format!(
+        "{}-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"),
+        std::process::id()
+    );
+    let total = job.steps.len();
+    let mut reports = Vec::with_capacity(total);
+    for (i, step) in job.steps.iter().enumerate() {
+        let context = format!(
+            "job '{}' step {} of {total} ('{}')",
+            job.name,
+            i + 1,
+            step.table
+        );
+        let started = Instant::now();
+        let report = if opts.dry_run {
+            plan_step_as_view(&ctx, step, &context).await?;
+            StepReport {
+                table: step.table.clone(),
+                rows: 0,
+                seconds: 0.0,
+                path: None,
+            }
+        } else {
+            let (rows, path) = write_step(&ctx, step, &context, &out, run_date, &run_id).await?;
+            StepReport {
+                table: step.table.clone(),
+                rows,
+                seconds: started.elapsed().as_secs_f64(),
+                path: Some(path),
+            }
+        };
+        if opts.dry_run {
+            log::info!("{context}: planned");
+            eprintln!("{context}: planned");
+        } else {
+            eprintln!("{context}: {} rows in {:.2}s", report.rows, report.seconds);
+        }
+        reports.push(report);
+    }
+    Ok(reports)
+}
+
+async fn plan_step(
+    ctx: &SessionContext,
+    step: &Step,
+    context: &str,
+) -> Result<datafusion::logical_expr::LogicalPlan> {
+    let mut statements = crate::sql::parse_statements(&step.sql, context)?;
+    if statements.len() != 1 {
+        return Err(CrmlakeError::user(format!(
+            "{context}: a step is exactly one SQL statement, found {}",
+            statements.len()
+        )));
+    }
+    let statement = statements.remove(0);
+    ctx.state()
+        .statement_to_plan(statement)
+        .await
+        .map_err(|e| CrmlakeError::query(context, e))
+}
+
+/// Dry run: plan the step and expose it as a view so later steps plan too.
+async fn plan_step_as_view(ctx: &SessionContext, step: &Step, context: &str) -> Result<()> {
+    let plan = plan_step(ctx, step, context).await?;
+    let view = ViewTable::new(plan, None);
+    let name = TableReference::bare(step.table.as_str());
+    ctx.deregister_table(name.clone())
+        .map_err(|e| CrmlakeError::query(context, e))?;
+    ctx.register_table(name, Arc::new(view))
+        .map_err(|e| CrmlakeError::query(context, e))?;
+    Ok(())
+}
+
+/// Run the step, stage its output, commit it, and register it for later steps.
+async fn write_step(
+    ctx: &SessionContext,
+    step: &Step,
+    context: &str,
+    out: &Path,
+    run_date: NaiveDate,
+    run_id: &str,
+) -> Result<(u64, PathBuf)> {
+    let plan = plan_step(ctx, step, context).await?;
+    let df = ctx
+        .execute_logical_plan(plan)
+        .await
+        .map_err(|e| CrmlakeError::query(context, e))?;
+    let table_dir = out.join(&step.table);
+    let partition = format!("run_date={run_date}");
+    let staging = table_dir.join(format!("_staging-{run_id}"));
+    let staged_partition = staging.join(&partition);
+    std::fs::create_dir_all(&staged_partition)
+        .map_err(|e| CrmlakeError::io(staged_partition.display(), e))?;
+    let result = async {
+        let file = staged_partition.join("part-00000.parquet");
+        let schema = df.schema().inner().clone();
+        let mut stream = df
+            .execute_stream()
+            .await
+            .map_err(|e| CrmlakeError::query(context, e))?;
+        let f = std::fs::File::create(&file).map_err(|e| CrmlakeError::io(file.display(), e))?;
+        let mut writer = ArrowWriter::try_new(f, schema, Some(crate::output::writer_properties()))
+            .map_err(|e| CrmlakeError::Internal(format!("parquet writer: {e}")))?;
+        let mut rows = 0u64;
+        while let Some(batch) = stream.next().await {
+            let batch = batch.map_err(|e| CrmlakeError::query(context, e))?;
+            rows += batch.num_rows() as u64;
+            writer.write(&batch).map_err(|e| {
+                CrmlakeError::user(format!("{context}: writing '{}': {e}", file.display()))
+            })?;
+        }
+        let f = writer.into_inner().map_err(|e| {
+            CrmlakeError::user(format!("{context}: writing '{}': {e}", file.display()))
+        })?;
+        f.sync_all()
+            .map_err(|e| CrmlakeError::io(file.display(), e))?;
+        let marker = staged_partition.join("_SUCCESS");
+        std::fs::write(&marker, b"").map_err(|e| CrmlakeError::io(marker.display(), e))?;
+        Ok::<u64, CrmlakeError>(rows)
+    }
+    .await;
+    let rows = match result {
+        Ok(rows) => rows,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(e);
+        }
+    };
+    let target = table_dir.join(&partition);
+    commit(&staged_partition, &target, &table_dir, run_id)?;
+    let _ = std::fs::remove_dir_all(&staging);
+
+    // Later steps read what was committed.
+    let abs = std::fs::canonicalize(&target).map_err(|e| CrmlakeError::io(target.display(), e))?;
+    let url = url::Url::from_directory_path(&abs)
+        .map_err(|_| CrmlakeError::Internal(format!("bad output path {}", abs.display())))?;
+    ctx.deregister_table(TableReference::bare(step.table.as_str()))
+        .map_err(|e| CrmlakeError::query(context, e))?;
+    register_parquet_table(ctx, &step.table, url.as_str(), 1).await?;
+    Ok((rows, target))
+}
+
+/// Move `staged` to `target`, replacing an existing `target` whole.
+fn commit(staged: &Path, target: &Path, table_dir: &Path, run_id: &str) -> Result<()> {
+    let aside = table_dir.join(format!("_replaced-{run_id}"));
+    let had_old = target.exists();
+    if had_old {
+        std::fs::rename(target, &aside).map_err(|e| CrmlakeError::io(target.display(), e))?;
+    }
+    if let Err(e) = std::fs::rename(staged, target) {
+        if had_old {
+            let _ = std::fs::rename(&aside, target);
+        }
+        return Err(CrmlakeError::io(target.display(), e));
+    }
+    if had_old {
+        let _ = std::fs::remove_dir_all(&aside);
+    }
+    Ok(())
+}

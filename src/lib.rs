@@ -1,0 +1,17 @@
+//! # crmlake
+//!
+//! Customer analytics inside Apache DataFusion: the engine (session, lake,
+//! object stores), the command line and the batch jobs. The SQL functions live in
+//! the `crmlake-udfs` crate; [`session::base_session`] registers them.
+
+pub mod error;
+pub mod generate;
+pub mod job;
+pub mod lake;
+pub mod object_stores;
+pub mod output;
+pub mod session;
+pub mod shell;
+pub mod sql;
+
+pub use error::{CrmlakeError, Result};

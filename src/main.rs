@@ -1,0 +1,310 @@
+//! The `crmlake` command line. See `crmlake --help`.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use crmlake::error::{CrmlakeError, Result};
+use crmlake::output::{print_batches, write_parquet_file, OutputFormat};
+use crmlake::session::{base_session, lake_session, SessionOptions, DEFAULT_LAKE};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "crmlake",
+    version,
+    about = "Customer analytics inside a SQL engine (Apache DataFusion)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Commands,
+}
+
+#[derive(Debug, Subcommand)]
+enum Commands {
+    /// Run SQL over the lake: an interactive shell, or -c / -f statements.
+    Sql {
+        /// Lake root: a path or a file://, memory://, s3://, gs://, az:// URL
+        /// [default: data/lake, when that folder exists].
+        #[arg(long)]
+        lake: Option<String>,
+        /// SQL to run (several statements separated by ';'); may be repeated.
+        #[arg(short = 'c', long = "command")]
+        commands: Vec<String>,
+        /// File of SQL statements to run; may be repeated.
+        #[arg(short = 'f', long = "file")]
+        files: Vec<PathBuf>,
+        /// How to print the last result.
+        #[arg(long, value_enum, default_value = "table")]
+        format: OutputFormat,
+        /// Write the last result to this Parquet file instead of printing it.
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
+    },
+    /// Run a batch job file.
+    Run {
+        /// The job file (TOML).
+        job: PathBuf,
+        /// Partition date of this run (default: today, UTC).
+        #[arg(long)]
+        run_date: Option<chrono::NaiveDate>,
+        /// Override the job's lake.
+        #[arg(long)]
+        lake: Option<String>,
+        /// Override the job's output root.
+        #[arg(long)]
+        out: Option<String>,
+        /// Plan every step without writing anything.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Run the bundled demo job on the sample lake; output in ./out.
+    Demo {
+        #[arg(long)]
+        run_date: Option<chrono::NaiveDate>,
+        #[arg(long)]
+        lake: Option<String>,
+        #[arg(long)]
+        out: Option<String>,
+    },
+    /// Write a synthetic lake drawn from known BG/NBD, Gamma-Gamma and basket parameters.
+    Generate {
+        /// Number of customers.
+        #[arg(long)]
+        customers: u64,
+        /// Random seed: the same seed gives the same lake.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Output folder (created; must not already hold a lake).
+        #[arg(long)]
+        out: PathBuf,
+        /// Number of distinct products.
+        #[arg(long, default_value_t = 500)]
+        items: usize,
+        /// BG/NBD parameters "r,alpha,a,b" (alpha per day).
+        #[arg(long)]
+        bgnbd: Option<String>,
+        /// Gamma-Gamma parameters "p,q,gamma".
+        #[arg(long)]
+        gamma_gamma: Option<String>,
+        /// Customers per Parquet file.
+        #[arg(long, default_value_t = 1_000_000)]
+        customers_per_file: u64,
+    },
+    /// Print every crmlake SQL function with its signature and an example.
+    Functions,
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Commands::Sql {
+            lake,
+            commands,
+            files,
+            format,
+            output,
+        } => {
+            let lake = lake.or_else(|| {
+                let exists = std::path::Path::new(DEFAULT_LAKE).is_dir();
+                if !exists {
+                    log::warn!("no --lake given and no '{DEFAULT_LAKE}' folder here: starting without lake tables");
+                }
+                exists.then(|| DEFAULT_LAKE.to_string())
+            });
+            let opts = SessionOptions {
+                lake,
+                ..Default::default()
+            };
+            let (ctx, _) = lake_session(&opts).await?;
+            if commands.is_empty() && files.is_empty() {
+                if output.is_some() {
+                    return Err(CrmlakeError::user(
+                        "-o needs statements to run: give -c or -f",
+                    ));
+                }
+                return crmlake::shell::run_shell(&ctx).await;
+            }
+            let mut last = None;
+            for (i, sql) in commands.iter().enumerate() {
+                let source = if commands.len() > 1 {
+                    format!("-c #{}", i + 1)
+                } else {
+                    "-c".into()
+                };
+                if let Some(r) = crmlake::sql::run_script(&ctx, sql, &source).await? {
+                    last = Some(r);
+                }
+            }
+            for file in &files {
+                let text = std::fs::read_to_string(file).map_err(|e| {
+                    CrmlakeError::user(format!("cannot read SQL file '{}': {e}", file.display()))
+                })?;
+                if let Some(r) =
+                    crmlake::sql::run_script(&ctx, &text, &file.display().to_string()).await?
+                {
+                    last = Some(r);
+                }
+            }
+            let Some(result) = last else { return Ok(()) };
+            match output {
+                Some(path) => {
+                    let rows = write_parquet_file(&path, &result.schema, &result.batches)?;
+                    eprintln!("wrote {rows} rows to {}", path.display());
+                }
+                None => {
+                    let stdout = std::io::stdout();
+                    let mut lock = stdout.lock();
+                    print_batches(&mut lock, &result.schema, &result.batches, format)?;
+                    lock.flush().map_err(|e| CrmlakeError::io("stdout", e))?;
+                }
+            }
+            Ok(())
+        }
+        Commands::Run {
+            job,
+            run_date,
+            lake,
+            out,
+            dry_run,
+        } => {
+            let job = crmlake::job::load_job(&job)?;
+            let opts = crmlake::job::RunOptions {
+                run_date,
+                lake,
+                out,
+                dry_run,
+            };
+            crmlake::job::run_job(&job, &opts).await.map(|_| ())
+        }
+        Commands::Demo {
+            run_date,
+            lake,
+            out,
+        } => {
+            let job = crmlake::job::parse_job(crmlake::job::DEMO_JOB, "jobs/demo.toml")?;
+            let opts = crmlake::job::RunOptions {
+                run_date,
+                lake,
+                out,
+                dry_run: false,
+            };
+            let reports = crmlake::job::run_job(&job, &opts).await?;
+            for r in reports {
+                if let Some(p) = r.path {
+                    println!("{:<20} {:>9} rows  {}", r.table, r.rows, p.display());
+                }
+            }
+            Ok(())
+        }
+        Commands::Generate {
+            customers,
+            seed,
+            out,
+            items,
+            bgnbd,
+            gamma_gamma,
+            customers_per_file,
+        } => {
+            let mut opts = crmlake::generate::GenerateOptions::new(customers, seed, out);
+            opts.items = items;
+            opts.customers_per_file = customers_per_file;
+            if let Some(b) = bgnbd {
+                opts.bgnbd = crmlake::generate::parse_bgnbd(&b)?;
+            }
+            if let Some(g) = gamma_gamma {
+                opts.gamma_gamma = crmlake::generate::parse_gamma_gamma(&g)?;
+            }
+            let started = std::time::Instant::now();
+            let truth = crmlake::generate::generate(&opts)?;
+            eprintln!(
+                "wrote {} customers, {} orders, {} transaction rows in {} file(s) to {} in {:.1}s",
+                truth.customers,
+                truth.counts.orders,
+                truth.counts.transaction_rows,
+                truth.counts.files,
+                opts.out.display(),
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
+        Commands::Functions => {
+            // A session proves every listed function really registers.
+            let ctx = base_session(&SessionOptions::default())?;
+            let state = ctx.state();
+            for e in crmlake_udfs::catalog() {
+                let found = match e.kind {
+                    crmlake_udfs::FunctionKind::Scalar => {
+                        state.scalar_functions().contains_key(e.name)
+                    }
+                    crmlake_udfs::FunctionKind::Aggregate => {
+                        state.aggregate_functions().contains_key(e.name)
+                    }
+                    crmlake_udfs::FunctionKind::Table => {
+                        state.table_functions().contains_key(e.name)
+                    }
+                };
+                if !found {
+                    return Err(CrmlakeError::Internal(format!(
+                        "function '{}' is listed but not registered",
+                        e.name
+                    )));
+                }
+            }
+            print!("{}", crmlake::shell::functions_text());
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+        .format_timestamp(None)
+        .format_target(false)
+        .init();
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("crmlake: internal error (please report): {info}");
+    }));
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                _ => 1,
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("crmlake: internal error: cannot start runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    // A panic is a bug of ours: the hook above printed it; exit 2, not a crash.
+    let outcome =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runtime.block_on(run(cli))))
+            .unwrap_or_else(|_| {
+                Err(CrmlakeError::Internal(
+                    "crmlake panicked (see above)".into(),
+                ))
+            });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: DataFusion and TOML messages span several.
+            let text = e.to_string();
+            let line: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            eprintln!("crmlake: {}", line.join(" "));
+            ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}

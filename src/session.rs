@@ -1,0 +1,65 @@
+//! Building a crmlake session: object stores, crmlake's functions, lake tables.
+
+use std::sync::Arc;
+
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+use crate::error::{CrmlakeError, Result};
+use crate::lake::{register_lake, LakeReport};
+use crate::object_stores::LakeStoreRegistry;
+
+/// The default lake, relative to the working directory.
+pub const DEFAULT_LAKE: &str = "data/lake";
+
+/// Settings for a session.
+#[derive(Debug, Clone, Default)]
+pub struct SessionOptions {
+    /// Lake location; `None` means no lake (functions only).
+    pub lake: Option<String>,
+    /// Partitions per query; defaults to the number of cores, at least 2 so that
+    /// aggregate state merging is always exercised.
+    pub target_partitions: Option<usize>,
+    /// Memory limit in bytes for query execution (spilling beyond it).
+    pub memory_limit: Option<usize>,
+}
+
+/// A bare session with crmlake's object stores and functions, no lake.
+pub fn base_session(opts: &SessionOptions) -> Result<SessionContext> {
+    let partitions = opts
+        .target_partitions
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+        })
+        .max(2);
+    let config = SessionConfig::new()
+        .with_information_schema(true)
+        .with_target_partitions(partitions);
+    let mut runtime =
+        RuntimeEnvBuilder::new().with_object_store_registry(Arc::new(LakeStoreRegistry::new()));
+    if let Some(limit) = opts.memory_limit {
+        runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
+    }
+    let runtime = runtime
+        .build_arc()
+        .map_err(|e| CrmlakeError::Internal(format!("cannot build runtime: {e}")))?;
+    let ctx = SessionContext::new_with_config_rt(config, runtime);
+    crmlake_udfs::register_all(&ctx).map_err(|e| CrmlakeError::Internal(e.to_string()))?;
+    Ok(ctx)
+}
+
+/// A session over a lake: [`base_session`] plus every lake table registered.
+pub async fn lake_session(opts: &SessionOptions) -> Result<(SessionContext, LakeReport)> {
+    let ctx = base_session(opts)?;
+    let report = match &opts.lake {
+        Some(lake) => register_lake(&ctx, lake).await?,
+        None => LakeReport::default(),
+    };
+    for w in &report.warnings {
+        log::warn!("{w}");
+    }
+    Ok((ctx, report))
+}

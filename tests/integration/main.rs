@@ -1,0 +1,9 @@
+//! crmlake's integration tests, in one binary so the DataFusion-sized link
+//! happens once: the command line, lake discovery, the generator, and the
+//! sqllogictest files under `tests/sql/`.
+
+mod cli;
+mod common;
+mod generate;
+mod lake;
+mod sqllogictests;

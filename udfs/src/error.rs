@@ -1,0 +1,59 @@
+//! Typed errors of crmlake's SQL functions. Each converts into a
+//! [`DataFusionError`] whose message names the function and the argument, column
+//! or option at fault, in the words the user typed.
+
+use datafusion::error::DataFusionError;
+
+/// What can go wrong when a crmlake function is called.
+#[derive(Debug, thiserror::Error)]
+pub enum UdfError {
+    /// An argument has the wrong type, count or value.
+    #[error("{function}: argument '{argument}': {message}")]
+    Argument {
+        function: &'static str,
+        argument: String,
+        message: String,
+    },
+    /// The trailing `key=value` options string is malformed or names an unknown key.
+    #[error("{function}: options: {message}")]
+    Options {
+        function: &'static str,
+        message: String,
+    },
+    /// A value in the data is outside what the function accepts.
+    #[error("{function}: {message}")]
+    Data {
+        function: &'static str,
+        message: String,
+    },
+}
+
+impl UdfError {
+    pub fn argument(
+        function: &'static str,
+        argument: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        UdfError::Argument {
+            function,
+            argument: argument.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn data(function: &'static str, message: impl Into<String>) -> Self {
+        UdfError::Data {
+            function,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<UdfError> for DataFusionError {
+    fn from(e: UdfError) -> Self {
+        match e {
+            UdfError::Data { .. } => DataFusionError::Execution(e.to_string()),
+            _ => DataFusionError::Plan(e.to_string()),
+        }
+    }
+}

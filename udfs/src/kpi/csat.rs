@@ -1,0 +1,191 @@
+//! `csat(score [, satisfied_from])`: Customer Satisfaction Score.
+//!
+//! CSAT is the percentage of respondents who answer at or above the
+//! "satisfied" mark: on the usual 1–5 scale that is 4 ("satisfied") and 5 ("very
+//! satisfied"), so `satisfied_from` defaults to 4. Give it for other scales
+//! (`csat(score, 8)` on 1–10). Nulls are not respondents; no respondents gives
+//! NULL. Result in percent, 0–100.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, AsArray};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type, UInt64Type};
+use datafusion::common::ScalarValue;
+use datafusion::error::Result;
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::utils::format_state_name;
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDF, AggregateUDFImpl, Signature, Volatility,
+};
+use datafusion::physical_expr::expressions::Literal;
+
+use crate::catalog::{FunctionEntry, FunctionKind, Registration};
+use crate::error::UdfError;
+use crate::kpi::nps::coerce_numeric;
+
+const NAME: &str = "csat";
+const DEFAULT_SATISFIED_FROM: f64 = 4.0;
+
+/// Satisfied and total respondent counts.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CsatCounts {
+    pub satisfied: u64,
+    pub respondents: u64,
+}
+
+impl CsatCounts {
+    pub fn add(&mut self, score: f64, satisfied_from: f64) {
+        self.respondents += 1;
+        if score >= satisfied_from {
+            self.satisfied += 1;
+        }
+    }
+
+    /// Percentage satisfied, or `None` without respondents.
+    pub fn score(&self) -> Option<f64> {
+        (self.respondents > 0).then(|| self.satisfied as f64 / self.respondents as f64 * 100.0)
+    }
+}
+
+pub fn entry() -> FunctionEntry {
+    FunctionEntry {
+        name: NAME,
+        kind: FunctionKind::Aggregate,
+        signature: "csat(score NUMERIC [, satisfied_from NUMERIC = 4]) -> DOUBLE",
+        description: "Customer Satisfaction Score: percent of answers >= satisfied_from (4 on a 1-5 scale), nulls skipped",
+        example: "SELECT csat(score) FROM (VALUES (5), (4), (3), (1)) AS t(score); -- 50.0",
+        registration: Registration::Aggregate(Arc::new(AggregateUDF::from(Csat::new()))),
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct Csat {
+    signature: Signature,
+}
+
+impl Csat {
+    pub fn new() -> Self {
+        Csat {
+            signature: Signature::user_defined(Volatility::Immutable),
+        }
+    }
+}
+
+impl Default for Csat {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl AggregateUDFImpl for Csat {
+    fn name(&self) -> &str {
+        NAME
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Float64)
+    }
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        coerce_numeric(NAME, &["score", "satisfied_from"], arg_types)
+    }
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        let satisfied_from = match args.exprs.get(1) {
+            None => DEFAULT_SATISFIED_FROM,
+            Some(expr) => {
+                let lit = expr.downcast_ref::<Literal>().ok_or_else(|| {
+                    UdfError::argument(NAME, "satisfied_from", "must be a constant number")
+                })?;
+                match lit.value().cast_to(&DataType::Float64) {
+                    Ok(ScalarValue::Float64(Some(v))) if v.is_finite() => v,
+                    _ => {
+                        let other = lit.value();
+                        return Err(UdfError::argument(
+                            NAME,
+                            "satisfied_from",
+                            format!("must be a finite number, got {other}"),
+                        )
+                        .into());
+                    }
+                }
+            }
+        };
+        Ok(Box::new(CsatAccumulator {
+            counts: CsatCounts::default(),
+            satisfied_from,
+        }))
+    }
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        Ok(["satisfied", "respondents"]
+            .iter()
+            .map(|s| {
+                Arc::new(Field::new(
+                    format_state_name(args.name, s),
+                    DataType::UInt64,
+                    true,
+                ))
+            })
+            .collect())
+    }
+}
+
+#[derive(Debug)]
+struct CsatAccumulator {
+    counts: CsatCounts,
+    satisfied_from: f64,
+}
+
+impl Accumulator for CsatAccumulator {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        for score in values[0].as_primitive::<Float64Type>().iter().flatten() {
+            if !score.is_finite() {
+                return Err(
+                    UdfError::data(NAME, format!("score {score} is not a finite number")).into(),
+                );
+            }
+            self.counts.add(score, self.satisfied_from);
+        }
+        Ok(())
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        let satisfied = states[0].as_primitive::<UInt64Type>();
+        let respondents = states[1].as_primitive::<UInt64Type>();
+        for i in 0..satisfied.len() {
+            self.counts.satisfied += satisfied.value(i);
+            self.counts.respondents += respondents.value(i);
+        }
+        Ok(())
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        Ok(vec![
+            ScalarValue::UInt64(Some(self.counts.satisfied)),
+            ScalarValue::UInt64(Some(self.counts.respondents)),
+        ])
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        Ok(ScalarValue::Float64(self.counts.score()))
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_at_or_above_mark() {
+        let mut c = CsatCounts::default();
+        for s in [5.0, 4.0, 4.0, 3.0, 2.0] {
+            c.add(s, 4.0);
+        }
+        assert_eq!(c.score(), Some(60.0));
+        assert_eq!(CsatCounts::default().score(), None);
+    }
+}

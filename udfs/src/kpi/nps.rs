@@ -1,0 +1,230 @@
+//! `nps(score)`: Net Promoter Score.
+//!
+//! Scores are answers to "how likely are you to recommend us" on the 0–10 scale.
+//! Promoters answer 9–10, detractors 0–6, passives 7–8. NPS = (promoters −
+//! detractors) / respondents × 100, in points from −100 to 100 (Reichheld 2003,
+//! "The One Number You Need to Grow", HBR). Nulls are not respondents; a score
+//! outside 0–10 or not a whole number is an error naming the value. No
+//! respondents gives NULL.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, AsArray};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type, UInt64Type};
+use datafusion::common::ScalarValue;
+use datafusion::error::Result;
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::utils::format_state_name;
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDF, AggregateUDFImpl, Signature, Volatility,
+};
+
+use crate::catalog::{FunctionEntry, FunctionKind, Registration};
+use crate::error::UdfError;
+
+const NAME: &str = "nps";
+
+/// Respondent counts by NPS category.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct NpsCounts {
+    pub promoters: u64,
+    pub passives: u64,
+    pub detractors: u64,
+}
+
+impl NpsCounts {
+    /// Count one answer; `Err` with the offending value if it is not 0..=10.
+    pub fn add(&mut self, score: f64) -> std::result::Result<(), f64> {
+        if !(0.0..=10.0).contains(&score) || score.fract() != 0.0 {
+            return Err(score);
+        }
+        match score as u8 {
+            9..=10 => self.promoters += 1,
+            7..=8 => self.passives += 1,
+            _ => self.detractors += 1,
+        }
+        Ok(())
+    }
+
+    pub fn merge(&mut self, other: &NpsCounts) {
+        self.promoters += other.promoters;
+        self.passives += other.passives;
+        self.detractors += other.detractors;
+    }
+
+    /// NPS in points, or `None` without respondents.
+    pub fn score(&self) -> Option<f64> {
+        let n = self.promoters + self.passives + self.detractors;
+        (n > 0).then(|| (self.promoters as f64 - self.detractors as f64) / n as f64 * 100.0)
+    }
+}
+
+pub fn entry() -> FunctionEntry {
+    FunctionEntry {
+        name: NAME,
+        kind: FunctionKind::Aggregate,
+        signature: "nps(score NUMERIC) -> DOUBLE",
+        description: "Net Promoter Score in points (-100..100): share of 9-10 answers minus share of 0-6 answers, nulls skipped",
+        example: "SELECT nps(score) FROM (VALUES (10), (9), (8), (6), (NULL)) AS t(score); -- 25.0",
+        registration: Registration::Aggregate(Arc::new(AggregateUDF::from(Nps::new()))),
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct Nps {
+    signature: Signature,
+}
+
+impl Nps {
+    pub fn new() -> Self {
+        Nps {
+            signature: Signature::user_defined(Volatility::Immutable),
+        }
+    }
+}
+
+impl Default for Nps {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Check that every argument is numeric (or NULL) and ask for DOUBLE.
+pub(crate) fn coerce_numeric(
+    function: &'static str,
+    names: &[&str],
+    arg_types: &[DataType],
+) -> Result<Vec<DataType>> {
+    if arg_types.is_empty() || arg_types.len() > names.len() {
+        return Err(UdfError::argument(
+            function,
+            "arguments",
+            format!(
+                "expected ({}), got {} arguments",
+                names.join(", "),
+                arg_types.len()
+            ),
+        )
+        .into());
+    }
+    for (t, name) in arg_types.iter().zip(names) {
+        if !(t.is_numeric() || t.is_null()) {
+            return Err(
+                UdfError::argument(function, *name, format!("must be numeric, got {t}")).into(),
+            );
+        }
+    }
+    Ok(vec![DataType::Float64; arg_types.len()])
+}
+
+impl AggregateUDFImpl for Nps {
+    fn name(&self) -> &str {
+        NAME
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Float64)
+    }
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        coerce_numeric(NAME, &["score"], arg_types)
+    }
+    fn accumulator(&self, _args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        Ok(Box::new(NpsAccumulator::default()))
+    }
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        Ok(["promoters", "passives", "detractors"]
+            .iter()
+            .map(|s| {
+                Arc::new(Field::new(
+                    format_state_name(args.name, s),
+                    DataType::UInt64,
+                    true,
+                ))
+            })
+            .collect())
+    }
+}
+
+#[derive(Debug, Default)]
+struct NpsAccumulator {
+    counts: NpsCounts,
+}
+
+impl Accumulator for NpsAccumulator {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let scores = values[0].as_primitive::<Float64Type>();
+        for score in scores.iter().flatten() {
+            self.counts.add(score).map_err(|v| {
+                UdfError::data(
+                    NAME,
+                    format!("score {v} is not a whole number from 0 to 10"),
+                )
+            })?;
+        }
+        Ok(())
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        let cols: Vec<_> = states
+            .iter()
+            .map(|a| a.as_primitive::<UInt64Type>())
+            .collect();
+        for i in 0..cols[0].len() {
+            self.counts.merge(&NpsCounts {
+                promoters: cols[0].value(i),
+                passives: cols[1].value(i),
+                detractors: cols[2].value(i),
+            });
+        }
+        Ok(())
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        let c = self.counts;
+        Ok(vec![
+            ScalarValue::UInt64(Some(c.promoters)),
+            ScalarValue::UInt64(Some(c.passives)),
+            ScalarValue::UInt64(Some(c.detractors)),
+        ])
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        Ok(ScalarValue::Float64(self.counts.score()))
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Worked example from Bain & Company's NPS explainer: 70% promoters,
+    /// 10% detractors -> NPS 60.
+    #[test]
+    fn published_example() {
+        let mut c = NpsCounts::default();
+        for _ in 0..70 {
+            c.add(10.0).unwrap();
+        }
+        for _ in 0..20 {
+            c.add(7.0).unwrap();
+        }
+        for _ in 0..10 {
+            c.add(3.0).unwrap();
+        }
+        assert_eq!(c.score(), Some(60.0));
+    }
+
+    #[test]
+    fn rejects_out_of_scale() {
+        let mut c = NpsCounts::default();
+        assert_eq!(c.add(11.0), Err(11.0));
+        assert_eq!(c.add(7.5), Err(7.5));
+        assert_eq!(c.score(), None);
+    }
+}

@@ -1,0 +1,46 @@
+//! # crmlake-udfs
+//!
+//! Every crmlake SQL function, for any Apache DataFusion program:
+//!
+//! ```no_run
+//! # async fn demo() -> datafusion::error::Result<()> {
+//! use datafusion::prelude::SessionContext;
+//! let ctx = SessionContext::new();
+//! crmlake_udfs::register_all(&ctx)?;
+//! ctx.sql("SELECT nps(score) FROM (VALUES (10), (9), (3)) AS t(score)").await?.show().await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Layout: one SQL function family per file under `src/<area>/`. Algorithm code
+//! takes plain Rust values and knows nothing of DataFusion; the DataFusion wrapper
+//! beside it converts Arrow arrays, checks arguments and reports errors.
+//! [`catalog`] lists every function with its documentation (what `crmlake
+//! functions` and the shell's `\df` print).
+
+pub mod catalog;
+pub mod error;
+pub mod kpi;
+pub mod options;
+
+use datafusion::error::Result;
+use datafusion::prelude::SessionContext;
+
+pub use catalog::{catalog, FunctionEntry, FunctionKind};
+pub use error::UdfError;
+
+/// Register every crmlake function (scalar, aggregate and table functions) in
+/// `ctx`. Call once per session; registering twice replaces the functions.
+pub fn register_all(ctx: &SessionContext) -> Result<()> {
+    for entry in catalog() {
+        entry.register(ctx);
+    }
+    Ok(())
+}
+
+/// Names of every function [`register_all`] registers, sorted.
+pub fn function_names() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = catalog().iter().map(|e| e.name).collect();
+    names.sort_unstable();
+    names
+}

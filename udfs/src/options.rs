@@ -1,0 +1,95 @@
+//! The trailing options string every crmlake function accepts:
+//! `'key=value, key=value'` (DESIGN.md). Unknown keys and bad values are errors
+//! that list the valid keys.
+
+use crate::error::UdfError;
+use std::collections::BTreeMap;
+
+/// Parsed `key=value` pairs, checked against the keys a function accepts.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Options {
+    function: &'static str,
+    values: BTreeMap<String, String>,
+}
+
+impl Options {
+    /// Parse `text` for `function`, accepting only `valid_keys`.
+    ///
+    /// Keys are case-insensitive; surrounding spaces are ignored; an empty string
+    /// gives no options. A repeated key is an error.
+    pub fn parse(
+        function: &'static str,
+        text: &str,
+        valid_keys: &[&str],
+    ) -> Result<Self, UdfError> {
+        let mut values = BTreeMap::new();
+        let err = |message: String| UdfError::Options { function, message };
+        for part in text.split(',') {
+            let part = part.trim();
+            if part.is_empty() {
+                continue;
+            }
+            let (key, value) = part.split_once('=').ok_or_else(|| {
+                err(format!(
+                    "'{part}' is not of the form key=value (valid keys: {})",
+                    valid_keys.join(", ")
+                ))
+            })?;
+            let key = key.trim().to_ascii_lowercase();
+            if !valid_keys.contains(&key.as_str()) {
+                return Err(err(format!(
+                    "unknown key '{key}' (valid keys: {})",
+                    valid_keys.join(", ")
+                )));
+            }
+            if values
+                .insert(key.clone(), value.trim().to_string())
+                .is_some()
+            {
+                return Err(err(format!("key '{key}' given twice")));
+            }
+        }
+        Ok(Options { function, values })
+    }
+
+    /// The raw value of `key`, if given.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.values.get(key).map(String::as_str)
+    }
+
+    /// `key` parsed as `T`, or `default` when absent.
+    pub fn parse_or<T: std::str::FromStr>(&self, key: &str, default: T) -> Result<T, UdfError> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(v) => v.parse().map_err(|_| UdfError::Options {
+                function: self.function,
+                message: format!(
+                    "key '{key}': cannot read '{v}' as {}",
+                    std::any::type_name::<T>()
+                ),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_pairs_and_rejects_unknown_keys() {
+        let o = Options::parse("f", " max_len=4, Seed = 42 ,", &["max_len", "seed"]).unwrap();
+        assert_eq!(o.get("max_len"), Some("4"));
+        assert_eq!(o.parse_or("seed", 0u64).unwrap(), 42);
+        assert_eq!(o.parse_or("absent", 7u64).unwrap(), 7);
+        let e = Options::parse("f", "bogus=1", &["max_len", "seed"]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "f: options: unknown key 'bogus' (valid keys: max_len, seed)"
+        );
+        assert!(Options::parse("f", "max_len", &["max_len"]).is_err());
+        assert!(Options::parse("f", "max_len=1,max_len=2", &["max_len"]).is_err());
+        let o = Options::parse("f", "max_len=x", &["max_len"]).unwrap();
+        assert!(o.parse_or("max_len", 1usize).is_err());
+    }
+}
