@@ -6,4 +6,5 @@ mod cli;
 mod common;
 mod generate;
 mod lake;
+mod s3;
 mod sqllogictests;
