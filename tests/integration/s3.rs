@@ -55,7 +55,11 @@ fn start() -> Option<Server> {
         eprintln!("SKIPPED s3 test: no moto_server on PATH (pip install 'moto[server]')");
         return None;
     };
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let child = Command::new(bin)
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .stdout(Stdio::null())
@@ -70,7 +74,9 @@ fn start() -> Option<Server> {
         );
         match http(port, &put) {
             Ok(resp) if resp.starts_with("HTTP/1.1 200") => return Some(server),
-            _ if started.elapsed() < Duration::from_secs(30) => std::thread::sleep(Duration::from_millis(200)),
+            _ if started.elapsed() < Duration::from_secs(30) => {
+                std::thread::sleep(Duration::from_millis(200))
+            }
             other => panic!("moto_server did not come up: {other:?}"),
         }
     }
@@ -137,7 +143,16 @@ fn s3_lake_write_discover_and_query() {
     assert!(csv.starts_with("country,customers\nFinland,"), "{csv}");
     // A bucket that does not exist: exit 1 naming the lake.
     user_error(
-        crmlake_s3(port, &["sql", "--lake", "s3://missing-bucket/lake", "-c", "SELECT 1"]),
+        crmlake_s3(
+            port,
+            &[
+                "sql",
+                "--lake",
+                "s3://missing-bucket/lake",
+                "-c",
+                "SELECT 1",
+            ],
+        ),
         &["s3://missing-bucket/lake"],
     );
 }

@@ -21,6 +21,7 @@
 pub mod catalog;
 pub mod error;
 pub mod kpi;
+pub mod ltv;
 pub mod options;
 
 use datafusion::error::Result;

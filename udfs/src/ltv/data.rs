@@ -1,0 +1,80 @@
+//! Customer summaries as the fitters take them: identical rows collapsed into
+//! weights, so a million customers with a few thousand distinct (x, t_x, T)
+//! cost a few thousand likelihood terms.
+
+use std::collections::HashMap;
+
+/// One distinct (frequency, recency, T) and how many customers share it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RfmRow {
+    pub x: f64,
+    pub tx: f64,
+    pub t: f64,
+    pub weight: f64,
+}
+
+/// Weighted, deduplicated (x, t_x, T) rows.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RfmData {
+    rows: Vec<RfmRow>,
+    index: HashMap<(u64, u64, u64), usize>,
+}
+
+impl RfmData {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Add `weight` customers with (x, t_x, T). Values are assumed checked.
+    pub fn add(&mut self, x: f64, tx: f64, t: f64, weight: f64) {
+        let key = (x.to_bits(), tx.to_bits(), t.to_bits());
+        match self.index.get(&key) {
+            Some(&i) => self.rows[i].weight += weight,
+            None => {
+                self.index.insert(key, self.rows.len());
+                self.rows.push(RfmRow { x, tx, t, weight });
+            }
+        }
+    }
+
+    pub fn merge(&mut self, other: &RfmData) {
+        for r in &other.rows {
+            self.add(r.x, r.tx, r.t, r.weight);
+        }
+    }
+
+    pub fn rows(&self) -> &[RfmRow] {
+        &self.rows
+    }
+
+    /// Number of customers (sum of weights).
+    pub fn customers(&self) -> f64 {
+        self.rows.iter().map(|r| r.weight).sum()
+    }
+
+    /// Heap bytes held, for DataFusion's memory accounting.
+    pub fn heap_size(&self) -> usize {
+        self.rows.capacity() * std::mem::size_of::<RfmRow>()
+            + self.index.capacity() * (std::mem::size_of::<((u64, u64, u64), usize)>() + 8)
+    }
+}
+
+/// Check one summary row; the message names the offending argument.
+pub fn check_rfm(x: f64, tx: f64, t: f64) -> Result<(), String> {
+    if !(x.is_finite() && x >= 0.0 && x.fract() == 0.0) {
+        return Err(format!("frequency {x} is not a whole number >= 0"));
+    }
+    if !(tx.is_finite() && tx >= 0.0) {
+        return Err(format!("recency {tx} is not a finite number >= 0"));
+    }
+    if !(t.is_finite() && t >= 0.0) {
+        return Err(format!("t {t} is not a finite number >= 0"));
+    }
+    if tx > t {
+        return Err(format!("recency {tx} exceeds t {t}"));
+    }
+    if x == 0.0 && tx != 0.0 {
+        return Err(format!("recency {tx} must be 0 when frequency is 0"));
+    }
+    Ok(())
+}

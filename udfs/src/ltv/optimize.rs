@@ -1,0 +1,194 @@
+//! A small BFGS minimiser for the model fits (4 parameters or fewer, smooth
+//! log-likelihoods on the log scale).
+//!
+//! Our own code: linfa's and smartcore's optimisers are tied to their model
+//! types, and `argmin` would bring a framework for a 100-line loop. Line search
+//! is backtracking with the Armijo condition; the inverse-Hessian update is
+//! skipped when the curvature condition fails, which keeps it positive definite.
+
+/// The result of a minimisation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Minimum {
+    pub x: Vec<f64>,
+    pub value: f64,
+    pub iterations: usize,
+    pub converged: bool,
+}
+
+/// Minimise `f`, whose gradient `f_grad(x)` returns `(f(x), ∇f(x))`, from `x0`.
+/// Converged means the largest gradient component fell below `gtol`.
+pub fn bfgs<F>(mut f_grad: F, x0: &[f64], gtol: f64, max_iter: usize) -> Minimum
+where
+    F: FnMut(&[f64]) -> (f64, Vec<f64>),
+{
+    let n = x0.len();
+    let mut x = x0.to_vec();
+    let (mut fx, mut g) = f_grad(&x);
+    let mut h = identity(n);
+    let mut iterations = 0;
+    let norm_inf = |v: &[f64]| v.iter().fold(0.0f64, |m, a| m.max(a.abs()));
+    while iterations < max_iter {
+        if !fx.is_finite() || g.iter().any(|v| !v.is_finite()) {
+            break;
+        }
+        if norm_inf(&g) < gtol {
+            return Minimum {
+                x,
+                value: fx,
+                iterations,
+                converged: true,
+            };
+        }
+        iterations += 1;
+        // Search direction d = −H g; fall back to steepest descent if not downhill.
+        let mut d: Vec<f64> = (0..n)
+            .map(|i| -(0..n).map(|j| h[i][j] * g[j]).sum::<f64>())
+            .collect();
+        let mut slope: f64 = d.iter().zip(&g).map(|(a, b)| a * b).sum();
+        if slope >= 0.0 {
+            h = identity(n);
+            d = g.iter().map(|v| -v).collect();
+            slope = -g.iter().map(|v| v * v).sum::<f64>();
+        }
+        // Keep steps on the log scale moderate: at most a factor e^5 per step.
+        let max_step = norm_inf(&d);
+        let mut step = if max_step > 5.0 { 5.0 / max_step } else { 1.0 };
+        let mut accepted = None;
+        for _ in 0..60 {
+            let xn: Vec<f64> = x.iter().zip(&d).map(|(a, b)| a + step * b).collect();
+            let (fn_, gn) = f_grad(&xn);
+            if fn_.is_finite() && fn_ <= fx + 1e-4 * step * slope {
+                accepted = Some((xn, fn_, gn));
+                break;
+            }
+            step *= 0.5;
+        }
+        let Some((xn, fn_, gn)) = accepted else {
+            // No decrease possible along d: at the optimum to machine precision,
+            // or stuck. Converged only if the gradient is small relative to f.
+            let converged = norm_inf(&g) < gtol.sqrt();
+            return Minimum {
+                x,
+                value: fx,
+                iterations,
+                converged,
+            };
+        };
+        let s: Vec<f64> = xn.iter().zip(&x).map(|(a, b)| a - b).collect();
+        let y: Vec<f64> = gn.iter().zip(&g).map(|(a, b)| a - b).collect();
+        let sy: f64 = s.iter().zip(&y).map(|(a, b)| a * b).sum();
+        if sy > 1e-300 {
+            // H ← (I − ρ s yᵀ) H (I − ρ y sᵀ) + ρ s sᵀ
+            let rho = 1.0 / sy;
+            let hy: Vec<f64> = (0..n)
+                .map(|i| (0..n).map(|j| h[i][j] * y[j]).sum())
+                .collect();
+            let yhy: f64 = y.iter().zip(&hy).map(|(a, b)| a * b).sum();
+            for i in 0..n {
+                for j in 0..n {
+                    h[i][j] += -rho * (hy[i] * s[j] + s[i] * hy[j])
+                        + (rho * rho * yhy + rho) * s[i] * s[j];
+                }
+            }
+        }
+        let small_change = (fx - fn_).abs() <= 1e-15 * fx.abs().max(1.0);
+        x = xn;
+        fx = fn_;
+        g = gn;
+        if small_change && norm_inf(&g) < gtol.sqrt() {
+            return Minimum {
+                x,
+                value: fx,
+                iterations,
+                converged: true,
+            };
+        }
+    }
+    let converged = fx.is_finite() && norm_inf(&g) < gtol;
+    Minimum {
+        x,
+        value: fx,
+        iterations,
+        converged,
+    }
+}
+
+fn identity(n: usize) -> Vec<Vec<f64>> {
+    (0..n)
+        .map(|i| (0..n).map(|j| if i == j { 1.0 } else { 0.0 }).collect())
+        .collect()
+}
+
+/// Inverse of a small symmetric positive-definite matrix by Gauss–Jordan
+/// elimination with partial pivoting; `None` if singular.
+pub fn invert(m: &[Vec<f64>]) -> Option<Vec<Vec<f64>>> {
+    let n = m.len();
+    let mut a: Vec<Vec<f64>> = m
+        .iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let mut r = row.clone();
+            r.extend((0..n).map(|j| if i == j { 1.0 } else { 0.0 }));
+            r
+        })
+        .collect();
+    for col in 0..n {
+        let pivot = (col..n).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))?;
+        if a[pivot][col].abs() < 1e-300 {
+            return None;
+        }
+        a.swap(col, pivot);
+        let p = a[col][col];
+        for v in a[col].iter_mut() {
+            *v /= p;
+        }
+        for row in 0..n {
+            if row != col {
+                let factor = a[row][col];
+                if factor != 0.0 {
+                    for k in 0..2 * n {
+                        a[row][k] -= factor * a[col][k];
+                    }
+                }
+            }
+        }
+    }
+    Some(a.into_iter().map(|r| r[n..].to_vec()).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minimises_rosenbrock() {
+        let m = bfgs(
+            |x| {
+                let (a, b) = (x[0], x[1]);
+                let f = (1.0 - a).powi(2) + 100.0 * (b - a * a).powi(2);
+                let g = vec![
+                    -2.0 * (1.0 - a) - 400.0 * a * (b - a * a),
+                    200.0 * (b - a * a),
+                ];
+                (f, g)
+            },
+            &[-1.2, 1.0],
+            1e-10,
+            1000,
+        );
+        assert!(m.converged, "{m:?}");
+        assert!(
+            (m.x[0] - 1.0).abs() < 1e-6 && (m.x[1] - 1.0).abs() < 1e-6,
+            "{m:?}"
+        );
+    }
+
+    #[test]
+    fn inverts() {
+        let m = vec![vec![4.0, 1.0], vec![1.0, 3.0]];
+        let inv = invert(&m).unwrap();
+        let det = 11.0;
+        assert!((inv[0][0] - 3.0 / det).abs() < 1e-15 && (inv[0][1] + 1.0 / det).abs() < 1e-15);
+        assert!(invert(&[vec![1.0, 2.0], vec![2.0, 4.0]]).is_none());
+    }
+}
