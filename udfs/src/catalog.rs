@@ -9,7 +9,7 @@ use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 use datafusion::prelude::SessionContext;
 use std::sync::Arc;
 
-use crate::kpi;
+use crate::{kpi, ltv};
 
 /// What kind of SQL function an entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +65,12 @@ pub fn catalog() -> Vec<FunctionEntry> {
         kpi::nps::entry(),
         kpi::csat::entry(),
         kpi::loyalty_tier::entry(),
+        ltv::fit_sql::bgnbd_entry(),
+        ltv::fit_sql::gamma_gamma_entry(),
+        ltv::score_sql::p_alive_entry(),
+        ltv::score_sql::expected_purchases_entry(),
+        ltv::score_sql::expected_spend_entry(),
+        crate::model_info::entry(),
     ];
     entries.sort_by_key(|e| e.name);
     entries

@@ -22,6 +22,8 @@ pub mod catalog;
 pub mod error;
 pub mod kpi;
 pub mod ltv;
+pub mod model;
+pub mod model_info;
 pub mod options;
 
 use datafusion::error::Result;

@@ -1,0 +1,298 @@
+//! SQL aggregates `bgnbd_fit(frequency, recency, t)` and
+//! `gamma_gamma_fit(frequency, monetary)`: fit a model over the rows of a group
+//! and return it as a model value (see [`crate::model`]).
+//!
+//! Rows with a NULL in any argument are left out (as SQL aggregates do with
+//! NULLs). Invalid values are errors naming the argument: negative or
+//! fractional frequency, negative or non-finite recency or t, recency > t.
+//! `gamma_gamma_fit` fits repeat buyers only: rows with frequency 0 are left out
+//! and counted under `skipped.non_repeat_buyers` in the model; a repeat buyer's
+//! monetary value must be > 0.
+//!
+//! Partial state is the weighted distinct rows, so fits merge across partitions
+//! and the optimiser sees each distinct (x, t_x, T) once.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, ListArray};
+use datafusion::arrow::buffer::OffsetBuffer;
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type};
+use datafusion::common::ScalarValue;
+use datafusion::error::Result;
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::utils::format_state_name;
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDF, AggregateUDFImpl, Signature, Volatility,
+};
+
+use super::bgnbd;
+use super::data::{check_rfm, RfmData};
+use super::gamma_gamma::{self, SpendData};
+use crate::catalog::{FunctionEntry, FunctionKind, Registration};
+use crate::error::UdfError;
+use crate::kpi::nps::coerce_numeric;
+use crate::model::{named, FitInfo, Model};
+
+/// Which model an aggregate fits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FitKind {
+    BgNbd,
+    GammaGamma,
+}
+
+impl FitKind {
+    fn name(self) -> &'static str {
+        match self {
+            FitKind::BgNbd => "bgnbd_fit",
+            FitKind::GammaGamma => "gamma_gamma_fit",
+        }
+    }
+    fn args(self) -> &'static [&'static str] {
+        match self {
+            FitKind::BgNbd => &["frequency", "recency", "t"],
+            FitKind::GammaGamma => &["frequency", "monetary"],
+        }
+    }
+}
+
+pub fn bgnbd_entry() -> FunctionEntry {
+    FunctionEntry {
+        name: "bgnbd_fit",
+        kind: FunctionKind::Aggregate,
+        signature: "bgnbd_fit(frequency, recency, t) -> model",
+        description: "Fit the BG/NBD purchase model (r, alpha, a, b) by maximum likelihood; NULL rows skipped",
+        example: "SELECT model_info(bgnbd_fit(f, r, t)) FROM (VALUES (2, 30.43, 38.86), (1, 1.71, 38.86), (0, 0, 38.86), (0, 0, 38.86), (5, 35.0, 38.86)) AS s(f, r, t)",
+        registration: Registration::Aggregate(Arc::new(AggregateUDF::from(FitUdaf::new(FitKind::BgNbd)))),
+    }
+}
+
+pub fn gamma_gamma_entry() -> FunctionEntry {
+    FunctionEntry {
+        name: "gamma_gamma_fit",
+        kind: FunctionKind::Aggregate,
+        signature: "gamma_gamma_fit(frequency, monetary) -> model",
+        description: "Fit the Gamma-Gamma spend model (p, q, gamma) on repeat buyers; frequency 0 rows skipped and counted",
+        example: "SELECT model_info(gamma_gamma_fit(f, m)) FROM (VALUES (2, 30.0), (1, 12.5), (4, 41.0), (0, 0.0), (3, 22.0), (1, 80.0)) AS s(f, m)",
+        registration: Registration::Aggregate(Arc::new(AggregateUDF::from(FitUdaf::new(FitKind::GammaGamma)))),
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct FitUdaf {
+    kind: FitKind,
+    signature: Signature,
+}
+
+impl FitUdaf {
+    pub fn new(kind: FitKind) -> Self {
+        FitUdaf {
+            kind,
+            signature: Signature::user_defined(Volatility::Immutable),
+        }
+    }
+}
+
+impl AggregateUDFImpl for FitUdaf {
+    fn name(&self) -> &str {
+        self.kind.name()
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        let names = self.kind.args();
+        if arg_types.len() != names.len() {
+            return Err(UdfError::argument(
+                self.kind.name(),
+                "arguments",
+                format!(
+                    "expected ({}), got {} arguments",
+                    names.join(", "),
+                    arg_types.len()
+                ),
+            )
+            .into());
+        }
+        coerce_numeric(self.kind.name(), names, arg_types)
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+    fn accumulator(&self, _args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        Ok(Box::new(FitAccumulator {
+            kind: self.kind,
+            data: RfmData::new(),
+            skipped: 0.0,
+        }))
+    }
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        let list = DataType::List(Arc::new(Field::new_list_field(DataType::Float64, true)));
+        let mut fields: Vec<FieldRef> = ["c0", "c1", "c2", "weight"]
+            .iter()
+            .map(|n| {
+                Arc::new(Field::new(
+                    format_state_name(args.name, n),
+                    list.clone(),
+                    true,
+                ))
+            })
+            .collect();
+        fields.push(Arc::new(Field::new(
+            format_state_name(args.name, "skipped"),
+            DataType::Float64,
+            true,
+        )));
+        Ok(fields)
+    }
+}
+
+/// Rows as (c0, c1, c2, weight): (x, t_x, T) for BG/NBD, (x, m, 0) for Gamma-Gamma.
+#[derive(Debug)]
+struct FitAccumulator {
+    kind: FitKind,
+    data: RfmData,
+    skipped: f64,
+}
+
+fn list_scalar(values: Vec<f64>) -> ScalarValue {
+    let n = values.len();
+    let list = ListArray::new(
+        Arc::new(Field::new_list_field(DataType::Float64, true)),
+        OffsetBuffer::from_lengths([n]),
+        Arc::new(Float64Array::from(values)),
+        None,
+    );
+    ScalarValue::List(Arc::new(list))
+}
+
+impl Accumulator for FitAccumulator {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let name = self.kind.name();
+        let cols: Vec<_> = values
+            .iter()
+            .map(|a| a.as_primitive::<Float64Type>())
+            .collect();
+        for i in 0..cols[0].len() {
+            if cols.iter().any(|c| c.is_null(i)) {
+                continue;
+            }
+            match self.kind {
+                FitKind::BgNbd => {
+                    let (x, tx, t) = (cols[0].value(i), cols[1].value(i), cols[2].value(i));
+                    check_rfm(x, tx, t).map_err(|m| UdfError::data(name, m))?;
+                    self.data.add(x, tx, t, 1.0);
+                }
+                FitKind::GammaGamma => {
+                    let (x, m) = (cols[0].value(i), cols[1].value(i));
+                    if !(x.is_finite() && x >= 0.0 && x.fract() == 0.0) {
+                        return Err(UdfError::data(
+                            name,
+                            format!("frequency {x} is not a whole number >= 0"),
+                        )
+                        .into());
+                    }
+                    if x == 0.0 {
+                        self.skipped += 1.0;
+                        continue;
+                    }
+                    if !(m.is_finite() && m > 0.0) {
+                        return Err(UdfError::data(
+                            name,
+                            format!("monetary {m} of a repeat buyer is not a positive number"),
+                        )
+                        .into());
+                    }
+                    self.data.add(x, m, 0.0, 1.0);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        let lists: Vec<_> = states[..4].iter().map(|a| a.as_list::<i32>()).collect();
+        let skipped = states[4].as_primitive::<Float64Type>();
+        for row in 0..lists[0].len() {
+            if lists[0].is_null(row) {
+                continue;
+            }
+            let cols: Vec<ArrayRef> = lists.iter().map(|l| l.value(row)).collect();
+            let cols: Vec<_> = cols
+                .iter()
+                .map(|a| a.as_primitive::<Float64Type>())
+                .collect();
+            for i in 0..cols[0].len() {
+                self.data.add(
+                    cols[0].value(i),
+                    cols[1].value(i),
+                    cols[2].value(i),
+                    cols[3].value(i),
+                );
+            }
+            if !skipped.is_null(row) {
+                self.skipped += skipped.value(row);
+            }
+        }
+        Ok(())
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        let rows = self.data.rows();
+        Ok(vec![
+            list_scalar(rows.iter().map(|r| r.x).collect()),
+            list_scalar(rows.iter().map(|r| r.tx).collect()),
+            list_scalar(rows.iter().map(|r| r.t).collect()),
+            list_scalar(rows.iter().map(|r| r.weight).collect()),
+            ScalarValue::Float64(Some(self.skipped)),
+        ])
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        if self.data.rows().is_empty() {
+            return Ok(ScalarValue::Utf8(None));
+        }
+        let model = match self.kind {
+            FitKind::BgNbd => {
+                let f = bgnbd::fit(&self.data);
+                Model::Bgnbd {
+                    params: f.params,
+                    info: FitInfo {
+                        log_likelihood: f.log_likelihood,
+                        n: f.n,
+                        converged: f.converged,
+                        iterations: f.iterations,
+                        std_errors: named(&["r", "alpha", "a", "b"], &f.std_errors),
+                        skipped: Default::default(),
+                    },
+                }
+            }
+            FitKind::GammaGamma => {
+                let mut spend = SpendData::default();
+                for r in self.data.rows() {
+                    spend.add(r.x, r.tx, r.weight);
+                }
+                let f = gamma_gamma::fit(&spend);
+                let mut skipped = serde_json::Map::new();
+                if self.skipped > 0.0 {
+                    skipped.insert("non_repeat_buyers".into(), serde_json::json!(self.skipped));
+                }
+                Model::GammaGamma {
+                    params: f.params,
+                    info: FitInfo {
+                        log_likelihood: f.log_likelihood,
+                        n: f.n,
+                        converged: f.converged,
+                        iterations: f.iterations,
+                        std_errors: named(&["p", "q", "gamma"], &f.std_errors),
+                        skipped,
+                    },
+                }
+            }
+        };
+        Ok(ScalarValue::Utf8(Some(model.to_json())))
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self) + self.data.heap_size()
+    }
+}

@@ -1,0 +1,118 @@
+//! Models as SQL values.
+//!
+//! A `*_fit` aggregate returns its model as a JSON string (SQL `VARCHAR`), so a
+//! model stores in any table, round-trips through Parquet unchanged (floats are
+//! written in shortest round-trip form), and is readable by BI tools without
+//! crmlake. Scoring functions parse it once per batch. The JSON is the document
+//! `model_info` shows: `kind`, `params` named as in the literature, and fit
+//! diagnostics.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::UdfError;
+use crate::ltv::bgnbd::BgNbd;
+use crate::ltv::gamma_gamma::GammaGamma;
+
+/// Diagnostics every fitted model carries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FitInfo {
+    pub log_likelihood: f64,
+    /// Customers (rows) the model was fitted on.
+    pub n: f64,
+    pub converged: bool,
+    pub iterations: usize,
+    /// Standard errors by parameter name; absent when the information matrix
+    /// was not positive definite.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub std_errors: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Rows left out of the fit, by reason.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub skipped: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Every model kind crmlake produces.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Model {
+    Bgnbd {
+        params: BgNbd,
+        #[serde(flatten)]
+        info: FitInfo,
+    },
+    GammaGamma {
+        params: GammaGamma,
+        #[serde(flatten)]
+        info: FitInfo,
+    },
+}
+
+impl Model {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Model::Bgnbd { .. } => "bgnbd",
+            Model::GammaGamma { .. } => "gamma_gamma",
+        }
+    }
+
+    /// Parse a model value; `function` names the caller in errors.
+    pub fn parse(function: &'static str, text: &str) -> Result<Model, UdfError> {
+        serde_json::from_str(text).map_err(|e| {
+            UdfError::argument(
+                function,
+                "model",
+                format!("not a crmlake model ({e}); pass the value a *_fit function returned"),
+            )
+        })
+    }
+
+    pub fn to_json(&self) -> String {
+        // Serialising plain structs of numbers, strings and bools cannot fail.
+        serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+}
+
+/// Standard errors as a JSON map keyed by parameter name.
+pub fn named(
+    names: &[&str],
+    values: &Option<Vec<f64>>,
+) -> Option<serde_json::Map<String, serde_json::Value>> {
+    values.as_ref().map(|v| {
+        names
+            .iter()
+            .zip(v)
+            .map(|(n, x)| (n.to_string(), serde_json::json!(x)))
+            .collect()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_exactly() {
+        let m = Model::Bgnbd {
+            params: BgNbd {
+                r: 0.1 + 0.2,
+                alpha: 4.414_000_000_000_1,
+                a: 1e-300,
+                b: 2.426,
+            },
+            info: FitInfo {
+                log_likelihood: -9582.4,
+                n: 2357.0,
+                converged: true,
+                iterations: 17,
+                std_errors: named(&["r", "alpha", "a", "b"], &Some(vec![0.01, 0.2, 0.1, 0.3])),
+                skipped: Default::default(),
+            },
+        };
+        let text = m.to_json();
+        assert!(
+            text.starts_with("{\"kind\":\"bgnbd\",\"params\":{\"r\":"),
+            "{text}"
+        );
+        assert_eq!(Model::parse("t", &text).unwrap(), m);
+        assert!(Model::parse("t", "{\"kind\":\"nope\"}").is_err());
+    }
+}
