@@ -13,8 +13,8 @@
 //! x-independent ones: no overflow for heavy buyers and no cancellation.
 
 use super::data::RfmData;
-use super::optimize::{bfgs, invert};
-use super::special::{digamma, ln_gamma};
+use super::optimize::{maximize_positive, Mle};
+use super::special::{digamma, hyp2f1_tail_over_b, ln_gamma};
 
 /// BG/NBD parameters.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -146,21 +146,6 @@ impl BgNbd {
     }
 }
 
-/// (2F1(A, B; C; z) − 1) / B, finite as B → 0; series for 0 <= z < 1, C > 0.
-fn hyp2f1_tail_over_b(a: f64, b: f64, c: f64, z: f64) -> f64 {
-    let mut term = a * z / c;
-    let mut sum = term;
-    for k in 1..100_000 {
-        let k = k as f64;
-        term *= (a + k) * (b + k) / ((c + k) * (k + 1.0)) * z;
-        sum += term;
-        if term == 0.0 || (term / sum).abs() < 1e-17 {
-            break;
-        }
-    }
-    sum
-}
-
 /// Maximum-likelihood BG/NBD fit, optimised on the log scale with analytic
 /// gradients. Never errors on a hard data set: it returns its best point with
 /// `converged = false`.
@@ -171,59 +156,29 @@ pub fn fit(data: &RfmData) -> Fit<BgNbd> {
     });
     let r0 = 1.0;
     let alpha0 = if sx > 0.0 { r0 * st / sx } else { 1.0 }.clamp(1e-6, 1e9);
-    let x0 = [r0, alpha0, 1.0, 1.0].map(f64::ln);
-    let scale = 1.0 / n.max(1.0);
-    let objective = |theta: &[f64]| {
-        let p = BgNbd::from_slice(&theta.iter().map(|v| v.exp()).collect::<Vec<_>>());
-        let (ll, g) = p.log_likelihood(data);
-        let pv = p.to_vec();
-        let grad: Vec<f64> = (0..4).map(|i| -g[i] * pv[i] * scale).collect();
-        (-ll * scale, grad)
-    };
-    let m = bfgs(objective, &x0, 1e-9, 1000);
-    let params = BgNbd::from_slice(&m.x.iter().map(|v| v.exp()).collect::<Vec<_>>());
-    let std_errors = std_errors(
-        |v| BgNbd::from_slice(v).log_likelihood(data).1.to_vec(),
-        &params.to_vec(),
-    );
-    Fit {
-        params,
-        log_likelihood: -m.value / scale,
+    let mle = maximize_positive(
+        |v| {
+            let (ll, g) = BgNbd::from_slice(v).log_likelihood(data);
+            (ll, g.to_vec())
+        },
+        &[r0, alpha0, 1.0, 1.0],
         n,
-        converged: m.converged,
-        iterations: m.iterations,
-        std_errors,
-    }
+    );
+    Fit::from_mle(BgNbd::from_slice(&mle.params), mle, n)
 }
 
-/// Standard errors from the observed information: the Hessian of −LL by
-/// central differences of the analytic gradient, inverted.
-pub fn std_errors(grad: impl Fn(&[f64]) -> Vec<f64>, p: &[f64]) -> Option<Vec<f64>> {
-    let k = p.len();
-    let mut h = vec![vec![0.0; k]; k];
-    for j in 0..k {
-        let step = 1e-5 * p[j].abs().max(1e-8);
-        let mut up = p.to_vec();
-        let mut down = p.to_vec();
-        up[j] += step;
-        down[j] -= step;
-        let (gu, gd) = (grad(&up), grad(&down));
-        for i in 0..k {
-            h[i][j] = -(gu[i] - gd[i]) / (2.0 * step);
+impl<P> Fit<P> {
+    /// Wrap an estimate with its typed parameters.
+    pub fn from_mle(params: P, mle: Mle, n: f64) -> Self {
+        Fit {
+            params,
+            log_likelihood: mle.log_likelihood,
+            n,
+            converged: mle.converged,
+            iterations: mle.iterations,
+            std_errors: mle.std_errors,
         }
     }
-    for i in 0..k {
-        for j in 0..i {
-            let avg = 0.5 * (h[i][j] + h[j][i]);
-            h[i][j] = avg;
-            h[j][i] = avg;
-        }
-    }
-    let inv = invert(&h)?;
-    let se: Vec<f64> = (0..k).map(|i| inv[i][i]).collect();
-    se.iter()
-        .all(|v| *v > 0.0 && v.is_finite())
-        .then(|| se.iter().map(|v| v.sqrt()).collect())
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, Signature, Volatility,
 };
 
-use super::bgnbd;
+use super::bgnbd::{self, Fit};
 use super::data::{check_rfm, RfmData};
 use super::gamma_gamma::{self, SpendData};
 use crate::catalog::{FunctionEntry, FunctionKind, Registration};
@@ -154,6 +154,22 @@ struct FitAccumulator {
     skipped: f64,
 }
 
+/// A fit's diagnostics as stored in the model; `names` label the standard errors.
+fn fit_info<P>(
+    f: &Fit<P>,
+    names: &[&str],
+    skipped: serde_json::Map<String, serde_json::Value>,
+) -> FitInfo {
+    FitInfo {
+        log_likelihood: f.log_likelihood,
+        n: f.n,
+        converged: f.converged,
+        iterations: f.iterations,
+        std_errors: named(names, &f.std_errors),
+        skipped,
+    }
+}
+
 fn list_scalar(values: Vec<f64>) -> ScalarValue {
     let n = values.len();
     let list = ListArray::new(
@@ -255,15 +271,8 @@ impl Accumulator for FitAccumulator {
             FitKind::BgNbd => {
                 let f = bgnbd::fit(&self.data);
                 Model::Bgnbd {
+                    info: fit_info(&f, &["r", "alpha", "a", "b"], Default::default()),
                     params: f.params,
-                    info: FitInfo {
-                        log_likelihood: f.log_likelihood,
-                        n: f.n,
-                        converged: f.converged,
-                        iterations: f.iterations,
-                        std_errors: named(&["r", "alpha", "a", "b"], &f.std_errors),
-                        skipped: Default::default(),
-                    },
                 }
             }
             FitKind::GammaGamma => {
@@ -277,15 +286,8 @@ impl Accumulator for FitAccumulator {
                     skipped.insert("non_repeat_buyers".into(), serde_json::json!(self.skipped));
                 }
                 Model::GammaGamma {
+                    info: fit_info(&f, &["p", "q", "gamma"], skipped),
                     params: f.params,
-                    info: FitInfo {
-                        log_likelihood: f.log_likelihood,
-                        n: f.n,
-                        converged: f.converged,
-                        iterations: f.iterations,
-                        std_errors: named(&["p", "q", "gamma"], &f.std_errors),
-                        skipped,
-                    },
                 }
             }
         };

@@ -6,8 +6,8 @@
 //! customers. Fitted on repeat buyers only (x >= 1) from x and the mean
 //! repeat-transaction value m.
 
-use super::bgnbd::{std_errors, Fit};
-use super::optimize::bfgs;
+use super::bgnbd::Fit;
+use super::optimize::maximize_positive;
 use super::special::{digamma, ln_gamma};
 
 /// Gamma-Gamma parameters.
@@ -91,31 +91,17 @@ impl GammaGamma {
 /// Maximum-likelihood Gamma-Gamma fit on the log scale.
 pub fn fit(data: &SpendData) -> Fit<GammaGamma> {
     let n = data.customers();
-    let scale = 1.0 / n.max(1.0);
-    let objective = |theta: &[f64]| {
-        let p = GammaGamma::from_slice(&theta.iter().map(|v| v.exp()).collect::<Vec<_>>());
-        let (ll, g) = p.log_likelihood(data);
-        let pv = p.to_vec();
-        let grad: Vec<f64> = (0..3).map(|i| -g[i] * pv[i] * scale).collect();
-        (-ll * scale, grad)
-    };
-    // Start from a method-of-moments-free point: p = q = 1, γ = mean spend.
-    let mean_m = data.rows.iter().map(|r| r.1 * r.2).sum::<f64>() * scale;
-    let x0 = [1.0, 1.0, mean_m.max(1e-6)].map(f64::ln);
-    let m = bfgs(objective, &x0, 1e-9, 1000);
-    let params = GammaGamma::from_slice(&m.x.iter().map(|v| v.exp()).collect::<Vec<_>>());
-    let std_errors = std_errors(
-        |v| GammaGamma::from_slice(v).log_likelihood(data).1.to_vec(),
-        &params.to_vec(),
-    );
-    Fit {
-        params,
-        log_likelihood: -m.value / scale,
+    // Start from p = q = 1, γ = mean spend.
+    let mean_m = data.rows.iter().map(|r| r.1 * r.2).sum::<f64>() / n.max(1.0);
+    let mle = maximize_positive(
+        |v| {
+            let (ll, g) = GammaGamma::from_slice(v).log_likelihood(data);
+            (ll, g.to_vec())
+        },
+        &[1.0, 1.0, mean_m.max(1e-6)],
         n,
-        converged: m.converged,
-        iterations: m.iterations,
-        std_errors,
-    }
+    );
+    Fit::from_mle(GammaGamma::from_slice(&mle.params), mle, n)
 }
 
 #[cfg(test)]

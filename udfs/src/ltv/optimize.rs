@@ -113,6 +113,75 @@ where
     }
 }
 
+/// A maximum-likelihood estimate of positive parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mle {
+    pub params: Vec<f64>,
+    pub log_likelihood: f64,
+    pub converged: bool,
+    pub iterations: usize,
+    /// From the inverse observed information; `None` if it is not positive definite.
+    pub std_errors: Option<Vec<f64>>,
+}
+
+/// Maximise `ll_grad(params) -> (log-likelihood, gradient)` over positive
+/// parameters from `start`, optimising their logarithms with BFGS. The
+/// objective is scaled by `1/n` (n = customers) so one tolerance fits any data size.
+pub fn maximize_positive(
+    ll_grad: impl Fn(&[f64]) -> (f64, Vec<f64>),
+    start: &[f64],
+    n: f64,
+) -> Mle {
+    let scale = 1.0 / n.max(1.0);
+    let objective = |theta: &[f64]| {
+        let p: Vec<f64> = theta.iter().map(|v| v.exp()).collect();
+        let (ll, g) = ll_grad(&p);
+        let grad: Vec<f64> = g.iter().zip(&p).map(|(gi, pi)| -gi * pi * scale).collect();
+        (-ll * scale, grad)
+    };
+    let x0: Vec<f64> = start.iter().map(|v| v.ln()).collect();
+    let m = bfgs(objective, &x0, 1e-9, 1000);
+    let params: Vec<f64> = m.x.iter().map(|v| v.exp()).collect();
+    let std_errors = std_errors(|v| ll_grad(v).1, &params);
+    Mle {
+        params,
+        log_likelihood: -m.value / scale,
+        converged: m.converged,
+        iterations: m.iterations,
+        std_errors,
+    }
+}
+
+/// Standard errors from the observed information: the Hessian of −LL by
+/// central differences of the analytic gradient, inverted.
+pub fn std_errors(grad: impl Fn(&[f64]) -> Vec<f64>, p: &[f64]) -> Option<Vec<f64>> {
+    let k = p.len();
+    let mut h = vec![vec![0.0; k]; k];
+    for j in 0..k {
+        let step = 1e-5 * p[j].abs().max(1e-8);
+        let mut up = p.to_vec();
+        let mut down = p.to_vec();
+        up[j] += step;
+        down[j] -= step;
+        let (gu, gd) = (grad(&up), grad(&down));
+        for i in 0..k {
+            h[i][j] = -(gu[i] - gd[i]) / (2.0 * step);
+        }
+    }
+    for i in 0..k {
+        for j in 0..i {
+            let avg = 0.5 * (h[i][j] + h[j][i]);
+            h[i][j] = avg;
+            h[j][i] = avg;
+        }
+    }
+    let inv = invert(&h)?;
+    let se: Vec<f64> = (0..k).map(|i| inv[i][i]).collect();
+    se.iter()
+        .all(|v| *v > 0.0 && v.is_finite())
+        .then(|| se.iter().map(|v| v.sqrt()).collect())
+}
+
 fn identity(n: usize) -> Vec<Vec<f64>> {
     (0..n)
         .map(|i| (0..n).map(|j| if i == j { 1.0 } else { 0.0 }).collect())
