@@ -9,6 +9,10 @@ rm -rf data/lake
 mkdir -p data/lake/transactions data/lake/customers data/cdnow data/baskets data/churn
 cargo run --release -- sql --lake data/lake -f scripts/build_sample_lake.sql
 cp "$shared"/cdnow/cdnow_master.csv "$shared"/cdnow/CDNOW_sample.txt "$shared"/cdnow/cdnow_customers_summary.csv data/cdnow/
+# The sample as CSV for SQL: customer_id = the sample id (the ID of the summary).
+awk 'BEGIN { print "customer_id,ts,cds,amount" }
+     { printf "%d,%s-%s-%s,%d,%s\n", $2, substr($3,1,4), substr($3,5,2), substr($3,7,2), $4, $5 }' \
+    data/cdnow/CDNOW_sample.txt > data/cdnow/cdnow_sample.csv
 cp "$shared"/baskets/retail.dat data/baskets/
 cp "$shared"/churn/wa_churn.csv data/churn/
 chmod 644 data/cdnow/* data/baskets/* data/churn/*

@@ -5,6 +5,7 @@
 //! functions` / the shell's `\df` print it, so the docs cannot drift from what is
 //! registered.
 
+use datafusion::catalog::TableFunctionImpl;
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 use datafusion::prelude::SessionContext;
 use std::sync::Arc;
@@ -34,6 +35,7 @@ impl FunctionKind {
 pub enum Registration {
     Scalar(Arc<ScalarUDF>),
     Aggregate(Arc<AggregateUDF>),
+    Table(Arc<dyn TableFunctionImpl>),
 }
 
 /// One crmlake function and its documentation.
@@ -55,6 +57,7 @@ impl FunctionEntry {
         match &self.registration {
             Registration::Scalar(f) => ctx.register_udf(f.as_ref().clone()),
             Registration::Aggregate(f) => ctx.register_udaf(f.as_ref().clone()),
+            Registration::Table(f) => ctx.register_udtf(self.name, Arc::clone(f)),
         }
     }
 }
@@ -67,9 +70,14 @@ pub fn catalog() -> Vec<FunctionEntry> {
         kpi::loyalty_tier::entry(),
         ltv::fit_sql::bgnbd_entry(),
         ltv::fit_sql::gamma_gamma_entry(),
+        ltv::fit_sql::paretonbd_entry(),
+        ltv::fit_sql::mbgnbd_entry(),
+        ltv::score_sql::prob_purchases_entry(),
         ltv::score_sql::p_alive_entry(),
         ltv::score_sql::expected_purchases_entry(),
         ltv::score_sql::expected_spend_entry(),
+        ltv::summary_sql::summary_entry(),
+        ltv::summary_sql::holdout_entry(),
         crate::model_info::entry(),
     ];
     entries.sort_by_key(|e| e.name);

@@ -25,6 +25,7 @@ pub mod ltv;
 pub mod model;
 pub mod model_info;
 pub mod options;
+pub mod table_input;
 
 use datafusion::error::Result;
 use datafusion::prelude::SessionContext;

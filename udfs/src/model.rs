@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::UdfError;
 use crate::ltv::bgnbd::BgNbd;
 use crate::ltv::gamma_gamma::GammaGamma;
+use crate::ltv::mbgnbd::MbgNbd;
+use crate::ltv::paretonbd::ParetoNbd;
+use crate::ltv::PurchaseModel;
 
 /// Diagnostics every fitted model carries.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,6 +42,16 @@ pub enum Model {
         #[serde(flatten)]
         info: FitInfo,
     },
+    Paretonbd {
+        params: ParetoNbd,
+        #[serde(flatten)]
+        info: FitInfo,
+    },
+    Mbgnbd {
+        params: MbgNbd,
+        #[serde(flatten)]
+        info: FitInfo,
+    },
     GammaGamma {
         params: GammaGamma,
         #[serde(flatten)]
@@ -50,7 +63,19 @@ impl Model {
     pub fn kind(&self) -> &'static str {
         match self {
             Model::Bgnbd { .. } => "bgnbd",
+            Model::Paretonbd { .. } => "paretonbd",
+            Model::Mbgnbd { .. } => "mbgnbd",
             Model::GammaGamma { .. } => "gamma_gamma",
+        }
+    }
+
+    /// The model as a purchase model (BG/NBD, Pareto/NBD, MBG/NBD), if it is one.
+    pub fn purchase(&self) -> Option<&dyn PurchaseModel> {
+        match self {
+            Model::Bgnbd { params, .. } => Some(params),
+            Model::Paretonbd { params, .. } => Some(params),
+            Model::Mbgnbd { params, .. } => Some(params),
+            Model::GammaGamma { .. } => None,
         }
     }
 

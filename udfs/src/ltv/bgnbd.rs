@@ -14,7 +14,7 @@
 
 use super::data::RfmData;
 use super::optimize::{maximize_positive, Mle};
-use super::special::{digamma, hyp2f1_tail_over_b, ln_gamma};
+use super::special::{digamma, hyp2f1_tail_scaled, ln_beta, ln_gamma, logsumexp};
 
 /// BG/NBD parameters.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -36,11 +36,6 @@ pub struct Fit<P> {
     /// Standard errors from the inverse observed information, in parameter order;
     /// `None` when the Hessian is not positive definite.
     pub std_errors: Option<Vec<f64>>,
-}
-
-fn logsumexp(a: f64, b: f64) -> f64 {
-    let m = a.max(b);
-    m + ((a - m).exp() + (b - m).exp()).ln()
 }
 
 impl BgNbd {
@@ -124,25 +119,110 @@ impl BgNbd {
 
     /// E[Y(horizon) | x, t_x, T]: expected repeat purchases in the next `horizon`.
     pub fn expected_purchases(&self, horizon: f64, x: f64, tx: f64, t: f64) -> f64 {
-        if horizon == 0.0 {
-            return 0.0;
-        }
         let BgNbd { r, alpha, a, b } = *self;
-        let z = horizon / (alpha + t + horizon);
-        let log1mz = (-z).ln_1p();
-        // (1 − (1−z)^(a−1) 2F1(a+b−1−r, a−1; a+b+x−1; z)) / (a − 1), written as
-        // −expm1((a−1) ln(1−z))/(a−1) − (1−z)^(a−1) (2F1 − 1)/(a−1).
-        let am1 = a - 1.0;
-        let u = am1 * log1mz;
-        let e1 = if u.abs() < 1e-8 {
-            -log1mz * (1.0 + 0.5 * u)
-        } else {
-            -u.exp_m1() / am1
-        };
-        let c = a + b + x - 1.0;
-        let g = hyp2f1_tail_over_b(a + b - 1.0 - r, am1, c, z);
-        let bracket = e1 - (am1 * log1mz).exp() * g;
-        c * bracket * self.p_alive(x, tx, t)
+        expected_if_alive(r, alpha, a, b, x, t, horizon) * self.p_alive(x, tx, t)
+    }
+
+    /// P(Y(horizon) = n | x, t_x, T): the probability of exactly n purchases in
+    /// the next `horizon` (Fader, Hardie & Lee's conditional PMF: the model's
+    /// unconditional PMF with the posterior parameters, weighted by P(alive)).
+    pub fn prob_purchases(&self, n: f64, horizon: f64, x: f64, tx: f64, t: f64) -> f64 {
+        let BgNbd { r, alpha, a, b } = *self;
+        let pa = self.p_alive(x, tx, t);
+        let dead = if n == 0.0 { 1.0 - pa } else { 0.0 };
+        dead + pa * pmf(r + x, alpha + t, a, b + x, n, horizon)
+    }
+}
+
+/// The bracket of the BG/NBD conditional expectation for a customer alive at T
+/// (Fader, Hardie & Lee 2005, eq. 10 without the P(alive) factor):
+/// C/(a−1)·[1 − ((α+T)/(α+T+h))^(r+x) 2F1(r+x, b+x; C; z)], C = a+b+x−1,
+/// z = h/(α+T+h). MBG/NBD shares it with b+1 for b.
+///
+/// Evaluated through Euler's transformation 2F1(A, B; C; z) = (1−z)^(C−A−B)
+/// 2F1(C−A, C−B; C; z), which turns the x-dependent parameters into
+/// x-independent ones: no overflow for heavy buyers, no cancellation, and the
+/// pole at C = 0 (x = 0 with a + b = 1) cancels inside [`hyp2f1_tail_scaled`].
+pub fn expected_if_alive(r: f64, alpha: f64, a: f64, b: f64, x: f64, t: f64, horizon: f64) -> f64 {
+    if horizon == 0.0 {
+        return 0.0;
+    }
+    let z = horizon / (alpha + t + horizon);
+    let log1mz = (-z).ln_1p();
+    // C/(a−1)·(1 − (1−z)^(a−1) 2F1(a+b−1−r, a−1; C; z)) written as
+    // C·(−expm1((a−1) ln(1−z))/(a−1)) − (1−z)^(a−1)·C(2F1 − 1)/(a−1).
+    let am1 = a - 1.0;
+    let u = am1 * log1mz;
+    let e1 = if u.abs() < 1e-8 {
+        -log1mz * (1.0 + 0.5 * u)
+    } else {
+        -u.exp_m1() / am1
+    };
+    let c = a + b + x - 1.0;
+    let g = hyp2f1_tail_scaled(a + b - 1.0 - r, am1, c, z);
+    c * e1 - (am1 * log1mz).exp() * g
+}
+
+/// The BG/NBD probability of exactly n purchases in (0, t] for a customer alive
+/// at 0 (Fader, Hardie & Lee 2005, eq. 8):
+/// B(a, b+n)/B(a, b)·NBD(n) + [n>0]·B(a+1, b+n−1)/B(a, b)·P(NBD >= n),
+/// with NBD(j) = Γ(r+j)/(Γ(r) j!)·(α/(α+t))^r (t/(α+t))^j. The tail
+/// P(NBD >= n) is summed directly when it is small, so no cancellation.
+pub fn pmf(r: f64, alpha: f64, a: f64, b: f64, n: f64, t: f64) -> f64 {
+    let lb = ln_beta(a, b);
+    let ln_nbd = |j: f64| {
+        ln_gamma(r + j) - ln_gamma(r) - ln_gamma(j + 1.0)
+            + r * (alpha / (alpha + t)).ln()
+            + if j > 0.0 {
+                j * (t / (alpha + t)).ln()
+            } else {
+                0.0
+            }
+    };
+    let first = (ln_beta(a, b + n) - lb + ln_nbd(n)).exp();
+    if n == 0.0 {
+        return first;
+    }
+    first + (ln_beta(a + 1.0, b + n - 1.0) - lb).exp() * nbd_tail(r, alpha, t, n)
+}
+
+/// P(N >= n) for N ~ NBD(r, α) over a window t (gamma-mixed Poisson).
+pub fn nbd_tail(r: f64, alpha: f64, t: f64, n: f64) -> f64 {
+    if t == 0.0 {
+        return if n <= 0.0 { 1.0 } else { 0.0 };
+    }
+    let p = t / (alpha + t);
+    let ln_pmf0 = r * (alpha / (alpha + t)).ln();
+    let mean = r * t / alpha;
+    // ln pmf(j+1) = ln pmf(j) + ln((r+j)/(j+1)·p); terms are summed from logs
+    // so heavy buyers (huge r) underflow term by term, not all at once.
+    let ln_p = p.ln();
+    if n <= mean {
+        // The tail is large: 1 − P(N < n).
+        let mut ln_pmf = ln_pmf0;
+        let mut below = 0.0;
+        let mut j = 0.0;
+        while j < n {
+            below += ln_pmf.exp();
+            ln_pmf += ((r + j) / (j + 1.0)).ln() + ln_p;
+            j += 1.0;
+        }
+        (1.0 - below).max(0.0)
+    } else {
+        // The tail is small and its terms decrease: sum it from n upward.
+        let mut ln_pmf = ln_gamma(r + n) - ln_gamma(r) - ln_gamma(n + 1.0) + ln_pmf0 + n * ln_p;
+        let mut sum = 0.0;
+        let mut j = n;
+        for _ in 0..10_000_000 {
+            let pmf = ln_pmf.exp();
+            sum += pmf;
+            if pmf == 0.0 || pmf <= 1e-17 * sum {
+                break;
+            }
+            ln_pmf += ((r + j) / (j + 1.0)).ln() + ln_p;
+            j += 1.0;
+        }
+        sum.min(1.0)
     }
 }
 
@@ -185,15 +265,7 @@ impl<P> Fit<P> {
 mod tests {
     use super::*;
 
-    fn cdnow() -> RfmData {
-        let text = include_str!("../../../data/cdnow/cdnow_customers_summary.csv");
-        let mut d = RfmData::new();
-        for line in text.lines().skip(1) {
-            let f: Vec<f64> = line.split(',').map(|s| s.trim().parse().unwrap()).collect();
-            d.add(f[1], f[2], f[3], 1.0);
-        }
-        d
-    }
+    use crate::ltv::data::tests::cdnow;
 
     const PAPER: BgNbd = BgNbd {
         r: 0.243,

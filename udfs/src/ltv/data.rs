@@ -78,3 +78,19 @@ pub fn check_rfm(x: f64, tx: f64, t: f64) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// The CDNOW sample's published calibration summary (weeks).
+    pub(crate) fn cdnow() -> RfmData {
+        let text = include_str!("../../../data/cdnow/cdnow_customers_summary.csv");
+        let mut d = RfmData::new();
+        for line in text.lines().skip(1) {
+            let f: Vec<f64> = line.split(',').map(|s| s.trim().parse().unwrap()).collect();
+            d.add(f[1], f[2], f[3], 1.0);
+        }
+        d
+    }
+}

@@ -1,6 +1,7 @@
-//! SQL aggregates `bgnbd_fit(frequency, recency, t)` and
-//! `gamma_gamma_fit(frequency, monetary)`: fit a model over the rows of a group
-//! and return it as a model value (see [`crate::model`]).
+//! SQL aggregates `bgnbd_fit(frequency, recency, t)`,
+//! `paretonbd_fit(frequency, recency, t)`, `mbgnbd_fit(frequency, recency, t)`
+//! and `gamma_gamma_fit(frequency, monetary)`: fit a model over the rows of a
+//! group and return it as a model value (see [`crate::model`]).
 //!
 //! Rows with a NULL in any argument are left out (as SQL aggregates do with
 //! NULLs). Invalid values are errors naming the argument: negative or
@@ -28,6 +29,7 @@ use datafusion::logical_expr::{
 use super::bgnbd::{self, Fit};
 use super::data::{check_rfm, RfmData};
 use super::gamma_gamma::{self, SpendData};
+use super::{mbgnbd, paretonbd};
 use crate::catalog::{FunctionEntry, FunctionKind, Registration};
 use crate::error::UdfError;
 use crate::kpi::nps::coerce_numeric;
@@ -37,6 +39,8 @@ use crate::model::{named, FitInfo, Model};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FitKind {
     BgNbd,
+    ParetoNbd,
+    MbgNbd,
     GammaGamma,
 }
 
@@ -44,12 +48,14 @@ impl FitKind {
     fn name(self) -> &'static str {
         match self {
             FitKind::BgNbd => "bgnbd_fit",
+            FitKind::ParetoNbd => "paretonbd_fit",
+            FitKind::MbgNbd => "mbgnbd_fit",
             FitKind::GammaGamma => "gamma_gamma_fit",
         }
     }
     fn args(self) -> &'static [&'static str] {
         match self {
-            FitKind::BgNbd => &["frequency", "recency", "t"],
+            FitKind::BgNbd | FitKind::ParetoNbd | FitKind::MbgNbd => &["frequency", "recency", "t"],
             FitKind::GammaGamma => &["frequency", "monetary"],
         }
     }
@@ -63,6 +69,28 @@ pub fn bgnbd_entry() -> FunctionEntry {
         description: "Fit the BG/NBD purchase model (r, alpha, a, b) by maximum likelihood; NULL rows skipped",
         example: "SELECT model_info(bgnbd_fit(f, r, t)) FROM (VALUES (2, 30.43, 38.86), (1, 1.71, 38.86), (0, 0, 38.86), (0, 0, 38.86), (5, 35.0, 38.86)) AS s(f, r, t)",
         registration: Registration::Aggregate(Arc::new(AggregateUDF::from(FitUdaf::new(FitKind::BgNbd)))),
+    }
+}
+
+pub fn paretonbd_entry() -> FunctionEntry {
+    FunctionEntry {
+        name: "paretonbd_fit",
+        kind: FunctionKind::Aggregate,
+        signature: "paretonbd_fit(frequency, recency, t) -> model",
+        description: "Fit the Pareto/NBD purchase model (r, alpha, s, beta) by maximum likelihood; NULL rows skipped",
+        example: "SELECT model_info(paretonbd_fit(f, r, t)) FROM (VALUES (2, 30.43, 38.86), (1, 1.71, 38.86), (0, 0, 38.86), (0, 0, 38.86), (5, 35.0, 38.86)) AS s(f, r, t)",
+        registration: Registration::Aggregate(Arc::new(AggregateUDF::from(FitUdaf::new(FitKind::ParetoNbd)))),
+    }
+}
+
+pub fn mbgnbd_entry() -> FunctionEntry {
+    FunctionEntry {
+        name: "mbgnbd_fit",
+        kind: FunctionKind::Aggregate,
+        signature: "mbgnbd_fit(frequency, recency, t) -> model",
+        description: "Fit the MBG/NBD purchase model (r, alpha, a, b; drop-out also possible at time 0) by maximum likelihood; NULL rows skipped",
+        example: "SELECT model_info(mbgnbd_fit(f, r, t)) FROM (VALUES (2, 30.43, 38.86), (1, 1.71, 38.86), (0, 0, 38.86), (0, 0, 38.86), (5, 35.0, 38.86)) AS s(f, r, t)",
+        registration: Registration::Aggregate(Arc::new(AggregateUDF::from(FitUdaf::new(FitKind::MbgNbd)))),
     }
 }
 
@@ -193,7 +221,7 @@ impl Accumulator for FitAccumulator {
                 continue;
             }
             match self.kind {
-                FitKind::BgNbd => {
+                FitKind::BgNbd | FitKind::ParetoNbd | FitKind::MbgNbd => {
                     let (x, tx, t) = (cols[0].value(i), cols[1].value(i), cols[2].value(i));
                     check_rfm(x, tx, t).map_err(|m| UdfError::data(name, m))?;
                     self.data.add(x, tx, t, 1.0);
@@ -271,6 +299,20 @@ impl Accumulator for FitAccumulator {
             FitKind::BgNbd => {
                 let f = bgnbd::fit(&self.data);
                 Model::Bgnbd {
+                    info: fit_info(&f, &["r", "alpha", "a", "b"], Default::default()),
+                    params: f.params,
+                }
+            }
+            FitKind::ParetoNbd => {
+                let f = paretonbd::fit(&self.data);
+                Model::Paretonbd {
+                    info: fit_info(&f, &["r", "alpha", "s", "beta"], Default::default()),
+                    params: f.params,
+                }
+            }
+            FitKind::MbgNbd => {
+                let f = mbgnbd::fit(&self.data);
+                Model::Mbgnbd {
                     info: fit_info(&f, &["r", "alpha", "a", "b"], Default::default()),
                     params: f.params,
                 }

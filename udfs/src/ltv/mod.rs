@@ -1,7 +1,9 @@
-//! Lifetime value: BG/NBD purchase model, Gamma-Gamma spend model, and the
-//! numerical pieces they share. Algorithm code in `bgnbd`, `gamma_gamma`,
-//! `special`, `optimize`, `data`; the SQL wrappers in `fit_sql` (aggregates)
-//! and `score_sql` (scalars).
+//! Lifetime value: the BG/NBD, Pareto/NBD and MBG/NBD purchase models, the
+//! Gamma-Gamma spend model, CLV, and the numerical pieces they share.
+//! Algorithm code in `bgnbd`, `paretonbd`, `mbgnbd`, `gamma_gamma`, `clv`,
+//! `special`, `quadrature`, `optimize`, `data`; the SQL wrappers in
+//! `summary_sql` (customer_summary table functions), `fit_sql` (aggregates),
+//! `score_sql` and `clv_sql` (scalars) and `ltv_sql` (customer_ltv).
 
 // Small dense linear algebra reads best with explicit indices.
 #![allow(clippy::needless_range_loop)]
@@ -10,6 +12,39 @@ pub mod bgnbd;
 pub mod data;
 pub mod fit_sql;
 pub mod gamma_gamma;
+pub mod mbgnbd;
 pub mod optimize;
+pub mod paretonbd;
+pub mod quadrature;
 pub mod score_sql;
 pub mod special;
+pub mod summary_sql;
+
+/// What every purchase model answers for a customer with summary (x, t_x, T).
+pub trait PurchaseModel {
+    /// P(alive | x, t_x, T).
+    fn p_alive(&self, x: f64, tx: f64, t: f64) -> f64;
+    /// E[Y(horizon) | x, t_x, T].
+    fn expected_purchases(&self, horizon: f64, x: f64, tx: f64, t: f64) -> f64;
+    /// P(Y(horizon) = n | x, t_x, T).
+    fn prob_purchases(&self, n: f64, horizon: f64, x: f64, tx: f64, t: f64) -> f64;
+}
+
+macro_rules! purchase_model {
+    ($t:ty) => {
+        impl PurchaseModel for $t {
+            fn p_alive(&self, x: f64, tx: f64, t: f64) -> f64 {
+                <$t>::p_alive(self, x, tx, t)
+            }
+            fn expected_purchases(&self, horizon: f64, x: f64, tx: f64, t: f64) -> f64 {
+                <$t>::expected_purchases(self, horizon, x, tx, t)
+            }
+            fn prob_purchases(&self, n: f64, horizon: f64, x: f64, tx: f64, t: f64) -> f64 {
+                <$t>::prob_purchases(self, n, horizon, x, tx, t)
+            }
+        }
+    };
+}
+purchase_model!(bgnbd::BgNbd);
+purchase_model!(paretonbd::ParetoNbd);
+purchase_model!(mbgnbd::MbgNbd);

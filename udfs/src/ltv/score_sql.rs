@@ -1,7 +1,9 @@
 //! SQL scalars that score customers with a fitted model:
 //! `p_alive(model, frequency, recency, t)`,
-//! `expected_purchases(model, horizon, frequency, recency, t)` and
-//! `expected_spend(model, frequency, monetary)`.
+//! `expected_purchases(model, horizon, frequency, recency, t)`,
+//! `prob_purchases(model, n, horizon, frequency, recency, t)` (any of the
+//! BG/NBD, Pareto/NBD and MBG/NBD models) and
+//! `expected_spend(model, frequency, monetary)` (Gamma-Gamma).
 //!
 //! The model is usually a scalar subquery (`(SELECT model FROM models ...)`) and
 //! is parsed once per batch; a model column is parsed once per distinct value
@@ -29,6 +31,7 @@ use crate::model::Model;
 pub enum Score {
     PAlive,
     ExpectedPurchases,
+    ProbPurchases,
     ExpectedSpend,
 }
 
@@ -37,6 +40,7 @@ impl Score {
         match self {
             Score::PAlive => "p_alive",
             Score::ExpectedPurchases => "expected_purchases",
+            Score::ProbPurchases => "prob_purchases",
             Score::ExpectedSpend => "expected_spend",
         }
     }
@@ -45,6 +49,7 @@ impl Score {
         match self {
             Score::PAlive => &["frequency", "recency", "t"],
             Score::ExpectedPurchases => &["horizon", "frequency", "recency", "t"],
+            Score::ProbPurchases => &["n", "horizon", "frequency", "recency", "t"],
             Score::ExpectedSpend => &["frequency", "monetary"],
         }
     }
@@ -59,41 +64,63 @@ impl Score {
                 format!("needs a {want} model, got a {} model", model.kind()),
             )
         };
-        match (self, model) {
-            (Score::PAlive, Model::Bgnbd { params, .. }) => {
-                check_rfm(v[0], v[1], v[2]).map_err(|m| UdfError::data(name, m))?;
-                Ok(params.p_alive(v[0], v[1], v[2]))
-            }
-            (Score::ExpectedPurchases, Model::Bgnbd { params, .. }) => {
-                if !(v[0].is_finite() && v[0] >= 0.0) {
-                    return Err(UdfError::data(
-                        name,
-                        format!("horizon {} is not a finite number >= 0", v[0]),
-                    ));
-                }
-                check_rfm(v[1], v[2], v[3]).map_err(|m| UdfError::data(name, m))?;
-                Ok(params.expected_purchases(v[0], v[1], v[2], v[3]))
-            }
-            (Score::ExpectedSpend, Model::GammaGamma { params, .. }) => {
-                let (x, m) = (v[0], v[1]);
-                if !(x.is_finite() && x >= 0.0 && x.fract() == 0.0) {
-                    return Err(UdfError::data(
-                        name,
-                        format!("frequency {x} is not a whole number >= 0"),
-                    ));
-                }
-                if x > 0.0 && !(m.is_finite() && m > 0.0) {
-                    return Err(UdfError::data(
-                        name,
-                        format!("monetary {m} of a repeat buyer is not a positive number"),
-                    ));
-                }
-                Ok(params.expected_spend(x, if x > 0.0 { m } else { 0.0 }))
-            }
-            (Score::ExpectedSpend, _) => Err(wrong("gamma_gamma")),
-            _ => Err(wrong("bgnbd")),
+        if self == Score::ExpectedSpend {
+            let Model::GammaGamma { params, .. } = model else {
+                return Err(wrong("gamma_gamma"));
+            };
+            let (x, m) = (v[0], v[1]);
+            check_spend(name, x, m)?;
+            return Ok(params.expected_spend(x, if x > 0.0 { m } else { 0.0 }));
         }
+        let pm = model
+            .purchase()
+            .ok_or_else(|| wrong("bgnbd, paretonbd or mbgnbd"))?;
+        let rfm = &v[v.len() - 3..];
+        check_rfm(rfm[0], rfm[1], rfm[2]).map_err(|m| UdfError::data(name, m))?;
+        let horizon = |h: f64| {
+            if h.is_finite() && h >= 0.0 {
+                Ok(h)
+            } else {
+                Err(UdfError::data(
+                    name,
+                    format!("horizon {h} is not a finite number >= 0"),
+                ))
+            }
+        };
+        Ok(match self {
+            Score::PAlive => pm.p_alive(rfm[0], rfm[1], rfm[2]),
+            Score::ExpectedPurchases => {
+                pm.expected_purchases(horizon(v[0])?, rfm[0], rfm[1], rfm[2])
+            }
+            _ => {
+                let n = v[0];
+                if !(n.is_finite() && n >= 0.0 && n.fract() == 0.0) {
+                    return Err(UdfError::data(
+                        name,
+                        format!("n {n} is not a whole number >= 0"),
+                    ));
+                }
+                pm.prob_purchases(n, horizon(v[1])?, rfm[0], rfm[1], rfm[2])
+            }
+        })
     }
+}
+
+/// Check a Gamma-Gamma (frequency, monetary) pair.
+pub(crate) fn check_spend(name: &'static str, x: f64, m: f64) -> std::result::Result<(), UdfError> {
+    if !(x.is_finite() && x >= 0.0 && x.fract() == 0.0) {
+        return Err(UdfError::data(
+            name,
+            format!("frequency {x} is not a whole number >= 0"),
+        ));
+    }
+    if x > 0.0 && !(m.is_finite() && m > 0.0) {
+        return Err(UdfError::data(
+            name,
+            format!("monetary {m} of a repeat buyer is not a positive number"),
+        ));
+    }
+    Ok(())
 }
 
 pub fn p_alive_entry() -> FunctionEntry {
@@ -101,7 +128,7 @@ pub fn p_alive_entry() -> FunctionEntry {
         name: "p_alive",
         kind: FunctionKind::Scalar,
         signature: "p_alive(model, frequency, recency, t) -> DOUBLE",
-        description: "Probability that a customer is still active given a BG/NBD model and their summary",
+        description: "Probability that a customer is still active given a purchase model (BG/NBD, Pareto/NBD, MBG/NBD) and their summary",
         example: "SELECT round(p_alive('{\"kind\":\"bgnbd\",\"params\":{\"r\":0.243,\"alpha\":4.414,\"a\":0.793,\"b\":2.426},\"log_likelihood\":-9582.4,\"n\":2357,\"converged\":true,\"iterations\":0}', 2, 30.43, 38.86), 4); -- 0.7266",
         registration: Registration::Scalar(Arc::new(ScalarUDF::from(ScoreUdf::new(Score::PAlive)))),
     }
@@ -112,9 +139,20 @@ pub fn expected_purchases_entry() -> FunctionEntry {
         name: "expected_purchases",
         kind: FunctionKind::Scalar,
         signature: "expected_purchases(model, horizon, frequency, recency, t) -> DOUBLE",
-        description: "Expected repeat purchases in the next `horizon` time units (BG/NBD, conditional on the customer's summary)",
+        description: "Expected repeat purchases in the next `horizon` time units, conditional on the customer's summary (BG/NBD, Pareto/NBD, MBG/NBD)",
         example: "SELECT round(expected_purchases('{\"kind\":\"bgnbd\",\"params\":{\"r\":0.243,\"alpha\":4.414,\"a\":0.793,\"b\":2.426},\"log_likelihood\":-9582.4,\"n\":2357,\"converged\":true,\"iterations\":0}', 39, 2, 30.43, 38.86), 3); -- 1.226",
         registration: Registration::Scalar(Arc::new(ScalarUDF::from(ScoreUdf::new(Score::ExpectedPurchases)))),
+    }
+}
+
+pub fn prob_purchases_entry() -> FunctionEntry {
+    FunctionEntry {
+        name: "prob_purchases",
+        kind: FunctionKind::Scalar,
+        signature: "prob_purchases(model, n, horizon, frequency, recency, t) -> DOUBLE",
+        description: "P(exactly n repeat purchases in the next `horizon`) given the customer's summary; frequency = recency = t = 0 gives a new customer's",
+        example: "SELECT round(prob_purchases('{\"kind\":\"bgnbd\",\"params\":{\"r\":0.243,\"alpha\":4.414,\"a\":0.793,\"b\":2.426},\"log_likelihood\":-9582.4,\"n\":2357,\"converged\":true,\"iterations\":0}', 0, 39, 2, 30.43, 38.86), 4); -- 0.4596",
+        registration: Registration::Scalar(Arc::new(ScalarUDF::from(ScoreUdf::new(Score::ProbPurchases)))),
     }
 }
 

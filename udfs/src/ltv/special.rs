@@ -32,15 +32,17 @@ pub fn digamma(mut x: f64) -> f64 {
     acc + x.ln() - 0.5 * inv - series
 }
 
-/// (2F1(a, b; c; z) − 1) / b by its power series, for 0 <= z < 1 and c > 0;
-/// finite as b → 0.
+/// c·(2F1(a, b; c; z) − 1) / b by its power series, for 0 <= z < 1 and
+/// c > −1 (c ≠ 0 unless the caller wants the c → 0 limit, which this gives).
 ///
-/// Without its leading 1 (and with b divided out) callers can form `1 − k·2F1`
-/// without cancellation. Terms are summed until they stop changing the sum
-/// (relative 1e-17) or 100,000 terms; the callers arrange the arguments (Euler's
-/// transformation) so that a few dozen terms suffice.
-pub fn hyp2f1_tail_over_b(a: f64, b: f64, c: f64, z: f64) -> f64 {
-    let mut term = a * z / c;
+/// Without its leading 1, with b divided out and c multiplied in, callers can
+/// form `1 − k·2F1` without cancellation, and the pole of 2F1 at c = 0 (the
+/// BG/NBD expectation for x = 0 when a + b = 1) cancels analytically. Terms are
+/// summed until they stop changing the sum (relative 1e-17) or 100,000 terms;
+/// the callers arrange the arguments (Euler's transformation) so that a few
+/// dozen terms suffice.
+pub fn hyp2f1_tail_scaled(a: f64, b: f64, c: f64, z: f64) -> f64 {
+    let mut term = a * z;
     let mut sum = term;
     for k in 1..100_000 {
         let k = k as f64;
@@ -51,6 +53,15 @@ pub fn hyp2f1_tail_over_b(a: f64, b: f64, c: f64, z: f64) -> f64 {
         }
     }
     sum
+}
+
+/// ln(e^a + e^b) without overflow.
+pub fn logsumexp(a: f64, b: f64) -> f64 {
+    let m = a.max(b);
+    if m == f64::NEG_INFINITY {
+        return m;
+    }
+    m + ((a - m).exp() + (b - m).exp()).ln()
 }
 
 #[cfg(test)]
@@ -72,9 +83,9 @@ mod tests {
         // 2F1(1, 1; 2; z) = −ln(1 − z)/z
         let z = 0.3;
         let exact = -(1.0f64 - z).ln() / z - 1.0;
-        assert!((1.0 * hyp2f1_tail_over_b(1.0, 1.0, 2.0, z) - exact).abs() < 1e-15);
+        assert!((hyp2f1_tail_scaled(1.0, 1.0, 2.0, z) / 2.0 - exact).abs() < 1e-15);
         // 2F1(a, b; b; z) = (1 − z)^−a
         let exact = (1.0f64 - z).powf(-2.5) - 1.0;
-        assert!((0.7 * hyp2f1_tail_over_b(2.5, 0.7, 0.7, z) - exact).abs() < 1e-14);
+        assert!((hyp2f1_tail_scaled(2.5, 0.7, 0.7, z) - exact).abs() < 1e-14);
     }
 }

@@ -1,0 +1,316 @@
+//! What crmlake's table functions share: reading their literal arguments,
+//! turning the `input` argument (a table name or a query string) into SQL, and
+//! planning SQL inside DataFusion's synchronous table-function call.
+//!
+//! A table function here is SQL generated over the user's input and returned as
+//! a view ([`ViewTable`]): DataFusion plans, optimises and parallelises it like
+//! any query, and the result streams instead of being materialised at planning.
+//!
+//! Planning needs the session's catalog, which DataFusion's SQL planner reads
+//! through an `async` call; table functions are called synchronously, so we
+//! drive that future with `futures::executor::block_on`. Resolving tables that
+//! are registered in the session (in-memory catalogs, listing tables) completes
+//! without waiting, so this does not block a runtime thread in practice.
+
+use std::sync::Arc;
+
+use datafusion::catalog::{Session, TableFunctionArgs, TableProvider};
+use datafusion::common::TableReference;
+use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::datasource::ViewTable;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::context::SessionState;
+use datafusion::logical_expr::{Expr, LogicalPlan};
+
+use crate::error::UdfError;
+
+/// The literal arguments of a table-function call, checked against the
+/// function's argument names.
+pub struct Args {
+    function: &'static str,
+    names: &'static [&'static str],
+    values: Vec<ScalarValue>,
+}
+
+impl Args {
+    /// `names` lists every argument; the first `required` must be given.
+    pub fn new(
+        function: &'static str,
+        names: &'static [&'static str],
+        required: usize,
+        args: &TableFunctionArgs,
+    ) -> Result<Args> {
+        let exprs = args.exprs();
+        if exprs.len() < required || exprs.len() > names.len() {
+            let optional = if names.len() > required {
+                format!(" [, {}]", names[required..].join(", "))
+            } else {
+                String::new()
+            };
+            return Err(UdfError::argument(
+                function,
+                "arguments",
+                format!(
+                    "expected ({}{optional}), got {} arguments",
+                    names[..required].join(", "),
+                    exprs.len()
+                ),
+            )
+            .into());
+        }
+        let mut values = Vec::with_capacity(exprs.len());
+        for (expr, name) in exprs.iter().zip(names) {
+            match expr {
+                Expr::Literal(v, _) => values.push(v.clone()),
+                other => {
+                    return Err(UdfError::argument(
+                        function,
+                        *name,
+                        format!("must be a constant, got {other}"),
+                    )
+                    .into())
+                }
+            }
+        }
+        Ok(Args {
+            function,
+            names,
+            values,
+        })
+    }
+
+    fn error(&self, i: usize, message: impl Into<String>) -> DataFusionError {
+        UdfError::argument(self.function, self.names[i], message).into()
+    }
+
+    /// Whether argument `i` was given (and is not NULL).
+    pub fn has(&self, i: usize) -> bool {
+        self.values.get(i).is_some_and(|v| !v.is_null())
+    }
+
+    /// Argument `i` as text.
+    pub fn string(&self, i: usize) -> Result<String> {
+        match self.values.get(i) {
+            Some(
+                ScalarValue::Utf8(Some(s))
+                | ScalarValue::Utf8View(Some(s))
+                | ScalarValue::LargeUtf8(Some(s)),
+            ) => Ok(s.clone()),
+            Some(other) => Err(self.error(i, format!("must be a string, got {other:?}"))),
+            None => Err(self.error(i, "is missing")),
+        }
+    }
+
+    /// Argument `i` as a finite number.
+    pub fn number(&self, i: usize) -> Result<f64> {
+        let v = self
+            .values
+            .get(i)
+            .ok_or_else(|| self.error(i, "is missing"))?;
+        let x = match v.cast_to(&datafusion::arrow::datatypes::DataType::Float64) {
+            Ok(ScalarValue::Float64(Some(x))) if !v.is_null() => x,
+            _ => return Err(self.error(i, format!("must be a number, got {v}"))),
+        };
+        if !x.is_finite() {
+            return Err(self.error(i, format!("must be finite, got {x}")));
+        }
+        Ok(x)
+    }
+
+    /// Argument `i` as a calendar date: a `DATE`, a `TIMESTAMP` (its date) or
+    /// a `'YYYY-MM-DD'` string. Returns days since 1970-01-01.
+    pub fn date(&self, i: usize) -> Result<i32> {
+        use datafusion::arrow::datatypes::DataType;
+        let v = self
+            .values
+            .get(i)
+            .ok_or_else(|| self.error(i, "is missing"))?;
+        if v.is_null() {
+            return Err(self.error(i, "must be a date, got NULL"));
+        }
+        let as_date = match v {
+            ScalarValue::Utf8(Some(s))
+            | ScalarValue::Utf8View(Some(s))
+            | ScalarValue::LargeUtf8(Some(s)) => {
+                ScalarValue::Utf8(Some(s.trim().to_string())).cast_to(&DataType::Date32)
+            }
+            ScalarValue::Date32(_)
+            | ScalarValue::Date64(_)
+            | ScalarValue::TimestampSecond(..)
+            | ScalarValue::TimestampMillisecond(..)
+            | ScalarValue::TimestampMicrosecond(..)
+            | ScalarValue::TimestampNanosecond(..) => v.cast_to(&DataType::Date32),
+            other => {
+                return Err(self.error(
+                    i,
+                    format!("must be a date ('YYYY-MM-DD', DATE or TIMESTAMP), got {other}"),
+                ))
+            }
+        };
+        match as_date {
+            Ok(ScalarValue::Date32(Some(d))) => Ok(d),
+            _ => Err(self.error(
+                i,
+                format!("must be a date ('YYYY-MM-DD', DATE or TIMESTAMP), got {v}"),
+            )),
+        }
+    }
+
+    /// The SQL of the `input` argument `i`: a parenthesised query for a query
+    /// string, `SELECT * FROM "name"` for a table name.
+    pub fn input_sql(&self, i: usize) -> Result<String> {
+        let text = self.string(i)?;
+        let trimmed = text.trim().trim_end_matches(';').trim();
+        let first = trimmed
+            .split(|c: char| c.is_whitespace() || c == '(')
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if matches!(first.as_str(), "select" | "with" | "values" | "from") {
+            return Ok(format!("({trimmed})"));
+        }
+        if trimmed.is_empty() || trimmed.contains(char::is_whitespace) && !trimmed.contains('"') {
+            return Err(self.error(
+                i,
+                format!("'{text}' is neither a table name nor a query (SELECT/WITH/VALUES)"),
+            ));
+        }
+        let reference = TableReference::from(trimmed);
+        Ok(format!("(SELECT * FROM {})", quote_reference(&reference)))
+    }
+}
+
+fn quote_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+fn quote_reference(r: &TableReference) -> String {
+    match r {
+        TableReference::Bare { table } => quote_ident(table),
+        TableReference::Partial { schema, table } => {
+            format!("{}.{}", quote_ident(schema), quote_ident(table))
+        }
+        TableReference::Full {
+            catalog,
+            schema,
+            table,
+        } => format!(
+            "{}.{}.{}",
+            quote_ident(catalog),
+            quote_ident(schema),
+            quote_ident(table)
+        ),
+    }
+}
+
+/// A SQL string literal for `s`.
+pub fn quote_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// A `DATE` literal for days since 1970-01-01.
+pub fn date_literal(days: i32) -> String {
+    let v = ScalarValue::Date32(Some(days));
+    format!("DATE '{v}'")
+}
+
+/// The session's state, which table functions need to plan SQL.
+pub fn state<'a>(function: &'static str, session: &'a dyn Session) -> Result<&'a SessionState> {
+    session
+        .as_any()
+        .downcast_ref::<SessionState>()
+        .ok_or_else(|| {
+            UdfError::data(
+                function,
+                "needs a DataFusion SessionState to plan its input (got another Session type)",
+            )
+            .into()
+        })
+}
+
+/// Plan `sql` in `state`; errors are prefixed with the function's name.
+pub fn plan(function: &'static str, state: &SessionState, sql: &str) -> Result<LogicalPlan> {
+    futures::executor::block_on(state.create_logical_plan(sql))
+        .map_err(|e| DataFusionError::Plan(format!("{function}: input: {}", strip(e))))
+}
+
+/// DataFusion's message without its "Error during planning: " style prefix.
+fn strip(e: DataFusionError) -> String {
+    match e.find_root() {
+        DataFusionError::Plan(m) | DataFusionError::Execution(m) => m.clone(),
+        DataFusionError::SQL(e, _) => e.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// What a required input column must hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnKind {
+    /// Any type that can be grouped on (ids).
+    Key,
+    /// DATE or TIMESTAMP.
+    Time,
+    /// Any integer, float or decimal.
+    Number,
+}
+
+/// Check that the planned input has the columns a function needs, with a
+/// message listing what was found.
+pub fn check_columns(
+    function: &'static str,
+    schema: &DFSchema,
+    required: &[(&str, ColumnKind)],
+) -> Result<()> {
+    use datafusion::arrow::datatypes::DataType as T;
+    let found = || {
+        schema
+            .fields()
+            .iter()
+            .map(|f| format!("{} {}", f.name(), f.data_type()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for (name, kind) in required {
+        let Some(field) = schema.fields().iter().find(|f| f.name() == name) else {
+            return Err(UdfError::argument(
+                function,
+                "input",
+                format!(
+                    "needs a column '{name}'; found: {}. Rename with SELECT ... AS {name}",
+                    found()
+                ),
+            )
+            .into());
+        };
+        let t = field.data_type();
+        let ok = match kind {
+            ColumnKind::Key => !t.is_nested(),
+            ColumnKind::Time => matches!(t, T::Date32 | T::Date64 | T::Timestamp(..)),
+            ColumnKind::Number => t.is_numeric() || matches!(t, T::Null),
+        };
+        if !ok {
+            let want = match kind {
+                ColumnKind::Key => "a plain (non-nested) type",
+                ColumnKind::Time => "DATE or TIMESTAMP",
+                ColumnKind::Number => "a number",
+            };
+            return Err(UdfError::argument(
+                function,
+                "input",
+                format!("column '{name}' must be {want}, found {t}"),
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// Plan `sql` and return it as a view provider.
+pub fn view(
+    function: &'static str,
+    state: &SessionState,
+    sql: &str,
+) -> Result<Arc<dyn TableProvider>> {
+    let plan = plan(function, state, sql)?;
+    Ok(Arc::new(ViewTable::new(plan, Some(sql.to_string()))))
+}
