@@ -73,6 +73,8 @@ pub fn catalog() -> Vec<FunctionEntry> {
         ltv::fit_sql::paretonbd_entry(),
         ltv::fit_sql::mbgnbd_entry(),
         ltv::score_sql::prob_purchases_entry(),
+        ltv::clv_sql::entry(),
+        ltv::ltv_sql::entry(),
         ltv::score_sql::p_alive_entry(),
         ltv::score_sql::expected_purchases_entry(),
         ltv::score_sql::expected_spend_entry(),

@@ -8,9 +8,11 @@
 //!
 //! Planning needs the session's catalog, which DataFusion's SQL planner reads
 //! through an `async` call; table functions are called synchronously, so we
-//! drive that future with `futures::executor::block_on`. Resolving tables that
-//! are registered in the session (in-memory catalogs, listing tables) completes
-//! without waiting, so this does not block a runtime thread in practice.
+//! poll that future to completion ourselves ([`complete`]). Resolving tables
+//! registered in the session (in-memory catalogs, listing tables) is ready at
+//! the first poll, so this neither blocks a runtime thread nor nests executors
+//! (table functions whose input calls another table function plan inside
+//! planning).
 
 use std::sync::Arc;
 
@@ -230,8 +232,31 @@ pub fn state<'a>(function: &'static str, session: &'a dyn Session) -> Result<&'a
 
 /// Plan `sql` in `state`; errors are prefixed with the function's name.
 pub fn plan(function: &'static str, state: &SessionState, sql: &str) -> Result<LogicalPlan> {
-    futures::executor::block_on(state.create_logical_plan(sql))
+    complete(function, state.create_logical_plan(sql))?
         .map_err(|e| DataFusionError::Plan(format!("{function}: input: {}", strip(e))))
+}
+
+/// Poll `fut` until it is ready. Futures that resolve catalog entries are ready
+/// at once; one that waits on I/O driven by another thread is re-polled every
+/// millisecond for up to a minute, then reported as an error.
+fn complete<F: std::future::Future>(function: &'static str, fut: F) -> Result<F::Output> {
+    use std::task::{Context, Poll, Waker};
+    let mut fut = std::pin::pin!(fut);
+    let mut cx = Context::from_waker(Waker::noop());
+    let start = std::time::Instant::now();
+    loop {
+        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return Ok(v);
+        }
+        if start.elapsed() > std::time::Duration::from_secs(60) {
+            return Err(UdfError::data(
+                function,
+                "planning the input did not complete within 60 s (a catalog that needs I/O to list its tables?)",
+            )
+            .into());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
 }
 
 /// DataFusion's message without its "Error during planning: " style prefix.

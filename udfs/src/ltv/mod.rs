@@ -9,9 +9,12 @@
 #![allow(clippy::needless_range_loop)]
 
 pub mod bgnbd;
+pub mod clv;
+pub mod clv_sql;
 pub mod data;
 pub mod fit_sql;
 pub mod gamma_gamma;
+pub mod ltv_sql;
 pub mod mbgnbd;
 pub mod optimize;
 pub mod paretonbd;

@@ -1,0 +1,48 @@
+//! Customer lifetime value by the discounted-cash-flow method of the
+//! `lifetimes` package (`GammaGammaFitter.customer_lifetime_value`):
+//!
+//!   CLV = Σ_{i=1..H} E[spend] · (E[Y(i·f)] − E[Y((i−1)·f)]) / (1 + d)^i
+//!
+//! month by month for H months, with f the length of a month in the model's
+//! time unit (30 for days, 4.345 for weeks — lifetimes' constants), d the
+//! monthly discount rate, E[Y] the purchase model's conditional expectation and
+//! E[spend] the Gamma-Gamma expected mean transaction value. A fractional H adds
+//! a last partial month ending at H, discounted by (1 + d)^H.
+
+use super::summary_sql::Period;
+use super::PurchaseModel;
+
+/// A month in `period` units, as lifetimes counts it.
+pub fn month_length(period: Period) -> f64 {
+    match period {
+        Period::Day => 30.0,
+        Period::Week => 4.345,
+    }
+}
+
+/// Discounted value of the next `months` months for one customer with summary
+/// (x, t_x, T) and expected transaction value `spend`.
+#[allow(clippy::too_many_arguments)] // the SQL function's arguments, in its order
+pub fn clv(
+    model: &dyn PurchaseModel,
+    spend: f64,
+    x: f64,
+    tx: f64,
+    t: f64,
+    months: f64,
+    monthly_discount: f64,
+    period: Period,
+) -> f64 {
+    let f = month_length(period);
+    let mut total = 0.0;
+    let mut previous = 0.0;
+    let mut i = 0.0;
+    while i < months {
+        let end = (i + 1.0).min(months);
+        let cumulative = model.expected_purchases(end * f, x, tx, t);
+        total += spend * (cumulative - previous) / (1.0 + monthly_discount).powf(end);
+        previous = cumulative;
+        i += 1.0;
+    }
+    total
+}
