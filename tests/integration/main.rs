@@ -6,5 +6,6 @@ mod cli;
 mod common;
 mod generate;
 mod lake;
+mod ltv;
 mod s3;
 mod sqllogictests;

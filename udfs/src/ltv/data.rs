@@ -43,6 +43,22 @@ impl RfmData {
         }
     }
 
+    /// Order the rows by (x, t_x, T). Fits sort before optimising so their
+    /// sums — and so the estimates, to the last bit — do not depend on the
+    /// order in which partitions merged.
+    pub fn sort(&mut self) {
+        self.rows.sort_by(|p, q| {
+            (p.x, p.tx, p.t)
+                .partial_cmp(&(q.x, q.tx, q.t))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        self.index.clear();
+        for (i, r) in self.rows.iter().enumerate() {
+            self.index
+                .insert((r.x.to_bits(), r.tx.to_bits(), r.t.to_bits()), i);
+        }
+    }
+
     pub fn rows(&self) -> &[RfmRow] {
         &self.rows
     }

@@ -295,6 +295,7 @@ impl Accumulator for FitAccumulator {
         if self.data.rows().is_empty() {
             return Ok(ScalarValue::Utf8(None));
         }
+        self.data.sort();
         let model = match self.kind {
             FitKind::BgNbd => {
                 let f = bgnbd::fit(&self.data);
