@@ -4,12 +4,38 @@
 
 use crmlake_udfs::ltv::bgnbd::BgNbd;
 use crmlake_udfs::ltv::gamma_gamma::GammaGamma;
+use crmlake_udfs::ltv::mbgnbd::MbgNbd;
+use crmlake_udfs::ltv::paretonbd::ParetoNbd;
+use crmlake_udfs::ltv::PurchaseModel;
 use crmlake_udfs::model::{FitInfo, Model};
 use proptest::prelude::*;
 
 fn params() -> impl Strategy<Value = BgNbd> {
     (0.01f64..20.0, 0.01f64..500.0, 0.01f64..20.0, 0.01f64..20.0)
         .prop_map(|(r, alpha, a, b)| BgNbd { r, alpha, a, b })
+}
+
+/// Any of the three purchase models with parameters over a wide range.
+fn purchase_model() -> impl Strategy<Value = Box<dyn PurchaseModel>> {
+    let p4 = || (0.01f64..20.0, 0.01f64..500.0, 0.01f64..20.0, 0.01f64..500.0);
+    prop_oneof![
+        p4().prop_map(|(r, alpha, a, b)| Box::new(BgNbd {
+            r,
+            alpha,
+            a,
+            b: b / 25.0
+        }) as Box<dyn PurchaseModel>),
+        p4().prop_map(
+            |(r, alpha, s, beta)| Box::new(ParetoNbd { r, alpha, s, beta })
+                as Box<dyn PurchaseModel>
+        ),
+        p4().prop_map(|(r, alpha, a, b)| Box::new(MbgNbd {
+            r,
+            alpha,
+            a,
+            b: b / 25.0
+        }) as Box<dyn PurchaseModel>),
+    ]
 }
 
 /// (x, t_x, T) with t_x <= T and t_x = 0 when x = 0.
@@ -29,7 +55,7 @@ proptest! {
 
     #[test]
     fn expected_purchases_finite_nonnegative_and_monotone(
-        p in params().prop_filter("a away from the 2F1 edge", |p| p.a + p.b > 1.05),
+        p in params(),
         (x, tx, t) in summary(),
         h in 0.1f64..200.0,
     ) {
@@ -49,6 +75,38 @@ proptest! {
         let e = gg.expected_spend(x as f64, m);
         let (lo, hi) = if m < pop { (m, pop) } else { (pop, m) };
         prop_assert!(e >= lo * (1.0 - 1e-12) && e <= hi * (1.0 + 1e-12), "{e} not in [{lo}, {hi}]");
+    }
+
+    #[test]
+    fn every_purchase_model_gives_probabilities_and_finite_expectations(
+        m in purchase_model(),
+        (x, tx, t) in summary(),
+        h in 0.1f64..200.0,
+        n in 0u32..50,
+    ) {
+        let pa = m.p_alive(x, tx, t);
+        prop_assert!((0.0..=1.0).contains(&pa), "p_alive {pa}");
+        let e1 = m.expected_purchases(h, x, tx, t);
+        let e2 = m.expected_purchases(2.0 * h, x, tx, t);
+        prop_assert!(e1.is_finite() && e1 >= 0.0, "expected {e1}");
+        prop_assert!(e2 >= e1 * (1.0 - 1e-9), "{e1} then {e2}");
+        let pn = m.prob_purchases(n as f64, h, x, tx, t);
+        prop_assert!(pn.is_finite() && (-1e-12..=1.0 + 1e-12).contains(&pn), "P(n = {n}) = {pn}");
+    }
+
+    #[test]
+    fn every_model_kind_round_trips_unchanged(
+        v in proptest::collection::vec(1e-300f64..1e300, 4),
+        ll in -1e12f64..0.0, kind in 0usize..4,
+    ) {
+        let info = FitInfo { log_likelihood: ll, n: 1.0, converged: true, iterations: 3, std_errors: None, skipped: Default::default() };
+        let model = match kind {
+            0 => Model::Bgnbd { params: BgNbd { r: v[0], alpha: v[1], a: v[2], b: v[3] }, info },
+            1 => Model::Paretonbd { params: ParetoNbd { r: v[0], alpha: v[1], s: v[2], beta: v[3] }, info },
+            2 => Model::Mbgnbd { params: MbgNbd { r: v[0], alpha: v[1], a: v[2], b: v[3] }, info },
+            _ => Model::GammaGamma { params: GammaGamma { p: v[0], q: v[1], gamma: v[2] }, info },
+        };
+        prop_assert_eq!(Model::parse("test", &model.to_json()).unwrap(), model);
     }
 
     #[test]

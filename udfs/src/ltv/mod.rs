@@ -24,7 +24,7 @@ pub mod special;
 pub mod summary_sql;
 
 /// What every purchase model answers for a customer with summary (x, t_x, T).
-pub trait PurchaseModel {
+pub trait PurchaseModel: std::fmt::Debug {
     /// P(alive | x, t_x, T).
     fn p_alive(&self, x: f64, tx: f64, t: f64) -> f64;
     /// E[Y(horizon) | x, t_x, T].
