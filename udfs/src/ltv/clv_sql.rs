@@ -40,7 +40,7 @@ pub fn entry() -> FunctionEntry {
         kind: FunctionKind::Scalar,
         signature: "clv(purchase_model, spend_model, frequency, recency, t, monetary, horizon_months, monthly_discount [, period]) -> DOUBLE",
         description: "Discounted value of the next horizon_months months (lifetimes' method): expected spend x purchases per month / (1+discount)^month; period 'day' (month = 30) or 'week' (month = 4.345)",
-        example: "SELECT round(clv('{\"kind\":\"bgnbd\",\"params\":{\"r\":0.243,\"alpha\":4.414,\"a\":0.793,\"b\":2.426},\"log_likelihood\":0,\"n\":2357,\"converged\":true,\"iterations\":0}', '{\"kind\":\"gamma_gamma\",\"params\":{\"p\":6.25,\"q\":3.74,\"gamma\":15.44},\"log_likelihood\":0,\"n\":946,\"converged\":true,\"iterations\":0}', 2, 30.43, 38.86, 22.345, 12, 0.01, 'week'), 2); -- 36.29",
+        example: "SELECT round(clv('{\"kind\":\"bgnbd\",\"params\":{\"r\":0.243,\"alpha\":4.414,\"a\":0.793,\"b\":2.426},\"log_likelihood\":0,\"n\":2357,\"converged\":true,\"iterations\":0}', '{\"kind\":\"gamma_gamma\",\"params\":{\"p\":6.25,\"q\":3.74,\"gamma\":15.44},\"log_likelihood\":0,\"n\":946,\"converged\":true,\"iterations\":0}', 2, 213 / 7.0, 272 / 7.0, 22.345, 12, 0.01, 'week'), 2); -- 36.29",
         registration: Registration::Scalar(Arc::new(ScalarUDF::from(ClvUdf::new()))),
     }
 }

@@ -151,7 +151,7 @@ pub fn prob_purchases_entry() -> FunctionEntry {
         kind: FunctionKind::Scalar,
         signature: "prob_purchases(model, n, horizon, frequency, recency, t) -> DOUBLE",
         description: "P(exactly n repeat purchases in the next `horizon`) given the customer's summary; frequency = recency = t = 0 gives a new customer's",
-        example: "SELECT round(prob_purchases('{\"kind\":\"bgnbd\",\"params\":{\"r\":0.243,\"alpha\":4.414,\"a\":0.793,\"b\":2.426},\"log_likelihood\":-9582.4,\"n\":2357,\"converged\":true,\"iterations\":0}', 0, 39, 2, 30.43, 38.86), 4); -- 0.4596",
+        example: "SELECT round(prob_purchases('{\"kind\":\"bgnbd\",\"params\":{\"r\":0.243,\"alpha\":4.414,\"a\":0.793,\"b\":2.426},\"log_likelihood\":-9582.4,\"n\":2357,\"converged\":true,\"iterations\":0}', 0, 39, 2, 30.43, 38.86), 4); -- 0.4454",
         registration: Registration::Scalar(Arc::new(ScalarUDF::from(ScoreUdf::new(Score::ProbPurchases)))),
     }
 }
