@@ -323,6 +323,24 @@ mod tests {
         }
     }
 
+    /// No repeat purchases at all: the likelihood rises towards r → 0 without a
+    /// maximum, so the optimiser cannot converge. The fit says so and returns
+    /// its best (finite) point instead of failing.
+    #[test]
+    fn unidentified_data_reports_not_converged() {
+        let mut d = RfmData::new();
+        for t in [10.0, 20.0, 30.0] {
+            d.add(0.0, 0.0, t, 100.0);
+        }
+        let f = fit(&d);
+        assert!(!f.converged, "{f:?}");
+        assert!(f.log_likelihood.is_finite(), "{f:?}");
+        assert!(
+            f.params.to_vec().iter().all(|v| v.is_finite() && *v > 0.0),
+            "{f:?}"
+        );
+    }
+
     #[test]
     fn heavy_buyers_stay_finite() {
         for x in [100.0, 1000.0, 5000.0] {

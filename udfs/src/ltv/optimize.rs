@@ -144,10 +144,14 @@ pub fn maximize_positive(
     newton_polish(objective, &mut m);
     let params: Vec<f64> = m.x.iter().map(|v| v.exp()).collect();
     let std_errors = std_errors(|v| ll_grad(v).1, &params);
+    // A maximum is a point with zero gradient *and* a positive-definite
+    // information matrix; a flat or boundary point (a parameter running off
+    // to 0 or infinity, unidentified parameters) is reported as not converged.
+    let converged = m.converged && std_errors.is_some();
     Mle {
         params,
         log_likelihood: -m.value / scale,
-        converged: m.converged,
+        converged,
         iterations: m.iterations,
         std_errors,
     }
