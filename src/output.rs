@@ -89,6 +89,10 @@ pub fn print_batches(
 pub fn writer_properties() -> WriterProperties {
     WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        // Row groups of 128Ki rows: a reader (DataFusion included) can split one
+        // file across cores at row-group boundaries, and BI tools skip groups
+        // by their statistics.
+        .set_max_row_group_row_count(Some(128 * 1024))
         .set_statistics_enabled(EnabledStatistics::Page)
         .build()
 }

@@ -94,16 +94,7 @@ impl BgNbd {
 
     /// Total weighted log-likelihood and gradient.
     pub fn log_likelihood(&self, data: &RfmData) -> (f64, [f64; 4]) {
-        let mut ll = 0.0;
-        let mut g = [0.0; 4];
-        for row in data.rows() {
-            let (l, gi) = self.ll_one(row.x, row.tx, row.t);
-            ll += row.weight * l;
-            for i in 0..4 {
-                g[i] += row.weight * gi[i];
-            }
-        }
-        (ll, g)
+        super::data::par_sum(data.rows(), |row| self.ll_one(row.x, row.tx, row.t))
     }
 
     /// P(alive | x, t_x, T).
@@ -119,8 +110,13 @@ impl BgNbd {
 
     /// E[Y(horizon) | x, t_x, T]: expected repeat purchases in the next `horizon`.
     pub fn expected_purchases(&self, horizon: f64, x: f64, tx: f64, t: f64) -> f64 {
+        self.expected_alive(horizon, x, t) * self.p_alive(x, tx, t)
+    }
+
+    /// E[Y(horizon) | x, T, alive at T].
+    pub fn expected_alive(&self, horizon: f64, x: f64, t: f64) -> f64 {
         let BgNbd { r, alpha, a, b } = *self;
-        expected_if_alive(r, alpha, a, b, x, t, horizon) * self.p_alive(x, tx, t)
+        expected_if_alive(r, alpha, a, b, x, t, horizon)
     }
 
     /// P(Y(horizon) = n | x, t_x, T): the probability of exactly n purchases in

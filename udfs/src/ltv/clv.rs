@@ -34,12 +34,14 @@ pub fn clv(
     period: Period,
 ) -> f64 {
     let f = month_length(period);
+    // P(alive) is common to every month: E[Y(h)] = E[Y(h) | alive]·P(alive).
+    let pa = model.p_alive(x, tx, t);
     let mut total = 0.0;
     let mut previous = 0.0;
     let mut i = 0.0;
     while i < months {
         let end = (i + 1.0).min(months);
-        let cumulative = model.expected_purchases(end * f, x, tx, t);
+        let cumulative = model.expected_alive(end * f, x, t) * pa;
         total += spend * (cumulative - previous) / (1.0 + monthly_discount).powf(end);
         previous = cumulative;
         i += 1.0;

@@ -75,6 +75,56 @@ impl RfmData {
     }
 }
 
+/// Σ over rows of `f(row)` (a log-likelihood term and its gradient), on up to
+/// all cores for large data. The rows are cut into a fixed number of chunks
+/// whatever the number of cores and the chunk sums are added in order, so the
+/// result is the same to the last bit on any machine.
+pub fn par_sum<const K: usize>(
+    rows: &[RfmRow],
+    f: impl Fn(&RfmRow) -> (f64, [f64; K]) + Sync,
+) -> (f64, [f64; K]) {
+    const CHUNKS: usize = 16;
+    let sum = |chunk: &[RfmRow]| {
+        let mut ll = 0.0;
+        let mut g = [0.0; K];
+        for row in chunk {
+            let (l, gi) = f(row);
+            ll += row.weight * l;
+            for i in 0..K {
+                g[i] += row.weight * gi[i];
+            }
+        }
+        (ll, g)
+    };
+    let size = rows.len().div_ceil(CHUNKS).max(1);
+    let chunks: Vec<&[RfmRow]> = rows.chunks(size).collect();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let parts: Vec<(f64, [f64; K])> = if rows.len() < 20_000 || threads < 2 {
+        chunks.iter().map(|c| sum(c)).collect()
+    } else {
+        let per_thread = chunks.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = chunks
+                .chunks(per_thread)
+                .map(|group| scope.spawn(|| group.iter().map(|c| sum(c)).collect::<Vec<_>>()))
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_default())
+                .collect()
+        })
+    };
+    let mut ll = 0.0;
+    let mut g = [0.0; K];
+    for (l, gi) in parts {
+        ll += l;
+        for i in 0..K {
+            g[i] += gi[i];
+        }
+    }
+    (ll, g)
+}
+
 /// Check one summary row; the message names the offending argument.
 pub fn check_rfm(x: f64, tx: f64, t: f64) -> Result<(), String> {
     if !(x.is_finite() && x >= 0.0 && x.fract() == 0.0) {

@@ -27,8 +27,12 @@ pub mod summary_sql;
 pub trait PurchaseModel: std::fmt::Debug {
     /// P(alive | x, t_x, T).
     fn p_alive(&self, x: f64, tx: f64, t: f64) -> f64;
-    /// E[Y(horizon) | x, t_x, T].
-    fn expected_purchases(&self, horizon: f64, x: f64, tx: f64, t: f64) -> f64;
+    /// E[Y(horizon) | x, t_x, T] = E[Y(horizon) | x, T, alive] · P(alive).
+    fn expected_purchases(&self, horizon: f64, x: f64, tx: f64, t: f64) -> f64 {
+        self.expected_alive(horizon, x, t) * self.p_alive(x, tx, t)
+    }
+    /// E[Y(horizon) | x, T, alive at T] (no t_x: it matters only through P(alive)).
+    fn expected_alive(&self, horizon: f64, x: f64, t: f64) -> f64;
     /// P(Y(horizon) = n | x, t_x, T).
     fn prob_purchases(&self, n: f64, horizon: f64, x: f64, tx: f64, t: f64) -> f64;
 }
@@ -39,8 +43,8 @@ macro_rules! purchase_model {
             fn p_alive(&self, x: f64, tx: f64, t: f64) -> f64 {
                 <$t>::p_alive(self, x, tx, t)
             }
-            fn expected_purchases(&self, horizon: f64, x: f64, tx: f64, t: f64) -> f64 {
-                <$t>::expected_purchases(self, horizon, x, tx, t)
+            fn expected_alive(&self, horizon: f64, x: f64, t: f64) -> f64 {
+                <$t>::expected_alive(self, horizon, x, t)
             }
             fn prob_purchases(&self, n: f64, horizon: f64, x: f64, tx: f64, t: f64) -> f64 {
                 <$t>::prob_purchases(self, n, horizon, x, tx, t)

@@ -114,10 +114,8 @@ impl ParetoNbd {
 
     /// Total weighted log-likelihood.
     pub fn log_likelihood(&self, data: &RfmData) -> f64 {
-        data.rows()
-            .iter()
-            .map(|row| row.weight * self.ll_one(row.x, row.tx, row.t))
-            .sum()
+        super::data::par_sum::<0>(data.rows(), |row| (self.ll_one(row.x, row.tx, row.t), []))
+            .0
     }
 
     /// P(alive | x, t_x, T).
@@ -129,6 +127,11 @@ impl ParetoNbd {
     /// E[Y(horizon) | x, t_x, T] = (r+x)(β+T)/((α+T)(s−1))·[1 − ((β+T)/(β+T+h))^(s−1)]
     /// · P(alive), with the bracket over (s−1) written via expm1 (finite at s = 1).
     pub fn expected_purchases(&self, horizon: f64, x: f64, tx: f64, t: f64) -> f64 {
+        self.expected_alive(horizon, x, t) * self.p_alive(x, tx, t)
+    }
+
+    /// E[Y(horizon) | x, T, alive at T].
+    pub fn expected_alive(&self, horizon: f64, x: f64, t: f64) -> f64 {
         if horizon == 0.0 {
             return 0.0;
         }
@@ -140,7 +143,7 @@ impl ParetoNbd {
         } else {
             -(-u).exp_m1() / (s - 1.0)
         };
-        (r + x) * (beta + t) / (alpha + t) * bracket * self.p_alive(x, tx, t)
+        (r + x) * (beta + t) / (alpha + t) * bracket
     }
 
     /// P(Y(horizon) = n | x, t_x, T). An alive customer has λ ~ Gamma(r+x, α+T)
