@@ -12,6 +12,8 @@
 //! transformation of 2F1, which turns the x-dependent parameters into
 //! x-independent ones: no overflow for heavy buyers and no cancellation.
 
+use std::collections::HashMap;
+
 use super::data::RfmData;
 use super::optimize::{maximize_positive, Mle};
 use super::special::{digamma, hyp2f1_tail_scaled, ln_beta, ln_gamma, logsumexp};
@@ -23,6 +25,24 @@ pub struct BgNbd {
     pub alpha: f64,
     pub a: f64,
     pub b: f64,
+}
+
+/// The x-only part of a customer's log-likelihood and its gradient.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct XTerms {
+    pub value: f64,
+    pub grad: [f64; 4],
+}
+
+impl XTerms {
+    /// `terms(x)` for every distinct x of `data`, keyed by the bits of x.
+    pub fn table(data: &RfmData, terms: impl Fn(f64) -> XTerms) -> HashMap<u64, XTerms> {
+        let mut table = HashMap::new();
+        for row in data.rows() {
+            table.entry(row.x.to_bits()).or_insert_with(|| terms(row.x));
+        }
+        table
+    }
 }
 
 /// A fitted model with its diagnostics.
@@ -52,21 +72,36 @@ impl BgNbd {
         }
     }
 
-    /// Log-likelihood of one customer and its gradient in (r, α, a, b).
-    pub fn ll_one(&self, x: f64, tx: f64, t: f64) -> (f64, [f64; 4]) {
+    /// The part of one customer's log-likelihood that depends on x alone (all
+    /// the log-gamma and digamma terms) with its gradient. A data set has few
+    /// distinct x, so [`Self::log_likelihood`] computes these once per x.
+    pub fn x_terms(&self, x: f64) -> XTerms {
         let BgNbd { r, alpha, a, b } = *self;
         let a1 = ln_gamma(r + x) - ln_gamma(r) + r * alpha.ln();
         let a2 = ln_gamma(a + b) + ln_gamma(b + x) - ln_gamma(b) - ln_gamma(a + b + x);
-        let a3 = -(r + x) * (alpha + t).ln();
-        let da1 = [
-            digamma(r + x) - digamma(r) + alpha.ln(),
-            r / alpha,
-            0.0,
-            0.0,
-        ];
         let dab = digamma(a + b) - digamma(a + b + x);
-        let da2 = [0.0, 0.0, dab, dab + digamma(b + x) - digamma(b)];
+        XTerms {
+            value: a1 + a2,
+            grad: [
+                digamma(r + x) - digamma(r) + alpha.ln(),
+                r / alpha,
+                dab,
+                dab + digamma(b + x) - digamma(b),
+            ],
+        }
+    }
+
+    /// Log-likelihood of one customer and its gradient in (r, α, a, b).
+    pub fn ll_one(&self, x: f64, tx: f64, t: f64) -> (f64, [f64; 4]) {
+        self.ll_given(&self.x_terms(x), x, tx, t)
+    }
+
+    /// [`Self::ll_one`] with the x-only terms given.
+    pub fn ll_given(&self, xt: &XTerms, x: f64, tx: f64, t: f64) -> (f64, [f64; 4]) {
+        let BgNbd { r, alpha, a, b } = *self;
+        let a3 = -(r + x) * (alpha + t).ln();
         let da3 = [-(alpha + t).ln(), -(r + x) / (alpha + t), 0.0, 0.0];
+        let mut g = xt.grad;
         if x > 0.0 {
             let a4 = a.ln() - (b + x - 1.0).ln() - (r + x) * (alpha + tx).ln();
             let da4 = [
@@ -78,23 +113,24 @@ impl BgNbd {
             let lse = logsumexp(a3, a4);
             let w3 = (a3 - lse).exp();
             let w4 = (a4 - lse).exp();
-            let mut g = [0.0; 4];
             for i in 0..4 {
-                g[i] = da1[i] + da2[i] + w3 * da3[i] + w4 * da4[i];
+                g[i] += w3 * da3[i] + w4 * da4[i];
             }
-            (a1 + a2 + lse, g)
+            (xt.value + lse, g)
         } else {
-            let mut g = [0.0; 4];
             for i in 0..4 {
-                g[i] = da1[i] + da2[i] + da3[i];
+                g[i] += da3[i];
             }
-            (a1 + a2 + a3, g)
+            (xt.value + a3, g)
         }
     }
 
     /// Total weighted log-likelihood and gradient.
     pub fn log_likelihood(&self, data: &RfmData) -> (f64, [f64; 4]) {
-        super::data::par_sum(data.rows(), |row| self.ll_one(row.x, row.tx, row.t))
+        let terms = XTerms::table(data, |x| self.x_terms(x));
+        super::data::par_sum(data.rows(), |row| {
+            self.ll_given(&terms[&row.x.to_bits()], row.x, row.tx, row.t)
+        })
     }
 
     /// P(alive | x, t_x, T).

@@ -9,7 +9,7 @@
 //! expectation is BG/NBD's bracket with b+1 for b, so it shares the Euler-
 //! transformed 2F1 that keeps heavy buyers finite (lifetimes returns inf there).
 
-use super::bgnbd::{expected_if_alive, pmf, Fit};
+use super::bgnbd::{expected_if_alive, pmf, Fit, XTerms};
 use super::data::RfmData;
 use super::optimize::maximize_positive;
 use super::special::{digamma, ln_gamma, logsumexp};
@@ -37,30 +37,50 @@ impl MbgNbd {
         }
     }
 
-    /// Log-likelihood of one customer and its gradient in (r, α, a, b).
-    pub fn ll_one(&self, x: f64, tx: f64, t: f64) -> (f64, [f64; 4]) {
+    /// The x-only part of one customer's log-likelihood and its gradient
+    /// (computed once per distinct x by [`Self::log_likelihood`]).
+    pub fn x_terms(&self, x: f64) -> XTerms {
         let MbgNbd { r, alpha, a, b } = *self;
         let a1 = ln_gamma(r + x) - ln_gamma(r) + r * alpha.ln();
         let a2 = ln_gamma(a + b) + ln_gamma(b + x + 1.0) - ln_gamma(b) - ln_gamma(a + b + x + 1.0);
+        let dab = digamma(a + b) - digamma(a + b + x + 1.0);
+        XTerms {
+            value: a1 + a2,
+            grad: [
+                digamma(r + x) - digamma(r) + alpha.ln(),
+                r / alpha,
+                dab,
+                dab + digamma(b + x + 1.0) - digamma(b),
+            ],
+        }
+    }
+
+    /// Log-likelihood of one customer and its gradient in (r, α, a, b).
+    pub fn ll_one(&self, x: f64, tx: f64, t: f64) -> (f64, [f64; 4]) {
+        self.ll_given(&self.x_terms(x), x, tx, t)
+    }
+
+    /// [`Self::ll_one`] with the x-only terms given.
+    pub fn ll_given(&self, xt: &XTerms, x: f64, tx: f64, t: f64) -> (f64, [f64; 4]) {
+        let MbgNbd { r, alpha, a, b } = *self;
         let a3 = -(r + x) * (alpha + t).ln();
         let a4 = a.ln() - (b + x).ln() - (r + x) * (alpha + tx).ln();
         let lse = logsumexp(a3, a4);
         let (w3, w4) = ((a3 - lse).exp(), (a4 - lse).exp());
-        let dab = digamma(a + b) - digamma(a + b + x + 1.0);
-        let g = [
-            digamma(r + x) - digamma(r) + alpha.ln()
-                - w3 * (alpha + t).ln()
-                - w4 * (alpha + tx).ln(),
-            r / alpha - w3 * (r + x) / (alpha + t) - w4 * (r + x) / (alpha + tx),
-            dab + w4 / a,
-            dab + digamma(b + x + 1.0) - digamma(b) - w4 / (b + x),
-        ];
-        (a1 + a2 + lse, g)
+        let mut g = xt.grad;
+        g[0] += -w3 * (alpha + t).ln() - w4 * (alpha + tx).ln();
+        g[1] += -w3 * (r + x) / (alpha + t) - w4 * (r + x) / (alpha + tx);
+        g[2] += w4 / a;
+        g[3] += -w4 / (b + x);
+        (xt.value + lse, g)
     }
 
     /// Total weighted log-likelihood and gradient.
     pub fn log_likelihood(&self, data: &RfmData) -> (f64, [f64; 4]) {
-        super::data::par_sum(data.rows(), |row| self.ll_one(row.x, row.tx, row.t))
+        let terms = XTerms::table(data, |x| self.x_terms(x));
+        super::data::par_sum(data.rows(), |row| {
+            self.ll_given(&terms[&row.x.to_bits()], row.x, row.tx, row.t)
+        })
     }
 
     /// P(alive | x, t_x, T) = 1 / (1 + a/(b+x)·((α+T)/(α+t_x))^(r+x)).

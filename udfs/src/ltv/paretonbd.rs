@@ -114,8 +114,7 @@ impl ParetoNbd {
 
     /// Total weighted log-likelihood.
     pub fn log_likelihood(&self, data: &RfmData) -> f64 {
-        super::data::par_sum::<0>(data.rows(), |row| (self.ll_one(row.x, row.tx, row.t), []))
-            .0
+        super::data::par_sum::<0>(data.rows(), |row| (self.ll_one(row.x, row.tx, row.t), [])).0
     }
 
     /// P(alive | x, t_x, T).
