@@ -16,7 +16,7 @@ use std::collections::HashMap;
 
 use super::data::RfmData;
 use super::optimize::{maximize_positive, Mle};
-use super::special::{digamma, hyp2f1_tail_scaled, ln_beta, ln_gamma, logsumexp};
+use super::special::{digamma, hyp2f1_tail_scaled_many, ln_beta, ln_gamma, logsumexp};
 
 /// BG/NBD parameters.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -155,6 +155,12 @@ impl BgNbd {
         expected_if_alive(r, alpha, a, b, x, t, horizon)
     }
 
+    /// [`Self::expected_alive`] for several horizons.
+    pub fn expected_alive_many(&self, horizons: &[f64], x: f64, t: f64, out: &mut [f64]) {
+        let BgNbd { r, alpha, a, b } = *self;
+        expected_if_alive_many(r, alpha, a, b, x, t, horizons, out)
+    }
+
     /// P(Y(horizon) = n | x, t_x, T): the probability of exactly n purchases in
     /// the next `horizon` (Fader, Hardie & Lee's conditional PMF: the model's
     /// unconditional PMF with the posterior parameters, weighted by P(alive)).
@@ -174,25 +180,61 @@ impl BgNbd {
 /// Evaluated through Euler's transformation 2F1(A, B; C; z) = (1−z)^(C−A−B)
 /// 2F1(C−A, C−B; C; z), which turns the x-dependent parameters into
 /// x-independent ones: no overflow for heavy buyers, no cancellation, and the
-/// pole at C = 0 (x = 0 with a + b = 1) cancels inside [`hyp2f1_tail_scaled`].
+/// pole at C = 0 (x = 0 with a + b = 1) cancels inside
+/// [`super::special::hyp2f1_tail_scaled`].
 pub fn expected_if_alive(r: f64, alpha: f64, a: f64, b: f64, x: f64, t: f64, horizon: f64) -> f64 {
-    if horizon == 0.0 {
-        return 0.0;
+    let mut out = [0.0];
+    expected_if_alive_many(r, alpha, a, b, x, t, &[horizon], &mut out);
+    out[0]
+}
+
+/// [`expected_if_alive`] for several horizons at once (CLV's months): the 2F1
+/// coefficients depend on x only, so each series term costs one division for
+/// all horizons. Each horizon's series stops where its own would, so the
+/// values equal single calls to the last bit.
+#[allow(clippy::too_many_arguments)] // the model's parameters and the customer
+pub fn expected_if_alive_many(
+    r: f64,
+    alpha: f64,
+    a: f64,
+    b: f64,
+    x: f64,
+    t: f64,
+    horizons: &[f64],
+    out: &mut [f64],
+) {
+    const CHUNK: usize = 32; // on the stack: no allocation per customer
+    if horizons.len() > CHUNK {
+        for (h, o) in horizons.chunks(CHUNK).zip(out.chunks_mut(CHUNK)) {
+            expected_if_alive_many(r, alpha, a, b, x, t, h, o);
+        }
+        return;
     }
-    let z = horizon / (alpha + t + horizon);
-    let log1mz = (-z).ln_1p();
-    // C/(a−1)·(1 − (1−z)^(a−1) 2F1(a+b−1−r, a−1; C; z)) written as
-    // C·(−expm1((a−1) ln(1−z))/(a−1)) − (1−z)^(a−1)·C(2F1 − 1)/(a−1).
+    let n = horizons.len().min(out.len());
     let am1 = a - 1.0;
-    let u = am1 * log1mz;
-    let e1 = if u.abs() < 1e-8 {
-        -log1mz * (1.0 + 0.5 * u)
-    } else {
-        -u.exp_m1() / am1
-    };
     let c = a + b + x - 1.0;
-    let g = hyp2f1_tail_scaled(a + b - 1.0 - r, am1, c, z);
-    c * e1 - (am1 * log1mz).exp() * g
+    let mut z = [0.0; CHUNK];
+    for j in 0..n {
+        z[j] = horizons[j] / (alpha + t + horizons[j]);
+    }
+    let mut sum = [0.0; CHUNK];
+    hyp2f1_tail_scaled_many(a + b - 1.0 - r, am1, c, &z[..n], &mut sum[..n]);
+    for j in 0..n {
+        if horizons[j] == 0.0 {
+            out[j] = 0.0;
+            continue;
+        }
+        let log1mz = (-z[j]).ln_1p();
+        // C/(a−1)·(1 − (1−z)^(a−1) 2F1(a+b−1−r, a−1; C; z)) written as
+        // C·(−expm1((a−1) ln(1−z))/(a−1)) − (1−z)^(a−1)·C(2F1 − 1)/(a−1).
+        let u = am1 * log1mz;
+        let e1 = if u.abs() < 1e-8 {
+            -log1mz * (1.0 + 0.5 * u)
+        } else {
+            -u.exp_m1() / am1
+        };
+        out[j] = c * e1 - (am1 * log1mz).exp() * sum[j];
+    }
 }
 
 /// The BG/NBD probability of exactly n purchases in (0, t] for a customer alive
@@ -371,6 +413,23 @@ mod tests {
             f.params.to_vec().iter().all(|v| v.is_finite() && *v > 0.0),
             "{f:?}"
         );
+    }
+
+    /// CLV's shared-coefficient series gives exactly the single-call values.
+    #[test]
+    fn many_horizons_equal_single_calls() {
+        let horizons: Vec<f64> = (1..=40).map(|m| m as f64 * 4.345).chain([0.0]).collect();
+        let mut out = vec![0.0; horizons.len()];
+        for (x, t) in [(0.0, 38.86), (2.0, 38.86), (500.0, 100.0)] {
+            PAPER.expected_alive_many(&horizons, x, t, &mut out);
+            for (h, e) in horizons.iter().zip(&out) {
+                assert_eq!(
+                    e.to_bits(),
+                    PAPER.expected_alive(*h, x, t).to_bits(),
+                    "h={h} x={x}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -34,17 +34,24 @@ pub fn clv(
     period: Period,
 ) -> f64 {
     let f = month_length(period);
+    // Month ends 1, 2, …, ⌊H⌋ and H itself when fractional.
+    let mut ends: Vec<f64> = Vec::with_capacity(months.ceil() as usize);
+    let mut i = 1.0;
+    while i - 1.0 < months {
+        ends.push(i.min(months));
+        i += 1.0;
+    }
+    let horizons: Vec<f64> = ends.iter().map(|e| e * f).collect();
+    let mut cumulative = vec![0.0; horizons.len()];
+    model.expected_alive_many(&horizons, x, t, &mut cumulative);
     // P(alive) is common to every month: E[Y(h)] = E[Y(h) | alive]·P(alive).
     let pa = model.p_alive(x, tx, t);
     let mut total = 0.0;
     let mut previous = 0.0;
-    let mut i = 0.0;
-    while i < months {
-        let end = (i + 1.0).min(months);
-        let cumulative = model.expected_alive(end * f, x, t) * pa;
-        total += spend * (cumulative - previous) / (1.0 + monthly_discount).powf(end);
-        previous = cumulative;
-        i += 1.0;
+    for (end, e) in ends.iter().zip(&cumulative) {
+        let e = e * pa;
+        total += spend * (e - previous) / (1.0 + monthly_discount).powf(*end);
+        previous = e;
     }
     total
 }

@@ -9,7 +9,7 @@
 //! expectation is BG/NBD's bracket with b+1 for b, so it shares the Euler-
 //! transformed 2F1 that keeps heavy buyers finite (lifetimes returns inf there).
 
-use super::bgnbd::{expected_if_alive, pmf, Fit, XTerms};
+use super::bgnbd::{expected_if_alive, expected_if_alive_many, pmf, Fit, XTerms};
 use super::data::RfmData;
 use super::optimize::maximize_positive;
 use super::special::{digamma, ln_gamma, logsumexp};
@@ -99,6 +99,12 @@ impl MbgNbd {
     pub fn expected_alive(&self, horizon: f64, x: f64, t: f64) -> f64 {
         let MbgNbd { r, alpha, a, b } = *self;
         expected_if_alive(r, alpha, a, b + 1.0, x, t, horizon)
+    }
+
+    /// [`Self::expected_alive`] for several horizons.
+    pub fn expected_alive_many(&self, horizons: &[f64], x: f64, t: f64, out: &mut [f64]) {
+        let MbgNbd { r, alpha, a, b } = *self;
+        expected_if_alive_many(r, alpha, a, b + 1.0, x, t, horizons, out)
     }
 
     /// P(Y(horizon) = n | x, t_x, T): an alive customer's future is a BG/NBD

@@ -33,6 +33,9 @@ pub trait PurchaseModel: std::fmt::Debug {
     }
     /// E[Y(horizon) | x, T, alive at T] (no t_x: it matters only through P(alive)).
     fn expected_alive(&self, horizon: f64, x: f64, t: f64) -> f64;
+    /// [`Self::expected_alive`] for several horizons into `out`, equal to
+    /// single calls (models share work between horizons where they can).
+    fn expected_alive_many(&self, horizons: &[f64], x: f64, t: f64, out: &mut [f64]);
     /// P(Y(horizon) = n | x, t_x, T).
     fn prob_purchases(&self, n: f64, horizon: f64, x: f64, tx: f64, t: f64) -> f64;
 }
@@ -45,6 +48,9 @@ macro_rules! purchase_model {
             }
             fn expected_alive(&self, horizon: f64, x: f64, t: f64) -> f64 {
                 <$t>::expected_alive(self, horizon, x, t)
+            }
+            fn expected_alive_many(&self, horizons: &[f64], x: f64, t: f64, out: &mut [f64]) {
+                <$t>::expected_alive_many(self, horizons, x, t, out)
             }
             fn prob_purchases(&self, n: f64, horizon: f64, x: f64, tx: f64, t: f64) -> f64 {
                 <$t>::prob_purchases(self, n, horizon, x, tx, t)

@@ -145,6 +145,13 @@ impl ParetoNbd {
         (r + x) * (beta + t) / (alpha + t) * bracket
     }
 
+    /// [`Self::expected_alive`] for several horizons (closed form: no sharing).
+    pub fn expected_alive_many(&self, horizons: &[f64], x: f64, t: f64, out: &mut [f64]) {
+        for (h, o) in horizons.iter().zip(out.iter_mut()) {
+            *o = self.expected_alive(*h, x, t);
+        }
+    }
+
     /// P(Y(horizon) = n | x, t_x, T). An alive customer has λ ~ Gamma(r+x, α+T)
     /// and μ ~ Gamma(s, β+T); Y = N(min(death, horizon)), so
     /// P = NBD(n; h)·(β'/(β'+h))^s + ∫_0^h s β'^s (β'+u)^−(s+1) NBD(n; u) du,

@@ -42,17 +42,44 @@ pub fn digamma(mut x: f64) -> f64 {
 /// the callers arrange the arguments (Euler's transformation) so that a few
 /// dozen terms suffice.
 pub fn hyp2f1_tail_scaled(a: f64, b: f64, c: f64, z: f64) -> f64 {
-    let mut term = a * z;
-    let mut sum = term;
-    for k in 1..100_000 {
-        let k = k as f64;
-        term *= (a + k) * (b + k) / ((c + k) * (k + 1.0)) * z;
-        sum += term;
-        if term == 0.0 || (term / sum).abs() < 1e-17 {
-            break;
+    let mut out = [0.0];
+    hyp2f1_tail_scaled_many(a, b, c, &[z], &mut out);
+    out[0]
+}
+
+/// [`hyp2f1_tail_scaled`] at several z with shared coefficients: each term's
+/// ratio (a+k)(b+k)/((c+k)(k+1)) is computed once for all z, and each z's
+/// series stops where a single call's would (equal to the last bit).
+pub fn hyp2f1_tail_scaled_many(a: f64, b: f64, c: f64, zs: &[f64], out: &mut [f64]) {
+    const CHUNK: usize = 32; // on the stack: no allocation per customer
+    for (zs, out) in zs.chunks(CHUNK).zip(out.chunks_mut(CHUNK)) {
+        let n = zs.len().min(out.len());
+        let mut term = [0.0; CHUNK];
+        let mut live = [false; CHUNK];
+        for j in 0..n {
+            term[j] = a * zs[j];
+            out[j] = term[j];
+            live[j] = true;
+        }
+        let mut any = n > 0;
+        let mut k = 1.0;
+        while any && k < 100_000.0 {
+            let ratio = (a + k) * (b + k) / ((c + k) * (k + 1.0));
+            any = false;
+            for j in 0..n {
+                if live[j] {
+                    term[j] *= ratio * zs[j];
+                    out[j] += term[j];
+                    if term[j] == 0.0 || (term[j] / out[j]).abs() < 1e-17 {
+                        live[j] = false;
+                    } else {
+                        any = true;
+                    }
+                }
+            }
+            k += 1.0;
         }
     }
-    sum
 }
 
 /// ln(e^a + e^b) without overflow.
