@@ -86,6 +86,7 @@ crm_sums = {k: float(v.splitlines()[1]) for k, v in
 theirs = {}
 if not args.skip_lifetimes:
     import lifetimes
+    import numpy as np
     import pandas as pd
     from lifetimes import BetaGeoFitter, GammaGammaFitter
 
@@ -107,7 +108,7 @@ if not args.skip_lifetimes:
     theirs["CLV 12 months"] = time.perf_counter() - t0
     print(f"lifetimes {lifetimes.__version__} params: {bgf.params_.to_dict()}")
     print(f"lifetimes sums: expected {e.sum():.6g}, p_alive {pa.sum():.6g}, clv {clv.sum():.6g} "
-          f"(NaN: {int(e.isna().sum() + pa.isna().sum() + clv.isna().sum())})")
+          f"(NaN or inf: {int(sum((~np.isfinite(np.asarray(v, dtype=float))).sum() for v in (e, pa, clv)))})")
 
 print(f"crmlake params: {crm_params}")
 print(f"crmlake sums: expected {crm_sums['expected']:.6g}, p_alive {crm_sums['p_alive']:.6g}, clv {crm_sums['clv']:.6g}")
