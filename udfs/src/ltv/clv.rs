@@ -20,8 +20,64 @@ pub fn month_length(period: Period) -> f64 {
     }
 }
 
+/// The horizons and discount divisors of one CLV setting, shared by every
+/// customer scored with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClvPlan {
+    /// Month ends 1, 2, …, ⌊H⌋ and H itself when fractional, in the model's
+    /// time unit.
+    horizons: Vec<f64>,
+    /// (1 + d)^end for each end.
+    divisors: Vec<f64>,
+}
+
+impl ClvPlan {
+    pub fn new(months: f64, monthly_discount: f64, period: Period) -> Self {
+        let f = month_length(period);
+        // Month ends 1, 2, …, ⌊H⌋ and H itself when fractional.
+        let mut ends = Vec::with_capacity(months.ceil().max(0.0) as usize);
+        let mut i = 1.0;
+        while i - 1.0 < months {
+            ends.push(f64::min(i, months));
+            i += 1.0;
+        }
+        ClvPlan {
+            horizons: ends.iter().map(|e| e * f).collect(),
+            divisors: ends
+                .iter()
+                .map(|e| (1.0 + monthly_discount).powf(*e))
+                .collect(),
+        }
+    }
+
+    /// The discounted value for one customer with summary (x, t_x, T) and
+    /// expected transaction value `spend`; `scratch` is reused between calls.
+    pub fn value(
+        &self,
+        model: &dyn PurchaseModel,
+        spend: f64,
+        (x, tx, t): (f64, f64, f64),
+        scratch: &mut Vec<f64>,
+    ) -> f64 {
+        scratch.clear();
+        scratch.resize(self.horizons.len(), 0.0);
+        model.expected_alive_many(&self.horizons, x, t, scratch);
+        // P(alive) is common to every month: E[Y(h)] = E[Y(h) | alive]·P(alive).
+        let pa = model.p_alive(x, tx, t);
+        let mut total = 0.0;
+        let mut previous = 0.0;
+        for (e, divisor) in scratch.iter().zip(&self.divisors) {
+            let e = e * pa;
+            total += spend * (e - previous) / divisor;
+            previous = e;
+        }
+        total
+    }
+}
+
 /// Discounted value of the next `months` months for one customer with summary
-/// (x, t_x, T) and expected transaction value `spend`.
+/// (x, t_x, T) and expected transaction value `spend` (builds a [`ClvPlan`];
+/// score many customers with one plan instead).
 #[allow(clippy::too_many_arguments)] // the SQL function's arguments, in its order
 pub fn clv(
     model: &dyn PurchaseModel,
@@ -33,25 +89,5 @@ pub fn clv(
     monthly_discount: f64,
     period: Period,
 ) -> f64 {
-    let f = month_length(period);
-    // Month ends 1, 2, …, ⌊H⌋ and H itself when fractional.
-    let mut ends: Vec<f64> = Vec::with_capacity(months.ceil() as usize);
-    let mut i = 1.0;
-    while i - 1.0 < months {
-        ends.push(i.min(months));
-        i += 1.0;
-    }
-    let horizons: Vec<f64> = ends.iter().map(|e| e * f).collect();
-    let mut cumulative = vec![0.0; horizons.len()];
-    model.expected_alive_many(&horizons, x, t, &mut cumulative);
-    // P(alive) is common to every month: E[Y(h)] = E[Y(h) | alive]·P(alive).
-    let pa = model.p_alive(x, tx, t);
-    let mut total = 0.0;
-    let mut previous = 0.0;
-    for (end, e) in ends.iter().zip(&cumulative) {
-        let e = e * pa;
-        total += spend * (e - previous) / (1.0 + monthly_discount).powf(*end);
-        previous = e;
-    }
-    total
+    ClvPlan::new(months, monthly_discount, period).value(model, spend, (x, tx, t), &mut Vec::new())
 }

@@ -15,7 +15,7 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 
-use super::clv::clv;
+use super::clv::ClvPlan;
 use super::data::check_rfm;
 use super::score_sql::{check_spend, coerce_model, ModelCache};
 use super::summary_sql::Period;
@@ -132,6 +132,8 @@ impl ScalarUDFImpl for ClvUdf {
         let mut purchase_cache = ModelCache::new(NAME);
         let mut spend_cache = ModelCache::new(NAME);
         let mut out = Float64Builder::with_capacity(n);
+        let mut plan: Option<((u64, u64), ClvPlan)> = None;
+        let mut scratch = Vec::new();
         for i in 0..n {
             if purchase.is_null(i) || spend.is_null(i) || nums.iter().any(|c| c.is_null(i)) {
                 out.append_null();
@@ -179,7 +181,13 @@ impl ScalarUDFImpl for ClvUdf {
                     ),
                 )
             })?;
-            out.append_value(clv(pm, expected_spend, x, tx, t, months, d, period));
+            let key = (months.to_bits(), d.to_bits());
+            if plan.as_ref().is_none_or(|(k, _)| *k != key) {
+                plan = Some((key, ClvPlan::new(months, d, period)));
+            }
+            if let Some((_, p)) = &plan {
+                out.append_value(p.value(pm, expected_spend, (x, tx, t), &mut scratch));
+            }
         }
         Ok(ColumnarValue::Array(Arc::new(out.finish()) as ArrayRef))
     }

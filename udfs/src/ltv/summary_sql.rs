@@ -22,7 +22,9 @@
 //! customer, `frequency_holdout` (purchase days in (calibration_end,
 //! observation_end]), `monetary_holdout` (their mean value, 0 if none) and
 //! `duration_holdout` (observation_end − calibration_end in periods) — the
-//! layout of lifetimes' `calibration_and_holdout_data`.
+//! layout of lifetimes' `calibration_and_holdout_data`, except that
+//! `monetary_holdout` averages purchase days as `monetary` does (lifetimes
+//! averages the holdout's transaction lines there).
 //!
 //! Each call is SQL over the input returned as a view: it streams, runs on all
 //! cores, and filters on the result push into it.
