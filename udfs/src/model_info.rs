@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringBuilder};
+use datafusion::arrow::array::{ArrayRef, StringBuilder};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::error::Result;
 use datafusion::logical_expr::{
@@ -14,7 +14,7 @@ use datafusion::logical_expr::{
 
 use crate::catalog::{FunctionEntry, FunctionKind, Registration};
 use crate::error::UdfError;
-use crate::ltv::score_sql::{coerce_model, ModelCache};
+use crate::ltv::score_sql::{coerce_model, ModelCache, Models};
 
 const NAME: &str = "model_info";
 
@@ -71,7 +71,7 @@ impl ScalarUDFImpl for ModelInfo {
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let models = arrays[0].as_string::<i32>();
+        let models = Models::new(NAME, &arrays[0])?;
         let mut cache = ModelCache::new(NAME);
         let mut out = StringBuilder::with_capacity(models.len(), 256 * models.len());
         for i in 0..models.len() {

@@ -17,7 +17,7 @@ use datafusion::logical_expr::{
 
 use super::clv::ClvPlan;
 use super::data::check_rfm;
-use super::score_sql::{check_spend, coerce_model, ModelCache};
+use super::score_sql::{check_spend, coerce_model, ModelCache, Models};
 use super::summary_sql::Period;
 use crate::catalog::{FunctionEntry, FunctionKind, Registration};
 use crate::error::UdfError;
@@ -123,8 +123,8 @@ impl ScalarUDFImpl for ClvUdf {
             }
         };
         let arrays = ColumnarValue::values_to_arrays(&args.args[..8])?;
-        let purchase = arrays[0].as_string::<i32>();
-        let spend = arrays[1].as_string::<i32>();
+        let purchase = Models::new(NAME, &arrays[0])?;
+        let spend = Models::new(NAME, &arrays[1])?;
         let nums: Vec<_> = arrays[2..]
             .iter()
             .map(|a| a.as_primitive::<Float64Type>())

@@ -13,7 +13,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Builder, StringArray};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Builder};
 use datafusion::arrow::datatypes::{DataType, Float64Type};
 use datafusion::error::Result;
 use datafusion::logical_expr::{
@@ -208,18 +208,68 @@ impl ModelCache {
     }
 }
 
-/// Check that the model argument is a string.
+/// Check that the model argument is a string. String types are kept as they
+/// are (no cast): a model column read from Parquet is `Utf8View`, and casting
+/// it would copy every row's model text.
 pub(crate) fn coerce_model(function: &'static str, t: &DataType) -> Result<DataType> {
     match t {
-        DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 | DataType::Null => {
-            Ok(DataType::Utf8)
-        }
+        DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => Ok(t.clone()),
+        DataType::Null => Ok(DataType::Utf8),
         other => Err(UdfError::argument(
             function,
             "model",
             format!("must be a model value (VARCHAR), got {other}"),
         )
         .into()),
+    }
+}
+
+/// A model argument's values, whichever string type they arrived in.
+pub(crate) enum Models<'a> {
+    Utf8(&'a datafusion::arrow::array::StringArray),
+    View(&'a datafusion::arrow::array::StringViewArray),
+    Large(&'a datafusion::arrow::array::LargeStringArray),
+}
+
+impl<'a> Models<'a> {
+    pub(crate) fn new(function: &'static str, array: &'a ArrayRef) -> Result<Self> {
+        Ok(match array.data_type() {
+            DataType::Utf8 => Models::Utf8(array.as_string::<i32>()),
+            DataType::Utf8View => Models::View(array.as_string_view()),
+            DataType::LargeUtf8 => Models::Large(array.as_string::<i64>()),
+            other => {
+                return Err(UdfError::argument(
+                    function,
+                    "model",
+                    format!("must be a model value (VARCHAR), got {other}"),
+                )
+                .into())
+            }
+        })
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Models::Utf8(a) => a.len(),
+            Models::View(a) => a.len(),
+            Models::Large(a) => a.len(),
+        }
+    }
+
+    pub(crate) fn is_null(&self, i: usize) -> bool {
+        match self {
+            Models::Utf8(a) => a.is_null(i),
+            Models::View(a) => a.is_null(i),
+            Models::Large(a) => a.is_null(i),
+        }
+    }
+
+    pub(crate) fn value(&self, i: usize) -> &'a str {
+        match self {
+            Models::Utf8(a) => a.value(i),
+            Models::View(a) => a.value(i),
+            Models::Large(a) => a.value(i),
+        }
     }
 }
 
@@ -256,7 +306,7 @@ impl ScalarUDFImpl for ScoreUdf {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let n = args.number_rows;
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let models: &StringArray = arrays[0].as_string::<i32>();
+        let models = Models::new(self.score.name(), &arrays[0])?;
         let nums: Vec<_> = arrays[1..]
             .iter()
             .map(|a| a.as_primitive::<Float64Type>())

@@ -55,29 +55,37 @@ pub fn hyp2f1_tail_scaled_many(a: f64, b: f64, c: f64, zs: &[f64], out: &mut [f6
     for (zs, out) in zs.chunks(CHUNK).zip(out.chunks_mut(CHUNK)) {
         let n = zs.len().min(out.len());
         let mut term = [0.0; CHUNK];
-        let mut live = [false; CHUNK];
+        // 1.0 while z's series runs, 0.0 once it has converged: a branch-free
+        // inner loop (it vectorises) that leaves finished sums unchanged.
+        let mut live = [0.0; CHUNK];
         for j in 0..n {
             term[j] = a * zs[j];
             out[j] = term[j];
-            live[j] = true;
+            live[j] = 1.0;
         }
-        let mut any = n > 0;
+        let mut running = n;
         let mut k = 1.0;
-        while any && k < 100_000.0 {
-            let ratio = (a + k) * (b + k) / ((c + k) * (k + 1.0));
-            any = false;
-            for j in 0..n {
-                if live[j] {
-                    term[j] *= ratio * zs[j];
+        while running > 0 && k < 100_000.0 {
+            // Four terms between convergence checks; the schedule depends on k
+            // only, so each z's sum is the same alone or in company.
+            for _ in 0..4 {
+                let ratio = (a + k) * (b + k) / ((c + k) * (k + 1.0));
+                for j in 0..n {
+                    term[j] *= ratio * zs[j] * live[j];
                     out[j] += term[j];
-                    if term[j] == 0.0 || (term[j] / out[j]).abs() < 1e-17 {
-                        live[j] = false;
+                }
+                k += 1.0;
+            }
+            running = 0;
+            for j in 0..n {
+                if live[j] == 1.0 {
+                    if term[j] == 0.0 || term[j].abs() < 1e-17 * out[j].abs() {
+                        live[j] = 0.0;
                     } else {
-                        any = true;
+                        running += 1;
                     }
                 }
             }
-            k += 1.0;
         }
     }
 }
