@@ -182,10 +182,14 @@ impl ScoreUdf {
     }
 }
 
-/// Parses the model argument, once per distinct text.
+/// Parses the model argument, once per distinct text. Lives for one batch:
+/// while the batch's arrays are alive, text at the same address and length is
+/// the same text, so a repeated model (a CROSS JOIN with a models table) is
+/// recognised without comparing its bytes on every row.
 pub(crate) struct ModelCache {
     function: &'static str,
     last: Option<(String, Model)>,
+    last_at: (usize, usize),
 }
 
 impl ModelCache {
@@ -193,14 +197,17 @@ impl ModelCache {
         ModelCache {
             function,
             last: None,
+            last_at: (0, 0),
         }
     }
     pub(crate) fn get(&mut self, text: &str) -> std::result::Result<&Model, UdfError> {
-        let fresh = !matches!(&self.last, Some((t, _)) if t == text);
-        if fresh {
+        let at = (text.as_ptr() as usize, text.len());
+        let same_place = self.last.is_some() && at == self.last_at;
+        if !same_place && !matches!(&self.last, Some((t, _)) if t == text) {
             let m = Model::parse(self.function, text)?;
             self.last = Some((text.to_string(), m));
         }
+        self.last_at = at;
         match &self.last {
             Some((_, m)) => Ok(m),
             None => Err(UdfError::data(self.function, "model cache is empty")),
