@@ -40,6 +40,10 @@ enum Commands {
         /// Write the last result to this Parquet file instead of printing it.
         #[arg(short = 'o', long = "output")]
         output: Option<PathBuf>,
+        /// Print each statement's rows and elapsed time (planning and
+        /// execution, not printing) to stderr.
+        #[arg(long)]
+        timing: bool,
     },
     /// Run a batch job file.
     Run {
@@ -103,6 +107,7 @@ async fn run(cli: Cli) -> Result<()> {
             files,
             format,
             output,
+            timing,
         } => {
             let lake = lake.or_else(|| {
                 let exists = std::path::Path::new(DEFAULT_LAKE).is_dir();
@@ -131,7 +136,7 @@ async fn run(cli: Cli) -> Result<()> {
                 } else {
                     "-c".into()
                 };
-                if let Some(r) = crmlake::sql::run_script(&ctx, sql, &source).await? {
+                if let Some(r) = crmlake::sql::run_script(&ctx, sql, &source, timing).await? {
                     last = Some(r);
                 }
             }
@@ -140,7 +145,8 @@ async fn run(cli: Cli) -> Result<()> {
                     CrmlakeError::user(format!("cannot read SQL file '{}': {e}", file.display()))
                 })?;
                 if let Some(r) =
-                    crmlake::sql::run_script(&ctx, &text, &file.display().to_string()).await?
+                    crmlake::sql::run_script(&ctx, &text, &file.display().to_string(), timing)
+                        .await?
                 {
                     last = Some(r);
                 }

@@ -39,6 +39,7 @@ pub async fn run_script(
     ctx: &SessionContext,
     text: &str,
     source: &str,
+    timing: bool,
 ) -> Result<Option<QueryResult>> {
     let statements = parse_statements(text, source)?;
     let count = statements.len();
@@ -49,6 +50,7 @@ pub async fn run_script(
         } else {
             source.to_string()
         };
+        let started = std::time::Instant::now();
         let state = ctx.state();
         let plan = state
             .statement_to_plan(statement)
@@ -63,6 +65,13 @@ pub async fn run_script(
             .collect()
             .await
             .map_err(|e| CrmlakeError::query(&context, e))?;
+        if timing {
+            let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+            eprintln!(
+                "{context}: {rows} rows in {:.3} s",
+                started.elapsed().as_secs_f64()
+            );
+        }
         last = Some(QueryResult { schema, batches });
     }
     Ok(last)

@@ -397,3 +397,25 @@ fn bad_job_file_is_a_user_error() {
         &["job.toml", "stepz"],
     );
 }
+
+#[test]
+fn timing_prints_rows_and_elapsed_per_statement() {
+    let out = crmlake(&[
+        "sql",
+        "--timing",
+        "-c",
+        "SELECT 1; SELECT * FROM (VALUES (1), (2), (3)) AS t(x)",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains(" rows in ")).collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(
+        lines[0].starts_with("-c: statement 1 of 2: 1 rows in ") && lines[0].ends_with(" s"),
+        "{err}"
+    );
+    assert!(
+        lines[1].starts_with("-c: statement 2 of 2: 3 rows in "),
+        "{err}"
+    );
+}

@@ -65,7 +65,7 @@ impl sqllogictest::AsyncDB for Crmlake {
         let is_query = statements.len() == 1
             && matches!(&statements[0], datafusion::sql::parser::Statement::Statement(s)
                 if matches!(**s, datafusion::sql::sqlparser::ast::Statement::Query(_)));
-        let result = crmlake::sql::run_script(&self.ctx, sql, "slt")
+        let result = crmlake::sql::run_script(&self.ctx, sql, "slt", false)
             .await
             .map_err(|e| SltError(e.to_string()))?;
         let Some(result) = result else {

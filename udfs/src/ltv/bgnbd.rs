@@ -139,8 +139,9 @@ impl BgNbd {
             return 1.0;
         }
         let BgNbd { r, alpha, a, b } = *self;
-        let log_term =
-            a.ln() - (b + x - 1.0).ln() + (r + x) * ((alpha + t).ln() - (alpha + tx).ln());
+        // ln((α+T)/(α+t_x)) as ln1p((T−t_x)/(α+t_x)): one logarithm, and
+        // exact as t_x → T.
+        let log_term = (a / (b + x - 1.0)).ln() + (r + x) * ((t - tx) / (alpha + tx)).ln_1p();
         1.0 / (1.0 + log_term.exp())
     }
 

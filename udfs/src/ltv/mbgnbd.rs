@@ -86,7 +86,7 @@ impl MbgNbd {
     /// P(alive | x, t_x, T) = 1 / (1 + a/(b+x)·((α+T)/(α+t_x))^(r+x)).
     pub fn p_alive(&self, x: f64, tx: f64, t: f64) -> f64 {
         let MbgNbd { r, alpha, a, b } = *self;
-        let log_term = a.ln() - (b + x).ln() + (r + x) * ((alpha + t).ln() - (alpha + tx).ln());
+        let log_term = (a / (b + x)).ln() + (r + x) * ((t - tx) / (alpha + tx)).ln_1p();
         1.0 / (1.0 + log_term.exp())
     }
 
