@@ -68,6 +68,15 @@ impl RfmData {
         self.rows.iter().map(|r| r.weight).sum()
     }
 
+    /// A starting value for the purchase models' rate scale α: observed time per
+    /// repeat purchase (Σ T / Σ x), 1 when nobody repeated, kept in [1e-6, 1e9].
+    pub fn time_per_purchase(&self) -> f64 {
+        let (sx, st) = self.rows.iter().fold((0.0, 0.0), |(sx, st), r| {
+            (sx + r.weight * r.x, st + r.weight * r.t)
+        });
+        if sx > 0.0 { st / sx } else { 1.0 }.clamp(1e-6, 1e9)
+    }
+
     /// Heap bytes held, for DataFusion's memory accounting.
     pub fn heap_size(&self) -> usize {
         self.rows.capacity() * std::mem::size_of::<RfmRow>()
@@ -110,7 +119,9 @@ pub fn par_sum<const K: usize>(
                 .collect();
             handles
                 .into_iter()
-                .flat_map(|h| h.join().unwrap_or_default())
+                // A worker's panic is re-raised here: a missing chunk would
+                // silently give a wrong likelihood.
+                .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
                 .collect()
         })
     };

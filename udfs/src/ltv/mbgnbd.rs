@@ -77,10 +77,11 @@ impl MbgNbd {
 
     /// Total weighted log-likelihood and gradient.
     pub fn log_likelihood(&self, data: &RfmData) -> (f64, [f64; 4]) {
-        let terms = XTerms::table(data, |x| self.x_terms(x));
-        super::data::par_sum(data.rows(), |row| {
-            self.ll_given(&terms[&row.x.to_bits()], row.x, row.tx, row.t)
-        })
+        XTerms::sum(
+            data,
+            |x| self.x_terms(x),
+            |xt, x, tx, t| self.ll_given(xt, x, tx, t),
+        )
     }
 
     /// P(alive | x, t_x, T) = 1 / (1 + a/(b+x)·((α+T)/(α+t_x))^(r+x)).
@@ -121,10 +122,7 @@ impl MbgNbd {
 /// returns its best point with `converged = false` rather than failing.
 pub fn fit(data: &RfmData) -> Fit<MbgNbd> {
     let n = data.customers();
-    let (sx, st) = data.rows().iter().fold((0.0, 0.0), |(sx, st), r| {
-        (sx + r.weight * r.x, st + r.weight * r.t)
-    });
-    let alpha0 = if sx > 0.0 { st / sx } else { 1.0 }.clamp(1e-6, 1e9);
+    let alpha0 = data.time_per_purchase();
     let mle = maximize_positive(
         |v| {
             let (ll, g) = MbgNbd::from_slice(v).log_likelihood(data);
@@ -165,24 +163,10 @@ mod tests {
             a: 0.891,
             b: 1.614,
         };
-        let p = m.to_vec();
         for (x, tx, t) in [(3.0, 20.0, 35.0), (0.0, 0.0, 30.0)] {
             let (_, g) = m.ll_one(x, tx, t);
-            for i in 0..4 {
-                let h = 1e-6 * p[i];
-                let mut up = p.clone();
-                let mut dn = p.clone();
-                up[i] += h;
-                dn[i] -= h;
-                let fd = (MbgNbd::from_slice(&up).ll_one(x, tx, t).0
-                    - MbgNbd::from_slice(&dn).ll_one(x, tx, t).0)
-                    / (2.0 * h);
-                assert!(
-                    (fd - g[i]).abs() < 1e-6 * fd.abs().max(1.0),
-                    "param {i}: {fd} vs {}",
-                    g[i]
-                );
-            }
+            let value = |v: &[f64]| MbgNbd::from_slice(v).ll_one(x, tx, t).0;
+            crate::ltv::optimize::assert_gradient(value, &g, &m.to_vec());
         }
     }
 }

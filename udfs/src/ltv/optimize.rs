@@ -274,6 +274,25 @@ pub fn invert(m: &[Vec<f64>]) -> Option<Vec<Vec<f64>>> {
     Some(a.into_iter().map(|r| r[n..].to_vec()).collect())
 }
 
+/// Test helper: assert that `gradient` (analytic) matches central finite
+/// differences of `value` at `p`, to 1e-6 relative (absolute below 1).
+#[cfg(test)]
+pub(crate) fn assert_gradient(value: impl Fn(&[f64]) -> f64, gradient: &[f64], p: &[f64]) {
+    for i in 0..p.len() {
+        let h = 1e-6 * p[i];
+        let mut up = p.to_vec();
+        let mut dn = p.to_vec();
+        up[i] += h;
+        dn[i] -= h;
+        let fd = (value(&up) - value(&dn)) / (2.0 * h);
+        assert!(
+            (fd - gradient[i]).abs() < 1e-6 * fd.abs().max(1.0),
+            "param {i}: {fd} vs {}",
+            gradient[i]
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -190,10 +190,7 @@ impl ParetoNbd {
 /// `converged = false` rather than failing.
 pub fn fit(data: &RfmData) -> Fit<ParetoNbd> {
     let n = data.customers();
-    let (sx, st) = data.rows().iter().fold((0.0, 0.0), |(sx, st), r| {
-        (sx + r.weight * r.x, st + r.weight * r.t)
-    });
-    let alpha0 = if sx > 0.0 { st / sx } else { 1.0 }.clamp(1e-6, 1e9);
+    let alpha0 = data.time_per_purchase();
     let ll = |v: &[f64]| ParetoNbd::from_slice(v).log_likelihood(data);
     let mle = maximize_positive(
         |v| {
