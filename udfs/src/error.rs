@@ -41,6 +41,16 @@ impl UdfError {
         }
     }
 
+    /// The wrong number of arguments: "expected (`expected`), got `got`
+    /// arguments", `expected` being the argument list as the user writes it.
+    pub fn arity(function: &'static str, expected: impl std::fmt::Display, got: usize) -> Self {
+        UdfError::argument(
+            function,
+            "arguments",
+            format!("expected ({expected}), got {got} arguments"),
+        )
+    }
+
     pub fn data(function: &'static str, message: impl Into<String>) -> Self {
         UdfError::Data {
             function,

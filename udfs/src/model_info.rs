@@ -60,12 +60,7 @@ impl ScalarUDFImpl for ModelInfo {
     }
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         if arg_types.len() != 1 {
-            return Err(UdfError::argument(
-                NAME,
-                "arguments",
-                format!("expected (model), got {} arguments", arg_types.len()),
-            )
-            .into());
+            return Err(UdfError::arity(NAME, "model", arg_types.len()).into());
         }
         Ok(vec![coerce_model(NAME, &arg_types[0])?])
     }

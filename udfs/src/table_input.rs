@@ -49,16 +49,8 @@ impl Args {
             } else {
                 String::new()
             };
-            return Err(UdfError::argument(
-                function,
-                "arguments",
-                format!(
-                    "expected ({}{optional}), got {} arguments",
-                    names[..required].join(", "),
-                    exprs.len()
-                ),
-            )
-            .into());
+            let expected = format!("{}{optional}", names[..required].join(", "));
+            return Err(UdfError::arity(function, expected, exprs.len()).into());
         }
         let mut values = Vec::with_capacity(exprs.len());
         for (expr, name) in exprs.iter().zip(names) {

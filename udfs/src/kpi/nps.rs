@@ -96,16 +96,7 @@ pub(crate) fn coerce_numeric(
     arg_types: &[DataType],
 ) -> Result<Vec<DataType>> {
     if arg_types.is_empty() || arg_types.len() > names.len() {
-        return Err(UdfError::argument(
-            function,
-            "arguments",
-            format!(
-                "expected ({}), got {} arguments",
-                names.join(", "),
-                arg_types.len()
-            ),
-        )
-        .into());
+        return Err(UdfError::arity(function, names.join(", "), arg_types.len()).into());
     }
     for (t, name) in arg_types.iter().zip(names) {
         if !(t.is_numeric() || t.is_null()) {

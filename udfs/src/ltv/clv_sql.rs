@@ -76,16 +76,11 @@ impl ScalarUDFImpl for ClvUdf {
     }
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         if !(8..=9).contains(&arg_types.len()) {
-            return Err(UdfError::argument(
-                NAME,
-                "arguments",
-                format!(
-                    "expected (purchase_model, spend_model, {} [, period]), got {} arguments",
-                    NUMERIC.join(", "),
-                    arg_types.len()
-                ),
-            )
-            .into());
+            let expected = format!(
+                "purchase_model, spend_model, {} [, period]",
+                NUMERIC.join(", ")
+            );
+            return Err(UdfError::arity(NAME, expected, arg_types.len()).into());
         }
         let mut out = vec![
             coerce_model(NAME, &arg_types[0])?,

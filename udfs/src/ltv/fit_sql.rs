@@ -130,16 +130,9 @@ impl AggregateUDFImpl for FitUdaf {
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         let names = self.kind.args();
         if arg_types.len() != names.len() {
-            return Err(UdfError::argument(
-                self.kind.name(),
-                "arguments",
-                format!(
-                    "expected ({}), got {} arguments",
-                    names.join(", "),
-                    arg_types.len()
-                ),
-            )
-            .into());
+            return Err(
+                UdfError::arity(self.kind.name(), names.join(", "), arg_types.len()).into(),
+            );
         }
         coerce_numeric(self.kind.name(), names, arg_types)
     }

@@ -294,16 +294,8 @@ impl ScalarUDFImpl for ScoreUdf {
         let name = self.score.name();
         let names = self.score.args();
         if arg_types.len() != names.len() + 1 {
-            return Err(UdfError::argument(
-                name,
-                "arguments",
-                format!(
-                    "expected (model, {}), got {} arguments",
-                    names.join(", "),
-                    arg_types.len()
-                ),
-            )
-            .into());
+            let expected = format!("model, {}", names.join(", "));
+            return Err(UdfError::arity(name, expected, arg_types.len()).into());
         }
         let mut out = vec![coerce_model(name, &arg_types[0])?];
         out.extend(coerce_numeric(name, names, &arg_types[1..])?);
