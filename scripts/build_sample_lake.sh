@@ -14,5 +14,11 @@ awk 'BEGIN { print "customer_id,ts,cds,amount" }
      { printf "%d,%s-%s-%s,%d,%s\n", $2, substr($3,1,4), substr($3,5,2), substr($3,7,2), $4, $5 }' \
     data/cdnow/CDNOW_sample.txt > data/cdnow/cdnow_sample.csv
 cp "$shared"/baskets/retail.dat data/baskets/
+# retail.dat as Parquet (basket_id, item) rows, the input of the market basket tests.
+awk 'BEGIN { print "basket_id,item" } { for (i = 1; i <= NF; i++) print NR - 1 "," $i }' \
+    data/baskets/retail.dat > data/baskets/retail_rows.csv
+rm -f data/baskets/retail.parquet
+cargo run --release -- sql -f scripts/build_retail_parquet.sql
+rm data/baskets/retail_rows.csv
 cp "$shared"/churn/wa_churn.csv data/churn/
 chmod 644 data/cdnow/* data/baskets/* data/churn/*

@@ -2,6 +2,7 @@
 //! happens once: the command line, lake discovery, the generator, and the
 //! sqllogictest files under `tests/sql/`.
 
+mod basket;
 mod cli;
 mod common;
 mod generate;

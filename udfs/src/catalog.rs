@@ -10,7 +10,7 @@ use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 use datafusion::prelude::SessionContext;
 use std::sync::Arc;
 
-use crate::{kpi, ltv};
+use crate::{basket, kpi, ltv};
 
 /// What kind of SQL function an entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +65,12 @@ impl FunctionEntry {
 /// Every crmlake function, sorted by name.
 pub fn catalog() -> Vec<FunctionEntry> {
     let mut entries = vec![
+        basket::itemsets_sql::entry(),
+        basket::itemsets_sql::agg_entry(),
+        basket::rules_sql::entry(),
+        basket::rules_sql::agg_entry(),
+        basket::fit_sql::entry(),
+        basket::recommend_sql::entry(),
         kpi::nps::entry(),
         kpi::csat::entry(),
         kpi::loyalty_tier::entry(),

@@ -18,6 +18,7 @@
 //! [`catalog`] lists every function with its documentation (what `crmlake
 //! functions` and the shell's `\df` print).
 
+pub mod basket;
 pub mod catalog;
 pub mod error;
 pub mod kpi;

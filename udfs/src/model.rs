@@ -9,6 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::basket::recommend::{BasketRules, RulesParams};
 use crate::error::UdfError;
 use crate::ltv::bgnbd::BgNbd;
 use crate::ltv::gamma_gamma::GammaGamma;
@@ -57,6 +58,12 @@ pub enum Model {
         #[serde(flatten)]
         info: FitInfo,
     },
+    /// Association rules for `recommend` (`basket_fit`).
+    BasketRules {
+        params: RulesParams,
+        #[serde(flatten)]
+        rules: BasketRules,
+    },
 }
 
 impl Model {
@@ -66,6 +73,7 @@ impl Model {
             Model::Paretonbd { .. } => "paretonbd",
             Model::Mbgnbd { .. } => "mbgnbd",
             Model::GammaGamma { .. } => "gamma_gamma",
+            Model::BasketRules { .. } => "basket_rules",
         }
     }
 
@@ -75,7 +83,7 @@ impl Model {
             Model::Bgnbd { params, .. } => Some(params),
             Model::Paretonbd { params, .. } => Some(params),
             Model::Mbgnbd { params, .. } => Some(params),
-            Model::GammaGamma { .. } => None,
+            Model::GammaGamma { .. } | Model::BasketRules { .. } => None,
         }
     }
 
@@ -88,6 +96,26 @@ impl Model {
                 format!("not a crmlake model ({e}); pass the value a *_fit function returned"),
             )
         })
+    }
+
+    /// What `model_info` shows: the model itself, except that a rules model
+    /// shows its counts and thresholds instead of every rule and item.
+    pub fn info_json(&self) -> String {
+        match self {
+            Model::BasketRules { params, rules } => serde_json::json!({
+                "kind": self.kind(),
+                "params": params,
+                "baskets": rules.baskets,
+                "min_count": rules.min_count,
+                "itemsets": rules.itemsets,
+                "rule_count": rules.rule_count,
+                "rules_before_cap": rules.rules_before_cap,
+                "skipped_baskets": rules.skipped_baskets,
+                "items": rules.items.len(),
+            })
+            .to_string(),
+            _ => self.to_json(),
+        }
     }
 
     pub fn to_json(&self) -> String {

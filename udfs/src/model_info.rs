@@ -1,7 +1,9 @@
 //! `model_info(model)`: any crmlake model rendered as JSON: `kind`, `params`
 //! (named as in the literature) and the fit's diagnostics (`log_likelihood`,
-//! `n`, `converged`, `iterations`, `std_errors`, `skipped`). NULL gives NULL; a
-//! value that is not a model is an error.
+//! `n`, `converged`, `iterations`, `std_errors`, `skipped`); for a rules model
+//! (`basket_fit`) its thresholds, basket, itemset, rule and item counts instead
+//! of the rules themselves. NULL gives NULL; a value that is not a model is an
+//! error.
 
 use std::sync::Arc;
 
@@ -73,7 +75,7 @@ impl ScalarUDFImpl for ModelInfo {
             if models.is_null(i) {
                 out.append_null();
             } else {
-                out.append_value(cache.get(models.value(i))?.to_json());
+                out.append_value(cache.get(models.value(i))?.info_json());
             }
         }
         Ok(ColumnarValue::Array(Arc::new(out.finish()) as ArrayRef))

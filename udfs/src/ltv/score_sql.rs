@@ -280,6 +280,56 @@ impl<'a> Models<'a> {
     }
 }
 
+impl ScoreUdf {
+    /// A constant model (a literal, or a scalar the planner folded): parsed
+    /// once, and the model text is not repeated into an array per row.
+    fn invoke_scalar_model(
+        &self,
+        model: &datafusion::common::ScalarValue,
+        rest: &[ColumnarValue],
+        n: usize,
+    ) -> Result<ColumnarValue> {
+        use datafusion::common::ScalarValue as S;
+        let text = match model {
+            S::Utf8(t) | S::Utf8View(t) | S::LargeUtf8(t) => t.as_deref(),
+            S::Null => None,
+            other => {
+                return Err(UdfError::argument(
+                    self.score.name(),
+                    "model",
+                    format!("must be a model value (VARCHAR), got {}", other.data_type()),
+                )
+                .into())
+            }
+        };
+        let Some(text) = text else {
+            return Ok(ColumnarValue::Array(
+                datafusion::arrow::array::new_null_array(&DataType::Float64, n),
+            ));
+        };
+        let model = Model::parse(self.score.name(), text)?;
+        let arrays = ColumnarValue::values_to_arrays(rest)?;
+        let nums: Vec<_> = arrays
+            .iter()
+            .map(|a| a.as_primitive::<Float64Type>())
+            .collect();
+        let mut v = vec![0.0; nums.len()];
+        let mut out = Float64Builder::with_capacity(n);
+        let no_nulls = nums.iter().all(|c| c.null_count() == 0);
+        for i in 0..n {
+            if !no_nulls && nums.iter().any(|c| c.is_null(i)) {
+                out.append_null();
+                continue;
+            }
+            for (slot, c) in v.iter_mut().zip(&nums) {
+                *slot = c.value(i);
+            }
+            out.append_value(self.score.compute(&model, &v)?);
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish()) as ArrayRef))
+    }
+}
+
 impl ScalarUDFImpl for ScoreUdf {
     fn name(&self) -> &str {
         self.score.name()
@@ -304,6 +354,9 @@ impl ScalarUDFImpl for ScoreUdf {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let n = args.number_rows;
+        if let ColumnarValue::Scalar(model) = &args.args[0] {
+            return self.invoke_scalar_model(model, &args.args[1..], n);
+        }
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
         let models = Models::new(self.score.name(), &arrays[0])?;
         let nums: Vec<_> = arrays[1..]

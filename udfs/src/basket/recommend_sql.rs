@@ -1,0 +1,214 @@
+//! `recommend(model, basket_items, k)`: up to `k` items not already in the
+//! basket, best first, from a `basket_fit` model (ranking in
+//! [`super::recommend`]). Returns a list of the basket's item type. NULL
+//! model, basket or k gives NULL; an empty basket gets the most popular
+//! items. Items the model has never seen are ignored.
+//!
+//! A rules model can be megabytes of JSON, so the parsed model is kept for
+//! the process (one entry, recognised by a hash of its text) instead of
+//! being parsed once per batch.
+
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Int64Builder, ListBuilder, StringBuilder,
+};
+use datafusion::arrow::datatypes::{DataType, Int64Type};
+use datafusion::error::Result;
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+
+use super::accumulate::{coerce_item_list, KeyType};
+use super::items::Values;
+use super::recommend::{BasketValues, Recommender};
+use crate::catalog::{FunctionEntry, FunctionKind, Registration};
+use crate::error::UdfError;
+use crate::ltv::score_sql::{coerce_model, Models};
+use crate::model::Model;
+
+const NAME: &str = "recommend";
+
+pub fn entry() -> FunctionEntry {
+    FunctionEntry {
+        name: NAME,
+        kind: FunctionKind::Scalar,
+        signature: "recommend(model, basket_items, k) -> LIST",
+        description: "Up to k items not in the basket, ranked by the best rule that fires (confidence, then lift), then by popularity",
+        example: "WITH m AS (SELECT basket_fit(items, 0.3, 0.5) AS model FROM (VALUES (['bread', 'milk']), (['bread', 'milk', 'jam']), (['bread']), (['tea'])) AS b(items)) SELECT recommend(model, ['bread'], 2) FROM m",
+        registration: Registration::Scalar(Arc::new(ScalarUDF::from(Recommend::new()))),
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct Recommend {
+    signature: Signature,
+}
+
+impl Recommend {
+    pub fn new() -> Self {
+        Recommend {
+            signature: Signature::user_defined(Volatility::Immutable),
+        }
+    }
+}
+
+impl Default for Recommend {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The last model parsed in this process.
+static LAST: Mutex<Option<(u64, usize, Arc<Recommender>)>> = Mutex::new(None);
+
+fn text_hash(text: &str) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut h);
+    h.finish()
+}
+
+fn recommender(text: &str) -> std::result::Result<Arc<Recommender>, UdfError> {
+    let key = (text_hash(text), text.len());
+    if let Ok(last) = LAST.lock() {
+        if let Some((h, len, r)) = last.as_ref() {
+            if (*h, *len) == key {
+                return Ok(Arc::clone(r));
+            }
+        }
+    }
+    let Model::BasketRules { rules, .. } = Model::parse(NAME, text)? else {
+        return Err(UdfError::argument(
+            NAME,
+            "model",
+            "needs a basket_rules model (from basket_fit)",
+        ));
+    };
+    let r = Arc::new(Recommender::new(rules));
+    if let Ok(mut last) = LAST.lock() {
+        *last = Some((key.0, key.1, Arc::clone(&r)));
+    }
+    Ok(r)
+}
+
+impl ScalarUDFImpl for Recommend {
+    fn name(&self) -> &str {
+        NAME
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        Ok(coerce_item_list(NAME, "basket_items", &arg_types[1])?)
+    }
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        if arg_types.len() != 3 {
+            return Err(UdfError::arity(NAME, "model, basket_items, k", arg_types.len()).into());
+        }
+        if !(arg_types[2].is_integer() || arg_types[2] == DataType::Null) {
+            return Err(UdfError::argument(
+                NAME,
+                "k",
+                format!("must be an integer, got {}", arg_types[2]),
+            )
+            .into());
+        }
+        Ok(vec![
+            coerce_model(NAME, &arg_types[0])?,
+            coerce_item_list(NAME, "basket_items", &arg_types[1])?,
+            DataType::Int64,
+        ])
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let models = Models::new(NAME, &arrays[0])?;
+        let baskets = arrays[1].as_list::<i32>();
+        let ks = arrays[2].as_primitive::<Int64Type>();
+        let int_items = KeyType::of(&baskets.value_type()) == KeyType::Int;
+        let values = baskets.values();
+        let offsets = baskets.value_offsets();
+        let mut ints = ListBuilder::new(Int64Builder::new());
+        let mut strs = ListBuilder::new(StringBuilder::new());
+        let mut current: Option<((usize, usize), Arc<Recommender>)> = None;
+        let mut texts: Vec<&str> = Vec::new();
+        let mut nums: Vec<i64> = Vec::new();
+        for row in 0..args.number_rows {
+            if models.is_null(row) || baskets.is_null(row) || ks.is_null(row) {
+                if int_items {
+                    ints.append_null();
+                } else {
+                    strs.append_null();
+                }
+                continue;
+            }
+            let k = ks.value(row);
+            if k < 0 {
+                return Err(UdfError::argument(NAME, "k", format!("must be >= 0, got {k}")).into());
+            }
+            let text = models.value(row);
+            let at = (text.as_ptr() as usize, text.len());
+            let rec = match &current {
+                Some((a, r)) if *a == at => Arc::clone(r),
+                _ => {
+                    let r = recommender(text)?;
+                    current = Some((at, Arc::clone(&r)));
+                    r
+                }
+            };
+            if rec.int_items() != int_items {
+                let (model_type, basket_type) = if int_items {
+                    ("strings", "integers")
+                } else {
+                    ("integers", "strings")
+                };
+                return Err(UdfError::argument(
+                    NAME,
+                    "basket_items",
+                    format!(
+                        "the model's items are {model_type} but the basket's are {basket_type}"
+                    ),
+                )
+                .into());
+            }
+            let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
+            let picked = if int_items {
+                let a = values.as_primitive::<Int64Type>();
+                nums.clear();
+                nums.extend((start..end).filter(|&i| a.is_valid(i)).map(|i| a.value(i)));
+                rec.recommend(BasketValues::Int(&nums), k as usize)
+            } else {
+                let a = values.as_string::<i32>();
+                texts.clear();
+                texts.extend((start..end).filter(|&i| a.is_valid(i)).map(|i| a.value(i)));
+                rec.recommend(BasketValues::Str(&texts), k as usize)
+            };
+            match &rec.model.items {
+                Values::Int(v) => {
+                    for &i in &picked {
+                        ints.values().append_value(v[i as usize]);
+                    }
+                    ints.append(true);
+                }
+                Values::Str(v) => {
+                    for &i in &picked {
+                        strs.values().append_value(&v[i as usize]);
+                    }
+                    strs.append(true);
+                }
+            }
+        }
+        let out: ArrayRef = if int_items {
+            Arc::new(ints.finish())
+        } else {
+            Arc::new(strs.finish())
+        };
+        // The builders name the list field "item"; match the declared type.
+        let out = datafusion::arrow::compute::cast(
+            &out,
+            &coerce_item_list(NAME, "basket_items", arrays[1].data_type())?,
+        )?;
+        Ok(ColumnarValue::Array(out))
+    }
+}
