@@ -55,11 +55,13 @@ pub fn print_batches(
                 .with_header(true)
                 .build(&mut *out);
             if batches.is_empty() {
-                w.write(&RecordBatch::new_empty(schema.clone()))
+                let empty = RecordBatch::new_empty(schema.clone());
+                w.write(&nested_as_text(&empty).map_err(|e| internal(&e))?)
                     .map_err(|e| internal(&e))?;
             }
             for b in batches {
-                w.write(b).map_err(|e| internal(&e))?;
+                w.write(&nested_as_text(b).map_err(|e| internal(&e))?)
+                    .map_err(|e| internal(&e))?;
             }
         }
         OutputFormat::Json => {
@@ -82,6 +84,46 @@ pub fn print_batches(
         }
     }
     Ok(())
+}
+
+/// CSV has no lists or structs: print such columns as text, the way the
+/// table format shows them (`[bread, milk]`, `{items: [..], size: 2}`).
+fn nested_as_text(
+    batch: &RecordBatch,
+) -> std::result::Result<RecordBatch, datafusion::arrow::error::ArrowError> {
+    use datafusion::arrow::array::{Array, ArrayRef, StringBuilder};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+    use std::sync::Arc;
+    if !batch
+        .schema()
+        .fields()
+        .iter()
+        .any(|f| f.data_type().is_nested())
+    {
+        return Ok(batch.clone());
+    }
+    let mut fields = Vec::new();
+    let mut columns: Vec<ArrayRef> = Vec::new();
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        if !field.data_type().is_nested() {
+            fields.push(field.as_ref().clone());
+            columns.push(Arc::clone(column));
+            continue;
+        }
+        let formatter = ArrayFormatter::try_new(column.as_ref(), &FormatOptions::default())?;
+        let mut text = StringBuilder::new();
+        for i in 0..column.len() {
+            if column.is_null(i) {
+                text.append_null();
+            } else {
+                text.append_value(formatter.value(i).to_string());
+            }
+        }
+        fields.push(Field::new(field.name(), DataType::Utf8, true));
+        columns.push(Arc::new(text.finish()));
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
 }
 
 /// Parquet settings for everything crmlake writes: zstd, page statistics, so

@@ -170,6 +170,19 @@ fn functions_lists_every_function_with_an_example() {
     );
 }
 
+/// CSV has no nested types: lists and structs print as the table shows them.
+#[test]
+fn csv_prints_lists_and_structs_as_text() {
+    let out = ok(crmlake(&[
+        "sql",
+        "--format",
+        "csv",
+        "-c",
+        "SELECT ['a', 'b'] AS l, named_struct('x', 1) AS s, CAST(NULL AS INT[]) AS n, 3 AS i",
+    ]));
+    assert_eq!(out, "l,s,n,i\n\"[a, b]\",{x: 1},,3\n");
+}
+
 #[test]
 fn every_documented_example_runs() {
     for entry in crmlake_udfs::catalog() {

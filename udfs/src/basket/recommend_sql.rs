@@ -100,7 +100,7 @@ impl ScalarUDFImpl for Recommend {
         &self.signature
     }
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
-        Ok(coerce_item_list(NAME, "basket_items", &arg_types[1])?)
+        coerce_item_list(NAME, "basket_items", &arg_types[1])
     }
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         if arg_types.len() != 3 {
