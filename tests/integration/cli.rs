@@ -286,14 +286,17 @@ fn demo_writes_committed_partitions_and_reruns_replace_them() {
                 (SELECT max(run_date) FROM customer_overview) AS run_date, \
                 (SELECT count(*) FROM ltv WHERE p_alive BETWEEN 0 AND 1 AND expected_purchases >= 0 AND clv >= 0) AS ltv_rows, \
                 (SELECT count(*) FROM recommendations WHERE cardinality(products) = 5) AS recommended, \
-                (SELECT count(*) > 100 FROM basket_rules WHERE confidence >= 0.5) AS rules",
+                (SELECT count(*) > 100 FROM basket_rules WHERE confidence >= 0.5) AS rules, \
+                (SELECT count(DISTINCT segment) FROM rfm_segments) AS segments, \
+                (SELECT sum(active) FROM cohort_retention WHERE period_number = 0) AS cohort_customers",
     ]));
     // 4,338 customers with a sale and 18,532 invoices after cleaning (the
     // figures widely reported for this data set with these rules); every
-    // customer scored in the ltv table and given 5 products.
+    // customer scored in the ltv table, given 5 products, in one of the 11
+    // RFM segments and in one acquisition cohort.
     assert_eq!(
         csv,
-        "customers,orders,run_date,ltv_rows,recommended,rules\n4338,18532,2024-01-31,4338,4338,true\n"
+        "customers,orders,run_date,ltv_rows,recommended,rules,segments,cohort_customers\n4338,18532,2024-01-31,4338,4338,true,11,4338\n"
     );
 }
 

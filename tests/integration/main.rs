@@ -9,4 +9,5 @@ mod generate;
 mod lake;
 mod ltv;
 mod s3;
+mod segment;
 mod sqllogictests;

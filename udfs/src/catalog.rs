@@ -10,7 +10,7 @@ use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 use datafusion::prelude::SessionContext;
 use std::sync::Arc;
 
-use crate::{basket, kpi, ltv};
+use crate::{basket, kpi, ltv, segment};
 
 /// What kind of SQL function an entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +71,8 @@ pub fn catalog() -> Vec<FunctionEntry> {
         basket::rules_sql::agg_entry(),
         basket::fit_sql::entry(),
         basket::recommend_sql::entry(),
+        segment::rfm_sql::entry(),
+        kpi::cohort_sql::entry(),
         kpi::nps::entry(),
         kpi::csat::entry(),
         kpi::loyalty_tier::entry(),

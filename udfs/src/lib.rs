@@ -26,6 +26,7 @@ pub mod ltv;
 pub mod model;
 pub mod model_info;
 pub mod options;
+pub mod segment;
 pub mod table_input;
 
 use datafusion::error::Result;
