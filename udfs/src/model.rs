@@ -16,6 +16,7 @@ use crate::ltv::gamma_gamma::GammaGamma;
 use crate::ltv::mbgnbd::MbgNbd;
 use crate::ltv::paretonbd::ParetoNbd;
 use crate::ltv::PurchaseModel;
+use crate::segment::kmeans_sql::{KMeansModel, KMeansParams};
 
 /// Diagnostics every fitted model carries.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -58,6 +59,12 @@ pub enum Model {
         #[serde(flatten)]
         info: FitInfo,
     },
+    /// k-means clusters (`kmeans_fit`).
+    Kmeans {
+        params: KMeansParams,
+        #[serde(flatten)]
+        model: KMeansModel,
+    },
     /// Association rules for `recommend` (`basket_fit`).
     BasketRules {
         params: RulesParams,
@@ -74,6 +81,7 @@ impl Model {
             Model::Mbgnbd { .. } => "mbgnbd",
             Model::GammaGamma { .. } => "gamma_gamma",
             Model::BasketRules { .. } => "basket_rules",
+            Model::Kmeans { .. } => "kmeans",
         }
     }
 
@@ -83,7 +91,7 @@ impl Model {
             Model::Bgnbd { params, .. } => Some(params),
             Model::Paretonbd { params, .. } => Some(params),
             Model::Mbgnbd { params, .. } => Some(params),
-            Model::GammaGamma { .. } | Model::BasketRules { .. } => None,
+            Model::GammaGamma { .. } | Model::BasketRules { .. } | Model::Kmeans { .. } => None,
         }
     }
 
