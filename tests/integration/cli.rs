@@ -257,7 +257,21 @@ fn demo_writes_committed_partitions_and_reruns_replace_them() {
     );
     let part = out_dir.join("customer_overview/run_date=2024-01-31");
     assert!(part.join("_SUCCESS").exists());
+    let segments = |out: &std::path::Path| {
+        ok(crmlake(&[
+            "sql",
+            "--lake",
+            out.to_str().unwrap(),
+            "--format",
+            "csv",
+            "-c",
+            "SELECT customer_id, segment_id FROM kmeans_segments ORDER BY customer_id",
+        ]))
+    };
+    let first_segments = segments(&out_dir);
     ok(crmlake(&args));
+    // The rerun gives every customer the same k-means segment id.
+    assert_eq!(segments(&out_dir), first_segments);
     let mut entries: Vec<_> = fs::read_dir(out_dir.join("customer_overview"))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -288,7 +302,8 @@ fn demo_writes_committed_partitions_and_reruns_replace_them() {
                 (SELECT count(*) FROM recommendations WHERE cardinality(products) = 5) AS recommended, \
                 (SELECT count(*) > 100 FROM basket_rules WHERE confidence >= 0.5) AS rules, \
                 (SELECT count(DISTINCT segment) FROM rfm_segments) AS segments, \
-                (SELECT sum(active) FROM cohort_retention WHERE period_number = 0) AS cohort_customers",
+                (SELECT sum(active) FROM cohort_retention WHERE period_number = 0) AS cohort_customers, \
+                (SELECT count(DISTINCT segment_id) FROM kmeans_segments) AS clusters",
     ]));
     // 4,338 customers with a sale and 18,532 invoices after cleaning (the
     // figures widely reported for this data set with these rules); every
@@ -296,7 +311,7 @@ fn demo_writes_committed_partitions_and_reruns_replace_them() {
     // RFM segments and in one acquisition cohort.
     assert_eq!(
         csv,
-        "customers,orders,run_date,ltv_rows,recommended,rules,segments,cohort_customers\n4338,18532,2024-01-31,4338,4338,true,11,4338\n"
+        "customers,orders,run_date,ltv_rows,recommended,rules,segments,cohort_customers,clusters\n4338,18532,2024-01-31,4338,4338,true,11,4338,5\n"
     );
 }
 

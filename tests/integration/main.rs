@@ -6,6 +6,7 @@ mod basket;
 mod cli;
 mod common;
 mod generate;
+mod kmeans;
 mod lake;
 mod ltv;
 mod s3;

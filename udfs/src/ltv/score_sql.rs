@@ -313,9 +313,22 @@ impl ScoreUdf {
             .iter()
             .map(|a| a.as_primitive::<Float64Type>())
             .collect();
+        let no_nulls = nums.iter().all(|c| c.null_count() == 0);
+        if let (Score::PAlive, Model::Bgnbd { params, .. }, true) = (self.score, &model, no_nulls) {
+            // The common nightly case, vectorised: check every row, then
+            // one pass over the columns.
+            let (x, tx, t) = (nums[0].values(), nums[1].values(), nums[2].values());
+            for i in 0..n {
+                check_rfm(x[i], tx[i], t[i]).map_err(|m| UdfError::data(self.score.name(), m))?;
+            }
+            let mut values = Vec::with_capacity(n);
+            params.p_alive_many(x, tx, t, &mut values);
+            return Ok(ColumnarValue::Array(Arc::new(
+                datafusion::arrow::array::Float64Array::from(values),
+            )));
+        }
         let mut v = vec![0.0; nums.len()];
         let mut out = Float64Builder::with_capacity(n);
-        let no_nulls = nums.iter().all(|c| c.null_count() == 0);
         for i in 0..n {
             if !no_nulls && nums.iter().any(|c| c.is_null(i)) {
                 out.append_null();

@@ -428,10 +428,23 @@ impl KMeansAccumulator {
         self.columns.first().map_or(0, Vec::len)
     }
 
-    /// Standardised points, row-major, with the means and scales.
-    fn standardised(&self) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    /// Standardised points, row-major, with the means and scales. Rows are
+    /// put in sorted order first, so the fit (seeding included) does not
+    /// depend on the order rows arrived in or on the partitioning.
+    fn standardised(&mut self) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
         let n = self.rows();
         let d = self.features.len();
+        let mut order: Vec<usize> = (0..n).collect();
+        let cols = &self.columns;
+        order.sort_unstable_by(|&a, &b| {
+            cols.iter()
+                .map(|c| c[a].total_cmp(&c[b]))
+                .find(|o| o.is_ne())
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        for col in self.columns.iter_mut() {
+            *col = order.iter().map(|&i| col[i]).collect();
+        }
         let mut mean = vec![0.0; d];
         let mut scale = vec![1.0; d];
         for (j, col) in self.columns.iter().enumerate() {
@@ -454,7 +467,7 @@ impl KMeansAccumulator {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     }
 
-    fn fit_model(&self) -> Result<Option<Model>> {
+    fn fit_model(&mut self) -> Result<Option<Model>> {
         let n = self.rows();
         if n == 0 {
             return Ok(None);
@@ -537,7 +550,7 @@ impl KMeansAccumulator {
         Ok(Some(Model::Kmeans { params: p, model }))
     }
 
-    fn scan_rows(&self) -> ListArray {
+    fn scan_rows(&mut self) -> ListArray {
         let n = self.rows();
         let d = self.features.len();
         let (mut ks, mut inertias, mut sils) = (Vec::new(), Vec::new(), Vec::new());
