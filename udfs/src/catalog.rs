@@ -77,6 +77,8 @@ pub fn catalog() -> Vec<FunctionEntry> {
         segment::kmeans_sql::assign_entry(),
         segment::kmeans_sql::distance_entry(),
         kpi::cohort_sql::entry(),
+        kpi::repurchase_rate::entry(),
+        kpi::churn_rate::entry(),
         kpi::nps::entry(),
         kpi::csat::entry(),
         kpi::loyalty_tier::entry(),

@@ -1,6 +1,9 @@
-//! Retention and feedback KPIs: cohort retention, NPS, CSAT, loyalty tiers.
+//! Retention and feedback KPIs: cohort retention, repurchase and churn
+//! rates, NPS, CSAT, loyalty tiers.
 
+pub mod churn_rate;
 pub mod cohort_sql;
 pub mod csat;
 pub mod loyalty_tier;
 pub mod nps;
+pub mod repurchase_rate;

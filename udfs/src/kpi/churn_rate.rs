@@ -1,0 +1,254 @@
+//! `churn_rate(customer_id, ts, as_of, window_days)`: period-over-period
+//! customer churn, in [0, 1].
+//!
+//! Definition: of the customers who bought in the previous window, the days
+//! (as_of − 2·window_days, as_of − window_days], the share who did not buy
+//! in the current window, (as_of − window_days, as_of]. Customers new in the
+//! current window do not count. `as_of` is a constant DATE, TIMESTAMP or
+//! 'YYYY-MM-DD'; `window_days` a constant whole number >= 1. Rows with a NULL
+//! customer or ts are left out; nobody in the previous window gives NULL.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, StringArray};
+use datafusion::arrow::datatypes::{DataType, Date32Type, Field, FieldRef};
+use datafusion::common::ScalarValue;
+use datafusion::error::Result;
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::utils::format_state_name;
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDF, AggregateUDFImpl, Signature, Volatility,
+};
+
+use super::repurchase_rate::{coerce_id, list_of};
+use crate::basket::accumulate::{constant, constant_number};
+use crate::catalog::{FunctionEntry, FunctionKind, Registration};
+use crate::error::UdfError;
+
+const NAME: &str = "churn_rate";
+
+pub fn entry() -> FunctionEntry {
+    FunctionEntry {
+        name: NAME,
+        kind: FunctionKind::Aggregate,
+        signature: "churn_rate(customer_id, ts, as_of, window_days) -> DOUBLE",
+        description: "Share of the customers who bought in the window before the last window_days up to as_of and did not buy in the last window",
+        example: "SELECT churn_rate(c, d, '2024-03-31', 30) FROM (VALUES (1, DATE '2024-02-10'), (1, DATE '2024-03-15'), (2, DATE '2024-02-20'), (3, DATE '2024-03-20')) AS t(c, d); -- 0.5",
+        registration: Registration::Aggregate(Arc::new(AggregateUDF::from(ChurnRate::new()))),
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct ChurnRate {
+    signature: Signature,
+}
+
+impl ChurnRate {
+    pub fn new() -> Self {
+        ChurnRate {
+            signature: Signature::user_defined(Volatility::Immutable),
+        }
+    }
+}
+
+impl Default for ChurnRate {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn constant_date(v: &ScalarValue) -> Result<i32> {
+    let as_date = match v {
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::Utf8View(Some(s))
+        | ScalarValue::LargeUtf8(Some(s)) => {
+            ScalarValue::Utf8(Some(s.trim().to_string())).cast_to(&DataType::Date32)
+        }
+        other => other.cast_to(&DataType::Date32),
+    };
+    match as_date {
+        Ok(ScalarValue::Date32(Some(d))) => Ok(d),
+        _ => Err(UdfError::argument(
+            NAME,
+            "as_of",
+            format!("must be a date ('YYYY-MM-DD', DATE or TIMESTAMP), got {v}"),
+        )
+        .into()),
+    }
+}
+
+impl AggregateUDFImpl for ChurnRate {
+    fn name(&self) -> &str {
+        NAME
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        if arg_types.len() != 4 {
+            return Err(UdfError::arity(
+                NAME,
+                "customer_id, ts, as_of, window_days",
+                arg_types.len(),
+            )
+            .into());
+        }
+        if !matches!(
+            arg_types[1],
+            DataType::Date32 | DataType::Date64 | DataType::Timestamp(..) | DataType::Null
+        ) {
+            return Err(UdfError::argument(
+                NAME,
+                "ts",
+                format!("must be DATE or TIMESTAMP, got {}", arg_types[1]),
+            )
+            .into());
+        }
+        if !arg_types[3].is_integer() {
+            return Err(UdfError::argument(
+                NAME,
+                "window_days",
+                format!("must be an integer, got {}", arg_types[3]),
+            )
+            .into());
+        }
+        Ok(vec![
+            coerce_id(NAME, "customer_id", &arg_types[0])?,
+            DataType::Date32,
+            arg_types[2].clone(),
+            arg_types[3].clone(),
+        ])
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Float64)
+    }
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        let as_of = constant_date(&constant(NAME, "as_of", args.exprs, 2)?)?;
+        let window = constant_number(
+            NAME,
+            "window_days",
+            &constant(NAME, "window_days", args.exprs, 3)?,
+        )?;
+        if !(window >= 1.0 && window.fract() == 0.0 && window < 1e6) {
+            return Err(UdfError::argument(
+                NAME,
+                "window_days",
+                format!("must be a whole number >= 1, got {window}"),
+            )
+            .into());
+        }
+        Ok(Box::new(ChurnAccumulator {
+            as_of,
+            window: window as i32,
+            customers: HashMap::new(),
+        }))
+    }
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        let list = |t: DataType| DataType::List(Arc::new(Field::new_list_field(t, true)));
+        Ok(vec![
+            Arc::new(Field::new(
+                format_state_name(args.name, "customers"),
+                list(DataType::Utf8),
+                true,
+            )),
+            Arc::new(Field::new(
+                format_state_name(args.name, "previous"),
+                list(DataType::Boolean),
+                true,
+            )),
+            Arc::new(Field::new(
+                format_state_name(args.name, "current"),
+                list(DataType::Boolean),
+                true,
+            )),
+        ])
+    }
+}
+
+/// Per customer: bought in the previous window, bought in the current one.
+#[derive(Debug)]
+struct ChurnAccumulator {
+    as_of: i32,
+    window: i32,
+    customers: HashMap<String, (bool, bool)>,
+}
+
+impl ChurnAccumulator {
+    fn add(&mut self, customer: &str, previous: bool, current: bool) {
+        if !(previous || current) {
+            return;
+        }
+        match self.customers.get_mut(customer) {
+            Some(flags) => {
+                flags.0 |= previous;
+                flags.1 |= current;
+            }
+            None => {
+                self.customers
+                    .insert(customer.to_string(), (previous, current));
+            }
+        }
+    }
+}
+
+impl Accumulator for ChurnAccumulator {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let (c, d) = (
+            values[0].as_string::<i32>(),
+            values[1].as_primitive::<Date32Type>(),
+        );
+        let (start, middle) = (self.as_of - 2 * self.window, self.as_of - self.window);
+        for i in 0..c.len() {
+            if c.is_valid(i) && d.is_valid(i) {
+                let day = d.value(i);
+                let previous = day > start && day <= middle;
+                let current = day > middle && day <= self.as_of;
+                self.add(c.value(i), previous, current);
+            }
+        }
+        Ok(())
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        let (c, p, q) = (
+            states[0].as_list::<i32>(),
+            states[1].as_list::<i32>(),
+            states[2].as_list::<i32>(),
+        );
+        for row in 0..c.len() {
+            if c.is_null(row) {
+                continue;
+            }
+            let (cv, pv, qv) = (c.value(row), p.value(row), q.value(row));
+            let (cv, pv, qv) = (cv.as_string::<i32>(), pv.as_boolean(), qv.as_boolean());
+            for i in 0..cv.len() {
+                self.add(cv.value(i), pv.value(i), qv.value(i));
+            }
+        }
+        Ok(())
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        let customers = StringArray::from_iter_values(self.customers.keys());
+        let previous = BooleanArray::from(self.customers.values().map(|v| v.0).collect::<Vec<_>>());
+        let current = BooleanArray::from(self.customers.values().map(|v| v.1).collect::<Vec<_>>());
+        Ok(vec![
+            list_of(Arc::new(customers)),
+            list_of(Arc::new(previous)),
+            list_of(Arc::new(current)),
+        ])
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        let before = self.customers.values().filter(|v| v.0).count();
+        let lost = self.customers.values().filter(|v| v.0 && !v.1).count();
+        Ok(ScalarValue::Float64(
+            (before > 0).then(|| lost as f64 / before as f64),
+        ))
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self) + self.customers.keys().map(|k| k.len() + 48).sum::<usize>()
+    }
+}

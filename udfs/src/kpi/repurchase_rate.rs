@@ -1,0 +1,205 @@
+//! `repurchase_rate(customer_id, order_id)`: the share of customers with two
+//! or more distinct orders, in [0, 1].
+//!
+//! Ids of any plain type (compared as text). Rows with a NULL customer or
+//! order are left out; no customers gives NULL. The partial state (each
+//! customer's first order and whether another was seen) merges across
+//! partitions.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, ListArray, StringArray};
+use datafusion::arrow::buffer::OffsetBuffer;
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::common::ScalarValue;
+use datafusion::error::Result;
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::utils::format_state_name;
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDF, AggregateUDFImpl, Signature, Volatility,
+};
+
+use crate::catalog::{FunctionEntry, FunctionKind, Registration};
+use crate::error::UdfError;
+
+const NAME: &str = "repurchase_rate";
+
+pub fn entry() -> FunctionEntry {
+    FunctionEntry {
+        name: NAME,
+        kind: FunctionKind::Aggregate,
+        signature: "repurchase_rate(customer_id, order_id) -> DOUBLE",
+        description: "Share of customers with two or more distinct orders (0-1); NULL ids skipped",
+        example: "SELECT repurchase_rate(c, o) FROM (VALUES (1, 'a'), (1, 'a'), (1, 'b'), (2, 'c'), (3, 'd'), (3, 'e')) AS t(c, o); -- 0.666666666667",
+        registration: Registration::Aggregate(Arc::new(AggregateUDF::from(RepurchaseRate::new()))),
+    }
+}
+
+/// The type an id argument is read as: text, for any plain type.
+pub(crate) fn coerce_id(function: &'static str, argument: &str, t: &DataType) -> Result<DataType> {
+    if t.is_nested() {
+        return Err(UdfError::argument(
+            function,
+            argument,
+            format!("must be a plain value (an id), got {t}"),
+        )
+        .into());
+    }
+    Ok(DataType::Utf8)
+}
+
+/// A one-row list scalar of `values`.
+pub(crate) fn list_of(values: ArrayRef) -> ScalarValue {
+    let field = Arc::new(Field::new_list_field(values.data_type().clone(), true));
+    ScalarValue::List(Arc::new(ListArray::new(
+        field,
+        OffsetBuffer::from_lengths([values.len()]),
+        values,
+        None,
+    )))
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct RepurchaseRate {
+    signature: Signature,
+}
+
+impl RepurchaseRate {
+    pub fn new() -> Self {
+        RepurchaseRate {
+            signature: Signature::user_defined(Volatility::Immutable),
+        }
+    }
+}
+
+impl Default for RepurchaseRate {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl AggregateUDFImpl for RepurchaseRate {
+    fn name(&self) -> &str {
+        NAME
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        if arg_types.len() != 2 {
+            return Err(UdfError::arity(NAME, "customer_id, order_id", arg_types.len()).into());
+        }
+        Ok(vec![
+            coerce_id(NAME, "customer_id", &arg_types[0])?,
+            coerce_id(NAME, "order_id", &arg_types[1])?,
+        ])
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Float64)
+    }
+    fn accumulator(&self, _: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        Ok(Box::new(RepurchaseAccumulator::default()))
+    }
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        let list = |t: DataType| DataType::List(Arc::new(Field::new_list_field(t, true)));
+        Ok(vec![
+            Arc::new(Field::new(
+                format_state_name(args.name, "customers"),
+                list(DataType::Utf8),
+                true,
+            )),
+            Arc::new(Field::new(
+                format_state_name(args.name, "first_orders"),
+                list(DataType::Utf8),
+                true,
+            )),
+            Arc::new(Field::new(
+                format_state_name(args.name, "repeat"),
+                list(DataType::Boolean),
+                true,
+            )),
+        ])
+    }
+}
+
+/// Per customer: the first order seen and whether a different one was.
+#[derive(Debug, Default)]
+struct RepurchaseAccumulator {
+    customers: HashMap<String, (String, bool)>,
+}
+
+impl RepurchaseAccumulator {
+    fn add(&mut self, customer: &str, order: &str, repeat: bool) {
+        match self.customers.get_mut(customer) {
+            Some((first, seen)) => *seen |= repeat || first != order,
+            None => {
+                self.customers
+                    .insert(customer.to_string(), (order.to_string(), repeat));
+            }
+        }
+    }
+}
+
+impl Accumulator for RepurchaseAccumulator {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let (c, o) = (values[0].as_string::<i32>(), values[1].as_string::<i32>());
+        for i in 0..c.len() {
+            if c.is_valid(i) && o.is_valid(i) {
+                self.add(c.value(i), o.value(i), false);
+            }
+        }
+        Ok(())
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        let (c, o, r) = (
+            states[0].as_list::<i32>(),
+            states[1].as_list::<i32>(),
+            states[2].as_list::<i32>(),
+        );
+        for row in 0..c.len() {
+            if c.is_null(row) {
+                continue;
+            }
+            let (cv, ov, rv) = (c.value(row), o.value(row), r.value(row));
+            let (cv, ov, rv) = (
+                cv.as_string::<i32>(),
+                ov.as_string::<i32>(),
+                rv.as_boolean(),
+            );
+            for i in 0..cv.len() {
+                self.add(cv.value(i), ov.value(i), rv.value(i));
+            }
+        }
+        Ok(())
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        let customers = StringArray::from_iter_values(self.customers.keys());
+        let firsts = StringArray::from_iter_values(self.customers.values().map(|v| v.0.as_str()));
+        let repeats = BooleanArray::from(self.customers.values().map(|v| v.1).collect::<Vec<_>>());
+        Ok(vec![
+            list_of(Arc::new(customers)),
+            list_of(Arc::new(firsts)),
+            list_of(Arc::new(repeats)),
+        ])
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        let n = self.customers.len();
+        let repeat = self.customers.values().filter(|v| v.1).count();
+        Ok(ScalarValue::Float64(
+            (n > 0).then(|| repeat as f64 / n as f64),
+        ))
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self)
+            + self
+                .customers
+                .iter()
+                .map(|(k, v)| k.len() + v.0.len() + 64)
+                .sum::<usize>()
+    }
+}
