@@ -8,9 +8,11 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int64Array, ListArray, StringArray};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Int64Array, ListArray, StringArray, UInt32Array,
+};
 use datafusion::arrow::buffer::OffsetBuffer;
-use datafusion::arrow::datatypes::{DataType, Field, Int64Type};
+use datafusion::arrow::datatypes::{DataType, Field, Int64Type, UInt32Type};
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
 use datafusion::physical_expr::expressions::Literal;
@@ -266,30 +268,54 @@ impl PairBaskets {
         )
     }
 
-    /// The partial state: every (basket id, item) pair as two lists.
+    /// The partial state, compact: the distinct basket ids and items once
+    /// each, then every basket's length and its items as local ids, so the
+    /// final merge interns each distinct value once instead of every pair.
     pub fn state(&self) -> Vec<ScalarValue> {
-        let basket_of = self
-            .baskets
-            .iter()
-            .enumerate()
-            .flat_map(|(b, items)| std::iter::repeat_n(b as u32, items.len()));
-        let ids = values_array(&interned_values(&self.ids), basket_of);
-        let items = values_array(
-            &interned_values(&self.items),
-            self.baskets.iter().flatten().copied(),
-        );
-        vec![list_scalar(ids), list_scalar(items)]
+        let ids = values_array(&interned_values(&self.ids), 0..self.ids.len() as u32);
+        let items = values_array(&interned_values(&self.items), 0..self.items.len() as u32);
+        let lengths = UInt32Array::from_iter_values(self.baskets.iter().map(|b| b.len() as u32));
+        let pairs = UInt32Array::from_iter_values(self.baskets.iter().flatten().copied());
+        vec![
+            list_scalar(ids),
+            list_scalar(items),
+            list_scalar(Arc::new(lengths)),
+            list_scalar(Arc::new(pairs)),
+        ]
     }
 
-    /// Merge partial states (rows of two list columns).
+    /// Merge partial states (rows of the four list columns of [`Self::state`]).
     pub fn merge(&mut self, states: &[ArrayRef]) -> Result<()> {
-        let (ids, items) = (states[0].as_list::<i32>(), states[1].as_list::<i32>());
-        for row in 0..ids.len() {
-            if ids.is_null(row) || items.is_null(row) {
+        let lists: Vec<&ListArray> = states[..4].iter().map(|a| a.as_list::<i32>()).collect();
+        for row in 0..lists[0].len() {
+            if lists.iter().any(|l| l.is_null(row)) {
                 continue;
             }
-            let (a, b) = (ids.value(row), items.value(row));
-            self.add(&Keys::new(a.as_ref()), &Keys::new(b.as_ref()))?;
+            let (ids, items) = (lists[0].value(row), lists[1].value(row));
+            let (lengths, pairs) = (lists[2].value(row), lists[3].value(row));
+            let (ids, items) = (Keys::new(ids.as_ref()), Keys::new(items.as_ref()));
+            let global: Vec<u32> = (0..ids_len(&items))
+                .map(|i| intern(self.function, &mut self.items, &items, i))
+                .collect::<Result<_>>()?;
+            let lengths = lengths.as_primitive::<UInt32Type>().values();
+            let pairs = pairs.as_primitive::<UInt32Type>().values();
+            let mut at = 0usize;
+            for (local, &len) in lengths.iter().enumerate() {
+                let b = intern(self.function, &mut self.ids, &ids, local)? as usize;
+                if b == self.baskets.len() {
+                    self.baskets.push(Vec::new());
+                }
+                let end = at + len as usize;
+                let basket = pairs.get(at..end).ok_or_else(|| {
+                    UdfError::data(
+                        self.function,
+                        "partial state is inconsistent (basket lengths exceed items)",
+                    )
+                })?;
+                self.baskets[b].extend(basket.iter().map(|&i| global[i as usize]));
+                self.pairs += len as usize;
+                at = end;
+            }
         }
         Ok(())
     }

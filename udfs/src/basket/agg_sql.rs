@@ -5,7 +5,7 @@
 //! `frequent_itemsets` and `association_rules` table functions unnest it), so
 //! they also mine per group: `GROUP BY store`.
 //!
-//! Partial states (every (basket id, item) pair seen) merge across
+//! Partial states (distinct basket ids and items, baskets as local ids) merge across
 //! partitions; the final step mines on every core. The constant arguments
 //! are read when the accumulator is created.
 
@@ -171,9 +171,20 @@ impl AggregateUDFImpl for MiningUdaf {
                 true,
             ))
         };
+        let ids = DataType::List(Arc::new(Field::new_list_field(DataType::UInt32, true)));
         Ok(vec![
             field("basket_ids", args.input_fields[0].data_type()),
             field("items", args.input_fields[1].data_type()),
+            Arc::new(Field::new(
+                format_state_name(args.name, "basket_lengths"),
+                ids.clone(),
+                true,
+            )),
+            Arc::new(Field::new(
+                format_state_name(args.name, "basket_items"),
+                ids,
+                true,
+            )),
         ])
     }
 }

@@ -127,32 +127,38 @@ fn seed_centres(points: &[f64], d: usize, k: usize, rng: &mut Rng, threads: usiz
         .collect();
     for _ in 1..k {
         let total: f64 = closest.iter().sum();
-        let mut best: Option<(f64, usize, Vec<f64>)> = None;
-        for _ in 0..trials {
-            let target = rng.uniform() * total;
-            let mut acc = 0.0;
-            let mut pick = n - 1;
-            for (i, &c) in closest.iter().enumerate() {
-                acc += c;
-                if acc > target {
-                    pick = i;
-                    break;
+        // Draw the candidates, then score each by the potential it would
+        // leave (summed in fixed chunks on threads, nothing allocated).
+        let picks: Vec<usize> = (0..trials)
+            .map(|_| {
+                let target = rng.uniform() * total;
+                let mut acc = 0.0;
+                for (i, &c) in closest.iter().enumerate() {
+                    acc += c;
+                    if acc > target {
+                        return i;
+                    }
                 }
-            }
+                n - 1
+            })
+            .collect();
+        let mut best = (f64::INFINITY, picks[0]);
+        for &pick in &picks {
             let cand = &points[pick * d..pick * d + d];
-            let updated: Vec<Vec<f64>> = par_chunks(n, threads, |r| {
+            let potential: f64 = par_chunks(n, threads, |r| {
                 r.map(|i| closest[i].min(dist2(&points[i * d..i * d + d], cand)))
-                    .collect()
-            });
-            let updated: Vec<f64> = updated.into_iter().flatten().collect();
-            let potential: f64 = updated.iter().sum();
-            if best.as_ref().is_none_or(|b| potential < b.0) {
-                best = Some((potential, pick, updated));
+                    .sum::<f64>()
+            })
+            .into_iter()
+            .sum();
+            if potential < best.0 {
+                best = (potential, pick);
             }
         }
-        if let Some((_, pick, updated)) = best {
-            centres.extend_from_slice(&points[pick * d..pick * d + d]);
-            closest = updated;
+        let cand = &points[best.1 * d..best.1 * d + d];
+        centres.extend_from_slice(cand);
+        for (i, c) in closest.iter_mut().enumerate() {
+            *c = c.min(dist2(&points[i * d..i * d + d], cand));
         }
     }
     centres

@@ -429,21 +429,38 @@ impl KMeansAccumulator {
     }
 
     /// Standardised points, row-major, with the means and scales. Rows are
-    /// put in sorted order first, so the fit (seeding included) does not
+    /// put in a canonical order first, so the fit (seeding included) does not
     /// depend on the order rows arrived in or on the partitioning.
     fn standardised(&mut self) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
         let n = self.rows();
         let d = self.features.len();
-        let mut order: Vec<usize> = (0..n).collect();
+        // The canonical order: by a hash of the row's bits, then by the
+        // values (only identical hashes compare values). Identical rows are
+        // interchangeable, so the result depends only on the multiset of rows;
+        // sorting (hash, index) pairs is several times faster than comparing
+        // rows through the columns.
         let cols = &self.columns;
-        order.sort_unstable_by(|&a, &b| {
-            cols.iter()
-                .map(|c| c[a].total_cmp(&c[b]))
-                .find(|o| o.is_ne())
-                .unwrap_or(std::cmp::Ordering::Equal)
+        let mut keyed: Vec<(u64, u32)> = (0..n)
+            .map(|i| {
+                let mut h = 0x9E37_79B9_7F4A_7C15u64;
+                for c in cols {
+                    h = (h ^ c[i].to_bits())
+                        .wrapping_mul(0x0100_0000_01B3)
+                        .rotate_left(29);
+                }
+                (h, i as u32)
+            })
+            .collect();
+        keyed.sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0).then_with(|| {
+                cols.iter()
+                    .map(|c| c[a.1 as usize].total_cmp(&c[b.1 as usize]))
+                    .find(|o| o.is_ne())
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            })
         });
         for col in self.columns.iter_mut() {
-            *col = order.iter().map(|&i| col[i]).collect();
+            *col = keyed.iter().map(|&(_, i)| col[i as usize]).collect();
         }
         let mut mean = vec![0.0; d];
         let mut scale = vec![1.0; d];
