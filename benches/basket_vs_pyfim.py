@@ -46,6 +46,8 @@ ap.add_argument("--generated-customers", type=int, default=365_000)
 ap.add_argument("--skip-mlxtend", action="store_true")
 ap.add_argument("--skip-generated", action="store_true")
 ap.add_argument("--runs", type=int, default=3)
+ap.add_argument("--only", default="retail,online_retail,generated",
+                help="comma-separated inputs to run")
 args = ap.parse_args()
 
 crm = os.path.abspath(args.crmlake)
@@ -171,6 +173,8 @@ print(f"machine: {os.cpu_count()} cores; crmlake {crm}")
 print(f"{'input':<14} {'support':>8} {'task':<9} {'count':>7} {'crmlake wall':>12} {'cpu':>6} {'MiB':>6} "
       f"{'pyfim cpu':>9} {'wall':>6} {'MiB':>6} {'ratio':>6} {'mlxtend cpu':>11} {'ratio':>7}")
 for name, lake, path, supports in prepare_inputs():
+    if name not in args.only.split(","):
+        continue
     for task in ["itemsets", "rules"]:
         pyfim, pyfim_rss = python_ref(path, "pyfim", task, supports)
         mlx = None
