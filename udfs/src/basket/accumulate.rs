@@ -18,7 +18,7 @@ use datafusion::error::Result;
 use datafusion::physical_expr::expressions::Literal;
 use datafusion::physical_expr::PhysicalExpr;
 
-use super::items::{Interner, Items, Values};
+use super::items::{Interner, Items, StrInterner, Values};
 use crate::error::UdfError;
 
 /// How a column of items or basket ids is carried.
@@ -51,7 +51,7 @@ impl KeyType {
     fn interner(self) -> Items {
         match self {
             KeyType::Int => Items::Int(Interner::default()),
-            KeyType::Str => Items::Str(Interner::default()),
+            KeyType::Str => Items::Str(StrInterner::default()),
         }
     }
 }
@@ -206,7 +206,7 @@ pub fn values_array(values: &Values, ids: impl Iterator<Item = u32>) -> ArrayRef
 fn interned_values(items: &Items) -> Values {
     match items {
         Items::Int(m) => Values::Int(m.values().to_vec()),
-        Items::Str(m) => Values::Str(m.values().to_vec()),
+        Items::Str(m) => Values::Str(m.to_strings()),
     }
 }
 
@@ -222,15 +222,15 @@ fn list_scalar(values: ArrayRef) -> ScalarValue {
     ScalarValue::List(Arc::new(list))
 }
 
-/// Baskets collected from `(basket_id, item)` rows.
+/// Baskets collected from `(basket_id, item)` rows, as flat (basket, item)
+/// id pairs: no allocation per basket while reading.
 #[derive(Debug)]
 pub struct PairBaskets {
     function: &'static str,
     ids: Items,
     pub items: Items,
-    /// Item ids of each basket, by basket id.
-    pub baskets: Vec<Vec<u32>>,
-    pairs: usize,
+    basket_of: Vec<u32>,
+    item_of: Vec<u32>,
 }
 
 impl PairBaskets {
@@ -239,8 +239,8 @@ impl PairBaskets {
             function,
             ids: id_type.interner(),
             items: item_type.interner(),
-            baskets: Vec::new(),
-            pairs: 0,
+            basket_of: Vec::new(),
+            item_of: Vec::new(),
         }
     }
 
@@ -249,13 +249,10 @@ impl PairBaskets {
             if ids.is_null(i) || items.is_null(i) {
                 continue;
             }
-            let b = intern(self.function, &mut self.ids, ids, i)? as usize;
+            let b = intern(self.function, &mut self.ids, ids, i)?;
             let item = intern(self.function, &mut self.items, items, i)?;
-            if b == self.baskets.len() {
-                self.baskets.push(Vec::new());
-            }
-            self.baskets[b].push(item);
-            self.pairs += 1;
+            self.basket_of.push(b);
+            self.item_of.push(item);
         }
         Ok(())
     }
@@ -268,14 +265,29 @@ impl PairBaskets {
         )
     }
 
+    /// The item ids of each basket, by basket id (a counting sort of the
+    /// pairs; each basket allocated once at its size).
+    pub fn baskets(&self) -> Vec<Vec<u32>> {
+        let mut sizes = vec![0usize; self.ids.len()];
+        for &b in &self.basket_of {
+            sizes[b as usize] += 1;
+        }
+        let mut baskets: Vec<Vec<u32>> = sizes.iter().map(|&n| Vec::with_capacity(n)).collect();
+        for (&b, &i) in self.basket_of.iter().zip(&self.item_of) {
+            baskets[b as usize].push(i);
+        }
+        baskets
+    }
+
     /// The partial state, compact: the distinct basket ids and items once
     /// each, then every basket's length and its items as local ids, so the
     /// final merge interns each distinct value once instead of every pair.
     pub fn state(&self) -> Vec<ScalarValue> {
+        let baskets = self.baskets();
         let ids = values_array(&interned_values(&self.ids), 0..self.ids.len() as u32);
         let items = values_array(&interned_values(&self.items), 0..self.items.len() as u32);
-        let lengths = UInt32Array::from_iter_values(self.baskets.iter().map(|b| b.len() as u32));
-        let pairs = UInt32Array::from_iter_values(self.baskets.iter().flatten().copied());
+        let lengths = UInt32Array::from_iter_values(baskets.iter().map(|b| b.len() as u32));
+        let pairs = UInt32Array::from_iter_values(baskets.iter().flatten().copied());
         vec![
             list_scalar(ids),
             list_scalar(items),
@@ -301,10 +313,7 @@ impl PairBaskets {
             let pairs = pairs.as_primitive::<UInt32Type>().values();
             let mut at = 0usize;
             for (local, &len) in lengths.iter().enumerate() {
-                let b = intern(self.function, &mut self.ids, &ids, local)? as usize;
-                if b == self.baskets.len() {
-                    self.baskets.push(Vec::new());
-                }
+                let b = intern(self.function, &mut self.ids, &ids, local)?;
                 let end = at + len as usize;
                 let basket = pairs.get(at..end).ok_or_else(|| {
                     UdfError::data(
@@ -312,8 +321,10 @@ impl PairBaskets {
                         "partial state is inconsistent (basket lengths exceed items)",
                     )
                 })?;
-                self.baskets[b].extend(basket.iter().map(|&i| global[i as usize]));
-                self.pairs += len as usize;
+                for &i in basket {
+                    self.basket_of.push(b);
+                    self.item_of.push(global[i as usize]);
+                }
                 at = end;
             }
         }
@@ -321,7 +332,7 @@ impl PairBaskets {
     }
 
     pub fn heap_size(&self) -> usize {
-        self.pairs * 4 + self.baskets.len() * 32 + (self.ids.len() + self.items.len()) * 48
+        self.basket_of.len() * 8 + (self.ids.len() + self.items.len()) * 48
     }
 }
 

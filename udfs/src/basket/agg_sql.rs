@@ -214,10 +214,10 @@ impl Accumulator for MiningAccumulator {
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
         let name = self.output.name();
-        // Cloned, not taken: evaluate may be called more than once.
+        // Built, not taken: evaluate may be called more than once.
         let prepared = prepare(
             self.baskets.items.clone(),
-            self.baskets.baskets.clone(),
+            self.baskets.baskets(),
             self.options.max_basket_items,
         );
         let mined = mine(name, prepared, self.min_support, &self.options)?;

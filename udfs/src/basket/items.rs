@@ -101,11 +101,111 @@ impl<K: Ord + Clone> Interner<K> {
     }
 }
 
+/// Assigns dense ids to strings, first come first served, keeping the text in
+/// one arena: no allocation per new string (the hot path of reading millions
+/// of `(basket_id, item)` rows).
+#[derive(Clone, Default)]
+pub struct StrInterner {
+    arena: String,
+    ends: Vec<usize>,
+    table: hashbrown::HashTable<u32>,
+    hasher: foldhash::fast::FixedState,
+}
+
+impl std::fmt::Debug for StrInterner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StrInterner")
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
+impl StrInterner {
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The string of `id`.
+    pub fn get(&self, id: u32) -> &str {
+        let end = self.ends[id as usize];
+        let start = if id == 0 {
+            0
+        } else {
+            self.ends[id as usize - 1]
+        };
+        &self.arena[start..end]
+    }
+
+    fn hash(&self, s: &str) -> u64 {
+        use std::hash::BuildHasher;
+        self.hasher.hash_one(s)
+    }
+
+    /// Make room for `additional` new strings without rehashing.
+    pub fn reserve(&mut self, additional: usize) {
+        let (arena, ends, hasher) = (&self.arena, &self.ends, &self.hasher);
+        self.table.reserve(additional, |&id| {
+            use std::hash::BuildHasher;
+            let end = ends[id as usize];
+            let start = if id == 0 { 0 } else { ends[id as usize - 1] };
+            hasher.hash_one(&arena[start..end])
+        });
+    }
+
+    /// The id of `value`, assigning the next one if it is new.
+    pub fn intern(&mut self, value: &str) -> u32 {
+        let h = self.hash(value);
+        let (arena, ends) = (&self.arena, &self.ends);
+        let text = |id: u32| {
+            let end = ends[id as usize];
+            let start = if id == 0 { 0 } else { ends[id as usize - 1] };
+            &arena[start..end]
+        };
+        if let Some(&id) = self.table.find(h, |&id| text(id) == value) {
+            return id;
+        }
+        let id = self.ends.len() as u32;
+        self.arena.push_str(value);
+        self.ends.push(self.arena.len());
+        let (arena, ends, hasher) = (&self.arena, &self.ends, &self.hasher);
+        self.table.insert_unique(h, id, |&id| {
+            use std::hash::BuildHasher;
+            let end = ends[id as usize];
+            let start = if id == 0 { 0 } else { ends[id as usize - 1] };
+            hasher.hash_one(&arena[start..end])
+        });
+        id
+    }
+
+    /// Every string, in id order.
+    pub fn to_strings(&self) -> Vec<String> {
+        (0..self.len() as u32)
+            .map(|i| self.get(i).to_string())
+            .collect()
+    }
+
+    /// Ids renumbered in value order (see [`Interner::sorted`]).
+    pub fn sorted(&self) -> (Vec<u32>, Vec<String>) {
+        let mut order: Vec<u32> = (0..self.len() as u32).collect();
+        order.sort_unstable_by(|&a, &b| self.get(a).cmp(self.get(b)));
+        let mut new_id = vec![0u32; order.len()];
+        for (new, &old) in order.iter().enumerate() {
+            new_id[old as usize] = new as u32;
+        }
+        let sorted = order.iter().map(|&o| self.get(o).to_string()).collect();
+        (new_id, sorted)
+    }
+}
+
 /// Items of either type.
 #[derive(Debug, Clone)]
 pub enum Items {
     Int(Interner<i64>),
-    Str(Interner<String>),
+    Str(StrInterner),
 }
 
 impl Items {
@@ -199,8 +299,25 @@ mod tests {
     }
 
     #[test]
+    fn string_interner_finds_and_adds() {
+        let mut s = StrInterner::default();
+        s.reserve(2);
+        let words = ["b", "", "a", "bb", "b", "", "ab", "a"];
+        let ids: Vec<u32> = words.iter().map(|w| s.intern(w)).collect();
+        assert_eq!(ids, vec![0, 1, 2, 3, 0, 1, 4, 2]);
+        assert_eq!(s.to_strings(), vec!["b", "", "a", "bb", "ab"]);
+        for i in 0..1000 {
+            assert_eq!(s.intern(&format!("w{i}")), 5 + i);
+        }
+        assert_eq!(s.intern("w7"), 12);
+        let (new_id, sorted) = s.sorted();
+        assert_eq!(sorted[0], "");
+        assert_eq!(sorted[new_id[2] as usize], "a");
+    }
+
+    #[test]
     fn prepare_sorts_dedups_and_skips() {
-        let mut items = Interner::<String>::default();
+        let mut items = StrInterner::default();
         let b = items.intern("b");
         let a = items.intern("a");
         let c = items.intern("c");
