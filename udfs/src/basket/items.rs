@@ -108,7 +108,8 @@ impl<K: Ord + Clone> Interner<K> {
 pub struct StrInterner {
     arena: String,
     ends: Vec<usize>,
-    table: hashbrown::HashTable<u32>,
+    /// (hash, id): the stored hash makes growing the table cheap.
+    table: hashbrown::HashTable<(u64, u32)>,
     hasher: foldhash::fast::FixedState,
 }
 
@@ -147,13 +148,7 @@ impl StrInterner {
 
     /// Make room for `additional` new strings without rehashing.
     pub fn reserve(&mut self, additional: usize) {
-        let (arena, ends, hasher) = (&self.arena, &self.ends, &self.hasher);
-        self.table.reserve(additional, |&id| {
-            use std::hash::BuildHasher;
-            let end = ends[id as usize];
-            let start = if id == 0 { 0 } else { ends[id as usize - 1] };
-            hasher.hash_one(&arena[start..end])
-        });
+        self.table.reserve(additional, |&(h, _)| h);
     }
 
     /// The id of `value`, assigning the next one if it is new.
@@ -165,19 +160,13 @@ impl StrInterner {
             let start = if id == 0 { 0 } else { ends[id as usize - 1] };
             &arena[start..end]
         };
-        if let Some(&id) = self.table.find(h, |&id| text(id) == value) {
+        if let Some(&(_, id)) = self.table.find(h, |&(hh, id)| hh == h && text(id) == value) {
             return id;
         }
         let id = self.ends.len() as u32;
         self.arena.push_str(value);
         self.ends.push(self.arena.len());
-        let (arena, ends, hasher) = (&self.arena, &self.ends, &self.hasher);
-        self.table.insert_unique(h, id, |&id| {
-            use std::hash::BuildHasher;
-            let end = ends[id as usize];
-            let start = if id == 0 { 0 } else { ends[id as usize - 1] };
-            hasher.hash_one(&arena[start..end])
-        });
+        self.table.insert_unique(h, (h, id), |&(hh, _)| hh);
         id
     }
 

@@ -31,7 +31,7 @@ pub fn entry() -> FunctionEntry {
         kind: FunctionKind::Aggregate,
         signature: "repurchase_rate(customer_id, order_id) -> DOUBLE",
         description: "Share of customers with two or more distinct orders (0-1); NULL ids skipped",
-        example: "SELECT repurchase_rate(c, o) FROM (VALUES (1, 'a'), (1, 'a'), (1, 'b'), (2, 'c'), (3, 'd'), (3, 'e')) AS t(c, o); -- 0.666666666667",
+        example: "SELECT repurchase_rate(c, o) FROM (VALUES (1, 'a'), (1, 'a'), (1, 'b'), (2, 'c'), (3, 'd'), (3, 'e')) AS t(c, o); -- 0.6666666666666666",
         registration: Registration::Aggregate(Arc::new(AggregateUDF::from(RepurchaseRate::new()))),
     }
 }
