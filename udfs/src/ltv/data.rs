@@ -137,6 +137,20 @@ pub fn par_sum<const K: usize>(
 }
 
 /// Check one summary row; the message names the offending argument.
+/// Whether [`check_rfm`] accepts (x, t_x, T); for tight loops, which call
+/// `check_rfm` only to word the error.
+#[inline]
+pub fn rfm_valid(x: f64, tx: f64, t: f64) -> bool {
+    x.is_finite()
+        && x >= 0.0
+        && x == x.trunc()
+        && tx.is_finite()
+        && tx >= 0.0
+        && t.is_finite()
+        && tx <= t
+        && (x != 0.0 || tx == 0.0)
+}
+
 pub fn check_rfm(x: f64, tx: f64, t: f64) -> Result<(), String> {
     if !(x.is_finite() && x >= 0.0 && x.fract() == 0.0) {
         return Err(format!("frequency {x} is not a whole number >= 0"));
@@ -159,6 +173,32 @@ pub fn check_rfm(x: f64, tx: f64, t: f64) -> Result<(), String> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn rfm_valid_agrees_with_check_rfm() {
+        let values = [
+            0.0,
+            1.0,
+            2.5,
+            3.0,
+            38.86,
+            -1.0,
+            f64::NAN,
+            f64::INFINITY,
+            1e300,
+        ];
+        for &x in &values {
+            for &tx in &values {
+                for &t in &values {
+                    assert_eq!(
+                        rfm_valid(x, tx, t),
+                        check_rfm(x, tx, t).is_ok(),
+                        "{x} {tx} {t}"
+                    );
+                }
+            }
+        }
+    }
 
     /// The CDNOW sample's published calibration summary (weeks).
     pub(crate) fn cdnow() -> RfmData {

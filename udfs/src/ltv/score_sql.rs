@@ -20,7 +20,7 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 
-use super::data::check_rfm;
+use super::data::{check_rfm, rfm_valid};
 use crate::catalog::{FunctionEntry, FunctionKind, Registration};
 use crate::error::UdfError;
 use crate::kpi::nps::coerce_numeric;
@@ -318,8 +318,11 @@ impl ScoreUdf {
             // The common nightly case, vectorised: check every row, then
             // one pass over the columns.
             let (x, tx, t) = (nums[0].values(), nums[1].values(), nums[2].values());
-            for i in 0..n {
-                check_rfm(x[i], tx[i], t[i]).map_err(|m| UdfError::data(self.score.name(), m))?;
+            if !(0..n).all(|i| rfm_valid(x[i], tx[i], t[i])) {
+                for i in 0..n {
+                    check_rfm(x[i], tx[i], t[i])
+                        .map_err(|m| UdfError::data(self.score.name(), m))?;
+                }
             }
             let mut values = Vec::with_capacity(n);
             params.p_alive_many(x, tx, t, &mut values);
