@@ -22,6 +22,7 @@ pub mod basket;
 pub mod catalog;
 pub mod error;
 pub mod kpi;
+pub mod lists;
 pub mod ltv;
 pub mod model;
 pub mod model_info;

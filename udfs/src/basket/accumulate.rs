@@ -20,6 +20,7 @@ use datafusion::physical_expr::PhysicalExpr;
 
 use super::items::{Interner, Items, StrInterner, Values};
 use crate::error::UdfError;
+use crate::lists::list_scalar;
 
 /// How a column of items or basket ids is carried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -208,18 +209,6 @@ fn interned_values(items: &Items) -> Values {
         Items::Int(m) => Values::Int(m.values().to_vec()),
         Items::Str(m) => Values::Str(m.to_strings()),
     }
-}
-
-/// One list scalar holding `values`.
-fn list_scalar(values: ArrayRef) -> ScalarValue {
-    let field = Arc::new(Field::new_list_field(values.data_type().clone(), true));
-    let list = ListArray::new(
-        field,
-        OffsetBuffer::from_lengths([values.len()]),
-        values,
-        None,
-    );
-    ScalarValue::List(Arc::new(list))
 }
 
 /// Baskets collected from `(basket_id, item)` rows, as flat (basket, item)

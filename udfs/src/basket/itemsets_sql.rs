@@ -25,6 +25,7 @@ use super::accumulate::{values_array, KeyType};
 use super::agg_sql::{MiningUdaf, Output};
 use super::{check_fraction, Mined, MiningOptions};
 use crate::catalog::{FunctionEntry, FunctionKind, Registration};
+use crate::lists::one_row_list;
 use crate::table_input::{self, check_columns, quote_literal, Args, ColumnKind};
 
 const NAME: &str = "frequent_itemsets";
@@ -91,17 +92,6 @@ pub fn rows(mined: &Mined, item: KeyType) -> ListArray {
     ];
     let structs = StructArray::new(fields(item), columns, None);
     one_row_list(Arc::new(structs))
-}
-
-/// A one-row list holding all of `values`.
-pub(super) fn one_row_list(values: ArrayRef) -> ListArray {
-    let field = Arc::new(Field::new_list_field(values.data_type().clone(), true));
-    ListArray::new(
-        field,
-        OffsetBuffer::from_lengths([values.len()]),
-        values,
-        None,
-    )
 }
 
 /// Check a mining table function's input and its literal arguments; returns

@@ -25,10 +25,11 @@ use datafusion::logical_expr::AggregateUDF;
 
 use super::accumulate::{values_array, KeyType};
 use super::agg_sql::{MiningUdaf, Output};
-use super::itemsets_sql::{mining_call, one_row_list};
+use super::itemsets_sql::mining_call;
 use super::rules::{Metrics, Rule};
 use super::Mined;
 use crate::catalog::{FunctionEntry, FunctionKind, Registration};
+use crate::lists::one_row_list;
 use crate::table_input::{self, Args};
 
 const NAME: &str = "association_rules";

@@ -21,10 +21,11 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, Signature, Volatility,
 };
 
-use super::repurchase_rate::{coerce_id, list_of};
+use super::repurchase_rate::coerce_id;
 use crate::basket::accumulate::{constant, constant_number};
 use crate::catalog::{FunctionEntry, FunctionKind, Registration};
 use crate::error::UdfError;
+use crate::lists::list_scalar;
 
 const NAME: &str = "churn_rate";
 
@@ -234,9 +235,9 @@ impl Accumulator for ChurnAccumulator {
         let previous = BooleanArray::from(self.customers.values().map(|v| v.0).collect::<Vec<_>>());
         let current = BooleanArray::from(self.customers.values().map(|v| v.1).collect::<Vec<_>>());
         Ok(vec![
-            list_of(Arc::new(customers)),
-            list_of(Arc::new(previous)),
-            list_of(Arc::new(current)),
+            list_scalar(Arc::new(customers)),
+            list_scalar(Arc::new(previous)),
+            list_scalar(Arc::new(current)),
         ])
     }
 

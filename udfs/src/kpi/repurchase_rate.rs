@@ -9,8 +9,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, ListArray, StringArray};
-use datafusion::arrow::buffer::OffsetBuffer;
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
@@ -22,6 +21,7 @@ use datafusion::logical_expr::{
 
 use crate::catalog::{FunctionEntry, FunctionKind, Registration};
 use crate::error::UdfError;
+use crate::lists::list_scalar;
 
 const NAME: &str = "repurchase_rate";
 
@@ -47,17 +47,6 @@ pub(crate) fn coerce_id(function: &'static str, argument: &str, t: &DataType) ->
         .into());
     }
     Ok(DataType::Utf8)
-}
-
-/// A one-row list scalar of `values`.
-pub(crate) fn list_of(values: ArrayRef) -> ScalarValue {
-    let field = Arc::new(Field::new_list_field(values.data_type().clone(), true));
-    ScalarValue::List(Arc::new(ListArray::new(
-        field,
-        OffsetBuffer::from_lengths([values.len()]),
-        values,
-        None,
-    )))
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -180,9 +169,9 @@ impl Accumulator for RepurchaseAccumulator {
         let firsts = StringArray::from_iter_values(self.customers.values().map(|v| v.0.as_str()));
         let repeats = BooleanArray::from(self.customers.values().map(|v| v.1).collect::<Vec<_>>());
         Ok(vec![
-            list_of(Arc::new(customers)),
-            list_of(Arc::new(firsts)),
-            list_of(Arc::new(repeats)),
+            list_scalar(Arc::new(customers)),
+            list_scalar(Arc::new(firsts)),
+            list_scalar(Arc::new(repeats)),
         ])
     }
 

@@ -15,8 +15,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, ListArray};
-use datafusion::arrow::buffer::OffsetBuffer;
+use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type};
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
@@ -33,6 +32,7 @@ use super::{mbgnbd, paretonbd};
 use crate::catalog::{FunctionEntry, FunctionKind, Registration};
 use crate::error::UdfError;
 use crate::kpi::nps::coerce_numeric;
+use crate::lists::f64_list_scalar;
 use crate::model::{named, FitInfo, Model};
 
 /// Which model an aggregate fits.
@@ -191,17 +191,6 @@ fn fit_info<P>(
     }
 }
 
-fn list_scalar(values: Vec<f64>) -> ScalarValue {
-    let n = values.len();
-    let list = ListArray::new(
-        Arc::new(Field::new_list_field(DataType::Float64, true)),
-        OffsetBuffer::from_lengths([n]),
-        Arc::new(Float64Array::from(values)),
-        None,
-    );
-    ScalarValue::List(Arc::new(list))
-}
-
 impl Accumulator for FitAccumulator {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
         let name = self.kind.name();
@@ -276,10 +265,10 @@ impl Accumulator for FitAccumulator {
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
         let rows = self.data.rows();
         Ok(vec![
-            list_scalar(rows.iter().map(|r| r.x).collect()),
-            list_scalar(rows.iter().map(|r| r.tx).collect()),
-            list_scalar(rows.iter().map(|r| r.t).collect()),
-            list_scalar(rows.iter().map(|r| r.weight).collect()),
+            f64_list_scalar(rows.iter().map(|r| r.x).collect()),
+            f64_list_scalar(rows.iter().map(|r| r.tx).collect()),
+            f64_list_scalar(rows.iter().map(|r| r.t).collect()),
+            f64_list_scalar(rows.iter().map(|r| r.weight).collect()),
             ScalarValue::Float64(Some(self.skipped)),
         ])
     }

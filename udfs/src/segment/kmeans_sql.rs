@@ -32,7 +32,6 @@ use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Float64Array, Float64Builder, Int64Array, Int64Builder, ListArray,
     StructArray,
 };
-use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Float64Type};
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
@@ -48,6 +47,7 @@ use super::kmeans::{self, nearest, Params};
 use crate::basket::accumulate::{constant, constant_number, constant_text};
 use crate::catalog::{FunctionEntry, FunctionKind, Registration};
 use crate::error::UdfError;
+use crate::lists::{f64_list_scalar, one_row_list};
 use crate::ltv::score_sql::{coerce_model, ModelCache, Models};
 use crate::model::Model;
 use crate::options::Options;
@@ -592,25 +592,8 @@ impl KMeansAccumulator {
             Arc::new(Float64Array::from(inertias)),
             Arc::new(Float64Array::from(sils)),
         ];
-        let rows = StructArray::new(fields, columns, None);
-        let field = Arc::new(Field::new_list_field(scan_row_type(), true));
-        ListArray::new(
-            field,
-            OffsetBuffer::from_lengths([rows.len()]),
-            Arc::new(rows),
-            None,
-        )
+        one_row_list(Arc::new(StructArray::new(fields, columns, None)))
     }
-}
-
-fn f64_list(values: &[f64]) -> ScalarValue {
-    let list = ListArray::new(
-        Arc::new(Field::new_list_field(DataType::Float64, true)),
-        OffsetBuffer::from_lengths([values.len()]),
-        Arc::new(Float64Array::from(values.to_vec())),
-        None,
-    );
-    ScalarValue::List(Arc::new(list))
 }
 
 impl Accumulator for KMeansAccumulator {
@@ -655,7 +638,7 @@ impl Accumulator for KMeansAccumulator {
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
         let d = self.features.len();
         let mut out: Vec<ScalarValue> = (0..d)
-            .map(|j| f64_list(self.columns.get(j).map_or(&[][..], |c| c.as_slice())))
+            .map(|j| f64_list_scalar(self.columns.get(j).cloned().unwrap_or_default()))
             .collect();
         out.push(ScalarValue::Int64(Some(self.skipped)));
         out.push(ScalarValue::Utf8(self.previous.clone()));
