@@ -114,7 +114,6 @@ impl Args {
     /// Argument `i` as a calendar date: a `DATE`, a `TIMESTAMP` (its date) or
     /// a `'YYYY-MM-DD'` string. Returns days since 1970-01-01.
     pub fn date(&self, i: usize) -> Result<i32> {
-        use datafusion::arrow::datatypes::DataType;
         let v = self
             .values
             .get(i)
@@ -122,32 +121,12 @@ impl Args {
         if v.is_null() {
             return Err(self.error(i, "must be a date, got NULL"));
         }
-        let as_date = match v {
-            ScalarValue::Utf8(Some(s))
-            | ScalarValue::Utf8View(Some(s))
-            | ScalarValue::LargeUtf8(Some(s)) => {
-                ScalarValue::Utf8(Some(s.trim().to_string())).cast_to(&DataType::Date32)
-            }
-            ScalarValue::Date32(_)
-            | ScalarValue::Date64(_)
-            | ScalarValue::TimestampSecond(..)
-            | ScalarValue::TimestampMillisecond(..)
-            | ScalarValue::TimestampMicrosecond(..)
-            | ScalarValue::TimestampNanosecond(..) => v.cast_to(&DataType::Date32),
-            other => {
-                return Err(self.error(
-                    i,
-                    format!("must be a date ('YYYY-MM-DD', DATE or TIMESTAMP), got {other}"),
-                ))
-            }
-        };
-        match as_date {
-            Ok(ScalarValue::Date32(Some(d))) => Ok(d),
-            _ => Err(self.error(
+        crate::constant_args::to_date(v).ok_or_else(|| {
+            self.error(
                 i,
                 format!("must be a date ('YYYY-MM-DD', DATE or TIMESTAMP), got {v}"),
-            )),
-        }
+            )
+        })
     }
 
     /// The SQL of the `input` argument `i`: a parenthesised query for a query

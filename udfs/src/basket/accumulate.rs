@@ -15,8 +15,6 @@ use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::datatypes::{DataType, Field, Int64Type, UInt32Type};
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
-use datafusion::physical_expr::expressions::Literal;
-use datafusion::physical_expr::PhysicalExpr;
 
 use super::items::{Interner, Items, StrInterner, Values};
 use crate::error::UdfError;
@@ -108,53 +106,6 @@ pub fn coerce_item_list(function: &'static str, argument: &str, t: &DataType) ->
             format!("must be a list of items (e.g. array_agg(product_id)), got {other}"),
         )
         .into()),
-    }
-}
-
-/// The constant value of argument `i`, read when the accumulator is made.
-pub fn constant(
-    function: &'static str,
-    argument: &str,
-    exprs: &[Arc<dyn PhysicalExpr>],
-    i: usize,
-) -> Result<ScalarValue> {
-    let Some(expr) = exprs.get(i) else {
-        return Ok(ScalarValue::Null);
-    };
-    match expr.downcast_ref::<Literal>() {
-        Some(lit) => Ok(lit.value().clone()),
-        None => Err(UdfError::argument(
-            function,
-            argument,
-            format!("must be a constant, got {expr}"),
-        )
-        .into()),
-    }
-}
-
-/// A constant argument as a number.
-pub fn constant_number(function: &'static str, argument: &str, v: &ScalarValue) -> Result<f64> {
-    match v.cast_to(&DataType::Float64) {
-        Ok(ScalarValue::Float64(Some(x))) => Ok(x),
-        _ => {
-            Err(UdfError::argument(function, argument, format!("must be a number, got {v}")).into())
-        }
-    }
-}
-
-/// A constant argument as text; NULL or absent gives "".
-pub fn constant_text(function: &'static str, argument: &str, v: &ScalarValue) -> Result<String> {
-    match v {
-        ScalarValue::Null => Ok(String::new()),
-        ScalarValue::Utf8(s) | ScalarValue::Utf8View(s) | ScalarValue::LargeUtf8(s) => {
-            Ok(s.clone().unwrap_or_default())
-        }
-        other => {
-            Err(
-                UdfError::argument(function, argument, format!("must be a string, got {other}"))
-                    .into(),
-            )
-        }
     }
 }
 

@@ -19,11 +19,10 @@ use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::utils::format_state_name;
 use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Signature, Volatility};
 
-use super::accumulate::{
-    coerce_basket_id, coerce_item, constant, constant_number, constant_text, KeyType, PairBaskets,
-};
+use super::accumulate::{coerce_basket_id, coerce_item, KeyType, PairBaskets};
 use super::items::prepare;
 use super::{check_fraction, itemsets_sql, mine, rules_of, rules_sql, MiningOptions};
+use crate::constant_args::{constant, constant_number, constant_text};
 use crate::error::UdfError;
 
 /// Which rows the aggregate returns.

@@ -22,14 +22,13 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, Signature, Volatility,
 };
 
-use super::accumulate::{
-    coerce_item_list, constant, constant_number, constant_text, KeyType, ListBaskets,
-};
+use super::accumulate::{coerce_item_list, KeyType, ListBaskets};
 use super::items::{prepare, Prepared};
 use super::recommend::{BasketRules, RulesParams, StoredRule, POPULAR_ITEMS};
 use super::rules::Rule;
 use super::{check_fraction, mine, rules_of, Mined, MiningOptions};
 use crate::catalog::{FunctionEntry, FunctionKind, Registration};
+use crate::constant_args::{constant, constant_number, constant_text};
 use crate::error::UdfError;
 use crate::model::Model;
 

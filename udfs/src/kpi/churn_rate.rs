@@ -22,8 +22,8 @@ use datafusion::logical_expr::{
 };
 
 use super::repurchase_rate::coerce_id;
-use crate::basket::accumulate::{constant, constant_number};
 use crate::catalog::{FunctionEntry, FunctionKind, Registration};
+use crate::constant_args::{constant, constant_date, constant_number};
 use crate::error::UdfError;
 use crate::lists::list_scalar;
 
@@ -56,26 +56,6 @@ impl ChurnRate {
 impl Default for ChurnRate {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-fn constant_date(v: &ScalarValue) -> Result<i32> {
-    let as_date = match v {
-        ScalarValue::Utf8(Some(s))
-        | ScalarValue::Utf8View(Some(s))
-        | ScalarValue::LargeUtf8(Some(s)) => {
-            ScalarValue::Utf8(Some(s.trim().to_string())).cast_to(&DataType::Date32)
-        }
-        other => other.cast_to(&DataType::Date32),
-    };
-    match as_date {
-        Ok(ScalarValue::Date32(Some(d))) => Ok(d),
-        _ => Err(UdfError::argument(
-            NAME,
-            "as_of",
-            format!("must be a date ('YYYY-MM-DD', DATE or TIMESTAMP), got {v}"),
-        )
-        .into()),
     }
 }
 
@@ -125,7 +105,7 @@ impl AggregateUDFImpl for ChurnRate {
         Ok(DataType::Float64)
     }
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        let as_of = constant_date(&constant(NAME, "as_of", args.exprs, 2)?)?;
+        let as_of = constant_date(NAME, "as_of", &constant(NAME, "as_of", args.exprs, 2)?)?;
         let window = constant_number(
             NAME,
             "window_days",

@@ -44,8 +44,8 @@ use datafusion::logical_expr::{
 use serde::{Deserialize, Serialize};
 
 use super::kmeans::{self, nearest, Params};
-use crate::basket::accumulate::{constant, constant_number, constant_text};
 use crate::catalog::{FunctionEntry, FunctionKind, Registration};
+use crate::constant_args::{constant, constant_number, constant_text};
 use crate::error::UdfError;
 use crate::lists::{f64_list_scalar, one_row_list};
 use crate::ltv::score_sql::{coerce_model, ModelCache, Models};

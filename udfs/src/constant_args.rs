@@ -1,0 +1,96 @@
+//! Constant arguments of aggregates (`min_support`, `k`, options strings,
+//! dates), read from the literal expressions when the accumulator is made,
+//! and the date conversion table functions share.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::ScalarValue;
+use datafusion::error::Result;
+use datafusion::physical_expr::expressions::Literal;
+use datafusion::physical_expr::PhysicalExpr;
+
+use crate::error::UdfError;
+
+/// The constant value of argument `i`, read when the accumulator is made.
+pub fn constant(
+    function: &'static str,
+    argument: &str,
+    exprs: &[Arc<dyn PhysicalExpr>],
+    i: usize,
+) -> Result<ScalarValue> {
+    let Some(expr) = exprs.get(i) else {
+        return Ok(ScalarValue::Null);
+    };
+    match expr.downcast_ref::<Literal>() {
+        Some(lit) => Ok(lit.value().clone()),
+        None => Err(UdfError::argument(
+            function,
+            argument,
+            format!("must be a constant, got {expr}"),
+        )
+        .into()),
+    }
+}
+
+/// A constant argument as a number.
+pub fn constant_number(function: &'static str, argument: &str, v: &ScalarValue) -> Result<f64> {
+    match v.cast_to(&DataType::Float64) {
+        Ok(ScalarValue::Float64(Some(x))) => Ok(x),
+        _ => {
+            Err(UdfError::argument(function, argument, format!("must be a number, got {v}")).into())
+        }
+    }
+}
+
+/// A constant argument as text; NULL or absent gives "".
+pub fn constant_text(function: &'static str, argument: &str, v: &ScalarValue) -> Result<String> {
+    match v {
+        ScalarValue::Null => Ok(String::new()),
+        ScalarValue::Utf8(s) | ScalarValue::Utf8View(s) | ScalarValue::LargeUtf8(s) => {
+            Ok(s.clone().unwrap_or_default())
+        }
+        other => {
+            Err(
+                UdfError::argument(function, argument, format!("must be a string, got {other}"))
+                    .into(),
+            )
+        }
+    }
+}
+
+/// A value as a calendar date (days since 1970-01-01): a `DATE`, a
+/// `TIMESTAMP` (its date) or a `'YYYY-MM-DD'` string; None for anything else,
+/// NULL, or text that is not a date.
+pub fn to_date(v: &ScalarValue) -> Option<i32> {
+    let as_date = match v {
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::Utf8View(Some(s))
+        | ScalarValue::LargeUtf8(Some(s)) => {
+            ScalarValue::Utf8(Some(s.trim().to_string())).cast_to(&DataType::Date32)
+        }
+        ScalarValue::Date32(_)
+        | ScalarValue::Date64(_)
+        | ScalarValue::TimestampSecond(..)
+        | ScalarValue::TimestampMillisecond(..)
+        | ScalarValue::TimestampMicrosecond(..)
+        | ScalarValue::TimestampNanosecond(..) => v.cast_to(&DataType::Date32),
+        _ => return None,
+    };
+    match as_date {
+        Ok(ScalarValue::Date32(Some(d))) => Some(d),
+        _ => None,
+    }
+}
+
+/// A constant argument as a date (see [`to_date`]).
+pub fn constant_date(function: &'static str, argument: &str, v: &ScalarValue) -> Result<i32> {
+    to_date(v).ok_or_else(|| {
+        UdfError::argument(
+            function,
+            argument,
+            format!("must be a date ('YYYY-MM-DD', DATE or TIMESTAMP), got {v}"),
+        )
+        .into()
+    })
+}
