@@ -72,6 +72,28 @@ impl Options {
     }
 }
 
+/// Check the type of an `options` argument: any string type (or NULL, no
+/// options), kept as it is.
+pub fn coerce_options(
+    function: &'static str,
+    t: &datafusion::arrow::datatypes::DataType,
+) -> datafusion::error::Result<datafusion::arrow::datatypes::DataType> {
+    use datafusion::arrow::datatypes::DataType;
+    if matches!(
+        t,
+        DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 | DataType::Null
+    ) {
+        Ok(t.clone())
+    } else {
+        Err(UdfError::argument(
+            function,
+            "options",
+            format!("must be a 'key=value, ...' string, got {t}"),
+        )
+        .into())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

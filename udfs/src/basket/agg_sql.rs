@@ -24,6 +24,7 @@ use super::items::prepare;
 use super::{check_fraction, itemsets_sql, mine, rules_of, rules_sql, MiningOptions};
 use crate::constant_args::{constant, constant_number, constant_text};
 use crate::error::UdfError;
+use crate::options::coerce_options;
 
 /// Which rows the aggregate returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -99,25 +100,15 @@ impl AggregateUDFImpl for MiningUdaf {
             coerce_item(name, "item", &arg_types[1])?,
         ];
         for (t, arg) in arg_types[2..].iter().zip(&names[2..]) {
-            let ok = if *arg == "options" {
-                matches!(
-                    t,
-                    DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 | DataType::Null
-                )
+            if *arg == "options" {
+                out.push(coerce_options(name, t)?);
+            } else if t.is_numeric() {
+                out.push(t.clone());
             } else {
-                t.is_numeric()
-            };
-            if !ok {
-                let want = if *arg == "options" {
-                    "a 'key=value, ...' string"
-                } else {
-                    "a number"
-                };
                 return Err(
-                    UdfError::argument(name, *arg, format!("must be {want}, got {t}")).into(),
+                    UdfError::argument(name, *arg, format!("must be a number, got {t}")).into(),
                 );
             }
-            out.push(t.clone());
         }
         Ok(out)
     }

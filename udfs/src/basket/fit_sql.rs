@@ -31,6 +31,7 @@ use crate::catalog::{FunctionEntry, FunctionKind, Registration};
 use crate::constant_args::{constant, constant_number, constant_text};
 use crate::error::UdfError;
 use crate::model::Model;
+use crate::options::coerce_options;
 
 const NAME: &str = "basket_fit";
 const DEFAULT_MAX_RULES: usize = 100_000;
@@ -94,18 +95,7 @@ impl AggregateUDFImpl for BasketFit {
             out.push(t.clone());
         }
         if let Some(t) = arg_types.get(3) {
-            if !matches!(
-                t,
-                DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 | DataType::Null
-            ) {
-                return Err(UdfError::argument(
-                    NAME,
-                    "options",
-                    format!("must be a 'key=value, ...' string, got {t}"),
-                )
-                .into());
-            }
-            out.push(t.clone());
+            out.push(coerce_options(NAME, t)?);
         }
         Ok(out)
     }

@@ -50,7 +50,7 @@ use crate::error::UdfError;
 use crate::lists::{f64_list_scalar, one_row_list};
 use crate::ltv::score_sql::{coerce_model, ModelCache, Models};
 use crate::model::Model;
-use crate::options::Options;
+use crate::options::{coerce_options, Options};
 
 /// The options of a k-means fit as stored in the model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -300,18 +300,7 @@ impl AggregateUDFImpl for KMeansUdaf {
                 }
                 out.push(t.clone());
             } else if i == numbers {
-                if !matches!(
-                    t,
-                    DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 | DataType::Null
-                ) {
-                    return Err(UdfError::argument(
-                        name,
-                        "options",
-                        format!("must be a 'key=value, ...' string, got {t}"),
-                    )
-                    .into());
-                }
-                out.push(t.clone());
+                out.push(coerce_options(name, t)?);
             } else {
                 out.push(coerce_model(name, t)?);
             }
