@@ -6,28 +6,16 @@ use std::collections::{BTreeMap, HashMap};
 
 use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{Float64Type, Int64Type};
-use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
 use crate::common::*;
 
 const BASKETS: f64 = 88_162.0;
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 /// A session over retail.parquet with `partitions` target partitions; the
 /// file scan is split so partial states merge.
 async fn session(partitions: usize) -> SessionContext {
-    let config = SessionConfig::new()
-        .with_target_partitions(partitions)
-        .set_usize("datafusion.optimizer.repartition_file_min_size", 1024);
-    let ctx = SessionContext::new_with_config(config);
-    crmlake_udfs::register_all(&ctx).unwrap();
+    let ctx = udf_session(partitions);
     let path = root().join("data/baskets/retail.parquet");
     ctx.register_parquet(
         "retail",
@@ -37,15 +25,6 @@ async fn session(partitions: usize) -> SessionContext {
     .await
     .unwrap();
     ctx
-}
-
-async fn query(ctx: &SessionContext, sql: &str) -> Vec<RecordBatch> {
-    ctx.sql(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        .collect()
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
 fn count(batches: &[RecordBatch]) -> i64 {

@@ -67,3 +67,37 @@ pub fn user_error(o: Output, needles: &[&str]) -> String {
     }
     line
 }
+
+/// A 2-worker runtime for tests that drive a DataFusion session in process.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A session with crmlake's functions and `partitions` target partitions;
+/// file scans are split even for small files, so aggregate partial states
+/// always merge.
+pub fn udf_session(partitions: usize) -> datafusion::prelude::SessionContext {
+    let config = datafusion::prelude::SessionConfig::new()
+        .with_target_partitions(partitions)
+        .set_usize("datafusion.optimizer.repartition_file_min_size", 1024);
+    let ctx = datafusion::prelude::SessionContext::new_with_config(config);
+    crmlake_udfs::register_all(&ctx).unwrap();
+    ctx
+}
+
+/// Run `sql` and collect its batches; a failure panics with the SQL.
+pub async fn query(
+    ctx: &datafusion::prelude::SessionContext,
+    sql: &str,
+) -> Vec<datafusion::arrow::array::RecordBatch> {
+    ctx.sql(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .collect()
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}

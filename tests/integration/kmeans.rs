@@ -3,26 +3,14 @@
 //! separated clusters, invariance to row order and partitions, and stable ids
 //! across retrains.
 
-use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::array::AsArray;
 use datafusion::arrow::datatypes::Int64Type;
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::SessionContext;
 
 use crate::common::*;
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 async fn session(partitions: usize) -> SessionContext {
-    let config = SessionConfig::new()
-        .with_target_partitions(partitions)
-        .set_usize("datafusion.optimizer.repartition_file_min_size", 1024);
-    let ctx = SessionContext::new_with_config(config);
-    crmlake_udfs::register_all(&ctx).unwrap();
+    let ctx = udf_session(partitions);
     let path = root().join("tests/fixtures/segment/rfm_sample_lake.csv");
     ctx.sql(&format!(
         "CREATE EXTERNAL TABLE rfm STORED AS CSV LOCATION '{}' OPTIONS ('format.has_header' 'true')",
@@ -37,15 +25,6 @@ async fn session(partitions: usize) -> SessionContext {
     .await
     .unwrap();
     ctx
-}
-
-async fn query(ctx: &SessionContext, sql: &str) -> Vec<RecordBatch> {
-    ctx.sql(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        .collect()
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
 async fn model(ctx: &SessionContext, sql: &str) -> serde_json::Value {
