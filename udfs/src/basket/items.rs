@@ -84,19 +84,25 @@ impl<K: Hash + Eq + Clone> Interner<K> {
     }
 }
 
+/// The ids `0..n` in value order (`cmp` compares the values of two ids):
+/// returns `new_id[old_id]` and `order[new_id] = old_id`.
+fn value_order(n: usize, cmp: impl Fn(u32, u32) -> std::cmp::Ordering) -> (Vec<u32>, Vec<u32>) {
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    order.sort_unstable_by(|&a, &b| cmp(a, b));
+    let mut new_id = vec![0u32; n];
+    for (new, &old) in order.iter().enumerate() {
+        new_id[old as usize] = new as u32;
+    }
+    (new_id, order)
+}
+
 impl<K: Ord + Clone> Interner<K> {
     /// Ids renumbered so that ascending ids mean ascending values: returns
     /// `new_id[old_id]` and the values in the new order.
     pub fn sorted(self) -> (Vec<u32>, Vec<K>) {
-        let mut order: Vec<u32> = (0..self.values.len() as u32).collect();
-        order.sort_unstable_by(|&a, &b| self.values[a as usize].cmp(&self.values[b as usize]));
-        let mut new_id = vec![0u32; order.len()];
-        for (new, &old) in order.iter().enumerate() {
-            new_id[old as usize] = new as u32;
-        }
-        let mut values = self.values;
-        let sorted = order.iter().map(|&o| values[o as usize].clone()).collect();
-        values.clear();
+        let v = &self.values;
+        let (new_id, order) = value_order(v.len(), |a, b| v[a as usize].cmp(&v[b as usize]));
+        let sorted = order.iter().map(|&o| v[o as usize].clone()).collect();
         (new_id, sorted)
     }
 }
@@ -146,21 +152,13 @@ impl StrInterner {
         self.hasher.hash_one(s)
     }
 
-    /// Make room for `additional` new strings without rehashing.
-    pub fn reserve(&mut self, additional: usize) {
-        self.table.reserve(additional, |&(h, _)| h);
-    }
-
     /// The id of `value`, assigning the next one if it is new.
     pub fn intern(&mut self, value: &str) -> u32 {
         let h = self.hash(value);
-        let (arena, ends) = (&self.arena, &self.ends);
-        let text = |id: u32| {
-            let end = ends[id as usize];
-            let start = if id == 0 { 0 } else { ends[id as usize - 1] };
-            &arena[start..end]
-        };
-        if let Some(&(_, id)) = self.table.find(h, |&(hh, id)| hh == h && text(id) == value) {
+        if let Some(&(_, id)) = self
+            .table
+            .find(h, |&(hh, id)| hh == h && self.get(id) == value)
+        {
             return id;
         }
         let id = self.ends.len() as u32;
@@ -179,12 +177,7 @@ impl StrInterner {
 
     /// Ids renumbered in value order (see [`Interner::sorted`]).
     pub fn sorted(&self) -> (Vec<u32>, Vec<String>) {
-        let mut order: Vec<u32> = (0..self.len() as u32).collect();
-        order.sort_unstable_by(|&a, &b| self.get(a).cmp(self.get(b)));
-        let mut new_id = vec![0u32; order.len()];
-        for (new, &old) in order.iter().enumerate() {
-            new_id[old as usize] = new as u32;
-        }
+        let (new_id, order) = value_order(self.len(), |a, b| self.get(a).cmp(self.get(b)));
         let sorted = order.iter().map(|&o| self.get(o).to_string()).collect();
         (new_id, sorted)
     }
@@ -290,7 +283,6 @@ mod tests {
     #[test]
     fn string_interner_finds_and_adds() {
         let mut s = StrInterner::default();
-        s.reserve(2);
         let words = ["b", "", "a", "bb", "b", "", "ab", "a"];
         let ids: Vec<u32> = words.iter().map(|w| s.intern(w)).collect();
         assert_eq!(ids, vec![0, 1, 2, 3, 0, 1, 4, 2]);
