@@ -303,15 +303,21 @@ fn demo_writes_committed_partitions_and_reruns_replace_them() {
                 (SELECT count(*) > 100 FROM basket_rules WHERE confidence >= 0.5) AS rules, \
                 (SELECT count(DISTINCT segment) FROM rfm_segments) AS segments, \
                 (SELECT sum(active) FROM cohort_retention WHERE period_number = 0) AS cohort_customers, \
-                (SELECT count(DISTINCT segment_id) FROM kmeans_segments) AS clusters",
+                (SELECT count(DISTINCT segment_id) FROM kmeans_segments) AS clusters, \
+                (SELECT count(*) FROM churn_scores WHERE churn_probability BETWEEN 0 AND 1 \
+                   AND cardinality(reasons) = 3 AND length(run_id) > 0) AS churn_scored, \
+                (SELECT max(model_version) FROM churn_scores) AS model_version, \
+                (SELECT count(*) FROM models WHERE name = 'churn' AND metrics LIKE '%train_roc_auc%') AS churn_models",
     ]));
     // 4,338 customers with a sale and 18,532 invoices after cleaning (the
     // figures widely reported for this data set with these rules); every
     // customer scored in the ltv table, given 5 products, in one of the 11
-    // RFM segments and in one acquisition cohort.
+    // RFM segments and in one acquisition cohort; the 3,370 customers with a
+    // purchase before 2011-09-10 scored for churn with 3 reasons by version 2
+    // of the churn model (one version per run).
     assert_eq!(
         csv,
-        "customers,orders,run_date,ltv_rows,recommended,rules,segments,cohort_customers,clusters\n4338,18532,2024-01-31,4338,4338,true,11,4338,5\n"
+        "customers,orders,run_date,ltv_rows,recommended,rules,segments,cohort_customers,clusters,churn_scored,model_version,churn_models\n4338,18532,2024-01-31,4338,4338,true,11,4338,5,3370,2,2\n"
     );
 }
 

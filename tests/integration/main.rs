@@ -3,6 +3,7 @@
 //! sqllogictest files under `tests/sql/`.
 
 mod basket;
+mod churn;
 mod cli;
 mod common;
 mod generate;

@@ -10,7 +10,7 @@ use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 use datafusion::prelude::SessionContext;
 use std::sync::Arc;
 
-use crate::{basket, kpi, ltv, segment};
+use crate::{basket, churn, kpi, ltv, segment};
 
 /// What kind of SQL function an entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +72,10 @@ pub fn catalog() -> Vec<FunctionEntry> {
         basket::fit_sql::entry(),
         basket::recommend_sql::entry(),
         segment::rfm_sql::entry(),
+        churn::features_sql::entry(),
+        churn::train_sql::entry(),
+        churn::score_sql::score_entry(),
+        churn::score_sql::explain_entry(),
         segment::kmeans_sql::fit_entry(),
         segment::kmeans_sql::scan_entry(),
         segment::kmeans_sql::assign_entry(),
@@ -96,6 +100,7 @@ pub fn catalog() -> Vec<FunctionEntry> {
         ltv::summary_sql::holdout_entry(),
         crate::model_info::entry(),
     ];
+    entries.extend(churn::metrics_sql::entries());
     entries.sort_by_key(|e| e.name);
     entries
 }

@@ -20,6 +20,7 @@
 
 pub mod basket;
 pub mod catalog;
+pub mod churn;
 pub mod constant_args;
 pub mod error;
 pub mod kpi;

@@ -10,6 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::basket::recommend::{BasketRules, RulesParams};
+use crate::churn::model::{ChurnModel, Learner};
 use crate::error::UdfError;
 use crate::ltv::bgnbd::BgNbd;
 use crate::ltv::gamma_gamma::GammaGamma;
@@ -65,6 +66,12 @@ pub enum Model {
         #[serde(flatten)]
         model: KMeansModel,
     },
+    /// A churn classifier (`churn_train`); `params` are the resolved options.
+    Churn {
+        params: serde_json::Map<String, serde_json::Value>,
+        #[serde(flatten)]
+        model: ChurnModel,
+    },
     /// Association rules for `recommend` (`basket_fit`).
     BasketRules {
         params: RulesParams,
@@ -82,6 +89,7 @@ impl Model {
             Model::GammaGamma { .. } => "gamma_gamma",
             Model::BasketRules { .. } => "basket_rules",
             Model::Kmeans { .. } => "kmeans",
+            Model::Churn { .. } => "churn",
         }
     }
 
@@ -91,7 +99,10 @@ impl Model {
             Model::Bgnbd { params, .. } => Some(params),
             Model::Paretonbd { params, .. } => Some(params),
             Model::Mbgnbd { params, .. } => Some(params),
-            Model::GammaGamma { .. } | Model::BasketRules { .. } | Model::Kmeans { .. } => None,
+            Model::GammaGamma { .. }
+            | Model::BasketRules { .. }
+            | Model::Kmeans { .. }
+            | Model::Churn { .. } => None,
         }
     }
 
@@ -122,6 +133,7 @@ impl Model {
                 "items": rules.items.len(),
             })
             .to_string(),
+            Model::Churn { params, model } => churn_info(params, model),
             _ => self.to_json(),
         }
     }
@@ -130,6 +142,62 @@ impl Model {
         // Serialising plain structs of numbers, strings and bools cannot fail.
         serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
     }
+}
+
+/// A churn model without its trees: algorithm, options, features (with
+/// category counts), training metrics, importance, the expected value and,
+/// for logistic regression, the intercept and every coefficient on the
+/// standardised columns (named `feature` or `feature=category`) with the
+/// columns' means and scales.
+fn churn_info(params: &serde_json::Map<String, serde_json::Value>, m: &ChurnModel) -> String {
+    let features: Vec<serde_json::Value> = m
+        .features
+        .iter()
+        .map(|f| match &f.categories {
+            None => serde_json::json!({"name": f.name, "type": "numeric"}),
+            Some(c) => {
+                serde_json::json!({"name": f.name, "type": "categorical", "categories": c.len()})
+            }
+        })
+        .collect();
+    let mut out = serde_json::json!({
+        "kind": "churn",
+        "params": params,
+        "features": features,
+        "metrics": m.metrics,
+        "importance": m.importance,
+        "expected_value": m.expected_value,
+        "output": m.output,
+    });
+    let extra = match &m.learner {
+        Learner::Logistic(l) => {
+            let name = |c: &crate::churn::logistic::Column| {
+                let Some(f) = m.features.get(c.feature) else {
+                    return format!("#{}", c.feature);
+                };
+                match (c.category, &f.categories) {
+                    (Some(k), Some(cats)) => {
+                        format!("{}={}", f.name, cats.get(k).map_or("?", String::as_str))
+                    }
+                    _ => f.name.clone(),
+                }
+            };
+            serde_json::json!({
+                "intercept": l.intercept,
+                "coefficients": l.columns.iter().map(|c| serde_json::json!({
+                    "column": name(c), "coef": c.coef, "mean": c.mean, "scale": c.scale,
+                })).collect::<Vec<_>>(),
+            })
+        }
+        Learner::Gbt(e) | Learner::RandomForest(e) => serde_json::json!({
+            "trees": e.trees.len(),
+            "leaves": e.trees.iter().map(|t| t.leaves()).sum::<usize>(),
+        }),
+    };
+    if let (Some(o), serde_json::Value::Object(x)) = (out.as_object_mut(), extra) {
+        o.extend(x);
+    }
+    out.to_string()
 }
 
 /// Standard errors as a JSON map keyed by parameter name.

@@ -1,0 +1,474 @@
+//! Tree ensembles for churn: gradient-boosted trees (`gbt`) and random
+//! forests (`random_forest`), both on [`super::tree`]'s histogram trees.
+//!
+//! Categorical features enter the trees as the rank of their category by
+//! training churn rate (smoothed towards the overall rate), so one threshold
+//! splits the categories into a low-risk and a high-risk set — the order
+//! LightGBM sorts categories by at each node, computed once here. A category
+//! not seen in training is missing and follows the node's default direction.
+//!
+//! `gbt`: Newton boosting of the log loss from the log-odds of the weighted
+//! churn rate; each round fits a tree to the gradients and hessians of the
+//! training rows and adds `learning_rate ×` its leaf values. With
+//! `validation_fraction > 0` a stratified, seeded share of the rows is held
+//! out; training stops when its log loss has not improved for
+//! `early_stopping_rounds` rounds and keeps the rounds up to the best one.
+//! The output is log-odds.
+//!
+//! `random_forest`: `n_trees` trees, each on a bootstrap sample (row
+//! multiplicities drawn with the tree's own seeded generator, so the forest
+//! does not depend on the thread count) with `max_features` features tried
+//! per split; each leaf holds the weighted churn rate of its rows and the
+//! forest averages them (soft voting). The output is a probability.
+
+use serde::{Deserialize, Serialize};
+
+use super::data::{sigmoid, Feature, Frame};
+use super::metrics;
+use super::shap::add_tree_shap;
+use super::tree::{build, Bins, Signal, Tree, TreeParams};
+use crate::segment::kmeans::Rng;
+
+/// A fitted ensemble.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ensemble {
+    /// Raw output before the trees (log-odds for gbt, 0 for a forest).
+    pub base: f64,
+    /// Each tree's weight in the sum (learning rate, or 1/n_trees).
+    pub scale: f64,
+    pub trees: Vec<Tree>,
+    /// Per categorical feature, the tree input of each category (its rank).
+    pub category_rank: Vec<Option<Vec<f64>>>,
+}
+
+impl Ensemble {
+    /// Encoded inputs as the trees read them (categories as ranks).
+    pub fn tree_input(&self, x: &[f64], out: &mut [f64]) {
+        for ((o, &v), rank) in out.iter_mut().zip(x).zip(&self.category_rank) {
+            *o = match rank {
+                None => v,
+                Some(_) if v.is_nan() => f64::NAN,
+                Some(r) => r.get(v as usize).copied().unwrap_or(f64::NAN),
+            };
+        }
+    }
+
+    /// Raw output for tree inputs `t`.
+    pub fn raw(&self, t: &[f64]) -> f64 {
+        self.base + self.scale * self.trees.iter().map(|tree| tree.predict(t)).sum::<f64>()
+    }
+
+    /// The expected raw output over the training rows.
+    pub fn expected(&self) -> f64 {
+        self.base + self.scale * self.trees.iter().map(Tree::expected).sum::<f64>()
+    }
+
+    /// SHAP values of the raw output for tree inputs `t`.
+    pub fn shap(&self, t: &[f64], phi: &mut [f64]) {
+        phi.iter_mut().for_each(|v| *v = 0.0);
+        for tree in &self.trees {
+            add_tree_shap(tree, t, phi);
+        }
+        phi.iter_mut().for_each(|v| *v *= self.scale);
+    }
+
+    pub fn validate(&self, features: usize) -> Result<(), String> {
+        if self.category_rank.len() != features {
+            return Err("category ranks do not match the features".into());
+        }
+        self.trees.iter().try_for_each(|t| t.validate(features))
+    }
+}
+
+/// Category ranks by smoothed weighted churn rate (ties by category index),
+/// and the columns with categories replaced by their ranks.
+fn rank_categories(frame: &Frame, features: &[Feature]) -> (Vec<Option<Vec<f64>>>, Vec<Vec<f64>>) {
+    let total_w: f64 = frame.weights.iter().sum();
+    let prior = if total_w > 0.0 {
+        frame
+            .labels
+            .iter()
+            .zip(&frame.weights)
+            .map(|(y, w)| y * w)
+            .sum::<f64>()
+            / total_w
+    } else {
+        0.0
+    };
+    let mut ranks = Vec::with_capacity(features.len());
+    let mut columns = Vec::with_capacity(features.len());
+    for (f, feature) in features.iter().enumerate() {
+        let col = &frame.columns[f];
+        match &feature.categories {
+            None => {
+                ranks.push(None);
+                columns.push(col.clone());
+            }
+            Some(cats) => {
+                let m = cats.len();
+                let (mut pos, mut w) = (vec![0.0; m], vec![0.0; m]);
+                for (i, &v) in col.iter().enumerate() {
+                    if !v.is_nan() {
+                        let c = v as usize;
+                        pos[c] += frame.labels[i] * frame.weights[i];
+                        w[c] += frame.weights[i];
+                    }
+                }
+                let rate: Vec<f64> = (0..m).map(|c| (pos[c] + prior) / (w[c] + 1.0)).collect();
+                let mut order: Vec<usize> = (0..m).collect();
+                order.sort_by(|&a, &b| rate[a].total_cmp(&rate[b]).then(a.cmp(&b)));
+                let mut rank = vec![0.0; m];
+                for (r, &c) in order.iter().enumerate() {
+                    rank[c] = r as f64;
+                }
+                columns.push(
+                    col.iter()
+                        .map(|&v| if v.is_nan() { v } else { rank[v as usize] })
+                        .collect(),
+                );
+                ranks.push(Some(rank));
+            }
+        }
+    }
+    (ranks, columns)
+}
+
+/// Options of the boosted trees.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct GbtParams {
+    pub max_iter: usize,
+    pub learning_rate: f64,
+    pub tree: TreeParams,
+    pub max_bins: usize,
+    pub validation_fraction: f64,
+    pub early_stopping_rounds: usize,
+    pub seed: u64,
+}
+
+/// What boosting reports besides the model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GbtReport {
+    pub rounds: usize,
+    pub validation_rows: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_log_loss: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_auc: Option<f64>,
+}
+
+/// A stratified, seeded split: (training rows, validation rows).
+fn stratified_split(labels: &[f64], fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    let mut rng = Rng::new(seed ^ 0x5EED);
+    let (mut train, mut valid) = (Vec::new(), Vec::new());
+    for class in [false, true] {
+        let mut idx: Vec<usize> = (0..labels.len())
+            .filter(|&i| (labels[i] > 0.5) == class)
+            .collect();
+        for i in (1..idx.len()).rev() {
+            idx.swap(i, rng.below(i + 1));
+        }
+        let k = (fraction * idx.len() as f64).round() as usize;
+        valid.extend_from_slice(&idx[..k.min(idx.len())]);
+        train.extend_from_slice(&idx[k.min(idx.len())..]);
+    }
+    train.sort_unstable();
+    valid.sort_unstable();
+    (train, valid)
+}
+
+fn weighted_log_loss(raw: &[f64], labels: &[f64], weights: &[f64]) -> f64 {
+    let (mut total, mut w) = (0.0, 0.0);
+    for ((&f, &y), &wi) in raw.iter().zip(labels).zip(weights) {
+        let softplus = if f > 0.0 {
+            f + (-f).exp().ln_1p()
+        } else {
+            f.exp().ln_1p()
+        };
+        total += wi * (softplus - y * f);
+        w += wi;
+    }
+    if w > 0.0 {
+        total / w
+    } else {
+        0.0
+    }
+}
+
+/// Fit gradient-boosted trees; also returns the split gain per feature.
+pub fn fit_gbt(
+    frame: &Frame,
+    features: &[Feature],
+    p: &GbtParams,
+) -> (Ensemble, GbtReport, Vec<f64>) {
+    let (category_rank, columns) = rank_categories(frame, features);
+    let bins = Bins::new(&columns, p.max_bins);
+    let (train, valid) = if p.validation_fraction > 0.0 {
+        stratified_split(&frame.labels, p.validation_fraction, p.seed)
+    } else {
+        ((0..frame.rows()).collect(), Vec::new())
+    };
+    let (mut pos, mut tw) = (0.0, 0.0);
+    for &i in &train {
+        pos += frame.labels[i] * frame.weights[i];
+        tw += frame.weights[i];
+    }
+    let rate = if tw > 0.0 { pos / tw } else { 0.5 };
+    let base = (rate.clamp(1e-12, 1.0 - 1e-12) / (1.0 - rate).clamp(1e-12, 1.0)).ln();
+    let n = frame.rows();
+    let mut raw = vec![base; n];
+    let (mut g, mut h) = (vec![0.0; n], vec![0.0; n]);
+    let count = vec![1.0; n];
+    let mut trees = Vec::new();
+    let mut gain = vec![0.0; features.len()];
+    let mut gains: Vec<Vec<f64>> = Vec::new();
+    let mut rng = Rng::new(p.seed);
+    let valid_labels: Vec<f64> = valid.iter().map(|&i| frame.labels[i]).collect();
+    let valid_weights: Vec<f64> = valid.iter().map(|&i| frame.weights[i]).collect();
+    let mut valid_raw: Vec<f64> = vec![base; valid.len()];
+    let mut best = (f64::INFINITY, 0usize);
+    let mut row = vec![0.0; features.len()];
+    for round in 0..p.max_iter {
+        for &i in &train {
+            let mu = sigmoid(raw[i]);
+            g[i] = frame.weights[i] * (mu - frame.labels[i]);
+            h[i] = frame.weights[i] * mu * (1.0 - mu);
+        }
+        let signal = Signal {
+            g: &g,
+            h: &h,
+            count: &count,
+        };
+        let rows: Vec<u32> = train.iter().map(|&i| i as u32).collect();
+        let built = build(&bins, &signal, rows, &p.tree, &mut rng);
+        let mut tree = built.tree;
+        tree.value.iter_mut().for_each(|v| *v *= p.learning_rate);
+        for &(node, start, end) in &built.leaves {
+            let v = tree.value[node];
+            for &r in &built.rows[start..end] {
+                raw[r as usize] += v;
+            }
+        }
+        for (k, &i) in valid.iter().enumerate() {
+            for (f, col) in columns.iter().enumerate() {
+                row[f] = col[i];
+            }
+            valid_raw[k] += tree.predict(&row);
+        }
+        gains.push(built.gain);
+        trees.push(tree);
+        if valid.is_empty() {
+            continue;
+        }
+        let loss = weighted_log_loss(&valid_raw, &valid_labels, &valid_weights);
+        if loss < best.0 - 1e-12 {
+            best = (loss, round + 1);
+        } else if round + 1 - best.1 >= p.early_stopping_rounds.max(1) {
+            break;
+        }
+    }
+    if !valid.is_empty() {
+        trees.truncate(best.1);
+        gains.truncate(best.1);
+    }
+    for gs in &gains {
+        for (a, b) in gain.iter_mut().zip(gs) {
+            *a += b;
+        }
+    }
+    // Trees store learning-rate-scaled values: the ensemble's scale is 1.
+    let ensemble = Ensemble {
+        base,
+        scale: 1.0,
+        trees,
+        category_rank,
+    };
+    let mut report = GbtReport {
+        rounds: ensemble.trees.len(),
+        validation_rows: valid.len(),
+        validation_log_loss: None,
+        validation_auc: None,
+    };
+    if !valid.is_empty() {
+        let mut pairs: Vec<(f64, bool)> = valid
+            .iter()
+            .map(|&i| {
+                for (f, col) in columns.iter().enumerate() {
+                    row[f] = col[i];
+                }
+                (ensemble.raw(&row), frame.labels[i] > 0.5)
+            })
+            .collect();
+        let raws: Vec<f64> = pairs.iter().map(|p| p.0).collect();
+        report.validation_log_loss = Some(weighted_log_loss(&raws, &valid_labels, &valid_weights));
+        report.validation_auc = metrics::roc_auc(&mut pairs);
+    }
+    (ensemble, report, gain)
+}
+
+/// Options of the random forest.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ForestParams {
+    pub n_trees: usize,
+    pub tree: TreeParams,
+    pub max_bins: usize,
+    pub seed: u64,
+}
+
+/// Fit a random forest with `threads` threads; also returns the split gain per
+/// feature.
+pub fn fit_forest(
+    frame: &Frame,
+    features: &[Feature],
+    p: &ForestParams,
+    threads: usize,
+) -> (Ensemble, Vec<f64>) {
+    let (category_rank, columns) = rank_categories(frame, features);
+    let bins = Bins::new(&columns, p.max_bins);
+    let n = frame.rows();
+    let grow = |t: usize| -> (Tree, Vec<f64>) {
+        let mut rng = Rng::new(p.seed.wrapping_add((t as u64).wrapping_mul(0x9E37_79B9)));
+        let mut mult = vec![0.0; n];
+        for _ in 0..n {
+            mult[rng.below(n)] += 1.0;
+        }
+        let h: Vec<f64> = (0..n).map(|i| mult[i] * frame.weights[i]).collect();
+        let g: Vec<f64> = (0..n).map(|i| -h[i] * frame.labels[i]).collect();
+        let rows: Vec<u32> = (0..n as u32).filter(|&i| mult[i as usize] > 0.0).collect();
+        let signal = Signal {
+            g: &g,
+            h: &h,
+            count: &mult,
+        };
+        let built = build(&bins, &signal, rows, &p.tree, &mut rng);
+        (built.tree, built.gain)
+    };
+    let threads = threads.clamp(1, p.n_trees.max(1));
+    let mut grown: Vec<Option<(Tree, Vec<f64>)>> = (0..p.n_trees).map(|_| None).collect();
+    std::thread::scope(|s| {
+        let chunk = p.n_trees.div_ceil(threads).max(1);
+        for (c, slots) in grown.chunks_mut(chunk).enumerate() {
+            let grow = &grow;
+            s.spawn(move || {
+                for (k, slot) in slots.iter_mut().enumerate() {
+                    *slot = Some(grow(c * chunk + k));
+                }
+            });
+        }
+    });
+    let mut gain = vec![0.0; features.len()];
+    let mut trees = Vec::with_capacity(p.n_trees);
+    for (tree, gs) in grown.into_iter().flatten() {
+        for (a, b) in gain.iter_mut().zip(&gs) {
+            *a += b;
+        }
+        trees.push(tree);
+    }
+    let scale = 1.0 / trees.len().max(1) as f64;
+    (
+        Ensemble {
+            base: 0.0,
+            scale,
+            trees,
+            category_rank,
+        },
+        gain,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::churn::tree::Growth;
+
+    fn tree_params(min_leaf: f64) -> TreeParams {
+        TreeParams {
+            max_leaves: 8,
+            max_depth: 0,
+            min_samples_leaf: min_leaf,
+            min_hessian: 1e-3,
+            lambda: 0.0,
+            max_features: 0,
+            growth: Growth::Leaf,
+        }
+    }
+
+    /// x in [0, 1): churn probability x; category "b" adds churn.
+    fn frame(n: usize) -> (Frame, Vec<Feature>) {
+        let mut rng = Rng::new(9);
+        let (mut x, mut c, mut y) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..n {
+            let xi = rng.uniform();
+            let ci = rng.below(2) as f64;
+            let p = (xi * 0.8 + 0.2 * ci).min(1.0);
+            x.push(xi);
+            c.push(ci);
+            y.push(f64::from(u8::from(rng.uniform() < p)));
+        }
+        let features = vec![
+            Feature {
+                name: "x".into(),
+                categories: None,
+            },
+            Feature {
+                name: "c".into(),
+                categories: Some(vec!["a".into(), "b".into()]),
+            },
+        ];
+        (
+            Frame {
+                columns: vec![x, c],
+                labels: y,
+                weights: vec![1.0; n],
+            },
+            features,
+        )
+    }
+
+    #[test]
+    fn boosting_learns_and_shap_adds_up() {
+        let (frame, features) = frame(4000);
+        let p = GbtParams {
+            max_iter: 100,
+            learning_rate: 0.1,
+            tree: tree_params(20.0),
+            max_bins: 255,
+            validation_fraction: 0.2,
+            early_stopping_rounds: 10,
+            seed: 1,
+        };
+        let (m, report, gain) = fit_gbt(&frame, &features, &p);
+        assert!(report.validation_auc.unwrap() > 0.7, "{report:?}");
+        assert!(gain[0] > gain[1] && gain[1] > 0.0, "{gain:?}");
+        let mut t = vec![0.0; 2];
+        let mut phi = vec![0.0; 2];
+        for x in [[0.1, 0.0], [0.9, 1.0], [f64::NAN, 1.0], [0.5, 7.0]] {
+            m.tree_input(&x, &mut t);
+            m.shap(&t, &mut phi);
+            let total = m.expected() + phi[0] + phi[1];
+            assert!((total - m.raw(&t)).abs() < 1e-9, "{x:?}");
+        }
+        assert!(m.validate(2).is_ok());
+    }
+
+    #[test]
+    fn forest_is_thread_count_independent() {
+        let (frame, features) = frame(500);
+        let p = ForestParams {
+            n_trees: 7,
+            tree: TreeParams {
+                max_features: 1,
+                ..tree_params(1.0)
+            },
+            max_bins: 255,
+            seed: 3,
+        };
+        let (a, _) = fit_forest(&frame, &features, &p, 1);
+        let (b, _) = fit_forest(&frame, &features, &p, 3);
+        assert_eq!(a, b);
+        let mut t = vec![0.0; 2];
+        a.tree_input(&[0.95, 1.0], &mut t);
+        let high = a.raw(&t);
+        a.tree_input(&[0.05, 0.0], &mut t);
+        assert!(high > a.raw(&t) && (0.0..=1.0).contains(&high));
+    }
+}

@@ -1,0 +1,492 @@
+//! The churn model value: training options, training, prediction and
+//! explanation, independent of DataFusion.
+//!
+//! Options (DESIGN.md's trailing `key=value` string):
+//! - every algorithm: `algorithm` (`gbt` default, `logistic`,
+//!   `random_forest`), `seed` (0), `class_weight` (`none` default, `balanced`,
+//!   or a number: the weight of a churned row, others 1);
+//! - `logistic`: `l2` (1.0; scikit-learn's `C = 1/l2`), `max_iter` (100 Newton
+//!   steps);
+//! - `gbt`: `max_iter` (300 rounds), `learning_rate` (0.05), `num_leaves`
+//!   (15), `max_depth` (0, no limit), `min_samples_leaf` (20), `l2` (leaf
+//!   penalty λ, 1.0), `max_bins` (255), `growth` (`leaf` or `depth`),
+//!   `validation_fraction` (0.1; 0 turns early stopping off),
+//!   `early_stopping_rounds` (20);
+//! - `random_forest`: `n_trees` (300), `max_features` (`sqrt` default, or a
+//!   count), `max_depth` (0), `min_samples_leaf` (1), `max_bins` (255).
+//!
+//! A key of another algorithm is an error, as is an unknown key.
+
+use serde::{Deserialize, Serialize};
+
+use super::data::{sigmoid, ClassWeight, Feature, Frame};
+use super::ensemble::{fit_forest, fit_gbt, Ensemble, ForestParams, GbtParams, GbtReport};
+use super::logistic::{self, Logistic};
+use super::metrics;
+use super::tree::{Growth, TreeParams};
+use crate::error::UdfError;
+use crate::options::Options;
+
+const COMMON: &[&str] = &["algorithm", "seed", "class_weight"];
+const LOGISTIC: &[&str] = &["l2", "max_iter"];
+const GBT: &[&str] = &[
+    "max_iter",
+    "learning_rate",
+    "num_leaves",
+    "max_depth",
+    "min_samples_leaf",
+    "l2",
+    "max_bins",
+    "growth",
+    "validation_fraction",
+    "early_stopping_rounds",
+];
+const FOREST: &[&str] = &[
+    "n_trees",
+    "max_features",
+    "max_depth",
+    "min_samples_leaf",
+    "max_bins",
+];
+
+/// The learner of a model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "algorithm", rename_all = "snake_case")]
+pub enum Learner {
+    Logistic(Logistic),
+    Gbt(Ensemble),
+    RandomForest(Ensemble),
+}
+
+/// Training options, resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Algorithm {
+    Logistic { l2: f64, max_iter: usize },
+    Gbt(GbtParams),
+    RandomForest(ForestParams),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainOptions {
+    pub algorithm: Algorithm,
+    pub class_weight: ClassWeight,
+    /// The options as resolved, for `model_info`.
+    pub shown: serde_json::Map<String, serde_json::Value>,
+}
+
+fn bad(function: &'static str, message: String) -> UdfError {
+    UdfError::Options { function, message }
+}
+
+impl TrainOptions {
+    pub fn parse(function: &'static str, text: &str, features: usize) -> Result<Self, UdfError> {
+        let all: Vec<&str> = COMMON
+            .iter()
+            .chain(LOGISTIC)
+            .chain(GBT)
+            .chain(FOREST)
+            .copied()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let o = Options::parse(function, text, &all)?;
+        let algorithm = o.get("algorithm").unwrap_or("gbt").to_ascii_lowercase();
+        let own: &[&str] = match algorithm.as_str() {
+            "logistic" => LOGISTIC,
+            "gbt" => GBT,
+            "random_forest" => FOREST,
+            other => {
+                return Err(bad(
+                    function,
+                    format!("algorithm '{other}' is not one of logistic, gbt, random_forest"),
+                ))
+            }
+        };
+        for key in &all {
+            if o.get(key).is_some() && !COMMON.contains(key) && !own.contains(key) {
+                return Err(bad(
+                    function,
+                    format!(
+                        "key '{key}' does not apply to algorithm={algorithm} (its keys: {})",
+                        COMMON
+                            .iter()
+                            .chain(own)
+                            .copied()
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            }
+        }
+        let seed: u64 = o.parse_or("seed", 0)?;
+        let class_weight = match o.get("class_weight").map(str::to_ascii_lowercase) {
+            None => ClassWeight::None,
+            Some(v) if v == "none" => ClassWeight::None,
+            Some(v) if v == "balanced" => ClassWeight::Balanced,
+            Some(v) => match v.parse::<f64>() {
+                Ok(w) if w.is_finite() && w > 0.0 => ClassWeight::Positive(w),
+                _ => {
+                    return Err(bad(
+                        function,
+                        format!("class_weight '{v}' must be none, balanced or a number > 0"),
+                    ))
+                }
+            },
+        };
+        let positive = |key: &str, v: f64| -> Result<f64, UdfError> {
+            if v.is_finite() && v > 0.0 {
+                Ok(v)
+            } else {
+                Err(bad(
+                    function,
+                    format!("{key} must be a number > 0, got {v}"),
+                ))
+            }
+        };
+        let at_least_one = |key: &str, v: usize| -> Result<usize, UdfError> {
+            if v >= 1 {
+                Ok(v)
+            } else {
+                Err(bad(function, format!("{key} must be >= 1")))
+            }
+        };
+        let max_bins = |o: &Options| -> Result<usize, UdfError> {
+            let b: usize = o.parse_or("max_bins", 255)?;
+            if (2..=255).contains(&b) {
+                Ok(b)
+            } else {
+                Err(bad(
+                    function,
+                    format!("max_bins must be from 2 to 255, got {b}"),
+                ))
+            }
+        };
+        let mut shown = serde_json::Map::new();
+        let mut show = |k: &str, v: serde_json::Value| {
+            shown.insert(k.to_string(), v);
+        };
+        show("algorithm", algorithm.clone().into());
+        show("seed", seed.into());
+        show(
+            "class_weight",
+            match class_weight {
+                ClassWeight::None => "none".into(),
+                ClassWeight::Balanced => "balanced".into(),
+                ClassWeight::Positive(w) => w.into(),
+            },
+        );
+        let algorithm = match algorithm.as_str() {
+            "logistic" => {
+                let l2 = positive("l2", o.parse_or("l2", 1.0)?)?;
+                let max_iter = at_least_one("max_iter", o.parse_or("max_iter", 100)?)?;
+                show("l2", l2.into());
+                show("max_iter", max_iter.into());
+                Algorithm::Logistic { l2, max_iter }
+            }
+            "gbt" => {
+                let growth = match o.get("growth").map(str::to_ascii_lowercase).as_deref() {
+                    None | Some("leaf") => Growth::Leaf,
+                    Some("depth") => Growth::Depth,
+                    Some(g) => {
+                        return Err(bad(function, format!("growth '{g}' must be leaf or depth")))
+                    }
+                };
+                let lambda: f64 = o.parse_or("l2", 1.0)?;
+                if !(lambda.is_finite() && lambda >= 0.0) {
+                    return Err(bad(function, format!("l2 must be >= 0, got {lambda}")));
+                }
+                let vf: f64 = o.parse_or("validation_fraction", 0.1)?;
+                if !(0.0..0.9).contains(&vf) {
+                    return Err(bad(
+                        function,
+                        format!("validation_fraction must be in [0, 0.9), got {vf}"),
+                    ));
+                }
+                let num_leaves = o.parse_or("num_leaves", 15usize)?;
+                if num_leaves < 2 {
+                    return Err(bad(function, "num_leaves must be >= 2".into()));
+                }
+                let p = GbtParams {
+                    max_iter: at_least_one("max_iter", o.parse_or("max_iter", 300)?)?,
+                    learning_rate: positive("learning_rate", o.parse_or("learning_rate", 0.05)?)?,
+                    tree: TreeParams {
+                        max_leaves: num_leaves,
+                        max_depth: o.parse_or("max_depth", 0)?,
+                        min_samples_leaf: at_least_one(
+                            "min_samples_leaf",
+                            o.parse_or("min_samples_leaf", 20)?,
+                        )? as f64,
+                        min_hessian: 1e-3,
+                        lambda,
+                        max_features: 0,
+                        growth,
+                    },
+                    max_bins: max_bins(&o)?,
+                    validation_fraction: vf,
+                    early_stopping_rounds: at_least_one(
+                        "early_stopping_rounds",
+                        o.parse_or("early_stopping_rounds", 20)?,
+                    )?,
+                    seed,
+                };
+                show("max_iter", p.max_iter.into());
+                show("learning_rate", p.learning_rate.into());
+                show("num_leaves", num_leaves.into());
+                show("max_depth", p.tree.max_depth.into());
+                show("min_samples_leaf", (p.tree.min_samples_leaf as u64).into());
+                show("l2", lambda.into());
+                show("max_bins", p.max_bins.into());
+                show(
+                    "growth",
+                    if growth == Growth::Leaf {
+                        "leaf"
+                    } else {
+                        "depth"
+                    }
+                    .into(),
+                );
+                show("validation_fraction", vf.into());
+                show("early_stopping_rounds", p.early_stopping_rounds.into());
+                Algorithm::Gbt(p)
+            }
+            _ => {
+                let max_features = match o.get("max_features").map(str::to_ascii_lowercase) {
+                    None => ((features as f64).sqrt().round() as usize).max(1),
+                    Some(v) if v == "sqrt" => ((features as f64).sqrt().round() as usize).max(1),
+                    Some(v) => match v.parse::<usize>() {
+                        Ok(k) if k >= 1 => k.min(features.max(1)),
+                        _ => {
+                            return Err(bad(
+                                function,
+                                format!("max_features '{v}' must be sqrt or a count >= 1"),
+                            ))
+                        }
+                    },
+                };
+                let p = ForestParams {
+                    n_trees: at_least_one("n_trees", o.parse_or("n_trees", 300)?)?,
+                    tree: TreeParams {
+                        max_leaves: 0,
+                        max_depth: o.parse_or("max_depth", 0)?,
+                        min_samples_leaf: at_least_one(
+                            "min_samples_leaf",
+                            o.parse_or("min_samples_leaf", 1)?,
+                        )? as f64,
+                        min_hessian: 0.0,
+                        lambda: 0.0,
+                        max_features,
+                        growth: Growth::Depth,
+                    },
+                    max_bins: max_bins(&o)?,
+                    seed,
+                };
+                show("n_trees", p.n_trees.into());
+                show("max_features", max_features.into());
+                show("max_depth", p.tree.max_depth.into());
+                show("min_samples_leaf", (p.tree.min_samples_leaf as u64).into());
+                show("max_bins", p.max_bins.into());
+                Algorithm::RandomForest(p)
+            }
+        };
+        Ok(TrainOptions {
+            algorithm,
+            class_weight,
+            shown,
+        })
+    }
+}
+
+/// Figures from training, shown by `model_info`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainMetrics {
+    pub rows: u64,
+    pub positives: u64,
+    /// Rows left out: NULL feature struct or NULL label.
+    pub skipped: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_roc_auc: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_pr_auc: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_log_loss: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iterations: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub converged: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none", flatten)]
+    pub boosting: Option<GbtReport>,
+}
+
+/// A fitted churn model (what `churn_train` returns, inside the `Model` JSON).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChurnModel {
+    pub features: Vec<Feature>,
+    pub learner: Learner,
+    /// The raw output the contributions start from: the intercept
+    /// (logistic), the mean log-odds over the training rows (gbt) or the mean
+    /// probability (random_forest).
+    pub expected_value: f64,
+    /// `log_odds` or `probability`: the unit of `expected_value` and of
+    /// `churn_explain`'s contributions.
+    pub output: String,
+    /// Share of each feature in the model: total split gain for trees, sum
+    /// of |coefficient| on standardised columns for logistic; sums to 1.
+    pub importance: serde_json::Map<String, serde_json::Value>,
+    pub metrics: TrainMetrics,
+}
+
+impl ChurnModel {
+    /// Train on `frame` (its weights are overwritten by the class weights).
+    pub fn train(
+        mut frame: Frame,
+        features: Vec<Feature>,
+        options: &TrainOptions,
+        skipped: u64,
+        threads: usize,
+    ) -> Result<ChurnModel, String> {
+        frame.weights = options.class_weight.weights(&frame.labels);
+        let mut boosting = None;
+        let (mut iterations, mut converged) = (None, None);
+        let (learner, raw_importance) = match &options.algorithm {
+            Algorithm::Logistic { l2, max_iter } => {
+                let columns: usize = features
+                    .iter()
+                    .map(|f| f.categories.as_ref().map_or(1, Vec::len))
+                    .sum();
+                if columns > logistic::MAX_COLUMNS {
+                    return Err(format!(
+                        "logistic: the categorical features expand to {columns} columns, more than {}; use algorithm=gbt",
+                        logistic::MAX_COLUMNS
+                    ));
+                }
+                let m = logistic::fit(&frame, &features, *l2, *max_iter);
+                let mut imp = vec![0.0; features.len()];
+                for c in &m.columns {
+                    imp[c.feature] += c.coef.abs();
+                }
+                iterations = Some(m.iterations);
+                converged = Some(m.converged);
+                (Learner::Logistic(m), imp)
+            }
+            Algorithm::Gbt(p) => {
+                let (e, report, gain) = fit_gbt(&frame, &features, p);
+                boosting = Some(report);
+                (Learner::Gbt(e), gain)
+            }
+            Algorithm::RandomForest(p) => {
+                let (e, gain) = fit_forest(&frame, &features, p, threads);
+                (Learner::RandomForest(e), gain)
+            }
+        };
+        let total: f64 = raw_importance.iter().sum();
+        let importance = features
+            .iter()
+            .zip(&raw_importance)
+            .map(|(f, v)| {
+                let share = if total > 0.0 { v / total } else { 0.0 };
+                (f.name.clone(), serde_json::json!(share))
+            })
+            .collect();
+        let (expected_value, output) = match &learner {
+            Learner::Logistic(m) => (m.intercept, "log_odds"),
+            Learner::Gbt(e) => (e.expected(), "log_odds"),
+            Learner::RandomForest(e) => (e.expected(), "probability"),
+        };
+        let mut model = ChurnModel {
+            features,
+            learner,
+            expected_value,
+            output: output.to_string(),
+            importance,
+            metrics: TrainMetrics {
+                rows: frame.rows() as u64,
+                positives: frame.labels.iter().filter(|&&y| y > 0.5).count() as u64,
+                skipped,
+                train_roc_auc: None,
+                train_pr_auc: None,
+                train_log_loss: None,
+                iterations,
+                converged,
+                boosting,
+            },
+        };
+        let mut scorer = model.scorer();
+        let mut x = vec![0.0; model.features.len()];
+        let mut pairs: Vec<(f64, bool)> = (0..frame.rows())
+            .map(|i| {
+                for (f, col) in frame.columns.iter().enumerate() {
+                    x[f] = col[i];
+                }
+                (scorer.probability(&x), frame.labels[i] > 0.5)
+            })
+            .collect();
+        model.metrics.train_log_loss = metrics::log_loss(&pairs);
+        model.metrics.train_roc_auc = metrics::roc_auc(&mut pairs);
+        model.metrics.train_pr_auc = metrics::pr_auc(&mut pairs);
+        Ok(model)
+    }
+
+    /// Check a model read from storage before scoring with it.
+    pub fn validate(&self) -> Result<(), String> {
+        let d = self.features.len();
+        match &self.learner {
+            Learner::Logistic(m) => {
+                for c in &m.columns {
+                    if c.feature >= d {
+                        return Err("a logistic column names a feature the model lacks".into());
+                    }
+                }
+                Ok(())
+            }
+            Learner::Gbt(e) | Learner::RandomForest(e) => e.validate(d),
+        }
+    }
+
+    /// A scorer with its working buffers.
+    pub fn scorer(&self) -> Scorer<'_> {
+        Scorer {
+            model: self,
+            input: vec![0.0; self.features.len()],
+        }
+    }
+}
+
+/// Scores one row at a time, reusing its buffer.
+pub struct Scorer<'a> {
+    model: &'a ChurnModel,
+    input: Vec<f64>,
+}
+
+impl Scorer<'_> {
+    /// The raw output (log-odds, or probability for a forest) for encoded `x`.
+    pub fn raw(&mut self, x: &[f64]) -> f64 {
+        match &self.model.learner {
+            Learner::Logistic(m) => m.log_odds(x),
+            Learner::Gbt(e) | Learner::RandomForest(e) => {
+                e.tree_input(x, &mut self.input);
+                e.raw(&self.input)
+            }
+        }
+    }
+
+    /// The churn probability for encoded `x`, in [0, 1].
+    pub fn probability(&mut self, x: &[f64]) -> f64 {
+        let raw = self.raw(x);
+        match &self.model.learner {
+            Learner::RandomForest(_) => raw.clamp(0.0, 1.0),
+            _ => sigmoid(raw),
+        }
+    }
+
+    /// Each feature's contribution to the raw output for encoded `x`; they
+    /// add up to `raw(x) − expected_value`.
+    pub fn contributions(&mut self, x: &[f64], out: &mut [f64]) {
+        match &self.model.learner {
+            Learner::Logistic(m) => m.contributions(x, out),
+            Learner::Gbt(e) | Learner::RandomForest(e) => {
+                e.tree_input(x, &mut self.input);
+                e.shap(&self.input, out);
+            }
+        }
+    }
+}

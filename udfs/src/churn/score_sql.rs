@@ -1,0 +1,431 @@
+//! `churn_score(model, features)` → churn probability in [0, 1], and
+//! `churn_explain(model, features, k)` → the k features that move this row's
+//! score most, as a list of `(feature, value, contribution)`.
+//!
+//! The struct's fields are matched to the model's features by name, in any
+//! order; a missing or extra field, or a string where the model has a number
+//! (or the reverse), is an error naming the field. A NULL model or struct
+//! gives NULL; NULL fields and unseen categories are missing values.
+//!
+//! Contributions are in the model's raw units (`model_info(...).output`):
+//! log-odds for `logistic` (coefficient × standardised value, summed over a
+//! categorical feature's indicator columns) and `gbt` (TreeSHAP), probability
+//! for `random_forest` (TreeSHAP of the averaged trees). With every feature
+//! (k at least the number of features) they add up to the raw output minus
+//! the model's `expected_value`. Ranked by absolute size, largest first;
+//! `value` is the input as text ('NULL' when missing).
+//!
+//! Models are parsed once per process and kept (the last four), keyed by a
+//! hash of their text: a nightly job scoring millions of rows in 8,192-row
+//! batches parses its model once.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::{Arc, Mutex};
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Float64Builder, ListBuilder, StringBuilder, StructArray,
+    StructBuilder,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Fields, Float64Type};
+use datafusion::common::ScalarValue;
+use datafusion::error::Result;
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+
+use super::model::ChurnModel;
+use super::train_sql::coerce_features;
+use crate::catalog::{FunctionEntry, FunctionKind, Registration};
+use crate::error::UdfError;
+use crate::ltv::score_sql::{coerce_model, Models};
+use crate::model::Model;
+
+pub fn score_entry() -> FunctionEntry {
+    FunctionEntry {
+        name: "churn_score",
+        kind: FunctionKind::Scalar,
+        signature: "churn_score(model, features) -> DOUBLE",
+        description: "Churn probability in [0, 1] from a churn_train model; features matched by name",
+        example: "WITH m AS (SELECT churn_train(named_struct('days_idle', d), churned, 'algorithm=logistic') AS model FROM (VALUES (5.0, false), (40.0, true), (3.0, false), (60.0, true), (30.0, false), (8.0, true)) AS t(d, churned)) SELECT churn_score(model, named_struct('days_idle', 50.0)) > churn_score(model, named_struct('days_idle', 4.0)) FROM m; -- true",
+        registration: Registration::Scalar(Arc::new(ScalarUDF::from(ChurnScore::new(false)))),
+    }
+}
+
+pub fn explain_entry() -> FunctionEntry {
+    FunctionEntry {
+        name: "churn_explain",
+        kind: FunctionKind::Scalar,
+        signature: "churn_explain(model, features, k) -> LIST<STRUCT(feature, value, contribution)>",
+        description: "The k features that move this row's churn score most (logistic: coefficient x standardised value; trees: TreeSHAP), largest |contribution| first",
+        example: "WITH m AS (SELECT churn_train(named_struct('days_idle', d, 'plan', p), churned, 'algorithm=logistic') AS model FROM (VALUES (5.0, 'pro', false), (40.0, 'basic', true), (3.0, 'basic', false), (60.0, 'pro', true), (30.0, 'basic', false), (8.0, 'basic', true)) AS t(d, p, churned)) SELECT churn_explain(model, named_struct('days_idle', 55.0, 'plan', 'basic'), 2) FROM m",
+        registration: Registration::Scalar(Arc::new(ScalarUDF::from(ChurnScore::new(true)))),
+    }
+}
+
+/// A parsed model with its category look-up tables.
+pub struct Prepared {
+    pub model: ChurnModel,
+    categories: Vec<Option<HashMap<String, usize>>>,
+}
+
+impl Prepared {
+    fn new(function: &'static str, text: &str) -> std::result::Result<Prepared, UdfError> {
+        let Model::Churn { model, .. } = Model::parse(function, text)? else {
+            return Err(UdfError::argument(
+                function,
+                "model",
+                "needs a churn model (from churn_train)",
+            ));
+        };
+        model.validate().map_err(|m| {
+            UdfError::argument(
+                function,
+                "model",
+                format!("is not a valid churn model: {m}"),
+            )
+        })?;
+        let categories = model
+            .features
+            .iter()
+            .map(|f| {
+                f.categories.as_ref().map(|c| {
+                    c.iter()
+                        .enumerate()
+                        .map(|(i, s)| (s.clone(), i))
+                        .collect::<HashMap<_, _>>()
+                })
+            })
+            .collect();
+        Ok(Prepared { model, categories })
+    }
+
+    /// The encoded columns of `features`, in model order; checks names and
+    /// types.
+    fn encode(
+        &self,
+        function: &'static str,
+        features: &StructArray,
+    ) -> std::result::Result<Vec<Vec<f64>>, UdfError> {
+        let fields = features.fields();
+        let names: Vec<&str> = self
+            .model
+            .features
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect();
+        for f in fields.iter() {
+            if !names.contains(&f.name().as_str()) {
+                return Err(UdfError::argument(
+                    function,
+                    "features",
+                    format!(
+                        "field '{}' is not a feature of the model (features: {})",
+                        f.name(),
+                        names.join(", ")
+                    ),
+                ));
+            }
+        }
+        let n = features.len();
+        let mut out = Vec::with_capacity(names.len());
+        for (j, feature) in self.model.features.iter().enumerate() {
+            let Some(at) = fields.iter().position(|f| f.name() == &feature.name) else {
+                return Err(UdfError::argument(
+                    function,
+                    "features",
+                    format!("field '{}' of the model is missing", feature.name),
+                ));
+            };
+            let col = features.column(at);
+            let text = col.data_type() == &DataType::Utf8;
+            if text != feature.is_categorical() {
+                return Err(UdfError::argument(
+                    function,
+                    "features",
+                    format!(
+                        "field '{}' is {}, the model was trained on a {}",
+                        feature.name,
+                        col.data_type(),
+                        if feature.is_categorical() {
+                            "string (categorical)"
+                        } else {
+                            "number"
+                        }
+                    ),
+                ));
+            }
+            let values: Vec<f64> = match &self.categories[j] {
+                None => {
+                    let v = col.as_primitive::<Float64Type>();
+                    (0..n)
+                        .map(|i| if v.is_null(i) { f64::NAN } else { v.value(i) })
+                        .collect()
+                }
+                Some(map) => {
+                    let s = col.as_string::<i32>();
+                    (0..n)
+                        .map(|i| {
+                            if s.is_null(i) {
+                                f64::NAN
+                            } else {
+                                map.get(s.value(i)).map_or(f64::NAN, |&c| c as f64)
+                            }
+                        })
+                        .collect()
+                }
+            };
+            out.push(values);
+        }
+        Ok(out)
+    }
+}
+
+/// The last models parsed in this process: (hash, length, model).
+static CACHE: Mutex<Vec<(u64, usize, Arc<Prepared>)>> = Mutex::new(Vec::new());
+const CACHE_SIZE: usize = 4;
+
+/// The prepared model for `text`, parsed at most once while it stays among
+/// the last [`CACHE_SIZE`] used.
+pub fn prepared(
+    function: &'static str,
+    text: &str,
+) -> std::result::Result<Arc<Prepared>, UdfError> {
+    let mut h = foldhash::fast::FixedState::with_seed(11).build_hasher();
+    h.write(text.as_bytes());
+    let key = (h.finish(), text.len());
+    if let Ok(mut cache) = CACHE.lock() {
+        if let Some(at) = cache.iter().position(|e| (e.0, e.1) == key) {
+            let entry = cache.remove(at);
+            let p = Arc::clone(&entry.2);
+            cache.insert(0, entry);
+            return Ok(p);
+        }
+    }
+    let p = Arc::new(Prepared::new(function, text)?);
+    if let Ok(mut cache) = CACHE.lock() {
+        cache.insert(0, (key.0, key.1, Arc::clone(&p)));
+        cache.truncate(CACHE_SIZE);
+    }
+    Ok(p)
+}
+
+/// Whether two model texts are equal, by address first: a model repeated
+/// along a join is one text at one address.
+fn same_text(a: Option<&str>, b: Option<&str>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || a == b,
+        (None, None) => true,
+        _ => false,
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct ChurnScore {
+    explain: bool,
+    signature: Signature,
+}
+
+impl ChurnScore {
+    pub fn new(explain: bool) -> Self {
+        ChurnScore {
+            explain,
+            signature: Signature::user_defined(Volatility::Immutable),
+        }
+    }
+    fn name_str(&self) -> &'static str {
+        if self.explain {
+            "churn_explain"
+        } else {
+            "churn_score"
+        }
+    }
+}
+
+fn reason_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("feature", DataType::Utf8, false),
+        Field::new("value", DataType::Utf8, false),
+        Field::new("contribution", DataType::Float64, false),
+    ])
+}
+
+/// The model text of row `i` (a constant model has one text for all rows).
+enum ModelArg<'a> {
+    Constant(Option<String>),
+    Rows(Models<'a>),
+}
+
+impl ModelArg<'_> {
+    fn text(&self, i: usize) -> Option<&str> {
+        match self {
+            ModelArg::Constant(t) => t.as_deref(),
+            ModelArg::Rows(m) => (!m.is_null(i)).then(|| m.value(i)),
+        }
+    }
+}
+
+impl ScalarUDFImpl for ChurnScore {
+    fn name(&self) -> &str {
+        self.name_str()
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(if self.explain {
+            DataType::List(Arc::new(Field::new_list_field(
+                DataType::Struct(reason_fields()),
+                true,
+            )))
+        } else {
+            DataType::Float64
+        })
+    }
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        let name = self.name_str();
+        let want = if self.explain { 3 } else { 2 };
+        if arg_types.len() != want {
+            let expected = if self.explain {
+                "model, features, k"
+            } else {
+                "model, features"
+            };
+            return Err(UdfError::arity(name, expected, arg_types.len()).into());
+        }
+        let mut out = vec![
+            coerce_model(name, &arg_types[0])?,
+            coerce_features(name, &arg_types[1])?,
+        ];
+        if self.explain {
+            if !(arg_types[2].is_integer() || arg_types[2] == DataType::Null) {
+                return Err(UdfError::argument(
+                    name,
+                    "k",
+                    format!("must be an integer, got {}", arg_types[2]),
+                )
+                .into());
+            }
+            out.push(DataType::Int64);
+        }
+        Ok(out)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let name = self.name_str();
+        let n = args.number_rows;
+        let model_array;
+        let model_arg = match &args.args[0] {
+            ColumnarValue::Scalar(s) => ModelArg::Constant(match s {
+                ScalarValue::Utf8(t) | ScalarValue::Utf8View(t) | ScalarValue::LargeUtf8(t) => {
+                    t.clone()
+                }
+                _ => None,
+            }),
+            ColumnarValue::Array(a) => {
+                model_array = Arc::clone(a);
+                ModelArg::Rows(Models::new(name, &model_array)?)
+            }
+        };
+        let features_array = args.args[1].to_array(n)?;
+        let features = features_array.as_struct();
+        let ks = if self.explain {
+            Some(args.args[2].to_array(n)?)
+        } else {
+            None
+        };
+        // Rows are scored in runs that share one model text (usually the
+        // whole batch).
+        let mut scores = Float64Builder::with_capacity(n);
+        let mut reasons =
+            ListBuilder::new(StructBuilder::from_fields(reason_fields(), n)).with_field(Arc::new(
+                Field::new_list_field(DataType::Struct(reason_fields()), true),
+            ));
+        let mut start = 0;
+        while start < n {
+            let text = model_arg.text(start);
+            let mut end = start + 1;
+            while end < n && same_text(model_arg.text(end), text) {
+                end += 1;
+            }
+            let Some(text) = text else {
+                for _ in start..end {
+                    scores.append_null();
+                    reasons.append_null();
+                }
+                start = end;
+                continue;
+            };
+            let p = prepared(name, text)?;
+            let run = features.slice(start, end - start);
+            let columns = p.encode(name, &run)?;
+            let d = columns.len();
+            let mut scorer = p.model.scorer();
+            let mut x = vec![0.0; d];
+            let mut phi = vec![0.0; d];
+            for i in 0..run.len() {
+                if run.is_null(i) {
+                    scores.append_null();
+                    reasons.append_null();
+                    continue;
+                }
+                for (v, col) in x.iter_mut().zip(&columns) {
+                    *v = col[i];
+                }
+                if !self.explain {
+                    scores.append_value(scorer.probability(&x));
+                    continue;
+                }
+                let k = ks
+                    .as_ref()
+                    .map(|a| a.as_primitive::<datafusion::arrow::datatypes::Int64Type>());
+                let Some(k) = k
+                    .filter(|k| !k.is_null(start + i))
+                    .map(|k| k.value(start + i))
+                else {
+                    reasons.append_null();
+                    continue;
+                };
+                if k < 0 {
+                    return Err(
+                        UdfError::argument(name, "k", format!("must be >= 0, got {k}")).into(),
+                    );
+                }
+                scorer.contributions(&x, &mut phi);
+                let mut order: Vec<usize> = (0..d).collect();
+                order.sort_by(|&a, &b| phi[b].abs().total_cmp(&phi[a].abs()).then(a.cmp(&b)));
+                let entries = reasons.values();
+                for &j in order.iter().take(k as usize) {
+                    let feature = &p.model.features[j];
+                    let value = if x[j].is_nan() {
+                        "NULL".to_string()
+                    } else if let Some(c) = &feature.categories {
+                        c.get(x[j] as usize).cloned().unwrap_or_default()
+                    } else {
+                        format!("{}", x[j])
+                    };
+                    entries
+                        .field_builder::<StringBuilder>(0)
+                        .ok_or_else(|| UdfError::data(name, "reason builder"))?
+                        .append_value(&feature.name);
+                    entries
+                        .field_builder::<StringBuilder>(1)
+                        .ok_or_else(|| UdfError::data(name, "reason builder"))?
+                        .append_value(value);
+                    entries
+                        .field_builder::<Float64Builder>(2)
+                        .ok_or_else(|| UdfError::data(name, "reason builder"))?
+                        .append_value(phi[j]);
+                    entries.append(true);
+                }
+                reasons.append(true);
+            }
+            start = end;
+        }
+        let out: ArrayRef = if self.explain {
+            Arc::new(reasons.finish())
+        } else {
+            Arc::new(scores.finish())
+        };
+        Ok(ColumnarValue::Array(out))
+    }
+}
