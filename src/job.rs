@@ -543,6 +543,11 @@ async fn write_model(
         .map_err(|_| CrmlakeError::Internal(format!("bad output path {}", abs.display())))?;
     ctx.deregister_table(TableReference::bare("models"))
         .map_err(|e| CrmlakeError::query(context, e))?;
+    // DataFusion caches directory listings: forget the old one, or the new
+    // version stays invisible to later steps.
+    if let Some(cache) = ctx.runtime_env().cache_manager.get_list_files_cache() {
+        cache.clear();
+    }
     register_parquet_table(ctx, "models", url.as_str(), 1).await?;
     Ok(target)
 }

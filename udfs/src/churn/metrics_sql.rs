@@ -60,7 +60,7 @@ pub fn entries() -> Vec<FunctionEntry> {
             Metric::RocAuc,
             "roc_auc(score, label) -> DOUBLE",
             "Area under the ROC curve (ties count one half); NULL with one class",
-            "SELECT roc_auc(score, churned) FROM (VALUES (0.9, true), (0.8, false), (0.7, true), (0.4, false), (0.3, true), (0.1, false)) AS t(score, churned); -- 0.666666666667",
+            "SELECT roc_auc(score, churned) FROM (VALUES (0.9, true), (0.8, false), (0.7, true), (0.4, false), (0.3, true), (0.1, false)) AS t(score, churned); -- 0.6666666666666666",
         ),
         entry(
             Metric::PrAuc,
@@ -78,7 +78,7 @@ pub fn entries() -> Vec<FunctionEntry> {
             Metric::LiftAt,
             "lift_at(score, label, fraction) -> DOUBLE",
             "Churn rate in the top fraction of scores over the overall churn rate (ties at the cut shared pro rata)",
-            "SELECT lift_at(score, churned, 0.5) FROM (VALUES (0.9, true), (0.8, false), (0.7, true), (0.4, false), (0.3, true), (0.1, false)) AS t(score, churned); -- 1.33333333333",
+            "SELECT lift_at(score, churned, 0.5) FROM (VALUES (0.9, true), (0.8, false), (0.7, true), (0.4, false), (0.3, true), (0.1, false)) AS t(score, churned); -- 1.3333333333333333",
         ),
     ]
 }

@@ -442,6 +442,15 @@ impl ChurnModel {
         }
     }
 
+    /// The probability for a raw output: the logistic function of log-odds,
+    /// or a forest's mean probability (clamped against rounding).
+    pub fn probability_of(&self, raw: f64) -> f64 {
+        match &self.learner {
+            Learner::RandomForest(_) => raw.clamp(0.0, 1.0),
+            _ => sigmoid(raw),
+        }
+    }
+
     /// A scorer with its working buffers.
     pub fn scorer(&self) -> Scorer<'_> {
         Scorer {
@@ -472,10 +481,7 @@ impl Scorer<'_> {
     /// The churn probability for encoded `x`, in [0, 1].
     pub fn probability(&mut self, x: &[f64]) -> f64 {
         let raw = self.raw(x);
-        match &self.model.learner {
-            Learner::RandomForest(_) => raw.clamp(0.0, 1.0),
-            _ => sigmoid(raw),
-        }
+        self.model.probability_of(raw)
     }
 
     /// Each feature's contribution to the raw output for encoded `x`; they

@@ -34,7 +34,8 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 
-use super::model::ChurnModel;
+use super::ensemble::Compiled;
+use super::model::{ChurnModel, Learner};
 use super::train_sql::coerce_features;
 use crate::catalog::{FunctionEntry, FunctionKind, Registration};
 use crate::error::UdfError;
@@ -67,6 +68,8 @@ pub fn explain_entry() -> FunctionEntry {
 pub struct Prepared {
     pub model: ChurnModel,
     categories: Vec<Option<HashMap<String, usize>>>,
+    /// Trees laid out for scoring blocks of rows.
+    compiled: Option<Compiled>,
 }
 
 impl Prepared {
@@ -97,7 +100,59 @@ impl Prepared {
                 })
             })
             .collect();
-        Ok(Prepared { model, categories })
+        let compiled = match &model.learner {
+            Learner::Gbt(e) | Learner::RandomForest(e) => Compiled::new(e, model.features.len()),
+            Learner::Logistic(_) => None,
+        };
+        Ok(Prepared {
+            model,
+            categories,
+            compiled,
+        })
+    }
+
+    /// Churn probabilities of the rows of encoded `columns`. Tree models walk
+    /// blocks of rows through each tree, on every core for large inputs.
+    pub fn probabilities(&self, columns: &[Vec<f64>]) -> Vec<f64> {
+        let n = columns.first().map_or(0, Vec::len);
+        let d = columns.len();
+        let mut out = vec![0.0; n];
+        let (Some(compiled), Learner::Gbt(e) | Learner::RandomForest(e)) =
+            (&self.compiled, &self.model.learner)
+        else {
+            let mut scorer = self.model.scorer();
+            let mut x = vec![0.0; d];
+            for (i, o) in out.iter_mut().enumerate() {
+                for (v, col) in x.iter_mut().zip(columns) {
+                    *v = col[i];
+                }
+                *o = scorer.probability(&x);
+            }
+            return out;
+        };
+        let mut inputs = vec![0.0; n * d];
+        let mut row = vec![0.0; d];
+        for (i, t) in inputs.chunks_mut(d.max(1)).enumerate().take(n) {
+            for (v, col) in row.iter_mut().zip(columns) {
+                *v = col[i];
+            }
+            e.tree_input(&row, t);
+        }
+        let threads = if n * e.trees.len() >= 500_000 {
+            std::thread::available_parallelism().map_or(1, |t| t.get())
+        } else {
+            1
+        };
+        let chunk = n.div_ceil(threads).max(1);
+        std::thread::scope(|s| {
+            for (x, o) in inputs.chunks(chunk * d).zip(out.chunks_mut(chunk)) {
+                s.spawn(move || compiled.raw(x, d, o));
+            }
+        });
+        for o in out.iter_mut() {
+            *o = self.model.probability_of(*o);
+        }
+        out
     }
 
     /// The encoded columns of `features`, in model order; checks names and
@@ -359,21 +414,28 @@ impl ScalarUDFImpl for ChurnScore {
             let run = features.slice(start, end - start);
             let columns = p.encode(name, &run)?;
             let d = columns.len();
+            if !self.explain {
+                let probabilities = p.probabilities(&columns);
+                for (i, &v) in probabilities.iter().enumerate() {
+                    if run.is_null(i) {
+                        scores.append_null();
+                    } else {
+                        scores.append_value(v);
+                    }
+                }
+                start = end;
+                continue;
+            }
             let mut scorer = p.model.scorer();
             let mut x = vec![0.0; d];
             let mut phi = vec![0.0; d];
             for i in 0..run.len() {
                 if run.is_null(i) {
-                    scores.append_null();
                     reasons.append_null();
                     continue;
                 }
                 for (v, col) in x.iter_mut().zip(&columns) {
                     *v = col[i];
-                }
-                if !self.explain {
-                    scores.append_value(scorer.probability(&x));
-                    continue;
                 }
                 let k = ks
                     .as_ref()
