@@ -13,7 +13,8 @@
 //! for `random_forest` (TreeSHAP of the averaged trees). With every feature
 //! (k at least the number of features) they add up to the raw output minus
 //! the model's `expected_value`. Ranked by absolute size, largest first;
-//! `value` is the input as text ('NULL' when missing).
+//! `value` is the input as text ('NULL' when missing; an unseen category
+//! shows its text and contributes as a missing value would).
 //!
 //! Models are parsed once per process and kept (the last four), keyed by a
 //! hash of their text: a nightly job scoring millions of rows in 8,192-row
@@ -67,7 +68,7 @@ pub fn explain_entry() -> FunctionEntry {
 /// A parsed model with its category look-up tables.
 pub struct Prepared {
     pub model: ChurnModel,
-    categories: Vec<Option<HashMap<String, usize>>>,
+    categories: Vec<Option<HashMap<String, usize, foldhash::fast::FixedState>>>,
     /// Trees laid out for scoring blocks of rows.
     compiled: Option<Compiled>,
 }
@@ -96,7 +97,7 @@ impl Prepared {
                     c.iter()
                         .enumerate()
                         .map(|(i, s)| (s.clone(), i))
-                        .collect::<HashMap<_, _>>()
+                        .collect::<HashMap<_, _, foldhash::fast::FixedState>>()
                 })
             })
             .collect();
@@ -458,12 +459,15 @@ impl ScalarUDFImpl for ChurnScore {
                 let entries = reasons.values();
                 for &j in order.iter().take(k as usize) {
                     let feature = &p.model.features[j];
-                    let value = if x[j].is_nan() {
-                        "NULL".to_string()
-                    } else if let Some(c) = &feature.categories {
-                        c.get(x[j] as usize).cloned().unwrap_or_default()
-                    } else {
-                        format!("{}", x[j])
+                    // The value as given: an unseen category shows its text.
+                    let given = run
+                        .column_by_name(&feature.name)
+                        .filter(|c| c.data_type() == &DataType::Utf8 && !c.is_null(i))
+                        .map(|c| c.as_string::<i32>().value(i).to_string());
+                    let value = match given {
+                        Some(text) => text,
+                        None if x[j].is_nan() => "NULL".to_string(),
+                        None => format!("{}", x[j]),
                     };
                     entries
                         .field_builder::<StringBuilder>(0)
