@@ -186,11 +186,7 @@ pub async fn run_job(job: &JobFile, opts: &RunOptions) -> Result<Vec<StepReport>
     // Models of earlier runs, for steps that score with them.
     let models_dir = out.join("models");
     if !opts.dry_run && models_dir.is_dir() {
-        if let Ok(abs) = std::fs::canonicalize(&models_dir) {
-            if let Ok(url) = url::Url::from_directory_path(&abs) {
-                register_parquet_table(&ctx, "models", url.as_str(), 1).await?;
-            }
-        }
+        register_output(&ctx, "models", &models_dir, &format!("job '{}'", job.name)).await?;
     }
     let total = job.steps.len();
     let mut reports = Vec::with_capacity(total);
@@ -357,13 +353,29 @@ async fn write_step(
     let _ = std::fs::remove_dir_all(&staging);
 
     // Later steps read what was committed.
-    let abs = std::fs::canonicalize(&target).map_err(|e| CrmlakeError::io(target.display(), e))?;
+    register_output(ctx, &step.table, &target, context).await?;
+    Ok((rows, target))
+}
+
+/// (Re-)register the committed folder `dir` as table `name` for later steps.
+async fn register_output(
+    ctx: &SessionContext,
+    name: &str,
+    dir: &Path,
+    context: &str,
+) -> Result<()> {
+    let abs = std::fs::canonicalize(dir).map_err(|e| CrmlakeError::io(dir.display(), e))?;
     let url = url::Url::from_directory_path(&abs)
         .map_err(|_| CrmlakeError::Internal(format!("bad output path {}", abs.display())))?;
-    ctx.deregister_table(TableReference::bare(step.table.as_str()))
+    ctx.deregister_table(TableReference::bare(name))
         .map_err(|e| CrmlakeError::query(context, e))?;
-    register_parquet_table(ctx, &step.table, url.as_str(), 1).await?;
-    Ok((rows, target))
+    // DataFusion caches directory listings: forget them, or files written
+    // since a folder was last listed (a new model version) stay invisible.
+    if let Some(cache) = ctx.runtime_env().cache_manager.get_list_files_cache() {
+        cache.clear();
+    }
+    register_parquet_table(ctx, name, url.as_str(), 1).await?;
+    Ok(())
 }
 
 /// Move `staged` to `target`, replacing an existing `target` whole.
@@ -537,17 +549,6 @@ async fn write_model(
         let _ = std::fs::remove_file(&staged);
         return Err(e);
     }
-    let abs = std::fs::canonicalize(&models_dir)
-        .map_err(|e| CrmlakeError::io(models_dir.display(), e))?;
-    let url = url::Url::from_directory_path(&abs)
-        .map_err(|_| CrmlakeError::Internal(format!("bad output path {}", abs.display())))?;
-    ctx.deregister_table(TableReference::bare("models"))
-        .map_err(|e| CrmlakeError::query(context, e))?;
-    // DataFusion caches directory listings: forget the old one, or the new
-    // version stays invisible to later steps.
-    if let Some(cache) = ctx.runtime_env().cache_manager.get_list_files_cache() {
-        cache.clear();
-    }
-    register_parquet_table(ctx, "models", url.as_str(), 1).await?;
+    register_output(ctx, "models", &models_dir, context).await?;
     Ok(target)
 }
