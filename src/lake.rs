@@ -28,6 +28,18 @@ pub struct LakeTable {
     pub url: String,
     pub parquet_files: usize,
     pub partition_columns: Vec<String>,
+    /// The table's Parquet files (filled in by lake discovery).
+    pub files: Vec<LakeFile>,
+}
+
+/// One Parquet file of a lake table, as its store lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LakeFile {
+    /// The file's URL (without credentials).
+    pub url: String,
+    pub size: u64,
+    pub last_modified: chrono::DateTime<chrono::Utc>,
+    pub e_tag: Option<String>,
 }
 
 /// What lake discovery found.
@@ -106,6 +118,7 @@ pub async fn register_lake(ctx: &SessionContext, location: &str) -> Result<LakeR
             CrmlakeError::user(format!("lake table folder '{name}' cannot be listed: {e}"))
         })?;
         let mut parquet_files = 0;
+        let mut files = Vec::new();
         for obj in &objects {
             let rel: Vec<_> = obj
                 .location
@@ -121,6 +134,12 @@ pub async fn register_lake(ctx: &SessionContext, location: &str) -> Result<LakeR
             }
             if obj.location.as_ref().ends_with(".parquet") {
                 parquet_files += 1;
+                files.push(LakeFile {
+                    url: format!("{}{name}/{}", crate::job::redact_url(&root), rel.join("/")),
+                    size: obj.size,
+                    last_modified: obj.last_modified,
+                    e_tag: obj.e_tag.clone(),
+                });
             } else {
                 report.warnings.push(format!(
                     "table '{name}': ignoring non-Parquet file '{}'",
@@ -137,7 +156,9 @@ pub async fn register_lake(ctx: &SessionContext, location: &str) -> Result<LakeR
         let table_url = root
             .join(&format!("{name}/"))
             .map_err(|e| CrmlakeError::user(format!("table '{name}': bad URL: {e}")))?;
-        let table = register_parquet_table(ctx, &name, table_url.as_str(), parquet_files).await?;
+        let mut table =
+            register_parquet_table(ctx, &name, table_url.as_str(), parquet_files).await?;
+        table.files = files;
         report.tables.push(table);
     }
     Ok(report)
@@ -181,5 +202,6 @@ pub async fn register_parquet_table(
         url: url.to_string(),
         parquet_files,
         partition_columns,
+        files: Vec::new(),
     })
 }

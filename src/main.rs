@@ -180,7 +180,9 @@ async fn run(cli: Cli) -> Result<()> {
                 out,
                 dry_run,
             };
-            crmlake::job::run_job(&job, &opts).await.map(|_| ())
+            let report = crmlake::job::run_job(&job, &opts).await?;
+            print!("{}", report.summary());
+            Ok(())
         }
         Commands::Demo {
             run_date,
@@ -194,12 +196,8 @@ async fn run(cli: Cli) -> Result<()> {
                 out,
                 dry_run: false,
             };
-            let reports = crmlake::job::run_job(&job, &opts).await?;
-            for r in reports {
-                if let Some(p) = r.path {
-                    println!("{:<20} {:>9} rows  {}", r.table, r.rows, p.display());
-                }
-            }
+            let report = crmlake::job::run_job(&job, &opts).await?;
+            print!("{}", report.summary());
             Ok(())
         }
         Commands::Generate {

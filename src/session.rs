@@ -35,9 +35,16 @@ pub fn base_session(opts: &SessionOptions) -> Result<SessionContext> {
                 .unwrap_or(2)
         })
         .max(2);
-    let config = SessionConfig::new()
+    let mut config = SessionConfig::new()
         .with_information_schema(true)
         .with_target_partitions(partitions);
+    if let Some(limit) = opts.memory_limit {
+        // Each sorting partition holds this much back to merge its spill
+        // files (10 MB by default): under a small limit that reserve alone
+        // would exhaust the pool, so keep it to a quarter of a partition's share.
+        let reserve = (limit / (4 * partitions)).min(10 * 1024 * 1024);
+        config = config.set_usize("datafusion.execution.sort_spill_reservation_bytes", reserve);
+    }
     let mut runtime =
         RuntimeEnvBuilder::new().with_object_store_registry(Arc::new(LakeStoreRegistry::new()));
     if let Some(limit) = opts.memory_limit {

@@ -7,6 +7,7 @@ mod churn;
 mod cli;
 mod common;
 mod generate;
+mod jobs;
 mod kmeans;
 mod lake;
 mod ltv;

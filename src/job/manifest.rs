@@ -1,0 +1,126 @@
+//! The run manifest, `OUT/_runs/<run_id>.json`: what a run read, what each step
+//! did, and how it ended. Written when the run ends, succeeded or failed.
+//!
+//! ```json
+//! {"run_id": "...", "status": "succeeded", "error": null,
+//!  "job": {"name": "demo", "file": "jobs/demo.toml", "sha256": "..."},
+//!  "crmlake_version": "0.1.0", "run_date": "2026-12-01",
+//!  "started_at": "...", "finished_at": "...", "lake": "file:///...", "out": "file:///...",
+//!  "settings": {"target_partitions": null, "memory_limit_mb": null},
+//!  "inputs": [{"table": "transactions", "path": "file:///.../part-0.parquet",
+//!              "size": 123, "last_modified": "...", "e_tag": "..."}],
+//!  "steps": [{"table": "clean_transactions", "kind": "table", "status": "succeeded",
+//!             "sql": "...", "rows_in": 541909, "rows_out": 392692,
+//!             "rejected": {"cancellation": 9288}, "rejected_total": 9288,
+//!             "seconds": 1.2, "peak_rss_bytes": 123456789, "spilled_bytes": 0,
+//!             "output": ".../clean_transactions/run_date=2026-12-01/",
+//!             "rejects_output": ".../_rejects/clean_transactions/run_date=2026-12-01/",
+//!             "model_version": null, "model_metrics": null, "error": null}]}
+//! ```
+//!
+//! `peak_rss_bytes` is the process's peak resident memory during the step
+//! (Linux: the high-water mark is reset before each step; null elsewhere);
+//! `spilled_bytes` what its sorts, joins and aggregations spilled to disk to
+//! stay under `settings.memory_limit_mb`.
+//! URLs are shown without user, password or query, so credentials never
+//! reach a manifest.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+/// The job that ran.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobInfo {
+    pub name: String,
+    pub file: String,
+    pub sha256: String,
+}
+
+/// Engine settings in force.
+#[derive(Debug, Clone, Serialize)]
+pub struct SettingsInfo {
+    pub target_partitions: Option<usize>,
+    pub memory_limit_mb: Option<usize>,
+}
+
+/// One input file of the lake.
+#[derive(Debug, Clone, Serialize)]
+pub struct InputFile {
+    pub table: String,
+    pub path: String,
+    pub size: u64,
+    pub last_modified: String,
+    pub e_tag: Option<String>,
+}
+
+/// What one step did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StepRecord {
+    pub table: String,
+    pub kind: &'static str,
+    pub status: &'static str,
+    pub sql: String,
+    pub rows_in: u64,
+    pub rows_out: u64,
+    pub rejected: BTreeMap<String, u64>,
+    pub rejected_total: u64,
+    pub seconds: f64,
+    pub peak_rss_bytes: Option<u64>,
+    pub spilled_bytes: u64,
+    pub output: Option<String>,
+    pub rejects_output: Option<String>,
+    pub model_version: Option<i64>,
+    pub model_metrics: Option<serde_json::Value>,
+    pub error: Option<String>,
+}
+
+/// The whole manifest.
+#[derive(Debug, Clone, Serialize)]
+pub struct Manifest {
+    pub run_id: String,
+    pub status: &'static str,
+    pub error: Option<String>,
+    pub job: JobInfo,
+    pub crmlake_version: &'static str,
+    pub run_date: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub lake: String,
+    pub out: String,
+    pub settings: SettingsInfo,
+    pub inputs: Vec<InputFile>,
+    pub steps: Vec<StepRecord>,
+}
+
+/// Now as an RFC 3339 UTC timestamp.
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Start measuring a step's peak memory (Linux: reset the process's
+/// resident-memory high-water mark).
+pub fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", b"5");
+}
+
+/// The process's peak resident memory since [`reset_peak_rss`], in bytes.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line
+        .trim_start_matches("VmHWM:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
+}
+
+/// SHA-256 of `text`, hex.
+pub fn sha256_hex(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(text.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}

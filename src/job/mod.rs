@@ -1,0 +1,837 @@
+//! Batch jobs: `crmlake run JOB.toml` and `crmlake demo`.
+//!
+//! A job file names a lake, an output root and ordered steps; each step is one
+//! SQL statement whose result is written as a table, and later steps read
+//! earlier outputs by their table name (an output shadows a lake table of the
+//! same name).
+//!
+//! ```toml
+//! name = "nightly"
+//! lake = "data/lake"        # --lake overrides
+//! out = "out"               # --out overrides
+//! [settings]                # optional
+//! target_partitions = 4
+//! memory_limit_mb = 4096
+//! [[steps]]
+//! table = "clean_transactions"
+//! sql = "SELECT * FROM transactions WHERE customer_id IS NOT NULL"
+//! ```
+//!
+//! Relative `lake` and `out` paths are relative to the current directory.
+//! In a step's SQL, `${run_id}` and `${run_date}` are replaced by the run's id
+//! and date as SQL string literals (`'20261201T...-123'`, `'2026-12-01'`).
+//!
+//! Model steps (`model = true`): the step's result must be one row with a
+//! `model` column (a `*_fit` / `*_train` aggregate's value). Instead of a
+//! table of its own, the model is appended to the `models` table as version
+//! n + 1 of the model named by the step's `table`:
+//! `OUT/models/<name>-v<version>.parquet` with columns `name`, `version`,
+//! `run_id`, `run_date`, `created_at`, `metrics` (JSON: the training metrics
+//! of `model_info`) and `model`. The file is written under `OUT/_staging/`
+//! and renamed into place, so readers see a version whole or not at all. Later
+//! steps read it from `models`, e.g. `(SELECT model FROM models WHERE name =
+//! 'churn' ORDER BY version DESC LIMIT 1)`.
+//!
+//! Rejected rows: a step may list `reject` rules (a reason and a SQL
+//! condition) and `reject_duplicates = true`; rows they match go to
+//! `OUT/_rejects/<table>/run_date=D/` with a `reason` column ([`rejects`]).
+//!
+//! Output layout and commit protocol ([`out_root`]): every table is
+//! `OUT/<table>/run_date=D/part-00000.parquet` plus `_SUCCESS`, staged under
+//! `OUT/_staging/<run_id>/` and renamed into place, so a reader sees the old
+//! partition or the new one, and a rerun of the same date replaces it. When
+//! every step has committed, the run writes `OUT/_runs/<run_id>.json` (the
+//! manifest, [`manifest`]) and last `OUT/_runs/run_date=D/_SUCCESS` (holding
+//! the run id); a run deletes that marker when it starts, so after a failed
+//! run there is none for its date. A failed run still writes its manifest,
+//! with `"status": "failed"` and the error. Readers ignore names starting
+//! with `_`.
+
+pub mod manifest;
+pub mod out_root;
+pub mod progress;
+pub mod rejects;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::NaiveDate;
+use datafusion::common::TableReference;
+use datafusion::datasource::ViewTable;
+use datafusion::physical_plan::{execute_stream, ExecutionPlan};
+use datafusion::prelude::SessionContext;
+use futures::StreamExt;
+use serde::Deserialize;
+
+use crate::error::{CrmlakeError, Result};
+use crate::lake::register_parquet_table;
+use crate::session::{lake_session, SessionOptions};
+use manifest::{InputFile, JobInfo, Manifest, SettingsInfo, StepRecord};
+pub use out_root::{redact_url, OutRoot};
+use progress::StepProgress;
+use rejects::RejectRule;
+
+/// The bundled demo job.
+pub const DEMO_JOB: &str = include_str!("../../jobs/demo.toml");
+
+/// A parsed job file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobFile {
+    pub name: String,
+    pub lake: Option<String>,
+    pub out: Option<String>,
+    #[serde(default)]
+    pub settings: JobSettings,
+    pub steps: Vec<Step>,
+    /// Where the job came from (for messages and the manifest).
+    #[serde(skip)]
+    pub source: String,
+    /// SHA-256 of the job file's text.
+    #[serde(skip)]
+    pub sha256: String,
+}
+
+/// Optional engine settings of a job.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobSettings {
+    pub target_partitions: Option<usize>,
+    /// Bound on the memory DataFusion's operators may hold; sorts, joins and
+    /// grouping spill to disk beyond it, or the step fails naming the limit.
+    pub memory_limit_mb: Option<usize>,
+}
+
+/// One step: a SQL statement whose result becomes table `table`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    pub table: String,
+    pub sql: String,
+    /// A model step: append the result's one model to `models`.
+    #[serde(default)]
+    pub model: bool,
+    /// Rows to reject, with a reason, instead of writing them to `table`.
+    #[serde(default)]
+    pub reject: Vec<RejectRule>,
+    /// Reject the second and later copies of a line (reason `duplicate`).
+    #[serde(default)]
+    pub reject_duplicates: bool,
+}
+
+impl Step {
+    /// The SQL with `${run_id}` and `${run_date}` filled in.
+    fn sql_for(&self, run_id: &str, run_date: NaiveDate) -> String {
+        substitute(&self.sql, run_id, run_date)
+    }
+
+    fn rejects(&self) -> bool {
+        !self.reject.is_empty() || self.reject_duplicates
+    }
+
+    fn rules_for(&self, run_id: &str, run_date: NaiveDate) -> Vec<RejectRule> {
+        self.reject
+            .iter()
+            .map(|r| RejectRule {
+                reason: r.reason.clone(),
+                when: substitute(&r.when, run_id, run_date),
+            })
+            .collect()
+    }
+}
+
+fn substitute(sql: &str, run_id: &str, run_date: NaiveDate) -> String {
+    sql.replace("${run_id}", &format!("'{run_id}'"))
+        .replace("${run_date}", &format!("'{run_date}'"))
+}
+
+/// Overrides from the command line.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub run_date: Option<NaiveDate>,
+    pub lake: Option<String>,
+    pub out: Option<String>,
+    pub dry_run: bool,
+}
+
+/// What one step wrote.
+#[derive(Debug, Clone)]
+pub struct StepReport {
+    pub table: String,
+    pub rows: u64,
+    pub rejected: u64,
+    pub seconds: f64,
+    /// Where the output went (shown without credentials); `None` in a dry run.
+    pub output: Option<String>,
+}
+
+/// What a run did.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    pub run_id: String,
+    pub steps: Vec<StepReport>,
+    /// The manifest's location; `None` in a dry run.
+    pub manifest: Option<String>,
+}
+
+impl RunReport {
+    /// The end-of-run summary: one aligned line per step.
+    pub fn summary(&self) -> String {
+        let mut text = format!(
+            "{:<22} {:>10} {:>9} {:>8}  output\n",
+            "table", "rows", "rejected", "seconds"
+        );
+        for s in &self.steps {
+            text += &format!(
+                "{:<22} {:>10} {:>9} {:>8.2}  {}\n",
+                s.table,
+                s.rows,
+                s.rejected,
+                s.seconds,
+                s.output.as_deref().unwrap_or("(planned)")
+            );
+        }
+        if let Some(m) = &self.manifest {
+            text += &format!("run {} manifest: {m}\n", self.run_id);
+        }
+        text
+    }
+}
+
+/// Parse a job file's text; `source` names it in errors.
+pub fn parse_job(text: &str, source: &str) -> Result<JobFile> {
+    let mut job: JobFile = toml::from_str(text)
+        .map_err(|e| CrmlakeError::user(format!("job file '{source}': {e}")))?;
+    job.source = source.to_string();
+    job.sha256 = manifest::sha256_hex(text);
+    if job.steps.is_empty() {
+        return Err(CrmlakeError::user(format!(
+            "job file '{source}': no [[steps]]"
+        )));
+    }
+    for (i, s) in job.steps.iter().enumerate() {
+        let ok = !s.table.is_empty()
+            && !s.table.starts_with(['_', '.'])
+            && s.table.len() <= 128
+            && s.table
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !ok {
+            return Err(CrmlakeError::user(format!(
+                "job file '{source}': step {}: table name '{}' must be letters, digits and _ and not start with _",
+                i + 1,
+                s.table
+            )));
+        }
+        if s.table == "models" {
+            return Err(CrmlakeError::user(format!(
+                "job file '{source}': step {}: 'models' is the table model steps append to; name the model instead (table = \"churn\", model = true)",
+                i + 1
+            )));
+        }
+        let context = format!("job file '{source}': step {} ('{}')", i + 1, s.table);
+        rejects::validate(&s.reject, &context)?;
+        if s.model && s.rejects() {
+            return Err(CrmlakeError::user(format!(
+                "{context}: a model step cannot reject rows; put the rules on the step it reads"
+            )));
+        }
+    }
+    Ok(job)
+}
+
+/// Read and parse a job file.
+pub fn load_job(path: &std::path::Path) -> Result<JobFile> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        CrmlakeError::user(format!("cannot read job file '{}': {e}", path.display()))
+    })?;
+    parse_job(&text, &path.display().to_string())
+}
+
+/// Everything a step needs from the run.
+struct RunContext<'a> {
+    ctx: &'a SessionContext,
+    out: &'a OutRoot,
+    run_id: &'a str,
+    run_date: NaiveDate,
+}
+
+/// Run `job`.
+pub async fn run_job(job: &JobFile, opts: &RunOptions) -> Result<RunReport> {
+    let started_at = manifest::now_rfc3339();
+    let lake = opts
+        .lake
+        .clone()
+        .or_else(|| job.lake.clone())
+        .unwrap_or_else(|| crate::session::DEFAULT_LAKE.to_string());
+    let out_location = opts
+        .out
+        .clone()
+        .or_else(|| job.out.clone())
+        .unwrap_or_else(|| "out".into());
+    let run_date = opts
+        .run_date
+        .unwrap_or_else(|| chrono::Utc::now().date_naive());
+    let session_opts = SessionOptions {
+        lake: Some(lake),
+        target_partitions: job.settings.target_partitions,
+        memory_limit: job.settings.memory_limit_mb.map(|mb| mb * 1024 * 1024),
+    };
+    let (ctx, lake_report) = lake_session(&session_opts).await?;
+    let run_id = format!(
+        "{}-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"),
+        std::process::id()
+    );
+    let total = job.steps.len();
+    if opts.dry_run {
+        let mut steps = Vec::with_capacity(total);
+        for (i, step) in job.steps.iter().enumerate() {
+            let context = step_context(job, i);
+            plan_step_as_view(&ctx, step, &context, &run_id, run_date).await?;
+            eprintln!("{context}: planned");
+            steps.push(StepReport {
+                table: step.table.clone(),
+                rows: 0,
+                rejected: 0,
+                seconds: 0.0,
+                output: None,
+            });
+        }
+        return Ok(RunReport {
+            run_id,
+            steps,
+            manifest: None,
+        });
+    }
+
+    let out = OutRoot::open(&ctx, &out_location).await?;
+    // Leftovers of killed runs, and this date's run marker: it comes back
+    // only when this run has committed every step.
+    out.delete_dir("_staging").await?;
+    let run_marker = format!("_runs/run_date={run_date}/_SUCCESS");
+    out.delete(&run_marker).await?;
+    if !out.list("models").await?.is_empty() {
+        register_output(
+            &ctx,
+            "models",
+            &out.dir_url("models")?,
+            &format!("job '{}'", job.name),
+        )
+        .await?;
+    }
+    let mut manifest = Manifest {
+        run_id: run_id.clone(),
+        status: "running",
+        error: None,
+        job: JobInfo {
+            name: job.name.clone(),
+            file: job.source.clone(),
+            sha256: job.sha256.clone(),
+        },
+        crmlake_version: env!("CARGO_PKG_VERSION"),
+        run_date: run_date.to_string(),
+        started_at,
+        finished_at: None,
+        lake: lake_report.root.clone(),
+        out: out.shown().to_string(),
+        settings: SettingsInfo {
+            target_partitions: job.settings.target_partitions,
+            memory_limit_mb: job.settings.memory_limit_mb,
+        },
+        inputs: lake_report
+            .tables
+            .iter()
+            .flat_map(|t| {
+                t.files.iter().map(|f| InputFile {
+                    table: t.name.clone(),
+                    path: f.url.clone(),
+                    size: f.size,
+                    last_modified: f
+                        .last_modified
+                        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    e_tag: f.e_tag.clone(),
+                })
+            })
+            .collect(),
+        steps: Vec::new(),
+    };
+    let manifest_rel = format!("_runs/{run_id}.json");
+    let rc = RunContext {
+        ctx: &ctx,
+        out: &out,
+        run_id: &run_id,
+        run_date,
+    };
+    let mut reports = Vec::with_capacity(total);
+    for (i, step) in job.steps.iter().enumerate() {
+        let context = step_context(job, i);
+        let progress = StepProgress::start(&format!("step {}/{total} {}", i + 1, step.table));
+        let mut record = StepRecord {
+            table: step.table.clone(),
+            kind: if step.model { "model" } else { "table" },
+            sql: step.sql_for(&run_id, run_date),
+            ..Default::default()
+        };
+        manifest::reset_peak_rss();
+        let started = Instant::now();
+        let result = if step.model {
+            write_model(&rc, step, &context, &mut record).await
+        } else {
+            write_step(&rc, step, &context, &mut record, &progress).await
+        };
+        record.seconds = started.elapsed().as_secs_f64();
+        record.peak_rss_bytes = manifest::peak_rss_bytes();
+        if let Err(e) = result {
+            progress.abandon();
+            let e = explain_error(e, job.settings.memory_limit_mb);
+            record.status = "failed";
+            record.error = Some(e.to_string());
+            manifest.steps.push(record);
+            manifest.status = "failed";
+            manifest.error = Some(e.to_string());
+            manifest.finished_at = Some(manifest::now_rfc3339());
+            // Best effort: the step's error is what the user must see.
+            let _ = write_manifest(&out, &manifest_rel, &manifest).await;
+            let _ = out.delete_dir(&format!("_staging/{run_id}")).await;
+            return Err(e);
+        }
+        record.status = "succeeded";
+        let rejected = record.rejected_total;
+        progress.finish(&format!(
+            "{context}: {} rows{} in {:.2}s",
+            record.rows_out,
+            if rejected > 0 {
+                format!(", {rejected} rejected")
+            } else {
+                String::new()
+            },
+            record.seconds
+        ));
+        reports.push(StepReport {
+            table: step.table.clone(),
+            rows: record.rows_out,
+            rejected,
+            seconds: record.seconds,
+            output: record.output.clone(),
+        });
+        manifest.steps.push(record);
+    }
+    manifest.status = "succeeded";
+    manifest.finished_at = Some(manifest::now_rfc3339());
+    write_manifest(&out, &manifest_rel, &manifest).await?;
+    out.put(&run_marker, format!("{run_id}\n").into_bytes())
+        .await?;
+    out.delete_dir(&format!("_staging/{run_id}")).await?;
+    if let Some(dir) = out.local_dir() {
+        // Empty now unless another run is staging (then it stays).
+        let _ = std::fs::remove_dir(dir.join("_staging"));
+    }
+    Ok(RunReport {
+        run_id,
+        steps: reports,
+        manifest: Some(out.show(&manifest_rel)),
+    })
+}
+
+fn step_context(job: &JobFile, i: usize) -> String {
+    format!(
+        "job '{}' step {} of {} ('{}')",
+        job.name,
+        i + 1,
+        job.steps.len(),
+        job.steps[i].table
+    )
+}
+
+/// A step over the memory pool fails with DataFusion's "Resources exhausted":
+/// say which limit, and where it is set.
+fn explain_error(e: CrmlakeError, limit_mb: Option<usize>) -> CrmlakeError {
+    match (limit_mb, &e) {
+        (Some(mb), CrmlakeError::Query { context, source })
+            if source.to_string().contains("Resources exhausted") =>
+        {
+            CrmlakeError::user(format!(
+                "{context}: over the job's memory limit of {mb} MB (settings.memory_limit_mb): {source}"
+            ))
+        }
+        _ => e,
+    }
+}
+
+async fn write_manifest(out: &OutRoot, rel: &str, manifest: &Manifest) -> Result<()> {
+    let json = serde_json::to_vec_pretty(manifest)
+        .map_err(|e| CrmlakeError::Internal(format!("manifest: {e}")))?;
+    out.put(rel, json).await
+}
+
+async fn plan_step(
+    ctx: &SessionContext,
+    sql: &str,
+    context: &str,
+) -> Result<datafusion::logical_expr::LogicalPlan> {
+    let mut statements = crate::sql::parse_statements(sql, context)?;
+    if statements.len() != 1 {
+        return Err(CrmlakeError::user(format!(
+            "{context}: a step is exactly one SQL statement, found {}",
+            statements.len()
+        )));
+    }
+    let statement = statements.remove(0);
+    ctx.state()
+        .statement_to_plan(statement)
+        .await
+        .map_err(|e| CrmlakeError::query(context, e))
+}
+
+/// The step's plan, with the reject rules' reason column when it has rules.
+async fn plan_with_rejects(
+    ctx: &SessionContext,
+    step: &Step,
+    context: &str,
+    run_id: &str,
+    run_date: NaiveDate,
+) -> Result<datafusion::logical_expr::LogicalPlan> {
+    let sql = step.sql_for(run_id, run_date);
+    let plan = plan_step(ctx, &sql, context).await?;
+    if !step.rejects() {
+        return Ok(plan);
+    }
+    let columns: Vec<String> = plan
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let sql = rejects::with_reasons(
+        &sql,
+        &step.rules_for(run_id, run_date),
+        step.reject_duplicates,
+        &columns,
+    );
+    plan_step(ctx, &sql, &format!("{context}: reject rules")).await
+}
+
+/// The columns of the `models` table over a model step's query.
+fn models_projection(name: &str, sql: &str, run_id: &str, run_date: NaiveDate) -> String {
+    format!(
+        "SELECT CAST('{name}' AS VARCHAR) AS name, CAST(1 AS BIGINT) AS version, \
+         CAST('{run_id}' AS VARCHAR) AS run_id, DATE '{run_date}' AS run_date, \
+         CAST(now() AS TIMESTAMP) AS created_at, CAST('{{}}' AS VARCHAR) AS metrics, \
+         CAST(model AS VARCHAR) AS model FROM ({sql}) AS step"
+    )
+}
+
+/// Dry run: plan the step and expose it as a view so later steps plan too
+/// (a model step as the `models` table).
+async fn plan_step_as_view(
+    ctx: &SessionContext,
+    step: &Step,
+    context: &str,
+    run_id: &str,
+    run_date: NaiveDate,
+) -> Result<()> {
+    let (plan, table) = if step.model {
+        let sql = step.sql_for(run_id, run_date);
+        plan_step(ctx, &sql, context).await?;
+        let sql = sql.trim().trim_end_matches(';');
+        (
+            plan_step(
+                ctx,
+                &models_projection(&step.table, sql, run_id, run_date),
+                context,
+            )
+            .await?,
+            "models",
+        )
+    } else {
+        // The rules are planned too (a typo in a condition is caught), but
+        // later steps see the step's own columns.
+        if step.rejects() {
+            plan_with_rejects(ctx, step, context, run_id, run_date).await?;
+        }
+        (
+            plan_step(ctx, &step.sql_for(run_id, run_date), context).await?,
+            step.table.as_str(),
+        )
+    };
+    let view = ViewTable::new(plan, None);
+    let name = TableReference::bare(table);
+    ctx.deregister_table(name.clone())
+        .map_err(|e| CrmlakeError::query(context, e))?;
+    ctx.register_table(name, Arc::new(view))
+        .map_err(|e| CrmlakeError::query(context, e))?;
+    Ok(())
+}
+
+/// Rows the plan's sources produced (its leaves' `output_rows`).
+fn rows_read(plan: &Arc<dyn ExecutionPlan>) -> u64 {
+    let children = plan.children();
+    if children.is_empty() {
+        return plan.metrics().and_then(|m| m.output_rows()).unwrap_or(0) as u64;
+    }
+    children.into_iter().map(rows_read).sum()
+}
+
+/// Bytes the plan's operators spilled to disk.
+fn bytes_spilled(plan: &Arc<dyn ExecutionPlan>) -> u64 {
+    let own = plan.metrics().and_then(|m| m.spilled_bytes()).unwrap_or(0) as u64;
+    own + plan.children().into_iter().map(bytes_spilled).sum::<u64>()
+}
+
+/// Run the step, stage its output (and rejects), commit, and register the
+/// table for later steps.
+async fn write_step(
+    rc: &RunContext<'_>,
+    step: &Step,
+    context: &str,
+    record: &mut StepRecord,
+    progress: &StepProgress,
+) -> Result<()> {
+    let RunContext {
+        ctx,
+        out,
+        run_id,
+        run_date,
+    } = rc;
+    let plan = plan_with_rejects(ctx, step, context, run_id, *run_date).await?;
+    let df = ctx
+        .execute_logical_plan(plan)
+        .await
+        .map_err(|e| CrmlakeError::query(context, e))?;
+    let physical = df
+        .create_physical_plan()
+        .await
+        .map_err(|e| CrmlakeError::query(context, e))?;
+    let schema = physical.schema();
+    let mut splitter = if step.rejects() {
+        Some(rejects::Splitter::new(&schema, context)?)
+    } else {
+        None
+    };
+    let partition = format!("{}/run_date={run_date}", step.table);
+    let rejects_partition = format!("_rejects/{partition}");
+    let staged = format!("_staging/{run_id}/{partition}/part-00000.parquet");
+    let staged_rejects = format!("_staging/{run_id}/{rejects_partition}/part-00000.parquet");
+    let table_schema = splitter
+        .as_ref()
+        .map(|s| s.table_schema.clone())
+        .unwrap_or_else(|| schema.clone());
+    let mut writer = out.parquet_writer(&staged, table_schema)?;
+    let mut rejects_writer = match &splitter {
+        Some(s) => Some(out.parquet_writer(&staged_rejects, s.rejects_schema.clone())?),
+        None => None,
+    };
+    let write_error = |e: datafusion::parquet::errors::ParquetError, rel: &str| -> CrmlakeError {
+        CrmlakeError::user(format!("{context}: writing '{}': {e}", out.show(rel)))
+    };
+    let mut stream = execute_stream(Arc::clone(&physical), ctx.task_ctx())
+        .map_err(|e| CrmlakeError::query(context, e))?;
+    let mut rows = 0u64;
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(|e| CrmlakeError::query(context, e))?;
+        let kept = match (&mut splitter, &mut rejects_writer) {
+            (Some(s), Some(w)) => {
+                let (kept, rejected) = s.split(&batch)?;
+                if rejected.num_rows() > 0 {
+                    w.write(&rejected)
+                        .await
+                        .map_err(|e| write_error(e, &staged_rejects))?;
+                }
+                kept
+            }
+            _ => batch,
+        };
+        rows += kept.num_rows() as u64;
+        if kept.num_rows() > 0 {
+            writer
+                .write(&kept)
+                .await
+                .map_err(|e| write_error(e, &staged))?;
+        }
+        progress.rows(rows);
+    }
+    writer.close().await.map_err(|e| write_error(e, &staged))?;
+    if let Some(w) = rejects_writer {
+        w.close()
+            .await
+            .map_err(|e| write_error(e, &staged_rejects))?;
+        // Rejects first: the table's `_SUCCESS` is the step's last write.
+        out.commit_partition(&staged_rejects, &rejects_partition, run_id)
+            .await?;
+        record.rejects_output = Some(out.show(&format!("{rejects_partition}/")));
+    } else {
+        // A rerun of a step that has no rules (any more) leaves no stale rejects.
+        out.delete_dir(&rejects_partition).await?;
+    }
+    out.commit_partition(&staged, &partition, run_id).await?;
+    record.rows_in = rows_read(&physical);
+    record.spilled_bytes = bytes_spilled(&physical);
+    record.rows_out = rows;
+    if let Some(s) = splitter {
+        record.rejected_total = s.counts.values().sum();
+        record.rejected = s.counts;
+    }
+    record.output = Some(out.show(&format!("{partition}/")));
+    // Later steps read what was committed.
+    register_output(ctx, &step.table, &out.dir_url(&partition)?, context).await
+}
+
+/// (Re-)register the committed folder at `url` as table `name` for later steps.
+async fn register_output(ctx: &SessionContext, name: &str, url: &str, context: &str) -> Result<()> {
+    ctx.deregister_table(TableReference::bare(name))
+        .map_err(|e| CrmlakeError::query(context, e))?;
+    // DataFusion caches directory listings: forget them, or files written
+    // since a folder was last listed (a new model version) stay invisible.
+    if let Some(cache) = ctx.runtime_env().cache_manager.get_list_files_cache() {
+        cache.clear();
+    }
+    register_parquet_table(ctx, name, url, 1).await?;
+    Ok(())
+}
+
+/// The next version of model `name` in `OUT/models/` (1 when there is none).
+async fn next_version(out: &OutRoot, name: &str) -> Result<i64> {
+    let prefix = format!("{name}-v");
+    let mut last = 0;
+    for obj in out.list("models").await? {
+        if let Some(v) = obj
+            .location
+            .filename()
+            .and_then(|f| f.strip_prefix(&prefix))
+            .and_then(|r| r.strip_suffix(".parquet"))
+            .and_then(|v| v.parse::<i64>().ok())
+        {
+            last = last.max(v);
+        }
+    }
+    Ok(last + 1)
+}
+
+/// The training metrics of a model value as JSON: `model_info`'s `metrics`
+/// object, or its top-level numbers for models without one.
+fn model_metrics(text: &str) -> serde_json::Value {
+    let Ok(model) = crmlake_udfs::model::Model::parse("models", text) else {
+        return serde_json::json!({});
+    };
+    let info: serde_json::Value =
+        serde_json::from_str(&model.info_json()).unwrap_or(serde_json::Value::Null);
+    if let Some(m) = info.get("metrics").filter(|m| m.is_object()) {
+        return m.clone();
+    }
+    let numbers: serde_json::Map<String, serde_json::Value> = info
+        .as_object()
+        .map(|o| {
+            o.iter()
+                .filter(|(_, v)| v.is_number() || v.is_boolean())
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    serde_json::Value::Object(numbers)
+}
+
+/// Run a model step and append its model to `OUT/models/` as the next version.
+async fn write_model(
+    rc: &RunContext<'_>,
+    step: &Step,
+    context: &str,
+    record: &mut StepRecord,
+) -> Result<()> {
+    use datafusion::arrow::array::{
+        Array, ArrayRef, Date32Array, Int64Array, RecordBatch, StringArray,
+        TimestampMicrosecondArray,
+    };
+    use datafusion::arrow::compute::cast;
+    use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+
+    let RunContext {
+        ctx,
+        out,
+        run_id,
+        run_date,
+    } = rc;
+    let plan = plan_step(ctx, &step.sql_for(run_id, *run_date), context).await?;
+    let physical = ctx
+        .execute_logical_plan(plan)
+        .await
+        .map_err(|e| CrmlakeError::query(context, e))?
+        .create_physical_plan()
+        .await
+        .map_err(|e| CrmlakeError::query(context, e))?;
+    let batches = datafusion::physical_plan::collect(Arc::clone(&physical), ctx.task_ctx())
+        .await
+        .map_err(|e| CrmlakeError::query(context, e))?;
+    record.rows_in = rows_read(&physical);
+    record.spilled_bytes = bytes_spilled(&physical);
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    let Some(batch) = batches.iter().find(|b| b.num_rows() > 0) else {
+        return Err(CrmlakeError::user(format!(
+            "{context}: a model step must return one row with a 'model' column, got no rows"
+        )));
+    };
+    if rows != 1 {
+        return Err(CrmlakeError::user(format!(
+            "{context}: a model step must return one row with a 'model' column, got {rows} rows"
+        )));
+    }
+    let Some(column) = batch.column_by_name("model") else {
+        return Err(CrmlakeError::user(format!(
+            "{context}: a model step must return a column named 'model'"
+        )));
+    };
+    let text = cast(column, &DataType::Utf8)
+        .map_err(|e| CrmlakeError::user(format!("{context}: column 'model': {e}")))?;
+    let text = text
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .filter(|a| !a.is_null(0))
+        .map(|a| a.value(0).to_string())
+        .ok_or_else(|| {
+            CrmlakeError::user(format!(
+                "{context}: the model is NULL (no rows to train on?)"
+            ))
+        })?;
+    let version = next_version(out, &step.table).await?;
+    let metrics = model_metrics(&text);
+    let now = chrono::Utc::now().timestamp_micros();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("name", DataType::Utf8, false),
+        Field::new("version", DataType::Int64, false),
+        Field::new("run_id", DataType::Utf8, false),
+        Field::new("run_date", DataType::Date32, false),
+        Field::new(
+            "created_at",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ),
+        Field::new("metrics", DataType::Utf8, false),
+        Field::new("model", DataType::Utf8, false),
+    ]));
+    let days = (*run_date - NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()).num_days();
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(vec![step.table.clone()])),
+        Arc::new(Int64Array::from(vec![version])),
+        Arc::new(StringArray::from(vec![run_id.to_string()])),
+        Arc::new(Date32Array::from(vec![days as i32])),
+        Arc::new(TimestampMicrosecondArray::from(vec![now]).with_timezone("UTC")),
+        Arc::new(StringArray::from(vec![metrics.to_string()])),
+        Arc::new(StringArray::from(vec![text])),
+    ];
+    let batch = RecordBatch::try_new(Arc::clone(&schema), columns)
+        .map_err(|e| CrmlakeError::Internal(format!("models row: {e}")))?;
+    let file = format!("models/{}-v{version}.parquet", step.table);
+    let staged = format!("_staging/{run_id}/{file}");
+    let write_error = |e: datafusion::parquet::errors::ParquetError| {
+        CrmlakeError::user(format!("{context}: writing '{}': {e}", out.show(&staged)))
+    };
+    let mut writer = out.parquet_writer(&staged, schema)?;
+    writer.write(&batch).await.map_err(write_error)?;
+    writer.close().await.map_err(write_error)?;
+    out.rename(&staged, &file).await?;
+    record.rows_out = 1;
+    record.model_version = Some(version);
+    record.model_metrics = Some(metrics);
+    record.output = Some(out.show(&file));
+    register_output(ctx, "models", &out.dir_url("models")?, context).await
+}

@@ -1,0 +1,264 @@
+//! A job's output root — a local folder or an object-store prefix — and the
+//! protocol that commits what a run writes there.
+//!
+//! Everything is written through `object_store`, so a local folder and an
+//! `s3://` bucket behave the same. A file is first written whole under
+//! `OUT/_staging/<run_id>/...` and then renamed onto its final key. A rename
+//! replaces the target in one step (a file rename on a local disk; on S3 a
+//! copy, which swaps the object atomically, then the staged copy is deleted),
+//! so a reader sees the old file or the new one, never half of one. Each
+//! table partition is exactly one file, `part-00000.parquet`, which is what
+//! makes that per-file guarantee a per-partition one: a rerun of the same
+//! date replaces the file and cannot leave old and new parts side by side.
+//!
+//! Staging lives outside every table folder, so even a recursive glob over
+//! `OUT/<table>/` never picks up a half-written file of a killed run. A run
+//! removes the staging leftovers of earlier runs when it starts (one run per
+//! output root at a time).
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::parquet::arrow::AsyncArrowWriter;
+use datafusion::prelude::SessionContext;
+use futures::TryStreamExt;
+use object_store::buffered::BufWriter;
+use object_store::path::Path as StorePath;
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload};
+use url::Url;
+
+use crate::error::{CrmlakeError, Result};
+
+/// Bytes buffered before a multipart upload starts.
+const UPLOAD_BUFFER: usize = 10 * 1024 * 1024;
+
+/// Where a job writes.
+pub struct OutRoot {
+    /// Directory URL ending in `/`.
+    url: Url,
+    store: Arc<dyn ObjectStore>,
+    root: StorePath,
+    /// The root as shown in messages and manifests (no credentials).
+    shown: String,
+}
+
+/// `url` without user, password, query or fragment: what logs and manifests may show.
+pub fn redact_url(url: &Url) -> String {
+    let mut u = url.clone();
+    let _ = u.set_username("");
+    let _ = u.set_password(None);
+    u.set_query(None);
+    u.set_fragment(None);
+    u.to_string()
+}
+
+impl OutRoot {
+    /// Open (and for a local folder, create) the output root `location`, and
+    /// check that it can be listed.
+    pub async fn open(ctx: &SessionContext, location: &str) -> Result<OutRoot> {
+        let mut url = if location.contains("://") {
+            Url::parse(location).map_err(|e| {
+                CrmlakeError::user(format!("output root '{location}': not a valid URL: {e}"))
+            })?
+        } else {
+            let path = std::path::Path::new(location);
+            std::fs::create_dir_all(path).map_err(|e| {
+                CrmlakeError::user(format!("output root '{location}' cannot be created: {e}"))
+            })?;
+            let abs = std::fs::canonicalize(path).map_err(|e| CrmlakeError::io(location, e))?;
+            Url::from_directory_path(&abs).map_err(|_| {
+                CrmlakeError::user(format!("output root '{location}': not a usable path"))
+            })?
+        };
+        if !url.path().ends_with('/') {
+            let p = format!("{}/", url.path());
+            url.set_path(&p);
+        }
+        let shown = redact_url(&url);
+        if url.scheme() == "file" {
+            let path = url.to_file_path().map_err(|_| {
+                CrmlakeError::user(format!("output root '{shown}': not a local path"))
+            })?;
+            std::fs::create_dir_all(&path).map_err(|e| {
+                CrmlakeError::user(format!("output root '{shown}' cannot be created: {e}"))
+            })?;
+        }
+        let store = ctx
+            .runtime_env()
+            .object_store_registry
+            .get_store(&url)
+            .map_err(|e| CrmlakeError::query(format!("output root '{shown}'"), e))?;
+        let root = StorePath::from_url_path(url.path())
+            .map_err(|e| CrmlakeError::user(format!("output root '{shown}': bad path: {e}")))?;
+        let out = OutRoot {
+            url,
+            store,
+            root,
+            shown,
+        };
+        out.list_dir("").await.map_err(|e| {
+            CrmlakeError::user(format!(
+                "output root '{}' cannot be reached: {e}",
+                out.shown
+            ))
+        })?;
+        Ok(out)
+    }
+
+    /// The root as users may see it (credentials removed).
+    pub fn shown(&self) -> &str {
+        &self.shown
+    }
+
+    /// Is the root a local folder?
+    pub fn local_dir(&self) -> Option<std::path::PathBuf> {
+        (self.url.scheme() == "file")
+            .then(|| self.url.to_file_path().ok())
+            .flatten()
+    }
+
+    /// The store path of `rel` (a `/`-separated path under the root).
+    pub fn path(&self, rel: &str) -> StorePath {
+        let mut p = self.root.clone();
+        for part in rel.split('/').filter(|s| !s.is_empty()) {
+            p = p.join(part);
+        }
+        p
+    }
+
+    /// The URL of folder `rel`, ending in `/`, for registering it as a table.
+    pub fn dir_url(&self, rel: &str) -> Result<String> {
+        let rel = format!("{}/", rel.trim_end_matches('/'));
+        self.url
+            .join(&rel)
+            .map(|u| u.to_string())
+            .map_err(|e| CrmlakeError::Internal(format!("output URL for '{rel}': {e}")))
+    }
+
+    /// How `rel` is shown in messages and manifests.
+    pub fn show(&self, rel: &str) -> String {
+        format!("{}{}", self.shown, rel)
+    }
+
+    fn io_error(&self, rel: &str, what: &str, e: object_store::Error) -> CrmlakeError {
+        CrmlakeError::user(format!("cannot {what} '{}': {e}", self.show(rel)))
+    }
+
+    /// A Parquet writer that uploads to `rel`.
+    pub fn parquet_writer(
+        &self,
+        rel: &str,
+        schema: SchemaRef,
+    ) -> Result<AsyncArrowWriter<BufWriter>> {
+        let upload =
+            BufWriter::with_capacity(Arc::clone(&self.store), self.path(rel), UPLOAD_BUFFER);
+        AsyncArrowWriter::try_new(upload, schema, Some(crate::output::writer_properties()))
+            .map_err(|e| CrmlakeError::Internal(format!("parquet writer for '{rel}': {e}")))
+    }
+
+    /// Write `bytes` to `rel` (one PUT: whole or not at all).
+    pub async fn put(&self, rel: &str, bytes: Vec<u8>) -> Result<()> {
+        self.store
+            .put(&self.path(rel), PutPayload::from(bytes))
+            .await
+            .map(|_| ())
+            .map_err(|e| self.io_error(rel, "write", e))
+    }
+
+    /// Move `from` onto `to`, replacing `to` in one step.
+    pub async fn rename(&self, from: &str, to: &str) -> Result<()> {
+        self.store
+            .rename(&self.path(from), &self.path(to))
+            .await
+            .map_err(|e| self.io_error(to, "commit", e))
+    }
+
+    /// Delete `rel`; a missing object is fine.
+    pub async fn delete(&self, rel: &str) -> Result<()> {
+        match self.store.delete(&self.path(rel)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.io_error(rel, "delete", e)),
+        }
+    }
+
+    /// Every object under folder `rel` (recursively).
+    pub async fn list(&self, rel: &str) -> Result<Vec<ObjectMeta>> {
+        let prefix = self.path(rel);
+        self.store
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .map_err(|e| self.io_error(rel, "list", e))
+    }
+
+    /// The names directly in folder `rel` (files and folders).
+    pub async fn list_dir(
+        &self,
+        rel: &str,
+    ) -> std::result::Result<Vec<String>, object_store::Error> {
+        let prefix = self.path(rel);
+        let listing = self.store.list_with_delimiter(Some(&prefix)).await?;
+        Ok(listing
+            .objects
+            .iter()
+            .map(|o| &o.location)
+            .chain(listing.common_prefixes.iter())
+            .filter_map(|p| p.filename().map(str::to_string))
+            .collect())
+    }
+
+    /// Delete everything under folder `rel`.
+    pub async fn delete_dir(&self, rel: &str) -> Result<()> {
+        for obj in self.list(rel).await? {
+            match self.store.delete(&obj.location).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(self.io_error(rel, "delete", e)),
+            }
+        }
+        if let Some(dir) = self.local_dir() {
+            let p = dir.join(rel);
+            if p.is_dir() {
+                let _ = std::fs::remove_dir_all(p);
+            }
+        }
+        Ok(())
+    }
+
+    /// The store path `p` relative to the root.
+    pub fn relative(&self, p: &StorePath) -> String {
+        p.prefix_match(&self.root)
+            .map(|parts| {
+                parts
+                    .map(|s| s.as_ref().to_string())
+                    .collect::<Vec<_>>()
+                    .join("/")
+            })
+            .unwrap_or_else(|| p.to_string())
+    }
+
+    /// Commit a staged partition file: `partition` (e.g.
+    /// `ltv/run_date=2026-12-01`) ends up holding exactly `part-00000.parquet`
+    /// (the staged file) and then `_SUCCESS`.
+    pub async fn commit_partition(
+        &self,
+        staged: &str,
+        partition: &str,
+        run_id: &str,
+    ) -> Result<()> {
+        let file = format!("{partition}/part-00000.parquet");
+        // The old marker goes first: while the partition changes it has none.
+        self.delete(&format!("{partition}/_SUCCESS")).await?;
+        for obj in self.list(partition).await? {
+            let rel = self.relative(&obj.location);
+            if rel != file {
+                self.delete(&rel).await?;
+            }
+        }
+        self.rename(staged, &file).await?;
+        self.put(
+            &format!("{partition}/_SUCCESS"),
+            format!("{run_id}\n").into_bytes(),
+        )
+        .await
+    }
+}
