@@ -156,3 +156,188 @@ fn s3_lake_write_discover_and_query() {
         &["s3://missing-bucket/lake"],
     );
 }
+
+/// The test bucket, through object_store (signed requests, as crmlake makes).
+fn bucket(port: u16) -> object_store::aws::AmazonS3 {
+    object_store::aws::AmazonS3Builder::new()
+        .with_endpoint(format!("http://127.0.0.1:{port}"))
+        .with_allow_http(true)
+        .with_access_key_id("test")
+        .with_secret_access_key("test")
+        .with_region("us-east-1")
+        .with_bucket_name("lakebucket")
+        .build()
+        .unwrap()
+}
+
+/// The keys under `prefix` in the test bucket.
+fn keys(port: u16, prefix: &str) -> Vec<String> {
+    use futures::TryStreamExt;
+    let store = bucket(port);
+    let prefix = object_store::path::Path::from(prefix);
+    let mut keys: Vec<String> = runtime().block_on(async {
+        object_store::ObjectStore::list(&store, Some(&prefix))
+            .map_ok(|m| m.location.to_string())
+            .try_collect()
+            .await
+            .unwrap()
+    });
+    keys.sort();
+    keys
+}
+
+fn object(port: u16, key: &str) -> String {
+    use object_store::ObjectStoreExt;
+    let store = bucket(port);
+    runtime().block_on(async {
+        let bytes = store
+            .get(&object_store::path::Path::from(key))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    })
+}
+
+#[test]
+fn s3_job_commits_like_a_local_one_and_never_shows_credentials() {
+    let Some(server) = start() else { return };
+    let port = server.port;
+    let dir = tempfile::tempdir().unwrap();
+    let job = dir.path().join("job.toml");
+    std::fs::write(
+        &job,
+        r#"name = "s3"
+[[steps]]
+table = "countries"
+sql = "SELECT country, customer_id FROM customers"
+reject = [{ reason = "nordic", when = "country IN ('Iceland', 'Finland', 'Norway', 'Sweden', 'Denmark')" }]
+[[steps]]
+table = "summary"
+sql = "SELECT country, count(*) AS customers FROM countries GROUP BY country ORDER BY country"
+"#,
+    )
+    .unwrap();
+    let secret = "s3cr3t-must-not-leak";
+    let run = |out: &str| {
+        Command::new(env!("CARGO_BIN_EXE_crmlake"))
+            .args([
+                "run",
+                job.to_str().unwrap(),
+                "--lake",
+                &sample_lake(),
+                "--out",
+                out,
+                "--run-date",
+                "2024-01-31",
+            ])
+            .current_dir(root())
+            .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
+            .env("AWS_ALLOW_HTTP", "true")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", secret)
+            .env("AWS_REGION", "us-east-1")
+            .env("RUST_LOG", "debug")
+            .stdin(Stdio::null())
+            .output()
+            .expect("crmlake runs")
+    };
+    for _ in 0..2 {
+        let o = run("s3://lakebucket/out");
+        for text in [stdout(&o), stderr(&o)] {
+            assert!(!text.contains(secret), "credentials in the output:\n{text}");
+        }
+        ok(o);
+    }
+    // The layout: one part file and _SUCCESS per table partition, the
+    // rejects, two manifests and the run marker; nothing left in staging.
+    let all = keys(port, "out");
+    let expected_files = [
+        "out/_rejects/countries/run_date=2024-01-31/_SUCCESS",
+        "out/_rejects/countries/run_date=2024-01-31/part-00000.parquet",
+        "out/_runs/run_date=2024-01-31/_SUCCESS",
+        "out/countries/run_date=2024-01-31/_SUCCESS",
+        "out/countries/run_date=2024-01-31/part-00000.parquet",
+        "out/summary/run_date=2024-01-31/_SUCCESS",
+        "out/summary/run_date=2024-01-31/part-00000.parquet",
+    ];
+    let manifests: Vec<&String> = all.iter().filter(|k| k.ends_with(".json")).collect();
+    assert_eq!(manifests.len(), 2, "{all:?}");
+    let others: Vec<&str> = all
+        .iter()
+        .filter(|k| !k.ends_with(".json"))
+        .map(String::as_str)
+        .collect();
+    assert_eq!(others, expected_files);
+    let manifest = object(port, manifests[1]);
+    assert!(manifest.contains("\"status\": \"succeeded\""), "{manifest}");
+    assert!(
+        manifest.contains("\"out\": \"s3://lakebucket/out/\""),
+        "{manifest}"
+    );
+    assert!(!manifest.contains(secret));
+    assert_eq!(
+        object(port, "out/_runs/run_date=2024-01-31/_SUCCESS").trim(),
+        manifests[1]
+            .trim_start_matches("out/_runs/")
+            .trim_end_matches(".json")
+    );
+
+    // The bucket output reads back like the same job's local output.
+    let query = "SELECT (SELECT count(*) FROM countries) AS kept, \
+                 (SELECT sum(customers) FROM summary) AS summed, \
+                 (SELECT count(*) FROM summary) AS countries";
+    let from_s3 = ok(crmlake_s3(
+        port,
+        &[
+            "sql",
+            "--lake",
+            "s3://lakebucket/out",
+            "--format",
+            "csv",
+            "-c",
+            query,
+        ],
+    ));
+    let local = dir.path().join("out");
+    ok(run(local.to_str().unwrap()));
+    let from_disk = ok(crmlake(&[
+        "sql",
+        "--lake",
+        local.to_str().unwrap(),
+        "--format",
+        "csv",
+        "-c",
+        query,
+    ]));
+    assert_eq!(from_s3, from_disk);
+    let rejects = ok(crmlake_s3(
+        port,
+        &[
+            "sql",
+            "--lake",
+            "s3://lakebucket/out/_rejects",
+            "--format",
+            "csv",
+            "-c",
+            "SELECT reason, count(*) AS n FROM countries GROUP BY reason",
+        ],
+    ));
+    // The sample lake's customers from Nordic countries.
+    let nordic = ok(crmlake(&[
+        "sql",
+        "--format",
+        "csv",
+        "-c",
+        "SELECT 'nordic' AS reason, count(*) AS n FROM customers \
+         WHERE country IN ('Iceland', 'Finland', 'Norway', 'Sweden', 'Denmark')",
+    ]));
+    assert_eq!(rejects, nordic);
+
+    // A bucket that does not exist: exit 1 naming the output root.
+    let o = run("s3://missing-bucket/out");
+    assert!(!stderr(&o).contains(secret));
+    user_error(o, &["s3://missing-bucket/out"]);
+}
