@@ -192,6 +192,47 @@ fn demo_commits_partitions_rejects_and_a_manifest_and_reruns_replace_them() {
         format!("customers,orders,run_date,ltv_rows,recommended,rules,segments,cohort_customers,clusters,churn_scored,model_version,churn_models\n4338,18532,{DATE},4338,4338,true,11,4338,5,3370,2,2\n")
     );
 
+    // Headline KPIs as DuckDB computes them from the raw lake
+    // (tests/fixtures/jobs/demo_kpis.csv).
+    let fixture = fs::read_to_string(root().join("tests/fixtures/jobs/demo_kpis.csv")).unwrap();
+    let reference: Vec<f64> = fixture
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .map(|v| v.parse().unwrap())
+        .collect();
+    let got = csv(
+        &out_dir,
+        "SELECT customers, orders, revenue, repurchase_rate, churn_rate_90d FROM kpis",
+    );
+    let got: Vec<f64> = got
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert_eq!(got[..2], reference[..2], "customers and orders");
+    assert!(
+        (got[2] - reference[2]).abs() < 0.006,
+        "revenue {} vs {}",
+        got[2],
+        reference[2]
+    );
+    for i in 3..5 {
+        assert!(
+            (got[i] - reference[i]).abs() < 1e-12,
+            "rate {i}: {} vs {}",
+            got[i],
+            reference[i]
+        );
+    }
+    assert_eq!(
+        csv(&out_dir, "SELECT loyalty_tier, count(*) AS n FROM customer_overview GROUP BY loyalty_tier ORDER BY min(revenue)"),
+        csv(&out_dir, "SELECT CASE WHEN revenue < 500 THEN 'Bronze' WHEN revenue < 2000 THEN 'Silver' WHEN revenue < 10000 THEN 'Gold' ELSE 'Platinum' END AS loyalty_tier, count(*) AS n FROM customer_overview GROUP BY 1 ORDER BY min(revenue)"),
+    );
+
     // Rejected lines: by reason, as DuckDB counts them from the raw lake
     // (tests/fixtures/jobs/demo_rejects.csv).
     let fixture = fs::read_to_string(root().join("tests/fixtures/jobs/demo_rejects.csv")).unwrap();
@@ -551,6 +592,74 @@ fn memory_limit_spills_or_fails_naming_the_limit() {
 }
 
 #[test]
+fn reject_rules_catch_each_kind_of_bad_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    fs::create_dir_all(lake.join("sales")).unwrap();
+    // 9 lines: 3 good, one of them twice more; a NULL customer; NaN, +inf and
+    // a negative amount; a NULL amount; one after the run date.
+    ok(crmlake(&[
+        "sql",
+        "-c",
+        &format!(
+            "COPY (SELECT column1 AS customer_id, CAST(column2 AS TIMESTAMP) AS ts, column3 AS amount FROM (VALUES \
+               (1, '2024-01-02 10:00:00', 10.0), (2, '2024-01-03 11:00:00', 20.0), (3, '2024-01-04 12:00:00', 30.0), \
+               (3, '2024-01-04 12:00:00', 30.0), (3, '2024-01-04 12:00:00', 30.0), \
+               (NULL, '2024-01-05 09:00:00', 5.0), (4, '2024-01-06 09:00:00', 'NaN'::DOUBLE), \
+               (5, '2024-01-07 09:00:00', 'Infinity'::DOUBLE), (6, '2024-01-08 09:00:00', -3.0), \
+               (7, '2024-01-09 09:00:00', NULL), (8, '2024-02-01 00:00:00', 7.0))) TO '{}' STORED AS PARQUET",
+            lake.join("sales/part-0.parquet").display()
+        ),
+    ]));
+    let job = write_job(
+        dir.path(),
+        "job.toml",
+        r#"name = "validate"
+[[steps]]
+table = "sales"
+sql = "SELECT customer_id, ts, amount FROM sales"
+reject_duplicates = true
+reject = [
+  { reason = "missing_customer", when = "customer_id IS NULL" },
+  { reason = "non_finite_amount", when = "amount IS NULL OR isnan(amount) OR abs(amount) = 'Infinity'::DOUBLE" },
+  { reason = "negative_amount", when = "amount < 0" },
+  { reason = "after_run_date", when = "ts >= CAST(${run_date} AS TIMESTAMP) + INTERVAL '1 day'" },
+]
+"#,
+    );
+    let out = dir.path().join("out");
+    ok(crmlake(&[
+        "run",
+        job.to_str().unwrap(),
+        "--lake",
+        lake.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--run-date",
+        DATE,
+    ]));
+    assert_eq!(
+        csv(
+            &out,
+            "SELECT customer_id, amount FROM sales ORDER BY customer_id"
+        ),
+        "customer_id,amount\n1,10.0\n2,20.0\n3,30.0\n"
+    );
+    assert_eq!(
+        csv(
+            &out.join("_rejects"),
+            "SELECT reason, count(*) AS n, min(customer_id) AS first FROM sales GROUP BY reason ORDER BY reason"
+        ),
+        "reason,n,first\nafter_run_date,1,8\nduplicate,2,3\nmissing_customer,1,\nnegative_amount,1,6\nnon_finite_amount,3,4\n"
+    );
+    let m = manifests(&out).pop().unwrap();
+    assert_eq!(m["steps"][0]["rows_in"], 11);
+    assert_eq!(m["steps"][0]["rows_out"], 3);
+    assert_eq!(m["steps"][0]["rejected_total"], 8);
+    assert_eq!(m["steps"][0]["rejected"]["non_finite_amount"], 3);
+}
+
+#[test]
 fn dry_run_plans_every_step_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
@@ -623,4 +732,77 @@ fn table_names_and_reject_rules_are_checked() {
         user_error(run_job(&job, &out, &[]), &["job.toml", needle]);
     }
     assert!(!out.exists());
+}
+
+#[test]
+fn progress_is_a_spinner_on_a_terminal_and_plain_lines_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write_job(
+        dir.path(),
+        "job.toml",
+        "name = \"p\"\n[[steps]]\ntable = \"numbers\"\nsql = \"SELECT value AS v FROM generate_series(1, 3000000)\"\n",
+    );
+    // Not a terminal (cron, Airflow): a line when the step starts and one
+    // when it ends, no control characters; the summary table on stdout.
+    let out = dir.path().join("out");
+    let o = run_job(&job, &out, &[]);
+    let err = stderr(&o);
+    let summary = ok(o);
+    assert_eq!(
+        err.lines().next(),
+        Some("step 1/1 numbers: started"),
+        "{err}"
+    );
+    assert!(
+        err.contains("job 'p' step 1 of 1 ('numbers'): 3000000 rows in "),
+        "{err}"
+    );
+    assert!(!err.contains('\r') && !err.contains('\x1b'), "{err:?}");
+    assert!(summary.starts_with("table "), "{summary}");
+    assert!(summary.contains("numbers"), "{summary}");
+    // On a terminal (a pseudo-terminal from util-linux `script`): a spinner
+    // with the rows written so far and the elapsed time, then the same line.
+    let Ok(script) = which("script") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI machines have util-linux script"
+        );
+        eprintln!("SKIPPED terminal progress check: no `script`");
+        return;
+    };
+    let command = format!(
+        "{} run {} --lake {} --out {} --run-date {DATE}",
+        env!("CARGO_BIN_EXE_crmlake"),
+        job.display(),
+        sample_lake(),
+        dir.path().join("out2").display()
+    );
+    let typescript = dir.path().join("typescript");
+    let status = Command::new(script)
+        .args(["-qec", &command, typescript.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let shown = String::from_utf8_lossy(&fs::read(&typescript).unwrap()).into_owned();
+    assert!(shown.contains("step 1/1 numbers: "), "{shown}");
+    assert!(shown.contains(" rows ["), "{shown}");
+    assert!(
+        shown.contains("\x1b[2K"),
+        "the spinner line is redrawn: {shown}"
+    );
+    assert!(
+        shown.contains("job 'p' step 1 of 1 ('numbers'): 3000000 rows in "),
+        "{shown}"
+    );
+}
+
+fn which(name: &str) -> Result<PathBuf, ()> {
+    let path = std::env::var_os("PATH").ok_or(())?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .ok_or(())
 }

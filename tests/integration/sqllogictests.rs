@@ -135,7 +135,7 @@ impl sqllogictest::AsyncDB for Crmlake {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqllogictest_files() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let root = crate::common::root();
     let mut files: Vec<PathBuf> = std::fs::read_dir(root.join("tests/sql"))
         .expect("tests/sql exists")
         .filter_map(|e| e.ok().map(|e| e.path()))

@@ -11,11 +11,19 @@ use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::Float64Type;
 use datafusion::prelude::SessionContext;
 
-const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+/// The repository root. Cargo sets CARGO_MANIFEST_DIR when it runs a test,
+/// so a test binary reused from a build in another checkout (a shared target
+/// directory) still reads this checkout's files.
+fn repository_root() -> String {
+    let udfs = std::env::var("CARGO_MANIFEST_DIR")
+        .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string());
+    format!("{udfs}/..")
+}
 
 async fn ctx() -> SessionContext {
     let ctx = SessionContext::new();
     crmlake_udfs::register_all(&ctx).unwrap();
+    let root = repository_root();
     for (name, path) in [
         ("sample", "data/cdnow/cdnow_sample.csv"),
         ("published", "data/cdnow/cdnow_customers_summary.csv"),
@@ -24,7 +32,7 @@ async fn ctx() -> SessionContext {
         ("new_pmf", "tests/fixtures/ltv/new_customer_pmf.csv"),
     ] {
         ctx.sql(&format!(
-            "CREATE EXTERNAL TABLE {name} STORED AS CSV LOCATION '{ROOT}/{path}' OPTIONS ('format.has_header' 'true')"
+            "CREATE EXTERNAL TABLE {name} STORED AS CSV LOCATION '{root}/{path}' OPTIONS ('format.has_header' 'true')"
         ))
         .await
         .unwrap();
