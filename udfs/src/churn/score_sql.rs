@@ -24,9 +24,10 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, Mutex};
 
+use datafusion::arrow::array::builder::make_view;
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Float64Builder, ListBuilder, StringBuilder, StructArray,
-    StructBuilder,
+    Array, ArrayRef, AsArray, Float64Builder, ListBuilder, StringBuilder, StringViewArray,
+    StructArray, StructBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Fields, Float64Type};
 use datafusion::common::ScalarValue;
@@ -68,7 +69,7 @@ pub fn explain_entry() -> FunctionEntry {
 /// A parsed model with its category look-up tables.
 pub struct Prepared {
     pub model: ChurnModel,
-    categories: Vec<Option<HashMap<String, usize, foldhash::fast::FixedState>>>,
+    categories: Vec<Option<CategoryIndex>>,
     /// Trees laid out for scoring blocks of rows.
     compiled: Option<Compiled>,
 }
@@ -92,14 +93,7 @@ impl Prepared {
         let categories = model
             .features
             .iter()
-            .map(|f| {
-                f.categories.as_ref().map(|c| {
-                    c.iter()
-                        .enumerate()
-                        .map(|(i, s)| (s.clone(), i))
-                        .collect::<HashMap<_, _, foldhash::fast::FixedState>>()
-                })
-            })
+            .map(|f| f.categories.as_deref().map(CategoryIndex::new))
             .collect();
         let compiled = match &model.learner {
             Learner::Gbt(e) | Learner::RandomForest(e) => Compiled::new(e, model.features.len()),
@@ -118,6 +112,19 @@ impl Prepared {
         let n = columns.first().map_or(0, Vec::len);
         let d = columns.len();
         let mut out = vec![0.0; n];
+        if let Learner::Logistic(m) = &self.model.learner {
+            // Column by column: each design column adds its term to every
+            // row, in the order `Logistic::log_odds` adds them.
+            for c in &m.columns {
+                for (o, &x) in out.iter_mut().zip(&columns[c.feature]) {
+                    *o += c.coef * c.standard(x);
+                }
+            }
+            for o in out.iter_mut() {
+                *o = self.model.probability_of(m.intercept + *o);
+            }
+            return out;
+        }
         let (Some(compiled), Learner::Gbt(e) | Learner::RandomForest(e)) =
             (&self.compiled, &self.model.learner)
         else {
@@ -194,7 +201,7 @@ impl Prepared {
                 ));
             };
             let col = features.column(at);
-            let text = col.data_type() == &DataType::Utf8;
+            let text = col.data_type() == &DataType::Utf8View;
             if text != feature.is_categorical() {
                 return Err(UdfError::argument(
                     function,
@@ -218,14 +225,14 @@ impl Prepared {
                         .map(|i| if v.is_null(i) { f64::NAN } else { v.value(i) })
                         .collect()
                 }
-                Some(map) => {
-                    let s = col.as_string::<i32>();
+                Some(index) => {
+                    let s = col.as_string_view();
                     (0..n)
                         .map(|i| {
                             if s.is_null(i) {
                                 f64::NAN
                             } else {
-                                map.get(s.value(i)).map_or(f64::NAN, |&c| c as f64)
+                                index.code(s, i).map_or(f64::NAN, |c| c as f64)
                             }
                         })
                         .collect()
@@ -234,6 +241,51 @@ impl Prepared {
             out.push(values);
         }
         Ok(out)
+    }
+}
+
+/// A categorical feature's categories, looked up by the 16-byte views of a
+/// Utf8View array: a string of at most 12 bytes is stored whole in its view,
+/// so it is found by comparing one `u128`; a longer one is matched by its
+/// length and 4-byte prefix (also in the view) and then compared in full.
+/// No string is hashed, and the column is never copied into a Utf8 array.
+#[derive(Debug)]
+pub struct CategoryIndex {
+    short: HashMap<u128, usize, foldhash::fast::FixedState>,
+    /// (length, prefix) -> the categories that have them.
+    long: HashMap<u64, Vec<usize>, foldhash::fast::FixedState>,
+    names: Vec<String>,
+}
+
+impl CategoryIndex {
+    pub fn new(categories: &[String]) -> CategoryIndex {
+        let mut short = HashMap::with_hasher(foldhash::fast::FixedState::with_seed(3));
+        let mut long: HashMap<u64, Vec<usize>, _> =
+            HashMap::with_hasher(foldhash::fast::FixedState::with_seed(5));
+        for (code, name) in categories.iter().enumerate() {
+            let view = make_view(name.as_bytes(), 0, 0);
+            if name.len() <= 12 {
+                short.insert(view, code);
+            } else {
+                long.entry(view as u64).or_default().push(code);
+            }
+        }
+        CategoryIndex {
+            short,
+            long,
+            names: categories.to_vec(),
+        }
+    }
+
+    /// The category code of row `i` of `strings` (not null), if known.
+    pub fn code(&self, strings: &StringViewArray, i: usize) -> Option<usize> {
+        let view = strings.views()[i];
+        if (view as u32) <= 12 {
+            return self.short.get(&view).copied();
+        }
+        let candidates = self.long.get(&(view as u64))?;
+        let text = strings.value(i);
+        candidates.iter().copied().find(|&c| self.names[c] == text)
     }
 }
 
@@ -351,7 +403,7 @@ impl ScalarUDFImpl for ChurnScore {
         }
         let mut out = vec![
             coerce_model(name, &arg_types[0])?,
-            coerce_features(name, &arg_types[1])?,
+            coerce_features(name, &arg_types[1], &DataType::Utf8View)?,
         ];
         if self.explain {
             if !(arg_types[2].is_integer() || arg_types[2] == DataType::Null) {
@@ -462,8 +514,8 @@ impl ScalarUDFImpl for ChurnScore {
                     // The value as given: an unseen category shows its text.
                     let given = run
                         .column_by_name(&feature.name)
-                        .filter(|c| c.data_type() == &DataType::Utf8 && !c.is_null(i))
-                        .map(|c| c.as_string::<i32>().value(i).to_string());
+                        .filter(|c| c.data_type() == &DataType::Utf8View && !c.is_null(i))
+                        .map(|c| c.as_string_view().value(i).to_string());
                     let value = match given {
                         Some(text) => text,
                         None if x[j].is_nan() => "NULL".to_string(),
@@ -493,5 +545,88 @@ impl ScalarUDFImpl for ChurnScore {
             Arc::new(scores.finish())
         };
         Ok(ColumnarValue::Array(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn lookups(categories: &[String], probes: &[Option<String>]) -> Vec<Option<usize>> {
+        let index = CategoryIndex::new(categories);
+        let array = StringViewArray::from(probes.iter().map(|p| p.as_deref()).collect::<Vec<_>>());
+        (0..array.len())
+            .map(|i| {
+                if array.is_null(i) {
+                    None
+                } else {
+                    index.code(&array, i)
+                }
+            })
+            .collect()
+    }
+
+    fn by_position(categories: &[String], probes: &[Option<String>]) -> Vec<Option<usize>> {
+        probes
+            .iter()
+            .map(|p| {
+                p.as_ref()
+                    .and_then(|p| categories.iter().position(|c| c == p))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn short_long_and_look_alike_categories() {
+        let categories: Vec<String> = [
+            "",
+            "No",
+            "Yes",
+            "twelve bytes",
+            "thirteen byte",
+            "No internet service",
+            "No internet servicX",
+            "No phone service",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let probes: Vec<Option<String>> = [
+            Some("No internet servicX"),
+            Some("No internet service"),
+            Some("No internet servic"),
+            Some("No"),
+            Some("no"),
+            Some(""),
+            None,
+            Some("twelve bytes"),
+            Some("twelve byteZ"),
+            Some("thirteen byte"),
+            Some("thirteen bytZ"),
+            Some("No phone service"),
+        ]
+        .iter()
+        .map(|s| s.map(str::to_string))
+        .collect();
+        assert_eq!(
+            lookups(&categories, &probes),
+            by_position(&categories, &probes)
+        );
+        assert_eq!(
+            lookups(&categories, &probes)[..4],
+            [Some(6), Some(5), None, Some(1)]
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn finds_exactly_the_known_categories(
+            categories in proptest::collection::btree_set("[ab]{0,3}|[ab]{10,16}", 0..12),
+            probes in proptest::collection::vec(proptest::option::of("[ab]{0,3}|[ab]{10,16}"), 0..40),
+        ) {
+            let categories: Vec<String> = categories.into_iter().collect();
+            prop_assert_eq!(lookups(&categories, &probes), by_position(&categories, &probes));
+        }
     }
 }

@@ -60,7 +60,9 @@ pub fn is_text(t: &DataType) -> bool {
 
 /// The features struct as read: numbers and booleans as DOUBLE, strings as
 /// VARCHAR, same names and order.
-pub fn coerce_features(function: &'static str, t: &DataType) -> Result<DataType> {
+/// The struct type `features` is read as: numbers and booleans as Float64,
+/// strings as `text` (Utf8 for training, Utf8View for scoring).
+pub fn coerce_features(function: &'static str, t: &DataType, text: &DataType) -> Result<DataType> {
     let DataType::Struct(fields) = t else {
         return Err(UdfError::argument(
             function,
@@ -78,7 +80,7 @@ pub fn coerce_features(function: &'static str, t: &DataType) -> Result<DataType>
         let read = if t.is_numeric() || matches!(t, DataType::Boolean | DataType::Null) {
             DataType::Float64
         } else if is_text(t) {
-            DataType::Utf8
+            text.clone()
         } else {
             return Err(UdfError::argument(
                 function,
@@ -136,7 +138,10 @@ impl AggregateUDFImpl for ChurnTrain {
             )
             .into());
         }
-        let mut out = vec![coerce_features(NAME, &arg_types[0])?, DataType::Float64];
+        let mut out = vec![
+            coerce_features(NAME, &arg_types[0], &DataType::Utf8)?,
+            DataType::Float64,
+        ];
         if let Some(t) = arg_types.get(2) {
             out.push(coerce_options(NAME, t)?);
         }
