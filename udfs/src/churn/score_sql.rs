@@ -72,6 +72,78 @@ pub struct Prepared {
     categories: Vec<Option<CategoryIndex>>,
     /// Trees laid out for scoring blocks of rows.
     compiled: Option<Compiled>,
+    /// A logistic model as per-feature terms.
+    linear: Option<LinearTerms>,
+}
+
+/// A logistic model's log-odds as one term per feature: `a·x + b` for a
+/// numeric feature, a table entry per category code for a categorical one
+/// (the sum of its indicator columns' terms), 0 when missing or unseen (mean
+/// imputation on the standardised design). Equal to
+/// [`super::logistic::Logistic::log_odds`] up to rounding; scoring a column
+/// at a time this way costs one multiply-add or one look-up per value.
+struct LinearTerms {
+    intercept: f64,
+    /// Per feature: `Numeric(a, b)` or `Categorical(table)`.
+    terms: Vec<Term>,
+}
+
+enum Term {
+    Numeric(f64, f64),
+    Categorical(Vec<f64>),
+}
+
+impl LinearTerms {
+    fn new(m: &super::logistic::Logistic, features: &[super::data::Feature]) -> LinearTerms {
+        let mut terms: Vec<Term> = features
+            .iter()
+            .map(|f| match &f.categories {
+                Some(c) => Term::Categorical(vec![0.0; c.len()]),
+                None => Term::Numeric(0.0, 0.0),
+            })
+            .collect();
+        for c in &m.columns {
+            match terms.get_mut(c.feature) {
+                Some(Term::Numeric(a, b)) => {
+                    *a += c.coef / c.scale;
+                    *b -= c.coef * c.mean / c.scale;
+                }
+                Some(Term::Categorical(table)) => {
+                    for (k, t) in table.iter_mut().enumerate() {
+                        *t += c.coef * c.standard(k as f64);
+                    }
+                }
+                None => {}
+            }
+        }
+        LinearTerms {
+            intercept: m.intercept,
+            terms,
+        }
+    }
+
+    /// Log-odds of the rows of encoded `columns` (one per feature).
+    fn log_odds(&self, columns: &[Vec<f64>], out: &mut [f64]) {
+        out.iter_mut().for_each(|o| *o = self.intercept);
+        for (term, col) in self.terms.iter().zip(columns) {
+            match term {
+                Term::Numeric(a, b) => {
+                    for (o, &x) in out.iter_mut().zip(col) {
+                        let v = a * x + b;
+                        *o += if x.is_nan() { 0.0 } else { v };
+                    }
+                }
+                Term::Categorical(table) => {
+                    for (o, &x) in out.iter_mut().zip(col) {
+                        // NaN (missing, unseen) casts to 0: check it first.
+                        if !x.is_nan() {
+                            *o += table.get(x as usize).copied().unwrap_or(0.0);
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 impl Prepared {
@@ -99,10 +171,15 @@ impl Prepared {
             Learner::Gbt(e) | Learner::RandomForest(e) => Compiled::new(e, model.features.len()),
             Learner::Logistic(_) => None,
         };
+        let linear = match &model.learner {
+            Learner::Logistic(m) => Some(LinearTerms::new(m, &model.features)),
+            _ => None,
+        };
         Ok(Prepared {
             model,
             categories,
             compiled,
+            linear,
         })
     }
 
@@ -112,16 +189,10 @@ impl Prepared {
         let n = columns.first().map_or(0, Vec::len);
         let d = columns.len();
         let mut out = vec![0.0; n];
-        if let Learner::Logistic(m) = &self.model.learner {
-            // Column by column: each design column adds its term to every
-            // row, in the order `Logistic::log_odds` adds them.
-            for c in &m.columns {
-                for (o, &x) in out.iter_mut().zip(&columns[c.feature]) {
-                    *o += c.coef * c.standard(x);
-                }
-            }
+        if let Some(linear) = &self.linear {
+            linear.log_odds(columns, &mut out);
             for o in out.iter_mut() {
-                *o = self.model.probability_of(m.intercept + *o);
+                *o = self.model.probability_of(*o);
             }
             return out;
         }
@@ -221,22 +292,20 @@ impl Prepared {
             let values: Vec<f64> = match &self.categories[j] {
                 None => {
                     let v = col.as_primitive::<Float64Type>();
-                    (0..n)
-                        .map(|i| if v.is_null(i) { f64::NAN } else { v.value(i) })
-                        .collect()
+                    let mut values = v.values().to_vec();
+                    if let Some(nulls) = v.nulls().filter(|n| n.null_count() > 0) {
+                        for i in nulls
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, ok)| !ok)
+                            .map(|(i, _)| i)
+                        {
+                            values[i] = f64::NAN;
+                        }
+                    }
+                    values
                 }
-                Some(index) => {
-                    let s = col.as_string_view();
-                    (0..n)
-                        .map(|i| {
-                            if s.is_null(i) {
-                                f64::NAN
-                            } else {
-                                index.code(s, i).map_or(f64::NAN, |c| c as f64)
-                            }
-                        })
-                        .collect()
-                }
+                Some(index) => index.codes(col.as_string_view()),
             };
             out.push(values);
         }
@@ -275,6 +344,42 @@ impl CategoryIndex {
             long,
             names: categories.to_vec(),
         }
+    }
+
+    /// The category codes of `strings` as f64, NaN for a null or an unseen
+    /// value. Within one array equal views are equal strings (a long view
+    /// names its buffer and offset, and Parquet's dictionary pages decode to
+    /// views of one copy of each value), so a small cache keyed by the whole
+    /// view answers most rows without touching the string bytes.
+    pub fn codes(&self, strings: &StringViewArray) -> Vec<f64> {
+        const SLOTS: usize = 256;
+        let mut cache: Vec<(u128, f64)> = vec![(u128::MAX, f64::NAN); SLOTS];
+        let views = strings.views();
+        let mut out = Vec::with_capacity(views.len());
+        for (i, &view) in views.iter().enumerate() {
+            // u128::MAX is no view: its length would be 4 GiB - 1 inline.
+            let h = ((view as u64) ^ ((view >> 64) as u64)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let slot = &mut cache[(h >> 56) as usize];
+            let code = if slot.0 == view {
+                slot.1
+            } else {
+                let code = self.code(strings, i).map_or(f64::NAN, |c| c as f64);
+                *slot = (view, code);
+                code
+            };
+            out.push(code);
+        }
+        if let Some(nulls) = strings.nulls().filter(|n| n.null_count() > 0) {
+            for i in nulls
+                .iter()
+                .enumerate()
+                .filter(|(_, ok)| !ok)
+                .map(|(i, _)| i)
+            {
+                out[i] = f64::NAN;
+            }
+        }
+        out
     }
 
     /// The category code of row `i` of `strings` (not null), if known.
@@ -469,11 +574,15 @@ impl ScalarUDFImpl for ChurnScore {
             let d = columns.len();
             if !self.explain {
                 let probabilities = p.probabilities(&columns);
-                for (i, &v) in probabilities.iter().enumerate() {
-                    if run.is_null(i) {
-                        scores.append_null();
-                    } else {
-                        scores.append_value(v);
+                if run.null_count() == 0 {
+                    scores.append_slice(&probabilities);
+                } else {
+                    for (i, &v) in probabilities.iter().enumerate() {
+                        if run.is_null(i) {
+                            scores.append_null();
+                        } else {
+                            scores.append_value(v);
+                        }
                     }
                 }
                 start = end;
@@ -620,6 +729,57 @@ mod tests {
     }
 
     proptest! {
+        /// The per-feature terms give the design's log-odds: numbers, NaN,
+        /// known and unseen category codes.
+        #[test]
+        fn linear_terms_equal_the_design_log_odds(
+            coefs in proptest::collection::vec(-3.0f64..3.0, 5),
+            rows in proptest::collection::vec(
+                (proptest::option::of(-50.0f64..50.0), proptest::option::of(0usize..4), proptest::option::of(-1.0f64..1.0)),
+                1..30,
+            ),
+        ) {
+            use super::super::data::Feature;
+            use super::super::logistic::{Column, Logistic};
+            let features = vec![
+                Feature { name: "x".into(), categories: None },
+                Feature { name: "plan".into(), categories: Some(vec!["a".into(), "b".into(), "c".into()]) },
+                Feature { name: "y".into(), categories: None },
+            ];
+            let col = |feature, category, mean, scale, coef| Column { feature, category, mean, scale, coef };
+            let m = Logistic {
+                intercept: 0.25,
+                columns: vec![
+                    col(0, None, 3.0, 7.5, coefs[0]),
+                    col(1, Some(0), 0.2, 0.4, coefs[1]),
+                    col(1, Some(1), 0.5, 0.5, coefs[2]),
+                    col(1, Some(2), 0.3, 0.45, coefs[3]),
+                    col(2, None, -0.1, 0.3, coefs[4]),
+                ],
+                iterations: 1,
+                converged: true,
+            };
+            let terms = LinearTerms::new(&m, &features);
+            let to_f64 = |v: Option<f64>| v.unwrap_or(f64::NAN);
+            let columns = vec![
+                rows.iter().map(|r| to_f64(r.0)).collect::<Vec<_>>(),
+                // code 3 is outside the model's categories: encode never makes
+                // it, but it must not panic.
+                rows.iter().map(|r| to_f64(r.1.map(|c| c as f64))).collect(),
+                rows.iter().map(|r| to_f64(r.2)).collect(),
+            ];
+            let mut out = vec![0.0; rows.len()];
+            terms.log_odds(&columns, &mut out);
+            for (i, o) in out.iter().enumerate() {
+                let mut x = [columns[0][i], columns[1][i], columns[2][i]];
+                if x[1] == 3.0 {
+                    x[1] = f64::NAN;
+                }
+                let want = m.log_odds(&x);
+                prop_assert!((o - want).abs() <= 1e-12 * want.abs().max(1.0), "{} vs {}", o, want);
+            }
+        }
+
         #[test]
         fn finds_exactly_the_known_categories(
             categories in proptest::collection::btree_set("[ab]{0,3}|[ab]{10,16}", 0..12),
