@@ -261,7 +261,6 @@ impl Prepared {
                 ));
             }
         }
-        let n = features.len();
         let mut out = Vec::with_capacity(names.len());
         for (j, feature) in self.model.features.iter().enumerate() {
             let Some(at) = fields.iter().position(|f| f.name() == &feature.name) else {
