@@ -579,6 +579,26 @@ fn bytes_spilled(plan: &Arc<dyn ExecutionPlan>) -> u64 {
     own + plan.children().into_iter().map(bytes_spilled).sum::<u64>()
 }
 
+/// The physical plan of a step's logical plan.
+async fn physical_plan(
+    ctx: &SessionContext,
+    plan: datafusion::logical_expr::LogicalPlan,
+    context: &str,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    ctx.execute_logical_plan(plan)
+        .await
+        .map_err(|e| CrmlakeError::query(context, e))?
+        .create_physical_plan()
+        .await
+        .map_err(|e| CrmlakeError::query(context, e))
+}
+
+/// Record what an executed plan read and spilled.
+fn record_plan_metrics(record: &mut StepRecord, physical: &Arc<dyn ExecutionPlan>) {
+    record.rows_in = rows_read(physical);
+    record.spilled_bytes = bytes_spilled(physical);
+}
+
 /// Run the step, stage its output (and rejects), commit, and register the
 /// table for later steps.
 async fn write_step(
@@ -595,14 +615,7 @@ async fn write_step(
         run_date,
     } = rc;
     let plan = plan_with_rejects(ctx, step, context, run_id, *run_date).await?;
-    let df = ctx
-        .execute_logical_plan(plan)
-        .await
-        .map_err(|e| CrmlakeError::query(context, e))?;
-    let physical = df
-        .create_physical_plan()
-        .await
-        .map_err(|e| CrmlakeError::query(context, e))?;
+    let physical = physical_plan(ctx, plan, context).await?;
     let schema = physical.schema();
     let mut splitter = if step.rejects() {
         Some(rejects::Splitter::new(&schema, context)?)
@@ -665,8 +678,7 @@ async fn write_step(
         out.delete_dir(&rejects_partition).await?;
     }
     out.commit_partition(&staged, &partition, run_id).await?;
-    record.rows_in = rows_read(&physical);
-    record.spilled_bytes = bytes_spilled(&physical);
+    record_plan_metrics(record, &physical);
     record.rows_out = rows;
     if let Some(s) = splitter {
         record.rejected_total = s.counts.values().sum();
@@ -752,18 +764,11 @@ async fn write_model(
         run_date,
     } = rc;
     let plan = plan_step(ctx, &step.sql_for(run_id, *run_date), context).await?;
-    let physical = ctx
-        .execute_logical_plan(plan)
-        .await
-        .map_err(|e| CrmlakeError::query(context, e))?
-        .create_physical_plan()
-        .await
-        .map_err(|e| CrmlakeError::query(context, e))?;
+    let physical = physical_plan(ctx, plan, context).await?;
     let batches = datafusion::physical_plan::collect(Arc::clone(&physical), ctx.task_ctx())
         .await
         .map_err(|e| CrmlakeError::query(context, e))?;
-    record.rows_in = rows_read(&physical);
-    record.spilled_bytes = bytes_spilled(&physical);
+    record_plan_metrics(record, &physical);
     let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
     let Some(batch) = batches.iter().find(|b| b.num_rows() > 0) else {
         return Err(CrmlakeError::user(format!(

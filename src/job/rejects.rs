@@ -205,8 +205,14 @@ impl Splitter {
         let texts = rejected
             .column(rejected.num_columns() - 1)
             .as_string::<i32>();
-        for i in 0..texts.len() {
-            *self.counts.entry(texts.value(i).to_string()).or_default() += 1;
+        for reason in texts.iter().flatten() {
+            // A reason is allocated once, when first seen.
+            match self.counts.get_mut(reason) {
+                Some(n) => *n += 1,
+                None => {
+                    self.counts.insert(reason.to_string(), 1);
+                }
+            }
         }
         Ok((kept, rejected))
     }

@@ -23,6 +23,7 @@ pub mod catalog;
 pub mod churn;
 pub mod constant_args;
 pub mod error;
+pub mod feature_fields;
 pub mod kpi;
 pub mod lists;
 pub mod ltv;

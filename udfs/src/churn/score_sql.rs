@@ -41,6 +41,7 @@ use super::model::{ChurnModel, Learner};
 use super::train_sql::coerce_features;
 use crate::catalog::{FunctionEntry, FunctionKind, Registration};
 use crate::error::UdfError;
+use crate::feature_fields::match_fields;
 use crate::ltv::score_sql::{coerce_model, Models};
 use crate::model::Model;
 
@@ -241,35 +242,15 @@ impl Prepared {
         function: &'static str,
         features: &StructArray,
     ) -> std::result::Result<Vec<Vec<f64>>, UdfError> {
-        let fields = features.fields();
         let names: Vec<&str> = self
             .model
             .features
             .iter()
             .map(|f| f.name.as_str())
             .collect();
-        for f in fields.iter() {
-            if !names.contains(&f.name().as_str()) {
-                return Err(UdfError::argument(
-                    function,
-                    "features",
-                    format!(
-                        "field '{}' is not a feature of the model (features: {})",
-                        f.name(),
-                        names.join(", ")
-                    ),
-                ));
-            }
-        }
+        let positions = match_fields(function, &names, features.fields())?;
         let mut out = Vec::with_capacity(names.len());
-        for (j, feature) in self.model.features.iter().enumerate() {
-            let Some(at) = fields.iter().position(|f| f.name() == &feature.name) else {
-                return Err(UdfError::argument(
-                    function,
-                    "features",
-                    format!("field '{}' of the model is missing", feature.name),
-                ));
-            };
+        for (j, (feature, &at)) in self.model.features.iter().zip(&positions).enumerate() {
             let col = features.column(at);
             let text = col.data_type() == &DataType::Utf8View;
             if text != feature.is_categorical() {

@@ -47,6 +47,7 @@ use super::kmeans::{self, nearest, Params};
 use crate::catalog::{FunctionEntry, FunctionKind, Registration};
 use crate::constant_args::{constant, constant_number, constant_text};
 use crate::error::UdfError;
+use crate::feature_fields::match_fields;
 use crate::lists::{f64_list_scalar, one_row_list};
 use crate::ltv::score_sql::{coerce_model, ModelCache, Models};
 use crate::model::Model;
@@ -668,42 +669,6 @@ impl KMeansScore {
     }
 }
 
-/// For each model feature, the index of the struct field of that name.
-fn match_fields(
-    function: &'static str,
-    model: &KMeansModel,
-    fields: &Fields,
-) -> Result<Vec<usize>> {
-    for f in fields.iter() {
-        if !model.features.contains(f.name()) {
-            return Err(UdfError::argument(
-                function,
-                "features",
-                format!(
-                    "field '{}' is not a feature of the model (features: {})",
-                    f.name(),
-                    model.features.join(", ")
-                ),
-            )
-            .into());
-        }
-    }
-    model
-        .features
-        .iter()
-        .map(|name| {
-            fields.iter().position(|f| f.name() == name).ok_or_else(|| {
-                UdfError::argument(
-                    function,
-                    "features",
-                    format!("field '{name}' of the model is missing"),
-                )
-                .into()
-            })
-        })
-        .collect()
-}
-
 impl ScalarUDFImpl for KMeansScore {
     fn name(&self) -> &str {
         self.name_str()
@@ -763,7 +728,7 @@ impl ScalarUDFImpl for KMeansScore {
                     )
                     .into());
                 };
-                let index = match_fields(name, model, features.fields())?;
+                let index = match_fields(name, &model.features, features.fields())?;
                 prepared = Some((
                     at,
                     index,
