@@ -22,14 +22,35 @@ pub fn constant(
     let Some(expr) = exprs.get(i) else {
         return Ok(ScalarValue::Null);
     };
-    match expr.downcast_ref::<Literal>() {
-        Some(lit) => Ok(lit.value().clone()),
-        None => Err(UdfError::argument(
+    if let Some(lit) = expr.downcast_ref::<Literal>() {
+        return Ok(lit.value().clone());
+    }
+    // An expression that reads no column (a cast of a literal, or a literal
+    // that reached us wrapped, as through datafusion-ffi from Python) is
+    // evaluated once on a row without columns; one that reads a column fails
+    // there and is reported as not constant.
+    evaluate_without_columns(expr).ok_or_else(|| {
+        UdfError::argument(
             function,
             argument,
             format!("must be a constant, got {expr}"),
         )
-        .into()),
+        .into()
+    })
+}
+
+fn evaluate_without_columns(expr: &Arc<dyn PhysicalExpr>) -> Option<ScalarValue> {
+    use datafusion::arrow::array::RecordBatchOptions;
+    use datafusion::arrow::datatypes::Schema;
+    use datafusion::arrow::record_batch::RecordBatch;
+    use datafusion::logical_expr::ColumnarValue;
+    let options = RecordBatchOptions::new().with_row_count(Some(1));
+    let batch =
+        RecordBatch::try_new_with_options(Arc::new(Schema::empty()), vec![], &options).ok()?;
+    match expr.evaluate(&batch).ok()? {
+        ColumnarValue::Scalar(v) => Some(v),
+        ColumnarValue::Array(a) if a.len() == 1 => ScalarValue::try_from_array(&a, 0).ok(),
+        ColumnarValue::Array(_) => None,
     }
 }
 

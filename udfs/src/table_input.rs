@@ -132,25 +132,32 @@ impl Args {
     /// The SQL of the `input` argument `i`: a parenthesised query for a query
     /// string, `SELECT * FROM "name"` for a table name.
     pub fn input_sql(&self, i: usize) -> Result<String> {
-        let text = self.string(i)?;
-        let trimmed = text.trim().trim_end_matches(';').trim();
-        let first = trimmed
-            .split(|c: char| c.is_whitespace() || c == '(')
-            .next()
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        if matches!(first.as_str(), "select" | "with" | "values" | "from") {
-            return Ok(format!("({trimmed})"));
-        }
-        if trimmed.is_empty() || trimmed.contains(char::is_whitespace) && !trimmed.contains('"') {
-            return Err(self.error(
-                i,
-                format!("'{text}' is neither a table name nor a query (SELECT/WITH/VALUES)"),
-            ));
-        }
-        let reference = TableReference::from(trimmed);
-        Ok(format!("(SELECT * FROM {})", quote_reference(&reference)))
+        input_sql(self.function, self.names[i], &self.string(i)?)
     }
+}
+
+/// The SQL of an input argument's text (see [`Args::input_sql`]); `argument`
+/// names it in errors.
+pub fn input_sql(function: &'static str, argument: &str, text: &str) -> Result<String> {
+    let trimmed = text.trim().trim_end_matches(';').trim();
+    let first = trimmed
+        .split(|c: char| c.is_whitespace() || c == '(')
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if matches!(first.as_str(), "select" | "with" | "values" | "from") {
+        return Ok(format!("({trimmed})"));
+    }
+    if trimmed.is_empty() || trimmed.contains(char::is_whitespace) && !trimmed.contains('"') {
+        return Err(UdfError::argument(
+            function,
+            argument,
+            format!("'{text}' is neither a table name nor a query (SELECT/WITH/VALUES)"),
+        )
+        .into());
+    }
+    let reference = TableReference::from(trimmed);
+    Ok(format!("(SELECT * FROM {})", quote_reference(&reference)))
 }
 
 fn quote_ident(s: &str) -> String {
