@@ -7,8 +7,13 @@
 //! row and parsed once per row. This wrapper asks DataFusion to coerce every
 //! top-level string argument to `Dictionary(Int32, Utf8)`, so a constant
 //! crosses as one value plus a key per row, and hands it back to the crmlake
-//! function as the constant it was. A string column that varies within a
-//! batch is passed on as a plain string array, so nothing changes meaning.
+//! function as the constant it was. `Utf8View` arguments (what a model column
+//! read from Parquet is, e.g. in a scalar subquery over a models table) stay
+//! views: the Arrow C interface passes their buffers without copying, and a
+//! batch whose views are all identical (16-byte compares, no hashing of the
+//! model text) is handed on as one constant. A string column that varies
+//! within a batch is passed on as a plain string array, so nothing changes
+//! meaning.
 
 use std::sync::Arc;
 
@@ -124,6 +129,23 @@ fn constant_of(a: &ArrayRef) -> Result<Option<ScalarValue>> {
     Ok(Some(ScalarValue::try_from_array(dict.values(), index)?))
 }
 
+/// A `Utf8View` array whose rows all share one view (same bytes in the same
+/// buffer) as that one constant; anything else unchanged.
+fn constant_view(value: ColumnarValue) -> ColumnarValue {
+    let ColumnarValue::Array(a) = &value else {
+        return value;
+    };
+    let views = a.as_string_view();
+    if views.is_empty() || views.null_count() > 0 {
+        return value;
+    }
+    let first = views.views()[0];
+    if views.views().iter().any(|v| *v != first) {
+        return value;
+    }
+    ColumnarValue::Scalar(ScalarValue::Utf8View(Some(views.value(0).to_string())))
+}
+
 impl ScalarUDFImpl for DictionaryStringArgs {
     fn name(&self) -> &str {
         self.inner.name()
@@ -138,7 +160,12 @@ impl ScalarUDFImpl for DictionaryStringArgs {
         let inner = self.unwrapped_types(arg_types)?;
         Ok(inner
             .into_iter()
-            .map(|t| if is_text(&t) { dictionary() } else { t })
+            .zip(arg_types)
+            .map(|(t, given)| match (t, given) {
+                (DataType::Utf8View, DataType::Utf8View) => DataType::Utf8View,
+                (t, _) if is_text(&t) => dictionary(),
+                (t, _) => t,
+            })
             .collect())
     }
 
@@ -182,10 +209,10 @@ impl ScalarUDFImpl for DictionaryStringArgs {
         let plain = self.unwrapped_types(&types)?;
         let mut values = Vec::with_capacity(args.args.len());
         for (value, (field, target)) in args.args.into_iter().zip(types.iter().zip(&plain)) {
-            if matches!(field, DataType::Dictionary(..)) {
-                values.push(unwrap_argument(value, target)?);
-            } else {
-                values.push(value);
+            match field {
+                DataType::Dictionary(..) => values.push(unwrap_argument(value, target)?),
+                DataType::Utf8View => values.push(constant_view(value)),
+                _ => values.push(value),
             }
         }
         let arg_fields: Vec<FieldRef> = args
