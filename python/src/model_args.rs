@@ -75,6 +75,21 @@ impl DictionaryStringArgs {
     }
 }
 
+impl DictionaryStringArgs {
+    /// The types and fields the crmlake function sees for the fields this
+    /// wrapper receives.
+    fn unwrapped_fields(&self, fields: &[FieldRef]) -> Result<(Vec<DataType>, Vec<FieldRef>)> {
+        let types: Vec<DataType> = fields.iter().map(|f| f.data_type().clone()).collect();
+        let plain = self.unwrapped_types(&types)?;
+        let unwrapped = fields
+            .iter()
+            .zip(&plain)
+            .map(|(f, t)| Arc::new(f.as_ref().clone().with_data_type(t.clone())))
+            .collect();
+        Ok((plain, unwrapped))
+    }
+}
+
 /// The value type of a dictionary, or the type itself.
 fn value_type(t: &DataType) -> DataType {
     match t {
@@ -175,18 +190,7 @@ impl ScalarUDFImpl for DictionaryStringArgs {
     }
 
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
-        let types: Vec<DataType> = args
-            .arg_fields
-            .iter()
-            .map(|f| f.data_type().clone())
-            .collect();
-        let plain = self.unwrapped_types(&types)?;
-        let fields: Vec<FieldRef> = args
-            .arg_fields
-            .iter()
-            .zip(&plain)
-            .map(|(f, t)| Arc::new(f.as_ref().clone().with_data_type(t.clone())))
-            .collect();
+        let (plain, fields) = self.unwrapped_fields(args.arg_fields)?;
         let scalars: Vec<Option<ScalarValue>> = args
             .scalar_arguments
             .iter()
@@ -201,26 +205,19 @@ impl ScalarUDFImpl for DictionaryStringArgs {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let types: Vec<DataType> = args
-            .arg_fields
-            .iter()
-            .map(|f| f.data_type().clone())
-            .collect();
-        let plain = self.unwrapped_types(&types)?;
+        let (plain, arg_fields) = self.unwrapped_fields(&args.arg_fields)?;
         let mut values = Vec::with_capacity(args.args.len());
-        for (value, (field, target)) in args.args.into_iter().zip(types.iter().zip(&plain)) {
-            match field {
+        for (value, (field, target)) in args
+            .args
+            .into_iter()
+            .zip(args.arg_fields.iter().zip(&plain))
+        {
+            match field.data_type() {
                 DataType::Dictionary(..) => values.push(unwrap_argument(value, target)?),
                 DataType::Utf8View => values.push(constant_view(value)),
                 _ => values.push(value),
             }
         }
-        let arg_fields: Vec<FieldRef> = args
-            .arg_fields
-            .iter()
-            .zip(&plain)
-            .map(|(f, t)| Arc::new(f.as_ref().clone().with_data_type(t.clone())))
-            .collect();
         self.inner.invoke_with_args(ScalarFunctionArgs {
             args: values,
             arg_fields,

@@ -372,26 +372,26 @@ CHURN_STRUCT = (
 )
 
 
-@pytest.mark.parametrize("algorithm", ["logistic", "gbt"])
-def test_a_model_fitted_in_python_round_trips_through_parquet(tmp_path, algorithm):
+def churn_session() -> SessionContext:
     c = session()
     c.sql(f"CREATE VIEW sales AS {CLEAN}").collect()
     c.sql(
         "CREATE TABLE f AS SELECT customer_id, churned, "
         f"{CHURN_STRUCT} AS x FROM churn_features('sales', '2011-09-10', 90)"
     ).collect()
+    return c
+
+
+@pytest.mark.parametrize("algorithm", ["logistic", "gbt"])
+def test_a_model_fitted_in_python_round_trips_through_parquet(tmp_path, algorithm):
+    c = churn_session()
     model = c.sql(
         f"SELECT 'churn' AS name, 1 AS version, churn_train(x, churned, 'algorithm={algorithm}, seed=42') AS model FROM f"
     ).to_arrow_table()
     path = tmp_path / "models.parquet"
     pq.write_table(model, path)
 
-    fresh = session()
-    fresh.sql(f"CREATE VIEW sales AS {CLEAN}").collect()
-    fresh.sql(
-        "CREATE TABLE f AS SELECT customer_id, churned, "
-        f"{CHURN_STRUCT} AS x FROM churn_features('sales', '2011-09-10', 90)"
-    ).collect()
+    fresh = churn_session()
     fresh.register_parquet("models", str(path))
     stored = pq.read_table(path).column("model")[0].as_py()
     assert stored == model.column("model")[0].as_py()  # byte for byte
