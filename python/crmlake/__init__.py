@@ -85,7 +85,8 @@ def register(ctx: "_datafusion.SessionContext") -> list[str]:
         names.append(f.name)
     for doc in function_docs():
         if doc["kind"] == "table":
-            ctx.register_udtf(_udtf(_table_function(doc["name"]), doc["name"], with_session=True))
+            call = _table_function(doc["name"], doc["description"])
+            ctx.register_udtf(_udtf(call, doc["name"], with_session=True))
             names.append(doc["name"])
     return sorted(names)
 
@@ -127,7 +128,7 @@ def _literal(name: str, position: int, expr) -> object:
     return v
 
 
-def _table_function(name: str):
+def _table_function(name: str, description: str):
     def call(*args, session):
         if not args:
             raise ValueError(f"{name}: the first argument, input, is missing")
@@ -151,5 +152,5 @@ def _table_function(name: str):
         return _in_thread(plan)
 
     call.__name__ = name
-    call.__doc__ = next(d["description"] for d in function_docs() if d["name"] == name)
+    call.__doc__ = description
     return call

@@ -73,9 +73,7 @@ impl DictionaryStringArgs {
         let plain: Vec<DataType> = types.iter().map(value_type).collect();
         self.inner_types(&plain)
     }
-}
 
-impl DictionaryStringArgs {
     /// The types and fields the crmlake function sees for the fields this
     /// wrapper receives.
     fn unwrapped_fields(&self, fields: &[FieldRef]) -> Result<(Vec<DataType>, Vec<FieldRef>)> {

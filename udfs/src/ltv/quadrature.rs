@@ -51,17 +51,16 @@ pub fn integrate(f: impl Fn(f64) -> f64, lo: f64, hi: f64) -> f64 {
     for j in (0..PANELS).rev() {
         edges.push(lo + width * ratio.powi(j as i32));
     }
-    let mut total = 0.0;
-    for w in edges.windows(2) {
-        let (a, b) = (w[0], w[1]);
-        let (mid, half) = (0.5 * (a + b), 0.5 * (b - a));
-        total += half
-            * nodes()
-                .iter()
-                .map(|(x, wt)| wt * f(mid + half * x))
-                .sum::<f64>();
-    }
-    total
+    edges.windows(2).map(|w| panel(&f, w[0], w[1])).sum()
+}
+
+/// ∫_a^b f by the 48-point Gauss–Legendre rule.
+fn panel(f: &impl Fn(f64) -> f64, a: f64, b: f64) -> f64 {
+    let (mid, half) = (0.5 * (a + b), 0.5 * (b - a));
+    half * nodes()
+        .iter()
+        .map(|(x, wt)| wt * f(mid + half * x))
+        .sum::<f64>()
 }
 
 /// ∫_lo^hi f for a positive integrand that decreases from `lo`, on panels
@@ -81,12 +80,7 @@ pub fn integrate_doubling(f: impl Fn(f64) -> f64, lo: f64, hi: f64, first: f64) 
     let mut total = 0.0;
     while a < hi {
         let b = (a + width).min(hi);
-        let (mid, half) = (0.5 * (a + b), 0.5 * (b - a));
-        total += half
-            * nodes()
-                .iter()
-                .map(|(x, wt)| wt * f(mid + half * x))
-                .sum::<f64>();
+        total += panel(&f, a, b);
         // What is left is at most (hi − b)·f(b).
         if (hi - b) * f(b) < 1e-18 * total {
             break;
