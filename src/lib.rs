@@ -4,6 +4,7 @@
 //! object stores), the command line and the batch jobs. The SQL functions live in
 //! the `crmlake-udfs` crate; [`session::base_session`] registers them.
 
+pub mod cluster;
 pub mod error;
 pub mod generate;
 pub mod job;

@@ -44,6 +44,9 @@ enum Commands {
         /// execution, not printing) to stderr.
         #[arg(long)]
         timing: bool,
+        /// Run the queries on a Ballista cluster: the scheduler's df://host:port.
+        #[arg(long, value_name = "df://HOST:PORT")]
+        cluster: Option<String>,
     },
     /// Run a batch job file.
     Run {
@@ -61,6 +64,10 @@ enum Commands {
         /// Plan every step without writing anything.
         #[arg(long)]
         dry_run: bool,
+        /// Run every step's query on a Ballista cluster: the scheduler's
+        /// df://host:port. Lake and output must be reachable from the executors.
+        #[arg(long, value_name = "df://HOST:PORT")]
+        cluster: Option<String>,
     },
     /// Run the bundled demo job on the sample lake; output in ./out.
     Demo {
@@ -97,6 +104,60 @@ enum Commands {
     },
     /// Print every crmlake SQL function with its signature and an example.
     Functions,
+    /// Run a cluster scheduler (Apache DataFusion Ballista) that knows crmlake's functions.
+    Scheduler {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1")]
+        bind: String,
+        /// Port for clients and executors.
+        #[arg(long, default_value_t = crmlake::cluster::DEFAULT_SCHEDULER_PORT)]
+        port: u16,
+        /// Host name that executors and clients use to reach this scheduler.
+        #[arg(long, default_value = "localhost")]
+        external_host: String,
+        /// Seconds without a heartbeat after which an executor is dead and its
+        /// work is redone elsewhere.
+        #[arg(long, default_value_t = 180)]
+        executor_timeout_seconds: u64,
+    },
+    /// Run a cluster executor that registers with a scheduler and runs crmlake's functions.
+    Executor {
+        /// The scheduler to register with.
+        #[arg(
+            long,
+            value_name = "df://HOST:PORT",
+            default_value = "df://localhost:50050"
+        )]
+        scheduler: String,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1")]
+        bind: String,
+        /// Host name the scheduler and other executors use to reach this one
+        /// [default: the bind address].
+        #[arg(long)]
+        external_host: Option<String>,
+        /// Arrow Flight port (results and shuffle data are fetched here).
+        #[arg(long, default_value_t = 50051)]
+        port: u16,
+        /// gRPC port (the scheduler launches tasks here).
+        #[arg(long, default_value_t = 50052)]
+        grpc_port: u16,
+        /// Tasks run at once [default: the number of cores].
+        #[arg(long)]
+        concurrent_tasks: Option<usize>,
+        /// Folder for shuffle files and spills [default: a new temporary folder].
+        #[arg(long)]
+        work_dir: Option<PathBuf>,
+        /// Seconds between heartbeats to the scheduler (keep it below the
+        /// scheduler's --executor-timeout-seconds).
+        #[arg(long, default_value_t = 60)]
+        heartbeat_seconds: u64,
+    },
+}
+
+fn cluster_address(text: Option<String>) -> Result<Option<crmlake::cluster::SchedulerAddress>> {
+    text.map(|t| crmlake::cluster::SchedulerAddress::parse("--cluster", &t))
+        .transpose()
 }
 
 async fn run(cli: Cli) -> Result<()> {
@@ -108,7 +169,9 @@ async fn run(cli: Cli) -> Result<()> {
             format,
             output,
             timing,
+            cluster,
         } => {
+            let cluster = cluster_address(cluster)?;
             let lake = lake.or_else(|| {
                 let exists = std::path::Path::new(DEFAULT_LAKE).is_dir();
                 if !exists {
@@ -118,6 +181,7 @@ async fn run(cli: Cli) -> Result<()> {
             });
             let opts = SessionOptions {
                 lake,
+                cluster,
                 ..Default::default()
             };
             let (ctx, _) = lake_session(&opts).await?;
@@ -172,13 +236,16 @@ async fn run(cli: Cli) -> Result<()> {
             lake,
             out,
             dry_run,
+            cluster,
         } => {
+            let cluster = cluster_address(cluster)?;
             let job = crmlake::job::load_job(&job)?;
             let opts = crmlake::job::RunOptions {
                 run_date,
                 lake,
                 out,
                 dry_run,
+                cluster,
             };
             let report = crmlake::job::run_job(&job, &opts).await?;
             print!("{}", report.summary());
@@ -195,6 +262,7 @@ async fn run(cli: Cli) -> Result<()> {
                 lake,
                 out,
                 dry_run: false,
+                cluster: None,
             };
             let report = crmlake::job::run_job(&job, &opts).await?;
             print!("{}", report.summary());
@@ -256,6 +324,43 @@ async fn run(cli: Cli) -> Result<()> {
             }
             print!("{}", crmlake::shell::functions_text());
             Ok(())
+        }
+        Commands::Scheduler {
+            bind,
+            port,
+            external_host,
+            executor_timeout_seconds,
+        } => {
+            let opts = crmlake::cluster::scheduler::SchedulerOptions {
+                bind_host: bind,
+                port,
+                external_host,
+                executor_timeout_seconds: executor_timeout_seconds.max(1),
+                // Look for dead executors a few times per timeout.
+                expire_dead_executor_interval_seconds: (executor_timeout_seconds / 3).clamp(1, 15),
+            };
+            crmlake::cluster::scheduler::run_scheduler(&opts).await
+        }
+        Commands::Executor {
+            scheduler,
+            bind,
+            external_host,
+            port,
+            grpc_port,
+            concurrent_tasks,
+            work_dir,
+            heartbeat_seconds,
+        } => {
+            let scheduler = crmlake::cluster::SchedulerAddress::parse("--scheduler", &scheduler)?;
+            let mut opts = crmlake::cluster::executor::ExecutorOptions::new(scheduler);
+            opts.bind_host = bind;
+            opts.external_host = external_host;
+            opts.port = port;
+            opts.grpc_port = grpc_port;
+            opts.concurrent_tasks = concurrent_tasks;
+            opts.work_dir = work_dir;
+            opts.heartbeat_seconds = heartbeat_seconds;
+            crmlake::cluster::executor::run_executor(&opts).await
         }
     }
 }

@@ -6,6 +6,7 @@ use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
+use crate::cluster::SchedulerAddress;
 use crate::error::{CrmlakeError, Result};
 use crate::lake::{register_lake, LakeReport};
 use crate::object_stores::LakeStoreRegistry;
@@ -23,6 +24,8 @@ pub struct SessionOptions {
     pub target_partitions: Option<usize>,
     /// Memory limit in bytes for query execution (spilling beyond it).
     pub memory_limit: Option<usize>,
+    /// Run queries on this Ballista cluster instead of in this process.
+    pub cluster: Option<SchedulerAddress>,
 }
 
 /// A bare session with crmlake's object stores and functions, no lake.
@@ -53,7 +56,10 @@ pub fn base_session(opts: &SessionOptions) -> Result<SessionContext> {
     let runtime = runtime
         .build_arc()
         .map_err(|e| CrmlakeError::Internal(format!("cannot build runtime: {e}")))?;
-    let ctx = SessionContext::new_with_config_rt(config, runtime);
+    let ctx = match &opts.cluster {
+        None => SessionContext::new_with_config_rt(config, runtime),
+        Some(address) => crate::cluster::client_context(config, runtime, address)?,
+    };
     crmlake_udfs::register_all(&ctx).map_err(|e| CrmlakeError::Internal(e.to_string()))?;
     Ok(ctx)
 }

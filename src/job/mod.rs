@@ -152,6 +152,8 @@ pub struct RunOptions {
     pub lake: Option<String>,
     pub out: Option<String>,
     pub dry_run: bool,
+    /// Run every step's query on this Ballista cluster.
+    pub cluster: Option<crate::cluster::SchedulerAddress>,
 }
 
 /// What one step wrote.
@@ -276,6 +278,7 @@ pub async fn run_job(job: &JobFile, opts: &RunOptions) -> Result<RunReport> {
         lake: Some(lake),
         target_partitions: job.settings.target_partitions,
         memory_limit: job.settings.memory_limit_mb.map(|mb| mb * 1024 * 1024),
+        cluster: opts.cluster.clone(),
     };
     let (ctx, lake_report) = lake_session(&session_opts).await?;
     let run_id = format!(

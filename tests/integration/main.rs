@@ -5,6 +5,7 @@
 mod basket;
 mod churn;
 mod cli;
+mod cluster;
 mod common;
 mod generate;
 mod jobs;

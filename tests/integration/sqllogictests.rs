@@ -154,6 +154,7 @@ async fn sqllogictest_files() {
                     lake: Some(lake),
                     target_partitions: Some(4),
                     memory_limit: None,
+                    cluster: None,
                 };
                 let (ctx, _) = lake_session(&opts)
                     .await

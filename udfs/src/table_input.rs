@@ -308,6 +308,30 @@ pub fn check_columns(
     Ok(())
 }
 
+/// SQL for the sum of the numeric expression `expr` over a group (with an
+/// optional aggregate `FILTER (WHERE ...)` clause), computed so that the
+/// result has the same bits whatever the row order, partitioning or number of
+/// machines.
+///
+/// Floating-point addition is not associative: DataFusion's `SUM` over DOUBLE
+/// gives results that differ in the last bits with the order partial sums
+/// merge in, and anything keyed on exact values downstream (a model fit's
+/// optimiser path, `churn_train`'s canonical row order, RFM ranks) then
+/// changes. Here each value is rounded to 10 decimals and summed as a
+/// DECIMAL, exactly, and the exact total is rounded once to DOUBLE. Values
+/// that do not fit (|x| >= 1e17, NaN, infinite) are summed as DOUBLE and
+/// added to that total, so NaN and infinities propagate as in `SUM`. NULL when
+/// the group has no non-NULL value. With at most 1.7e11 rows per group the
+/// DECIMAL total cannot overflow.
+pub fn exact_sum(expr: &str, filter: &str) -> String {
+    let exact = format!("TRY_CAST({expr} AS DECIMAL(27, 10))");
+    format!(
+        "CASE WHEN COUNT({expr}){filter} = 0 THEN CAST(NULL AS DOUBLE) \
+              ELSE COALESCE(CAST(SUM({exact}){filter} AS DOUBLE), 0.0) \
+                   + COALESCE(SUM(CASE WHEN {exact} IS NULL THEN CAST({expr} AS DOUBLE) END){filter}, 0.0) END"
+    )
+}
+
 /// Plan `sql` and return it as a view provider.
 pub fn view(
     function: &'static str,

@@ -28,7 +28,10 @@
 //!   when they have one; NULL when the input's last day is before the last
 //!   day of that window (the data does not cover the horizon).
 //!
-//! SQL over the input, returned as a view.
+//! SQL over the input, returned as a view. Sums of amounts are exact and the
+//! gap deviation is computed from exact integer sums, so every feature has the
+//! same bits however the input is partitioned (one machine or a cluster), and
+//! a model trained on them is reproducible.
 
 use std::sync::Arc;
 
@@ -83,7 +86,12 @@ impl TableFunctionImpl for ChurnFeatures {
         let window =
             |days: i64, what: &str| format!("CASE WHEN day >= {as_of} - {days} THEN {what} END");
         let count = |days: i64| format!("COUNT(DISTINCT {})", window(days, "purchase"));
-        let spend = |days: i64| format!("COALESCE(SUM({}), 0.0)", window(days, "amount"));
+        let spend = |days: i64| {
+            format!(
+                "COALESCE({}, 0.0)",
+                table_input::exact_sum(&window(days, "amount"), "")
+            )
+        };
         let sql = format!(
             "WITH base AS ( \
                SELECT customer_id, CAST(CAST(ts AS DATE) AS BIGINT) AS day, \
@@ -97,14 +105,17 @@ impl TableFunctionImpl for ChurnFeatures {
                         day - LAG(day) OVER (PARTITION BY customer_id ORDER BY day) AS gap \
                       FROM days), \
              gap_stats AS (SELECT customer_id, AVG(CAST(gap AS DOUBLE)) AS gap_mean_days, \
-                             STDDEV_SAMP(CAST(gap AS DOUBLE)) AS gap_std_days \
+                             CASE WHEN COUNT(gap) > 1 THEN SQRT(CAST( \
+                               (CAST(COUNT(gap) AS DECIMAL(38, 0)) * SUM(CAST(gap AS DECIMAL(38, 0)) * CAST(gap AS DECIMAL(38, 0))) \
+                                - SUM(CAST(gap AS DECIMAL(38, 0))) * SUM(CAST(gap AS DECIMAL(38, 0)))) AS DOUBLE) \
+                               / CAST(COUNT(gap) * (COUNT(gap) - 1) AS DOUBLE)) END AS gap_std_days \
                            FROM gaps WHERE gap IS NOT NULL GROUP BY customer_id), \
              agg AS (SELECT customer_id, \
                        {as_of} - MAX(day) AS recency_days, \
                        COUNT(DISTINCT purchase) AS frequency, \
                        {f30} AS frequency_30, {f90} AS frequency_90, {f365} AS frequency_365, \
                        COUNT(DISTINCT CASE WHEN day >= {as_of} - 180 AND day < {as_of} - 90 THEN purchase END) AS previous_90, \
-                       COALESCE(SUM(amount), 0.0) AS monetary, \
+                       COALESCE({all_spend}, 0.0) AS monetary, \
                        {m30} AS monetary_30, {m90} AS monetary_90, {m365} AS monetary_365, \
                        MAX(day) - MIN(day) AS tenure_days, \
                        {as_of} - MIN(day) AS days_since_first \
@@ -134,6 +145,7 @@ impl TableFunctionImpl for ChurnFeatures {
             m30 = spend(30),
             m90 = spend(90),
             m365 = spend(365),
+            all_spend = table_input::exact_sum("amount", ""),
         );
         table_input::view(NAME, state, &sql)
     }

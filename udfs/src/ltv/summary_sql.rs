@@ -90,11 +90,12 @@ pub fn days_sql(
     check_columns(function, input.schema(), &INPUT_COLUMNS)?;
     Ok(format!(
         "SELECT customer_id, CAST(CAST(ts AS DATE) AS INT) AS day, \
-                SUM(CAST(amount AS DOUBLE)) AS value \
+                {value} AS value \
          FROM {input_sql} AS input \
          WHERE customer_id IS NOT NULL AND ts IS NOT NULL \
            AND CAST(CAST(ts AS DATE) AS INT) <= {last_day} \
-         GROUP BY customer_id, CAST(CAST(ts AS DATE) AS INT)"
+         GROUP BY customer_id, CAST(CAST(ts AS DATE) AS INT)",
+        value = table_input::exact_sum("amount", "")
     ))
 }
 
@@ -106,12 +107,13 @@ fn summary_sql(days: &str, as_of: i32, period: Period) -> String {
                 COUNT(*) - 1 AS frequency, \
                 CAST(MAX(d.day) - MIN(d.day) AS DOUBLE) / {p:?} AS recency, \
                 CAST({as_of} - MIN(d.day) AS DOUBLE) / {p:?} AS t, \
-                COALESCE(SUM(d.value) FILTER (WHERE d.day > f.first_day) \
+                COALESCE({repeat_value} \
                          / CAST(NULLIF(COUNT(*) - 1, 0) AS DOUBLE), 0.0) AS monetary \
          FROM ({days}) AS d \
          JOIN (SELECT customer_id, MIN(day) AS first_day FROM ({days}) AS d0 GROUP BY customer_id) AS f \
            ON d.customer_id = f.customer_id \
-         GROUP BY d.customer_id"
+         GROUP BY d.customer_id",
+        repeat_value = table_input::exact_sum("d.value", " FILTER (WHERE d.day > f.first_day)")
     )
 }
 
@@ -176,10 +178,11 @@ impl TableFunctionImpl for CustomerSummaryHoldout {
                     COALESCE(h.mean_value, 0.0) AS monetary_holdout, \
                     CAST({obs} - {cal} AS DOUBLE) / {p:?} AS duration_holdout \
              FROM ({summary}) AS s \
-             LEFT JOIN (SELECT customer_id, COUNT(*) AS n, AVG(value) AS mean_value \
+             LEFT JOIN (SELECT customer_id, COUNT(*) AS n, {holdout_value} / CAST(COUNT(*) AS DOUBLE) AS mean_value \
                         FROM ({days}) AS b WHERE day > {cal} GROUP BY customer_id) AS h \
                ON s.customer_id = h.customer_id",
-            summary = summary_sql(&calibration, cal, period)
+            summary = summary_sql(&calibration, cal, period),
+            holdout_value = table_input::exact_sum("value", "")
         );
         table_input::view(NAME, state, &sql)
     }

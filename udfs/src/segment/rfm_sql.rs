@@ -135,7 +135,7 @@ impl TableFunctionImpl for Rfm {
             "WITH c AS ( \
                SELECT customer_id, CAST({as_of} - MAX({day}) AS BIGINT) AS recency_days, \
                       COUNT(DISTINCT {order}) AS frequency, \
-                      COALESCE(SUM(CAST(amount AS DOUBLE)), 0.0) AS monetary \
+                      COALESCE({monetary}, 0.0) AS monetary \
                FROM {input} AS input \
                WHERE customer_id IS NOT NULL AND ts IS NOT NULL AND {day} <= {as_of} \
                GROUP BY customer_id), \
@@ -151,6 +151,7 @@ impl TableFunctionImpl for Rfm {
             f = score("frequency", "ASC"),
             m = score("monetary", "ASC"),
             segment = segment_case(),
+            monetary = table_input::exact_sum("amount", ""),
         );
         table_input::view(NAME, state, &sql)
     }
