@@ -12,6 +12,7 @@ mod jobs;
 mod kmeans;
 mod lake;
 mod ltv;
+mod partitioning;
 mod s3;
 mod segment;
 mod sqllogictests;
