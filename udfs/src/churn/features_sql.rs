@@ -31,7 +31,10 @@
 //! SQL over the input, returned as a view. Sums of amounts are exact and the
 //! gap deviation is computed from exact integer sums, so every feature has the
 //! same bits however the input is partitioned (one machine or a cluster), and
-//! a model trained on them is reproducible.
+//! a model trained on them is reproducible. The sums are grouped apart from
+//! the distinct purchase counts: mixed into one aggregate they stop
+//! DataFusion from rewriting `COUNT(DISTINCT ...)` into a grouping, which
+//! made the query 25x slower and 60x larger on 10M rows.
 
 use std::sync::Arc;
 
@@ -115,18 +118,20 @@ impl TableFunctionImpl for ChurnFeatures {
                        COUNT(DISTINCT purchase) AS frequency, \
                        {f30} AS frequency_30, {f90} AS frequency_90, {f365} AS frequency_365, \
                        COUNT(DISTINCT CASE WHEN day >= {as_of} - 180 AND day < {as_of} - 90 THEN purchase END) AS previous_90, \
-                       COALESCE({all_spend}, 0.0) AS monetary, \
-                       {m30} AS monetary_30, {m90} AS monetary_90, {m365} AS monetary_365, \
                        MAX(day) - MIN(day) AS tenure_days, \
                        {as_of} - MIN(day) AS days_since_first \
                      FROM hist GROUP BY customer_id), \
+             money AS (SELECT customer_id, \
+                         COALESCE({all_spend}, 0.0) AS monetary, \
+                         {m30} AS monetary_30, {m90} AS monetary_90, {m365} AS monetary_365 \
+                       FROM hist GROUP BY customer_id), \
              future AS (SELECT DISTINCT customer_id FROM base \
                         WHERE day >= {as_of} AND day < {as_of} + {horizon}) \
              SELECT a.customer_id, \
                     CAST(a.recency_days AS BIGINT) AS recency_days, \
                     a.frequency, a.frequency_30, a.frequency_90, a.frequency_365, \
-                    a.monetary, a.monetary_30, a.monetary_90, a.monetary_365, \
-                    a.monetary / CAST(a.frequency AS DOUBLE) AS avg_basket_value, \
+                    m.monetary, m.monetary_30, m.monetary_90, m.monetary_365, \
+                    m.monetary / CAST(a.frequency AS DOUBLE) AS avg_basket_value, \
                     CAST(a.tenure_days AS BIGINT) AS tenure_days, \
                     CAST(a.days_since_first AS BIGINT) AS days_since_first, \
                     g.gap_mean_days, g.gap_std_days, \
@@ -136,6 +141,7 @@ impl TableFunctionImpl for ChurnFeatures {
                     CASE WHEN e.data_end < {as_of} + {horizon} - 1 THEN CAST(NULL AS BOOLEAN) \
                          ELSE f.customer_id IS NULL END AS churned \
              FROM agg a \
+             JOIN money m ON a.customer_id = m.customer_id \
              CROSS JOIN ends e \
              LEFT JOIN gap_stats g ON a.customer_id = g.customer_id \
              LEFT JOIN future f ON a.customer_id = f.customer_id",

@@ -28,7 +28,9 @@
 //! | 2 | Hibernating | Hibernating | At Risk | At Risk | Cannot Lose Them |
 //! | 1 | Lost | Lost | At Risk | Cannot Lose Them | Cannot Lose Them |
 //!
-//! SQL over the input, returned as a view.
+//! SQL over the input, returned as a view. `monetary` is an exact sum (the
+//! same bits on any partitioning), grouped apart from the distinct order count
+//! so DataFusion still rewrites `COUNT(DISTINCT ...)` into a grouping.
 
 use std::sync::Arc;
 
@@ -132,13 +134,19 @@ impl TableFunctionImpl for Rfm {
             )
         };
         let sql = format!(
-            "WITH c AS ( \
+            "WITH sales AS ( \
+               SELECT * FROM {input} AS input \
+               WHERE customer_id IS NOT NULL AND ts IS NOT NULL AND {day} <= {as_of}), \
+             counts AS ( \
                SELECT customer_id, CAST({as_of} - MAX({day}) AS BIGINT) AS recency_days, \
-                      COUNT(DISTINCT {order}) AS frequency, \
-                      COALESCE({monetary}, 0.0) AS monetary \
-               FROM {input} AS input \
-               WHERE customer_id IS NOT NULL AND ts IS NOT NULL AND {day} <= {as_of} \
-               GROUP BY customer_id), \
+                      COUNT(DISTINCT {order}) AS frequency \
+               FROM sales GROUP BY customer_id), \
+             money AS ( \
+               SELECT customer_id, COALESCE({monetary}, 0.0) AS monetary \
+               FROM sales GROUP BY customer_id), \
+             c AS ( \
+               SELECT counts.customer_id, counts.recency_days, counts.frequency, money.monetary \
+               FROM counts JOIN money ON counts.customer_id = money.customer_id), \
              s AS ( \
                SELECT customer_id, recency_days, frequency, monetary, \
                       {r} AS r_score, {f} AS f_score, {m} AS m_score FROM c), \
