@@ -335,9 +335,7 @@ async fn run(cli: Cli) -> Result<()> {
                 bind_host: bind,
                 port,
                 external_host,
-                executor_timeout_seconds: executor_timeout_seconds.max(1),
-                // Look for dead executors a few times per timeout.
-                expire_dead_executor_interval_seconds: (executor_timeout_seconds / 3).clamp(1, 15),
+                executor_timeout_seconds,
             };
             crmlake::cluster::scheduler::run_scheduler(&opts).await
         }

@@ -36,6 +36,13 @@ impl LakeStoreRegistry {
     }
 }
 
+/// A runtime builder whose object stores are crmlake's: what the command
+/// line, the cluster scheduler and every executor start from.
+pub fn runtime_builder() -> datafusion::execution::runtime_env::RuntimeEnvBuilder {
+    datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+        .with_object_store_registry(Arc::new(LakeStoreRegistry::new()))
+}
+
 fn build_store(url: &Url) -> Result<Arc<dyn ObjectStore>> {
     let bucket = url.host_str().unwrap_or_default();
     let ctx = |e: object_store::Error| {

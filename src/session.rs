@@ -3,13 +3,12 @@
 use std::sync::Arc;
 
 use datafusion::execution::memory_pool::FairSpillPool;
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::cluster::SchedulerAddress;
 use crate::error::{CrmlakeError, Result};
 use crate::lake::{register_lake, LakeReport};
-use crate::object_stores::LakeStoreRegistry;
+use crate::object_stores::runtime_builder;
 
 /// The default lake, relative to the working directory.
 pub const DEFAULT_LAKE: &str = "data/lake";
@@ -48,8 +47,7 @@ pub fn base_session(opts: &SessionOptions) -> Result<SessionContext> {
         let reserve = (limit / (4 * partitions)).min(10 * 1024 * 1024);
         config = config.set_usize("datafusion.execution.sort_spill_reservation_bytes", reserve);
     }
-    let mut runtime =
-        RuntimeEnvBuilder::new().with_object_store_registry(Arc::new(LakeStoreRegistry::new()));
+    let mut runtime = runtime_builder();
     if let Some(limit) = opts.memory_limit {
         runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
     }

@@ -13,11 +13,11 @@ use std::sync::Arc;
 
 use ballista_core::registry::BallistaFunctionRegistry;
 use ballista_executor::executor_process::{start_executor_process, ExecutorProcessConfig};
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use crmlake_udfs::catalog::Registration;
 
 use super::{ballista_error, SchedulerAddress};
 use crate::error::{CrmlakeError, Result};
-use crate::object_stores::LakeStoreRegistry;
+use crate::object_stores::runtime_builder;
 
 /// What `crmlake executor` takes from the command line.
 #[derive(Debug, Clone)]
@@ -59,26 +59,26 @@ impl ExecutorOptions {
 /// Ballista's default function registry plus crmlake's scalar and aggregate
 /// functions, under their names and aliases.
 pub fn function_registry() -> BallistaFunctionRegistry {
+    // A function is found under its name and under each of its aliases.
+    let names = |name: &str, aliases: &[String]| -> Vec<String> {
+        std::iter::once(name.to_string())
+            .chain(aliases.iter().cloned())
+            .collect()
+    };
     let mut registry = BallistaFunctionRegistry::default();
     for entry in crmlake_udfs::catalog() {
         match entry.registration {
-            crmlake_udfs::catalog::Registration::Scalar(f) => {
-                for name in std::iter::once(f.name()).chain(f.aliases().iter().map(String::as_str))
-                {
-                    registry
-                        .scalar_functions
-                        .insert(name.to_string(), Arc::clone(&f));
+            Registration::Scalar(f) => {
+                for n in names(f.name(), f.aliases()) {
+                    registry.scalar_functions.insert(n, Arc::clone(&f));
                 }
             }
-            crmlake_udfs::catalog::Registration::Aggregate(f) => {
-                for name in std::iter::once(f.name()).chain(f.aliases().iter().map(String::as_str))
-                {
-                    registry
-                        .aggregate_functions
-                        .insert(name.to_string(), Arc::clone(&f));
+            Registration::Aggregate(f) => {
+                for n in names(f.name(), f.aliases()) {
+                    registry.aggregate_functions.insert(n, Arc::clone(&f));
                 }
             }
-            crmlake_udfs::catalog::Registration::Table(_) => {}
+            Registration::Table(_) => {}
         }
     }
     registry
@@ -126,8 +126,7 @@ pub async fn run_executor(opts: &ExecutorOptions) -> Result<()> {
     }
     config.override_function_registry = Some(Arc::new(function_registry()));
     config.override_runtime_producer = Some(Arc::new(move |_config| {
-        let mut runtime =
-            RuntimeEnvBuilder::new().with_object_store_registry(Arc::new(LakeStoreRegistry::new()));
+        let mut runtime = runtime_builder();
         if let Some(dir) = &work_dir {
             runtime = runtime.with_temp_file_path(dir.clone());
         }

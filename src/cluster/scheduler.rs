@@ -13,7 +13,6 @@ use std::sync::Arc;
 use ballista_scheduler::cluster::{BallistaCluster, ClusterStateEvent};
 use ballista_scheduler::config::{SchedulerConfig, TaskDistributionPolicy};
 use ballista_scheduler::scheduler_process::{create_scheduler, start_grpc_service_with_listener};
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
@@ -21,7 +20,7 @@ use futures::StreamExt;
 
 use super::ballista_error;
 use crate::error::{CrmlakeError, Result};
-use crate::object_stores::LakeStoreRegistry;
+use crate::object_stores::runtime_builder;
 
 /// What `crmlake scheduler` takes from the command line.
 #[derive(Debug, Clone)]
@@ -32,10 +31,9 @@ pub struct SchedulerOptions {
     pub port: u16,
     /// Host name executors and clients use to reach this scheduler.
     pub external_host: String,
-    /// An executor silent for this long is considered dead and its tasks rerun.
+    /// An executor silent for this long is considered dead and its tasks
+    /// rerun; the scheduler looks for such executors a few times per timeout.
     pub executor_timeout_seconds: u64,
-    /// How often to look for dead executors.
-    pub expire_dead_executor_interval_seconds: u64,
 }
 
 impl Default for SchedulerOptions {
@@ -45,7 +43,6 @@ impl Default for SchedulerOptions {
             port: super::DEFAULT_SCHEDULER_PORT,
             external_host: "localhost".into(),
             executor_timeout_seconds: 180,
-            expire_dead_executor_interval_seconds: 15,
         }
     }
 }
@@ -55,9 +52,7 @@ impl Default for SchedulerOptions {
 /// stores and functions added.
 pub fn scheduler_session(config: SessionConfig) -> datafusion::error::Result<SessionState> {
     let state = ballista_core::utils::default_session_builder(config)?;
-    let runtime = RuntimeEnvBuilder::new()
-        .with_object_store_registry(Arc::new(LakeStoreRegistry::new()))
-        .build_arc()?;
+    let runtime = runtime_builder().build_arc()?;
     let state = SessionStateBuilder::new_from_existing(state)
         .with_runtime_env(runtime)
         .build();
@@ -85,10 +80,11 @@ pub async fn run_scheduler(opts: &SchedulerOptions) -> Result<()> {
         // instead of filling the first executor's slots.
         .with_task_distribution(TaskDistributionPolicy::RoundRobin)
         .with_override_session_builder(Arc::new(scheduler_session))
-        .with_no_executors_grace_period_seconds(opts.executor_timeout_seconds);
+        .with_no_executors_grace_period_seconds(opts.executor_timeout_seconds.max(1));
     config.bind_host = opts.bind_host.clone();
-    config.executor_timeout_seconds = opts.executor_timeout_seconds;
-    config.expire_dead_executor_interval_seconds = opts.expire_dead_executor_interval_seconds;
+    let timeout = opts.executor_timeout_seconds.max(1);
+    config.executor_timeout_seconds = timeout;
+    config.expire_dead_executor_interval_seconds = (timeout / 3).clamp(1, 15);
     config.validate().map_err(|e| ballista_error(role, e))?;
     let config = Arc::new(config);
 

@@ -524,65 +524,36 @@ fn the_command_line_runs_sql_on_the_cluster_and_refuses_what_cannot_be_sent() {
     let lake = generated_lake(dir.path(), 2_000, 1_000);
     let cluster = Cluster::start(dir.path(), 1, 60);
     let count = "SELECT count(*) AS n, sum(amount) AS revenue FROM transactions";
-    let local = ok(crmlake(&[
-        "sql",
-        "--lake",
-        lake.to_str().unwrap(),
-        "--format",
-        "csv",
-        "-c",
-        count,
-    ]));
-    let remote = ok(crmlake(&[
-        "sql",
-        "--lake",
-        lake.to_str().unwrap(),
-        "--cluster",
-        &cluster.address,
-        "--format",
-        "csv",
-        "-c",
-        count,
-    ]));
+    let on_cluster = ["--cluster", cluster.address.as_str()];
+    let local = ok(lake_sql(&lake, &[], count));
+    let remote = ok(lake_sql(&lake, &on_cluster, count));
+    // The count exactly, the revenue (a DOUBLE sum) to 1e-9.
+    let row = |csv: &str| -> (String, f64) {
+        let line = csv.lines().nth(1).expect("a result row");
+        let (n, revenue) = line.split_once(',').expect("two columns");
+        (n.to_string(), revenue.parse().expect("revenue is a number"))
+    };
     assert_eq!(local.lines().next(), remote.lines().next());
-    let local_n = local
-        .lines()
-        .nth(1)
-        .unwrap()
-        .split(',')
-        .next()
-        .unwrap()
-        .to_string();
-    assert_eq!(
-        remote.lines().nth(1).unwrap().split(',').next().unwrap(),
-        local_n
+    let ((local_n, local_revenue), (remote_n, remote_revenue)) = (row(&local), row(&remote));
+    assert_eq!(local_n, remote_n);
+    assert!(
+        close(local_revenue, remote_revenue),
+        "{local_revenue} vs {remote_revenue}"
     );
 
     // A table held in this process's memory cannot reach the executors.
     user_error(
-        crmlake(&[
-            "sql",
-            "--lake",
-            lake.to_str().unwrap(),
-            "--cluster",
-            &cluster.address,
-            "-c",
+        lake_sql(
+            &lake,
+            &on_cluster,
             "CREATE TABLE t AS VALUES (1), (2); SELECT count(*) FROM t",
-        ]),
+        ),
         &["table 't'", "memory", "COPY", "--cluster"],
     );
     // No scheduler there, or not a scheduler address.
-    let port = free_port().to_string();
+    let nobody = format!("df://127.0.0.1:{}", free_port());
     user_error(
-        crmlake(&[
-            "sql",
-            "--lake",
-            lake.to_str().unwrap(),
-            "--cluster",
-            &format!("df://127.0.0.1:{port}"),
-            "-c",
-            count,
-        ]),
+        lake_sql(&lake, &["--cluster", &nobody], count),
         &[
             "cluster scheduler df://127.0.0.1:",
             "not reachable",

@@ -34,6 +34,14 @@ pub fn crmlake(args: &[&str]) -> Output {
     crmlake_in(&root(), args)
 }
 
+/// `crmlake sql --lake LAKE EXTRA... --format csv -c SQL`.
+pub fn lake_sql(lake: &Path, extra: &[&str], sql: &str) -> Output {
+    let mut args = vec!["sql", "--lake", lake.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--format", "csv", "-c", sql]);
+    crmlake(&args)
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }

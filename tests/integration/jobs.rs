@@ -36,15 +36,7 @@ fn run_job(job: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
 
 /// `SELECT ...` over the lake `lake`, as CSV.
 fn csv(lake: &Path, sql: &str) -> String {
-    ok(crmlake(&[
-        "sql",
-        "--lake",
-        lake.to_str().unwrap(),
-        "--format",
-        "csv",
-        "-c",
-        sql,
-    ]))
+    ok(lake_sql(lake, &[], sql))
 }
 
 /// Every manifest under `out/_runs/`, oldest first (run ids sort by time).

@@ -89,12 +89,7 @@ impl TableFunctionImpl for ChurnFeatures {
         let window =
             |days: i64, what: &str| format!("CASE WHEN day >= {as_of} - {days} THEN {what} END");
         let count = |days: i64| format!("COUNT(DISTINCT {})", window(days, "purchase"));
-        let spend = |days: i64| {
-            format!(
-                "COALESCE({}, 0.0)",
-                table_input::exact_sum(&window(days, "amount"), "")
-            )
-        };
+        let spend = |what: &str| format!("COALESCE({}, 0.0)", table_input::exact_sum(what, ""));
         let sql = format!(
             "WITH base AS ( \
                SELECT customer_id, CAST(CAST(ts AS DATE) AS BIGINT) AS day, \
@@ -105,12 +100,11 @@ impl TableFunctionImpl for ChurnFeatures {
              hist AS (SELECT * FROM base WHERE day < {as_of}), \
              days AS (SELECT DISTINCT customer_id, day FROM hist), \
              gaps AS (SELECT customer_id, \
-                        day - LAG(day) OVER (PARTITION BY customer_id ORDER BY day) AS gap \
+                        CAST(day - LAG(day) OVER (PARTITION BY customer_id ORDER BY day) AS DECIMAL(38, 0)) AS gap \
                       FROM days), \
              gap_stats AS (SELECT customer_id, AVG(CAST(gap AS DOUBLE)) AS gap_mean_days, \
                              CASE WHEN COUNT(gap) > 1 THEN SQRT(CAST( \
-                               (CAST(COUNT(gap) AS DECIMAL(38, 0)) * SUM(CAST(gap AS DECIMAL(38, 0)) * CAST(gap AS DECIMAL(38, 0))) \
-                                - SUM(CAST(gap AS DECIMAL(38, 0))) * SUM(CAST(gap AS DECIMAL(38, 0)))) AS DOUBLE) \
+                               CAST(COUNT(gap) AS DECIMAL(38, 0)) * SUM(gap * gap) - SUM(gap) * SUM(gap) AS DOUBLE) \
                                / CAST(COUNT(gap) * (COUNT(gap) - 1) AS DOUBLE)) END AS gap_std_days \
                            FROM gaps WHERE gap IS NOT NULL GROUP BY customer_id), \
              agg AS (SELECT customer_id, \
@@ -122,7 +116,7 @@ impl TableFunctionImpl for ChurnFeatures {
                        {as_of} - MIN(day) AS days_since_first \
                      FROM hist GROUP BY customer_id), \
              money AS (SELECT customer_id, \
-                         COALESCE({all_spend}, 0.0) AS monetary, \
+                         {all_spend} AS monetary, \
                          {m30} AS monetary_30, {m90} AS monetary_90, {m365} AS monetary_365 \
                        FROM hist GROUP BY customer_id), \
              future AS (SELECT DISTINCT customer_id FROM base \
@@ -148,10 +142,10 @@ impl TableFunctionImpl for ChurnFeatures {
             f30 = count(30),
             f90 = count(90),
             f365 = count(365),
-            m30 = spend(30),
-            m90 = spend(90),
-            m365 = spend(365),
-            all_spend = table_input::exact_sum("amount", ""),
+            m30 = spend(&window(30, "amount")),
+            m90 = spend(&window(90, "amount")),
+            m365 = spend(&window(365, "amount")),
+            all_spend = spend("amount"),
         );
         table_input::view(NAME, state, &sql)
     }
