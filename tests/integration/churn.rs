@@ -218,17 +218,18 @@ fn cross_validated_auc_reaches_the_reference_tools() {
         let ctx = wa_session(2, dir.path()).await;
         let (logistic, logistic_ap) = cross_validate(&ctx, "algorithm=logistic").await;
         let (gbt, gbt_ap) = cross_validate(&ctx, "algorithm=gbt, seed=42").await;
-        let (forest, forest_ap) =
-            cross_validate(&ctx, "algorithm=random_forest, n_trees=100, seed=42").await;
+        // The forest at its defaults: 100 trees of depth 6.
+        let (forest, forest_ap) = cross_validate(&ctx, "algorithm=random_forest, seed=42").await;
         eprintln!(
             "5-fold ROC-AUC / PR-AUC: logistic {logistic:.4} / {logistic_ap:.4}, gbt {gbt:.4} / {gbt_ap:.4}, \
-             random_forest(100) {forest:.4} / {forest_ap:.4}; reference {reference:?}"
+             random_forest {forest:.4} / {forest_ap:.4}; reference {reference:?}"
         );
         // Same design and folds as scikit-learn: the same AUC.
         assert!((logistic - reference["sklearn_logistic"]).abs() < 1e-4);
         assert!(gbt >= reference["lightgbm"], "gbt {gbt}");
         assert!(logistic.max(gbt).max(forest) >= 0.845);
-        assert!(forest >= reference["random_forest_500"] - 0.01, "forest {forest}");
+        assert!(forest >= reference["random_forest_500"], "forest {forest}");
+        assert!(forest >= reference["lightgbm"], "forest {forest}");
     });
 }
 

@@ -10,11 +10,13 @@
 //!
 //! The algorithms, free of DataFusion: [`logistic`] (Newton, L2),
 //! [`tree`] (histogram trees), [`ensemble`] (boosting and random forest),
+//! [`masks`] (scoring trees by leaf bit masks),
 //! [`shap`] (TreeSHAP), [`metrics`]; [`data`] holds the encoding they share.
 pub mod data;
 pub mod ensemble;
 pub mod features_sql;
 pub mod logistic;
+pub mod masks;
 pub mod metrics;
 pub mod metrics_sql;
 pub mod model;

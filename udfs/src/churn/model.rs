@@ -12,8 +12,15 @@
 //!   penalty λ, 1.0), `max_bins` (255), `growth` (`leaf` or `depth`),
 //!   `validation_fraction` (0.1; 0 turns early stopping off),
 //!   `early_stopping_rounds` (20);
-//! - `random_forest`: `n_trees` (300), `max_features` (`sqrt` default, or a
-//!   count), `max_depth` (0), `min_samples_leaf` (1), `max_bins` (255).
+//! - `random_forest`: `n_trees` (100), `max_features` (`sqrt` default, or a
+//!   count), `max_depth` (6; 0 = no limit), `min_samples_leaf` (1),
+//!   `max_bins` (255).
+//!
+//! Why the forest's trees are 6 levels deep by default: on wa_churn
+//! (stratified 5-fold, seed 42) depth 6 reached ROC-AUC 0.8457 and unlimited
+//! depth 0.8342 (300 trees each; 100 trees of depth 6: 0.8456), and trees of
+//! at most 64 leaves are scored by [`super::masks`]' tables: 1,000,000 rows
+//! in a fraction of a second instead of 45 s for 300 unlimited trees.
 //!
 //! A key of another algorithm is an error, as is an unknown key.
 
@@ -264,10 +271,10 @@ impl TrainOptions {
                     },
                 };
                 let p = ForestParams {
-                    n_trees: at_least_one("n_trees", o.parse_or("n_trees", 300)?)?,
+                    n_trees: at_least_one("n_trees", o.parse_or("n_trees", 100)?)?,
                     tree: TreeParams {
                         max_leaves: 0,
-                        max_depth: o.parse_or("max_depth", 0)?,
+                        max_depth: o.parse_or("max_depth", 6)?,
                         min_samples_leaf: at_least_one(
                             "min_samples_leaf",
                             o.parse_or("min_samples_leaf", 1)?,

@@ -37,6 +37,7 @@ use datafusion::logical_expr::{
 };
 
 use super::ensemble::Compiled;
+use super::masks::MaskScorer;
 use super::model::{ChurnModel, Learner};
 use super::train_sql::coerce_features;
 use crate::catalog::{FunctionEntry, FunctionKind, Registration};
@@ -71,7 +72,9 @@ pub fn explain_entry() -> FunctionEntry {
 pub struct Prepared {
     pub model: ChurnModel,
     categories: Vec<Option<CategoryIndex>>,
-    /// Trees laid out for scoring blocks of rows.
+    /// Trees as leaf mask tables (at most 64 leaves per tree).
+    masks: Option<MaskScorer>,
+    /// Otherwise trees laid out for walking blocks of rows.
     compiled: Option<Compiled>,
     /// A logistic model as per-feature terms.
     linear: Option<LinearTerms>,
@@ -168,9 +171,15 @@ impl Prepared {
             .iter()
             .map(|f| f.categories.as_deref().map(CategoryIndex::new))
             .collect();
-        let compiled = match &model.learner {
-            Learner::Gbt(e) | Learner::RandomForest(e) => Compiled::new(e, model.features.len()),
+        let masks = match &model.learner {
+            Learner::Gbt(e) | Learner::RandomForest(e) => MaskScorer::new(e, model.features.len()),
             Learner::Logistic(_) => None,
+        };
+        let compiled = match &model.learner {
+            Learner::Gbt(e) | Learner::RandomForest(e) if masks.is_none() => {
+                Compiled::new(e, model.features.len())
+            }
+            _ => None,
         };
         let linear = match &model.learner {
             Learner::Logistic(m) => Some(LinearTerms::new(m, &model.features)),
@@ -179,19 +188,41 @@ impl Prepared {
         Ok(Prepared {
             model,
             categories,
+            masks,
             compiled,
             linear,
         })
     }
 
-    /// Churn probabilities of the rows of encoded `columns`. Tree models walk
-    /// blocks of rows through each tree, on every core for large inputs.
+    /// Churn probabilities of the rows of encoded `columns`. Tree models use
+    /// leaf mask tables or walk blocks of rows through each tree, on every
+    /// core for large inputs.
     pub fn probabilities(&self, columns: &[Vec<f64>]) -> Vec<f64> {
         let n = columns.first().map_or(0, Vec::len);
         let d = columns.len();
         let mut out = vec![0.0; n];
         if let Some(linear) = &self.linear {
             linear.log_odds(columns, &mut out);
+            for o in out.iter_mut() {
+                *o = self.model.probability_of(*o);
+            }
+            return out;
+        }
+        if let (Some(masks), Learner::Gbt(e) | Learner::RandomForest(e)) =
+            (&self.masks, &self.model.learner)
+        {
+            let threads = scoring_threads(n, e.trees.len());
+            let chunk = n.div_ceil(threads).max(1);
+            std::thread::scope(|s| {
+                for (c, o) in out.chunks_mut(chunk).enumerate() {
+                    let start = c * chunk;
+                    let cols: Vec<&[f64]> = columns
+                        .iter()
+                        .map(|col| &col[start..start + o.len()])
+                        .collect();
+                    s.spawn(move || masks.raw(&cols, o));
+                }
+            });
             for o in out.iter_mut() {
                 *o = self.model.probability_of(*o);
             }
@@ -218,12 +249,7 @@ impl Prepared {
             }
             e.tree_input(&row, t);
         }
-        let threads = if n * e.trees.len() >= 500_000 {
-            std::thread::available_parallelism().map_or(1, |t| t.get())
-        } else {
-            1
-        };
-        let chunk = n.div_ceil(threads).max(1);
+        let chunk = n.div_ceil(scoring_threads(n, e.trees.len())).max(1);
         std::thread::scope(|s| {
             for (x, o) in inputs.chunks(chunk * d).zip(out.chunks_mut(chunk)) {
                 s.spawn(move || compiled.raw(x, d, o));
@@ -290,6 +316,16 @@ impl Prepared {
             out.push(values);
         }
         Ok(out)
+    }
+}
+
+/// Threads for scoring `rows` rows through `trees` trees: one for small
+/// inputs, every core for large ones.
+fn scoring_threads(rows: usize, trees: usize) -> usize {
+    if rows * trees >= 500_000 {
+        std::thread::available_parallelism().map_or(1, |t| t.get())
+    } else {
+        1
     }
 }
 

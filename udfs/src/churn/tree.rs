@@ -126,6 +126,9 @@ pub struct Bins {
     pub codes: Vec<Vec<u8>>,
     /// Per feature, the upper bound of each value bin but the last.
     pub thresholds: Vec<Vec<f64>>,
+    /// The same codes by row (row-major): a histogram reads one row's codes
+    /// and signal once for all features.
+    by_row: Vec<u8>,
 }
 
 impl Bins {
@@ -169,7 +172,18 @@ impl Bins {
             );
             thresholds.push(t);
         }
-        Bins { codes, thresholds }
+        let n = codes.first().map_or(0, Vec::len);
+        let mut by_row = vec![0u8; n * codes.len()];
+        for (f, col) in codes.iter().enumerate() {
+            for (r, &c) in col.iter().enumerate() {
+                by_row[r * codes.len() + f] = c;
+            }
+        }
+        Bins {
+            codes,
+            thresholds,
+            by_row,
+        }
     }
 
     fn value_bins(&self, f: usize) -> usize {
@@ -272,17 +286,22 @@ struct Builder<'a> {
 }
 
 impl Builder<'_> {
+    /// Per bin sums of the signal of `rows`. Row by row (each row's signal
+    /// is read once); each bin still adds its rows in the order given.
     fn histogram(&self, rows: &[u32]) -> Vec<Sums> {
         let mut hist = vec![Sums::default(); self.total_bins];
         let s = self.signal;
-        for (f, codes) in self.bins.codes.iter().enumerate() {
-            let h = &mut hist[self.offsets[f]..self.offsets[f + 1]];
-            for &r in rows {
-                let r = r as usize;
-                let b = &mut h[codes[r] as usize];
-                b.g += s.g[r];
-                b.h += s.h[r];
-                b.c += s.count[r];
+        let d = self.bins.codes.len();
+        let starts = &self.offsets[..d];
+        for &r in rows {
+            let r = r as usize;
+            let (g, h, c) = (s.g[r], s.h[r], s.count[r]);
+            let codes = &self.bins.by_row[r * d..(r + 1) * d];
+            for (&start, &code) in starts.iter().zip(codes) {
+                let b = &mut hist[start + code as usize];
+                b.g += g;
+                b.h += h;
+                b.c += c;
             }
         }
         hist
@@ -415,6 +434,7 @@ pub fn build(
     let mut open: VecDeque<Leaf> = VecDeque::new();
     open.push_back(root_leaf);
     let mut leaves = 1usize;
+    let mut right_rows: Vec<u32> = Vec::new();
     loop {
         if params.max_leaves > 0 && leaves >= params.max_leaves {
             break;
@@ -457,14 +477,24 @@ pub fn build(
                 (c as usize) <= split.bin
             }
         };
-        // Stable partition of the leaf's rows.
+        // Stable partition of the leaf's rows: left ones move forward in
+        // place (never past an unread row), right ones wait in `right_rows`.
         let part = &mut rows[leaf.start..leaf.end];
-        let (l, r): (Vec<u32>, Vec<u32>) = part.iter().partition(|&&r| goes_left(r));
-        let mid = leaf.start + l.len();
-        part[..l.len()].copy_from_slice(&l);
-        part[l.len()..].copy_from_slice(&r);
+        right_rows.clear();
+        let mut left_len = 0;
+        for i in 0..part.len() {
+            let r = part[i];
+            if goes_left(r) {
+                part[left_len] = r;
+                left_len += 1;
+            } else {
+                right_rows.push(r);
+            }
+        }
+        part[left_len..].copy_from_slice(&right_rows);
+        let mid = leaf.start + left_len;
         let right_sums = leaf.sums.minus(&split.left);
-        let (small_hist, small_is_left) = if l.len() <= r.len() {
+        let (small_hist, small_is_left) = if left_len <= right_rows.len() {
             (builder.histogram(&rows[leaf.start..mid]), true)
         } else {
             (builder.histogram(&rows[mid..leaf.end]), false)
