@@ -160,6 +160,9 @@ proptest! {
             let probe = vec![1.0; p.model.features.len()];
             let _ = s.probability(&probe);
             s.contributions(&probe, &mut phi);
+            // The batch path: mask tables or the block walk.
+            let columns = vec![vec![1.0, f64::NAN, 0.0, 2.0]; p.model.features.len()];
+            let _ = p.probabilities(&columns);
             let _ = Model::Churn { params: Default::default(), model: p.model.clone() }.info_json();
         }
     }

@@ -185,9 +185,11 @@ pub struct Masks<M> {
     scale: f64,
 }
 
-/// Per node of a tree: the leaf's number left to right (leaves), and the
-/// numbers `first..end` of the leaves of its left subtree (splits).
+/// Per node of a tree: whether a walk from the root can reach it, the
+/// leaf's number left to right (leaves), and the numbers `first..end` of the
+/// leaves of its left subtree (splits).
 struct LeafNumbers {
+    reached: Vec<bool>,
     leaf_of: Vec<usize>,
     left: Vec<(usize, usize)>,
 }
@@ -237,7 +239,11 @@ fn leaf_ranges(t: &super::tree::Tree, max: usize) -> Option<LeafNumbers> {
             }
         })
         .collect();
-    Some(LeafNumbers { leaf_of, left })
+    Some(LeafNumbers {
+        reached: seen,
+        leaf_of,
+        left,
+    })
 }
 
 /// One feature's own mask rows: bins 0..=thresholds (every split with a
@@ -281,8 +287,14 @@ impl<M: Mask> Masks<M> {
         // Per feature: (threshold, tree, mask if failed, default_left).
         let mut splits: Vec<Vec<(f64, usize, M, bool)>> = vec![Vec::new(); features];
         for (k, t) in e.trees.iter().enumerate() {
-            let LeafNumbers { leaf_of, left } = leaf_ranges(t, M::BITS)?;
-            for i in 0..t.feature.len() {
+            let LeafNumbers {
+                reached,
+                leaf_of,
+                left,
+            } = leaf_ranges(t, M::BITS)?;
+            // A node no walk reaches (only in a hand-edited model) plays no
+            // part, as in the walk.
+            for i in (0..t.feature.len()).filter(|&i| reached[i]) {
                 if t.feature[i] < 0 {
                     values[k * M::BITS + leaf_of[i]] = t.value[i];
                 } else {
@@ -644,6 +656,24 @@ mod tests {
         assert_same_as_walk(&e, &MaskScorer::new(&e, 3).unwrap(), &cols);
         e.trees.clear();
         assert_same_as_walk(&e, &MaskScorer::new(&e, 3).unwrap(), &cols);
+    }
+
+    #[test]
+    fn nodes_no_walk_reaches_are_ignored() {
+        let (frame, features) = data(800, 7);
+        let (mut e, _, _) = fit_gbt(&frame, &features, &gbt_params(6, 3));
+        let cols = probes(&e, &mut Rng::new(4), 300);
+        // Tree 0's root takes over the children of a child that splits: that
+        // child and the root's other subtree are no longer reached, and no
+        // node is reached twice.
+        let t = &mut e.trees[0];
+        let (l, r) = (t.left[0] as usize, t.right[0] as usize);
+        let c = if t.feature[l] >= 0 { l } else { r };
+        assert!(t.feature[c] >= 0, "a child of the root splits");
+        t.left[0] = t.left[c];
+        t.right[0] = t.right[c];
+        assert!(e.validate(3).is_ok());
+        assert_same_as_walk(&e, &MaskScorer::new(&e, 3).expect("a valid tree"), &cols);
     }
 
     #[test]
