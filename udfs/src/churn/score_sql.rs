@@ -72,12 +72,19 @@ pub fn explain_entry() -> FunctionEntry {
 pub struct Prepared {
     pub model: ChurnModel,
     categories: Vec<Option<CategoryIndex>>,
-    /// Trees as leaf mask tables (at most 64 leaves per tree).
-    masks: Option<MaskScorer>,
-    /// Otherwise trees laid out for walking blocks of rows.
-    compiled: Option<Compiled>,
+    batch: Batch,
+}
+
+/// How [`Prepared::probabilities`] scores many rows.
+enum Batch {
     /// A logistic model as per-feature terms.
-    linear: Option<LinearTerms>,
+    Linear(LinearTerms),
+    /// Trees as leaf mask tables (at most 64 leaves per tree).
+    Masks(MaskScorer),
+    /// Deeper trees laid out for walking blocks of rows.
+    Walk(Compiled),
+    /// Row by row through the model's scorer (a model with no features).
+    Rows,
 }
 
 /// A logistic model's log-odds as one term per feature: `a·x + b` for a
@@ -171,26 +178,18 @@ impl Prepared {
             .iter()
             .map(|f| f.categories.as_deref().map(CategoryIndex::new))
             .collect();
-        let masks = match &model.learner {
-            Learner::Gbt(e) | Learner::RandomForest(e) => MaskScorer::new(e, model.features.len()),
-            Learner::Logistic(_) => None,
-        };
-        let compiled = match &model.learner {
-            Learner::Gbt(e) | Learner::RandomForest(e) if masks.is_none() => {
-                Compiled::new(e, model.features.len())
-            }
-            _ => None,
-        };
-        let linear = match &model.learner {
-            Learner::Logistic(m) => Some(LinearTerms::new(m, &model.features)),
-            _ => None,
+        let d = model.features.len();
+        let batch = match &model.learner {
+            Learner::Logistic(m) => Batch::Linear(LinearTerms::new(m, &model.features)),
+            Learner::Gbt(e) | Learner::RandomForest(e) => MaskScorer::new(e, d)
+                .map(Batch::Masks)
+                .or_else(|| Compiled::new(e, d).map(Batch::Walk))
+                .unwrap_or(Batch::Rows),
         };
         Ok(Prepared {
             model,
             categories,
-            masks,
-            compiled,
-            linear,
+            batch,
         })
     }
 
@@ -201,60 +200,43 @@ impl Prepared {
         let n = columns.first().map_or(0, Vec::len);
         let d = columns.len();
         let mut out = vec![0.0; n];
-        if let Some(linear) = &self.linear {
-            linear.log_odds(columns, &mut out);
-            for o in out.iter_mut() {
-                *o = self.model.probability_of(*o);
-            }
-            return out;
-        }
-        if let (Some(masks), Learner::Gbt(e) | Learner::RandomForest(e)) =
-            (&self.masks, &self.model.learner)
-        {
-            let threads = scoring_threads(n, e.trees.len());
-            let chunk = n.div_ceil(threads).max(1);
-            std::thread::scope(|s| {
-                for (c, o) in out.chunks_mut(chunk).enumerate() {
-                    let start = c * chunk;
+        match (&self.batch, &self.model.learner) {
+            (Batch::Linear(linear), _) => linear.log_odds(columns, &mut out),
+            (Batch::Masks(masks), Learner::Gbt(e) | Learner::RandomForest(e)) => {
+                in_parallel(&mut out, e.trees.len(), |start, o| {
                     let cols: Vec<&[f64]> = columns
                         .iter()
                         .map(|col| &col[start..start + o.len()])
                         .collect();
-                    s.spawn(move || masks.raw(&cols, o));
+                    masks.raw(&cols, o);
+                });
+            }
+            (Batch::Walk(compiled), Learner::Gbt(e) | Learner::RandomForest(e)) => {
+                in_parallel(&mut out, e.trees.len(), |start, o| {
+                    // Tree inputs of these rows, row-major.
+                    let mut inputs = vec![0.0; o.len() * d];
+                    let mut row = vec![0.0; d];
+                    for (i, t) in inputs.chunks_mut(d.max(1)).enumerate() {
+                        for (v, col) in row.iter_mut().zip(columns) {
+                            *v = col[start + i];
+                        }
+                        e.tree_input(&row, t);
+                    }
+                    compiled.raw(&inputs, d, o);
+                });
+            }
+            _ => {
+                let mut scorer = self.model.scorer();
+                let mut x = vec![0.0; d];
+                for (i, o) in out.iter_mut().enumerate() {
+                    for (v, col) in x.iter_mut().zip(columns) {
+                        *v = col[i];
+                    }
+                    *o = scorer.probability(&x);
                 }
-            });
-            for o in out.iter_mut() {
-                *o = self.model.probability_of(*o);
+                return out;
             }
-            return out;
         }
-        let (Some(compiled), Learner::Gbt(e) | Learner::RandomForest(e)) =
-            (&self.compiled, &self.model.learner)
-        else {
-            let mut scorer = self.model.scorer();
-            let mut x = vec![0.0; d];
-            for (i, o) in out.iter_mut().enumerate() {
-                for (v, col) in x.iter_mut().zip(columns) {
-                    *v = col[i];
-                }
-                *o = scorer.probability(&x);
-            }
-            return out;
-        };
-        let mut inputs = vec![0.0; n * d];
-        let mut row = vec![0.0; d];
-        for (i, t) in inputs.chunks_mut(d.max(1)).enumerate().take(n) {
-            for (v, col) in row.iter_mut().zip(columns) {
-                *v = col[i];
-            }
-            e.tree_input(&row, t);
-        }
-        let chunk = n.div_ceil(scoring_threads(n, e.trees.len())).max(1);
-        std::thread::scope(|s| {
-            for (x, o) in inputs.chunks(chunk * d).zip(out.chunks_mut(chunk)) {
-                s.spawn(move || compiled.raw(x, d, o));
-            }
-        });
         for o in out.iter_mut() {
             *o = self.model.probability_of(*o);
         }
@@ -319,14 +301,22 @@ impl Prepared {
     }
 }
 
-/// Threads for scoring `rows` rows through `trees` trees: one for small
-/// inputs, every core for large ones.
-fn scoring_threads(rows: usize, trees: usize) -> usize {
-    if rows * trees >= 500_000 {
+/// Runs `score(start, out_part)` over consecutive parts of `out`: one part
+/// for small inputs, one per core when `out.len()` rows through `trees`
+/// trees is large work.
+fn in_parallel(out: &mut [f64], trees: usize, score: impl Fn(usize, &mut [f64]) + Sync) {
+    let threads = if out.len() * trees >= 500_000 {
         std::thread::available_parallelism().map_or(1, |t| t.get())
     } else {
         1
-    }
+    };
+    let chunk = out.len().div_ceil(threads).max(1);
+    let score = &score;
+    std::thread::scope(|s| {
+        for (c, o) in out.chunks_mut(chunk).enumerate() {
+            s.spawn(move || score(c * chunk, o));
+        }
+    });
 }
 
 /// A categorical feature's categories, looked up by the 16-byte views of a
@@ -676,7 +666,81 @@ impl ScalarUDFImpl for ChurnScore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::churn::data::{Feature, Frame};
+    use crate::churn::model::TrainOptions;
+    use crate::model::Model;
     use proptest::prelude::*;
+
+    /// Each way of scoring a batch gives the row-by-row scorer's bits: mask
+    /// tables for shallow trees, the block walk for deep ones, on one or
+    /// several threads.
+    #[test]
+    fn tree_batches_equal_row_by_row_scores() {
+        let n = 600usize;
+        let x: Vec<f64> = (0..n).map(|i| ((i * 37) % 600) as f64 / 6.0).collect();
+        let c: Vec<f64> = (0..n)
+            .map(|i| {
+                if i % 11 == 0 {
+                    f64::NAN
+                } else {
+                    (i % 3) as f64
+                }
+            })
+            .collect();
+        // Noisy labels: unlimited trees grow far past 64 leaves.
+        let mut rng = crate::segment::kmeans::Rng::new(5);
+        let y: Vec<f64> = (0..n)
+            .map(|_| f64::from(u8::from(rng.uniform() < 0.4)))
+            .collect();
+        let features = vec![
+            Feature {
+                name: "x".into(),
+                categories: None,
+            },
+            Feature {
+                name: "c".into(),
+                categories: Some(vec!["a".into(), "b".into(), "c".into()]),
+            },
+        ];
+        let cases = [
+            ("algorithm=gbt, max_iter=20", true),
+            ("algorithm=random_forest, n_trees=4, seed=1", true),
+            (
+                "algorithm=random_forest, n_trees=4, max_depth=0, seed=1",
+                false,
+            ),
+        ];
+        for (options, masked) in cases {
+            let frame = Frame {
+                columns: vec![x.clone(), c.clone()],
+                labels: y.clone(),
+                weights: vec![1.0; n],
+            };
+            let o = TrainOptions::parse("test", options, 2).unwrap();
+            let m = ChurnModel::train(frame, features.clone(), &o, 0, 2).unwrap();
+            let text = Model::Churn {
+                params: Default::default(),
+                model: m.clone(),
+            }
+            .to_json();
+            let p = Prepared::new("test", &text).unwrap();
+            assert_eq!(matches!(p.batch, Batch::Masks(_)), masked, "{options}");
+            assert_eq!(matches!(p.batch, Batch::Walk(_)), !masked, "{options}");
+            // Enough rows (150,000, shifted copies) to be split over threads.
+            let columns: Vec<Vec<f64>> = vec![
+                (0..250)
+                    .flat_map(|k| x.iter().map(move |v| v + k as f64 * 0.01))
+                    .collect(),
+                (0..250).flat_map(|_| c.iter().copied()).collect(),
+            ];
+            let batch = p.probabilities(&columns);
+            let mut s = m.scorer();
+            for (i, &b) in batch.iter().enumerate() {
+                let want = s.probability(&[columns[0][i], columns[1][i]]);
+                assert_eq!(b.to_bits(), want.to_bits(), "{options} row {i}");
+            }
+        }
+    }
 
     fn lookups(categories: &[String], probes: &[Option<String>]) -> Vec<Option<usize>> {
         let index = CategoryIndex::new(categories);
