@@ -122,22 +122,21 @@ impl Tree {
 /// Features binned for tree building.
 #[derive(Debug, Clone)]
 pub struct Bins {
-    /// Per feature, bin codes by row (column-major).
-    pub codes: Vec<Vec<u8>>,
     /// Per feature, the upper bound of each value bin but the last.
     pub thresholds: Vec<Vec<f64>>,
-    /// The same codes by row (row-major): a histogram reads one row's codes
-    /// and signal once for all features.
-    by_row: Vec<u8>,
+    /// Bin codes, row-major (`features` per row): a histogram reads one
+    /// row's codes and signal once for all features.
+    codes: Vec<u8>,
 }
 
 impl Bins {
     /// Bin `columns` (NaN missing) into at most `max_bins` (2..=255) value bins.
     pub fn new(columns: &[Vec<f64>], max_bins: usize) -> Bins {
         let max_bins = max_bins.clamp(2, 255);
-        let mut codes = Vec::with_capacity(columns.len());
+        let d = columns.len();
+        let mut codes = vec![0u8; columns.first().map_or(0, Vec::len) * d];
         let mut thresholds = Vec::with_capacity(columns.len());
-        for col in columns {
+        for (f, col) in columns.iter().enumerate() {
             let mut present: Vec<f64> = col.iter().copied().filter(|v| !v.is_nan()).collect();
             present.sort_unstable_by(f64::total_cmp);
             let mut distinct = present.clone();
@@ -159,31 +158,26 @@ impl Bins {
                 t
             };
             let missing = t.len() as u8 + 1;
-            codes.push(
-                col.iter()
-                    .map(|&v| {
-                        if v.is_nan() {
-                            missing
-                        } else {
-                            t.partition_point(|&b| b < v) as u8
-                        }
-                    })
-                    .collect(),
-            );
+            for (r, &v) in col.iter().enumerate() {
+                codes[r * d + f] = if v.is_nan() {
+                    missing
+                } else {
+                    t.partition_point(|&b| b < v) as u8
+                };
+            }
             thresholds.push(t);
         }
-        let n = codes.first().map_or(0, Vec::len);
-        let mut by_row = vec![0u8; n * codes.len()];
-        for (f, col) in codes.iter().enumerate() {
-            for (r, &c) in col.iter().enumerate() {
-                by_row[r * codes.len() + f] = c;
-            }
-        }
-        Bins {
-            codes,
-            thresholds,
-            by_row,
-        }
+        Bins { thresholds, codes }
+    }
+
+    /// Number of features.
+    pub fn features(&self) -> usize {
+        self.thresholds.len()
+    }
+
+    /// The bin code of row `r`, feature `f`.
+    pub fn code(&self, r: usize, f: usize) -> u8 {
+        self.codes[r * self.features() + f]
     }
 
     fn value_bins(&self, f: usize) -> usize {
@@ -291,12 +285,12 @@ impl Builder<'_> {
     fn histogram(&self, rows: &[u32]) -> Vec<Sums> {
         let mut hist = vec![Sums::default(); self.total_bins];
         let s = self.signal;
-        let d = self.bins.codes.len();
+        let d = self.bins.features();
         let starts = &self.offsets[..d];
         for &r in rows {
             let r = r as usize;
             let (g, h, c) = (s.g[r], s.h[r], s.count[r]);
-            let codes = &self.bins.by_row[r * d..(r + 1) * d];
+            let codes = &self.bins.codes[r * d..(r + 1) * d];
             for (&start, &code) in starts.iter().zip(codes) {
                 let b = &mut hist[start + code as usize];
                 b.g += g;
@@ -320,7 +314,7 @@ impl Builder<'_> {
         if p.max_depth > 0 && leaf.depth >= p.max_depth {
             return None;
         }
-        let d = self.bins.codes.len();
+        let d = self.bins.features();
         let mut candidates: Vec<usize> = (0..d).collect();
         if p.max_features > 0 && p.max_features < d {
             for i in 0..p.max_features {
@@ -387,7 +381,7 @@ pub fn build(
     params: &TreeParams,
     rng: &mut Rng,
 ) -> Built {
-    let d = bins.codes.len();
+    let d = bins.features();
     let mut offsets = vec![0usize; d + 1];
     for f in 0..d {
         offsets[f + 1] = offsets[f] + bins.value_bins(f) + 1;
@@ -467,10 +461,9 @@ pub fn build(
             continue;
         };
         let f = split.feature;
-        let codes = &bins.codes[f];
         let missing = bins.value_bins(f) as u8;
         let goes_left = |r: u32| {
-            let c = codes[r as usize];
+            let c = bins.code(r as usize, f);
             if c == missing {
                 split.default_left
             } else {
@@ -571,11 +564,12 @@ mod tests {
     fn bins_split_between_distinct_values_and_keep_missing_apart() {
         let bins = Bins::new(&[vec![3.0, 1.0, f64::NAN, 2.0, 1.0]], 255);
         assert_eq!(bins.thresholds[0], vec![1.5, 2.5]);
-        assert_eq!(bins.codes[0], vec![2, 0, 3, 1, 0]);
+        let codes: Vec<u8> = (0..5).map(|r| bins.code(r, 0)).collect();
+        assert_eq!(codes, vec![2, 0, 3, 1, 0]);
         let many: Vec<f64> = (0..1000).map(f64::from).collect();
         let b = Bins::new(&[many], 10);
         assert!(b.thresholds[0].len() <= 9);
-        assert!(b.codes[0].iter().all(|&c| c < 10));
+        assert!((0..1000).all(|r| b.code(r, 0) < 10));
     }
 
     #[test]
