@@ -15,6 +15,8 @@ use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::datatypes::{DataType, Field, Int64Type, UInt32Type};
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
+use foldhash::fast::FixedState;
+use std::hash::BuildHasher;
 
 use super::items::{Interner, Items, StrInterner, Values};
 use crate::error::UdfError;
@@ -162,26 +164,155 @@ fn interned_values(items: &Items) -> Values {
     }
 }
 
-/// Baskets collected from `(basket_id, item)` rows, as flat (basket, item)
-/// id pairs: no allocation per basket while reading.
+/// The basket ids of runs of rows, in run order: one key per run.
+#[derive(Debug)]
+enum RunIds {
+    Int(Vec<i64>),
+    /// All keys in one string; key `r` ends at `ends[r]`.
+    Str {
+        text: String,
+        ends: Vec<usize>,
+    },
+}
+
+impl RunIds {
+    fn new(t: KeyType) -> RunIds {
+        match t {
+            KeyType::Int => RunIds::Int(Vec::new()),
+            KeyType::Str => RunIds::Str {
+                text: String::new(),
+                ends: Vec::new(),
+            },
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            RunIds::Int(v) => v.len(),
+            RunIds::Str { ends, .. } => ends.len(),
+        }
+    }
+
+    fn str_at<'a>(text: &'a str, ends: &[usize], r: usize) -> Option<&'a str> {
+        let start = if r == 0 { 0 } else { ends[r - 1] };
+        text.get(start..ends[r])
+    }
+
+    /// Whether run `r`'s key equals row `i` of `keys` (false on a type
+    /// mismatch, which `push` reports).
+    fn equals(&self, r: usize, keys: &Keys, i: usize) -> bool {
+        match (self, keys) {
+            (RunIds::Int(v), Keys::Int(a)) => v[r] == a.value(i),
+            (RunIds::Str { text, ends }, Keys::Str(a)) => {
+                Self::str_at(text, ends, r) == Some(a.value(i))
+            }
+            _ => false,
+        }
+    }
+
+    fn same(&self, r: usize, q: usize) -> bool {
+        match self {
+            RunIds::Int(v) => v[r] == v[q],
+            RunIds::Str { text, ends } => {
+                Self::str_at(text, ends, r) == Self::str_at(text, ends, q)
+            }
+        }
+    }
+
+    /// Appends row `i` of `keys` as a new run's key; returns its hash.
+    fn push(
+        &mut self,
+        function: &'static str,
+        keys: &Keys,
+        i: usize,
+        h: &FixedState,
+    ) -> Result<u64> {
+        match (self, keys) {
+            (RunIds::Int(v), Keys::Int(a)) => {
+                v.push(a.value(i));
+                Ok(h.hash_one(a.value(i)))
+            }
+            (RunIds::Str { text, ends }, Keys::Str(a)) => {
+                text.push_str(a.value(i));
+                ends.push(text.len());
+                Ok(h.hash_one(a.value(i)))
+            }
+            _ => Err(UdfError::data(function, "basket ids changed type between batches").into()),
+        }
+    }
+
+    /// The keys of runs `runs`, as an Arrow array.
+    fn array(&self, runs: &[u32]) -> ArrayRef {
+        match self {
+            RunIds::Int(v) => Arc::new(Int64Array::from_iter_values(
+                runs.iter().map(|&r| v[r as usize]),
+            )),
+            RunIds::Str { text, ends } => {
+                Arc::new(StringArray::from_iter_values(runs.iter().map(|&r| {
+                    Self::str_at(text, ends, r as usize).unwrap_or_default()
+                })))
+            }
+        }
+    }
+
+    fn heap_size(&self) -> usize {
+        match self {
+            RunIds::Int(v) => v.capacity() * 8,
+            RunIds::Str { text, ends } => text.capacity() + ends.capacity() * 8,
+        }
+    }
+}
+
+/// Baskets collected from `(basket_id, item)` rows, as flat (run, item) id
+/// pairs: no allocation per basket while reading.
+///
+/// Basket ids are not looked up in a hash table row by row (that was the
+/// largest cost on a million-basket lake: a table too large for the cache,
+/// probed for every row). Rows are taken in runs of equal basket id (the
+/// rows of an order are usually stored together), each run keeping its id
+/// and the id's hash; runs of the same basket (rows apart, or from other
+/// partitions' states) are joined once, at the end, by sorting the runs by
+/// hash and comparing the ids of equal hashes.
 #[derive(Debug)]
 pub struct PairBaskets {
     function: &'static str,
-    ids: Items,
+    ids: RunIds,
+    hashes: Vec<u64>,
+    hasher: FixedState,
     pub items: Items,
-    basket_of: Vec<u32>,
+    run_of: Vec<u32>,
     item_of: Vec<u32>,
+}
+
+/// Runs joined into baskets: the basket of each run, and each basket's
+/// first run in hash order (basket `k` has the `k`-th smallest hash).
+struct Joined {
+    basket_of_run: Vec<u32>,
+    first_run: Vec<u32>,
 }
 
 impl PairBaskets {
     pub fn new(function: &'static str, id_type: KeyType, item_type: KeyType) -> Self {
         PairBaskets {
             function,
-            ids: id_type.interner(),
+            ids: RunIds::new(id_type),
+            hashes: Vec::new(),
+            hasher: FixedState::with_seed(0x6261_736b_6574),
             items: item_type.interner(),
-            basket_of: Vec::new(),
+            run_of: Vec::new(),
             item_of: Vec::new(),
         }
+    }
+
+    /// Starts a run for row `i` of `ids` unless the last run has its id.
+    fn run_for(&mut self, ids: &Keys, i: usize) -> Result<u32> {
+        let last = self.ids.len();
+        if last > 0 && self.ids.equals(last - 1, ids, i) {
+            return Ok((last - 1) as u32);
+        }
+        let h = self.ids.push(self.function, ids, i, &self.hasher)?;
+        self.hashes.push(h);
+        Ok(last as u32)
     }
 
     fn add(&mut self, ids: &Keys, items: &Keys) -> Result<()> {
@@ -189,9 +320,9 @@ impl PairBaskets {
             if ids.is_null(i) || items.is_null(i) {
                 continue;
             }
-            let b = intern(self.function, &mut self.ids, ids, i)?;
+            let run = self.run_for(ids, i)?;
             let item = intern(self.function, &mut self.items, items, i)?;
-            self.basket_of.push(b);
+            self.run_of.push(run);
             self.item_of.push(item);
         }
         Ok(())
@@ -205,38 +336,102 @@ impl PairBaskets {
         )
     }
 
-    /// The item ids of each basket, by basket id (a counting sort of the
-    /// pairs; each basket allocated once at its size).
-    pub fn baskets(&self) -> Vec<Vec<u32>> {
-        let mut sizes = vec![0usize; self.ids.len()];
-        for &b in &self.basket_of {
-            sizes[b as usize] += 1;
+    /// Runs with the same basket id joined: runs sorted by hash (a stable
+    /// sort, which also merges the already sorted runs of merged states
+    /// quickly), and within a hash, by id.
+    fn join(&self) -> Joined {
+        let mut order: Vec<(u64, u32)> = self
+            .hashes
+            .iter()
+            .enumerate()
+            .map(|(r, &h)| (h, r as u32))
+            .collect();
+        order.sort_by_key(|&(h, _)| h);
+        let mut basket_of_run = vec![0u32; order.len()];
+        let mut first_run = Vec::new();
+        let mut start = 0;
+        while start < order.len() {
+            let h = order[start].0;
+            let end = start + order[start..].iter().take_while(|x| x.0 == h).count();
+            // The baskets started in this hash (almost always one).
+            let from = first_run.len();
+            for &(_, r) in &order[start..end] {
+                let known = first_run[from..]
+                    .iter()
+                    .position(|&f: &u32| self.ids.same(f as usize, r as usize));
+                basket_of_run[r as usize] = match known {
+                    Some(k) => (from + k) as u32,
+                    None => {
+                        first_run.push(r);
+                        (first_run.len() - 1) as u32
+                    }
+                };
+            }
+            start = end;
         }
-        let mut baskets: Vec<Vec<u32>> = sizes.iter().map(|&n| Vec::with_capacity(n)).collect();
-        for (&b, &i) in self.basket_of.iter().zip(&self.item_of) {
-            baskets[b as usize].push(i);
+        Joined {
+            basket_of_run,
+            first_run,
         }
-        baskets
     }
 
-    /// The partial state, compact: the distinct basket ids and items once
-    /// each, then every basket's length and its items as local ids, so the
-    /// final merge interns each distinct value once instead of every pair.
+    /// Every basket's length and all baskets' items one after another (a
+    /// counting sort of the pairs), baskets in hash order.
+    fn flat(&self, joined: &Joined) -> (Vec<u32>, Vec<u32>) {
+        let basket = |&r: &u32| joined.basket_of_run[r as usize] as usize;
+        let mut lengths = vec![0u32; joined.first_run.len()];
+        for r in &self.run_of {
+            lengths[basket(r)] += 1;
+        }
+        let mut next: Vec<usize> = lengths
+            .iter()
+            .scan(0usize, |at, &n| {
+                let start = *at;
+                *at += n as usize;
+                Some(start)
+            })
+            .collect();
+        let mut pairs = vec![0u32; self.run_of.len()];
+        for (r, &i) in self.run_of.iter().zip(&self.item_of) {
+            let at = &mut next[basket(r)];
+            pairs[*at] = i;
+            *at += 1;
+        }
+        (lengths, pairs)
+    }
+
+    /// The item ids of each distinct basket.
+    pub fn baskets(&self) -> Vec<Vec<u32>> {
+        let (lengths, pairs) = self.flat(&self.join());
+        let mut at = 0;
+        lengths
+            .iter()
+            .map(|&n| {
+                let b = pairs[at..at + n as usize].to_vec();
+                at += n as usize;
+                b
+            })
+            .collect()
+    }
+
+    /// The partial state, compact: each distinct basket id and item once,
+    /// then every basket's length and its items as local ids. Baskets go in
+    /// hash order, so the final merge's sort finds them already sorted.
     pub fn state(&self) -> Vec<ScalarValue> {
-        let baskets = self.baskets();
-        let ids = values_array(&interned_values(&self.ids), 0..self.ids.len() as u32);
+        let joined = self.join();
+        let (lengths, pairs) = self.flat(&joined);
+        let ids = self.ids.array(&joined.first_run);
         let items = values_array(&interned_values(&self.items), 0..self.items.len() as u32);
-        let lengths = UInt32Array::from_iter_values(baskets.iter().map(|b| b.len() as u32));
-        let pairs = UInt32Array::from_iter_values(baskets.iter().flatten().copied());
         vec![
             list_scalar(ids),
             list_scalar(items),
-            list_scalar(Arc::new(lengths)),
-            list_scalar(Arc::new(pairs)),
+            list_scalar(Arc::new(UInt32Array::from(lengths))),
+            list_scalar(Arc::new(UInt32Array::from(pairs))),
         ]
     }
 
-    /// Merge partial states (rows of the four list columns of [`Self::state`]).
+    /// Merge partial states (rows of the four list columns of [`Self::state`]):
+    /// each incoming basket becomes a run, joined with the others at the end.
     pub fn merge(&mut self, states: &[ArrayRef]) -> Result<()> {
         let lists: Vec<&ListArray> = states[..4].iter().map(|a| a.as_list::<i32>()).collect();
         for row in 0..lists[0].len() {
@@ -251,9 +446,18 @@ impl PairBaskets {
                 .collect::<Result<_>>()?;
             let lengths = lengths.as_primitive::<UInt32Type>().values();
             let pairs = pairs.as_primitive::<UInt32Type>().values();
+            if lengths.len() > ids_len(&ids) {
+                return Err(UdfError::data(
+                    self.function,
+                    "partial state is inconsistent (more baskets than basket ids)",
+                )
+                .into());
+            }
             let mut at = 0usize;
             for (local, &len) in lengths.iter().enumerate() {
-                let b = intern(self.function, &mut self.ids, &ids, local)?;
+                let h = self.ids.push(self.function, &ids, local, &self.hasher)?;
+                self.hashes.push(h);
+                let run = (self.hashes.len() - 1) as u32;
                 let end = at + len as usize;
                 let basket = pairs.get(at..end).ok_or_else(|| {
                     UdfError::data(
@@ -262,8 +466,14 @@ impl PairBaskets {
                     )
                 })?;
                 for &i in basket {
-                    self.basket_of.push(b);
-                    self.item_of.push(global[i as usize]);
+                    let item = global.get(i as usize).copied().ok_or_else(|| {
+                        UdfError::data(
+                            self.function,
+                            "partial state is inconsistent (an item id past the items)",
+                        )
+                    })?;
+                    self.run_of.push(run);
+                    self.item_of.push(item);
                 }
                 at = end;
             }
@@ -272,7 +482,11 @@ impl PairBaskets {
     }
 
     pub fn heap_size(&self) -> usize {
-        self.basket_of.len() * 8 + (self.ids.len() + self.items.len()) * 48
+        self.run_of.capacity() * 4
+            + self.item_of.capacity() * 4
+            + self.hashes.capacity() * 8
+            + self.ids.heap_size()
+            + self.items.len() * 48
     }
 }
 
@@ -355,5 +569,133 @@ impl ListBaskets {
 
     pub fn heap_size(&self) -> usize {
         self.pairs * 4 + self.baskets.len() * 32 + self.items.len() * 48
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::StringArray;
+    use std::collections::BTreeMap;
+
+    /// Baskets as sorted lists of item values, sorted: comparable whatever
+    /// the basket and item numbering.
+    fn canonical(p: &PairBaskets) -> Vec<Vec<i64>> {
+        let Items::Int(items) = &p.items else {
+            panic!("integer items")
+        };
+        let mut out: Vec<Vec<i64>> = p
+            .baskets()
+            .iter()
+            .map(|b| {
+                let mut v: Vec<i64> = b.iter().map(|&i| items.values()[i as usize]).collect();
+                v.sort_unstable();
+                v
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// The same rows grouped with a map.
+    fn reference(rows: &[(String, i64)]) -> Vec<Vec<i64>> {
+        let mut m: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
+        for (b, i) in rows {
+            m.entry(b).or_default().push(*i);
+        }
+        let mut out: Vec<Vec<i64>> = m
+            .into_values()
+            .map(|mut v| {
+                v.sort_unstable();
+                v
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    fn batch(rows: &[(String, i64)]) -> Vec<ArrayRef> {
+        vec![
+            Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|r| r.0.as_str()),
+            )),
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.1))),
+        ]
+    }
+
+    /// `state()` of one accumulator as the state arrays of one row.
+    fn state_arrays(p: &PairBaskets) -> Vec<ArrayRef> {
+        p.state()
+            .iter()
+            .map(|s| s.to_array().expect("a list scalar"))
+            .collect()
+    }
+
+    #[test]
+    fn runs_of_one_basket_apart_or_in_other_partitions_are_joined() {
+        let mut rng = crate::segment::kmeans::Rng::new(11);
+        for case in 0..60 {
+            let n = 1 + case * 7;
+            let pool = 1 + case % 9;
+            // Rows in random order: a basket's rows are often apart.
+            let rows: Vec<(String, i64)> = (0..n)
+                .map(|_| (format!("b{}", rng.below(pool)), rng.below(5) as i64))
+                .collect();
+            let want = reference(&rows);
+            let mut one = PairBaskets::new("test", KeyType::Str, KeyType::Int);
+            for chunk in rows.chunks(1 + case % 4) {
+                one.update(&batch(chunk)).unwrap();
+            }
+            assert_eq!(canonical(&one), want, "case {case}, one accumulator");
+            // Three partitions, their states merged (two in one batch).
+            let parts: Vec<PairBaskets> = rows
+                .chunks(n.div_ceil(3))
+                .map(|chunk| {
+                    let mut p = PairBaskets::new("test", KeyType::Str, KeyType::Int);
+                    p.update(&batch(chunk)).unwrap();
+                    p
+                })
+                .collect();
+            let mut last = PairBaskets::new("test", KeyType::Str, KeyType::Int);
+            let states: Vec<Vec<ArrayRef>> = parts.iter().map(state_arrays).collect();
+            for s in &states {
+                last.merge(s).unwrap();
+            }
+            assert_eq!(canonical(&last), want, "case {case}, merged states");
+            // A merged state merged again gives the same baskets.
+            let mut again = PairBaskets::new("test", KeyType::Str, KeyType::Int);
+            again.merge(&state_arrays(&last)).unwrap();
+            assert_eq!(canonical(&again), want, "case {case}, state of a merge");
+        }
+    }
+
+    #[test]
+    fn equal_hashes_of_different_ids_stay_apart() {
+        let rows: Vec<(String, i64)> = [("a", 1), ("b", 2), ("a", 3), ("c", 4), ("b", 5)]
+            .iter()
+            .map(|&(b, i)| (b.to_string(), i))
+            .collect();
+        let mut p = PairBaskets::new("test", KeyType::Str, KeyType::Int);
+        p.update(&batch(&rows)).unwrap();
+        // Every run given the same hash: only the ids tell baskets apart.
+        p.hashes.iter_mut().for_each(|h| *h = 7);
+        assert_eq!(canonical(&p), vec![vec![1, 3], vec![2, 5], vec![4]]);
+    }
+
+    #[test]
+    fn integer_basket_ids_and_type_changes() {
+        let mut p = PairBaskets::new("test", KeyType::Int, KeyType::Int);
+        let ids: ArrayRef = Arc::new(Int64Array::from(vec![
+            Some(5),
+            None,
+            Some(5),
+            Some(6),
+            Some(5),
+        ]));
+        let items: ArrayRef = Arc::new(Int64Array::from(vec![1, 2, 3, 4, 5]));
+        p.update(&[ids, items]).unwrap();
+        assert_eq!(canonical(&p), vec![vec![1, 3, 5], vec![4]]);
+        let err = p.update(&batch(&[("x".to_string(), 1)])).unwrap_err();
+        assert!(err.to_string().contains("changed type"), "{err}");
     }
 }
