@@ -196,6 +196,63 @@ pub fn frequent_itemsets(
     Ok(all)
 }
 
+/// Sorts paths lexicographically. Many paths (the top-level tree of a large
+/// input) are first bucketed by their first item, then the buckets sorted on
+/// every core: sorting a million baskets on one core took a tenth of the
+/// whole mining of a million-order lake.
+fn sort_paths(paths: &mut Vec<(&[u32], u64)>, n_items: usize) {
+    if paths.len() < 100_000 {
+        paths.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        return;
+    }
+    // Bucket 0: empty paths; bucket 1 + i: paths starting with item i.
+    let bucket = |p: &(&[u32], u64)| {
+        p.0.first()
+            .map_or(0, |&i| (i as usize + 1).min(n_items + 1))
+    };
+    let mut starts = vec![0usize; n_items + 4];
+    for p in paths.iter() {
+        starts[bucket(p) + 2] += 1;
+    }
+    for b in 1..starts.len() {
+        starts[b] += starts[b - 1];
+    }
+    // starts[b + 1] is now where bucket b begins; used as a cursor.
+    let mut sorted: Vec<(&[u32], u64)> = vec![(&[], 0); paths.len()];
+    for p in paths.iter() {
+        let at = &mut starts[bucket(p) + 1];
+        sorted[*at] = *p;
+        *at += 1;
+    }
+    // starts[b] is now where bucket b begins (and starts[b + 1] its end).
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    let share = paths.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let mut rest: &mut [(&[u32], u64)] = &mut sorted;
+        let mut b = 0;
+        while b + 1 < starts.len() && !rest.is_empty() {
+            // Whole buckets, about `share` paths in all, for one thread.
+            let first = starts[b];
+            let mut end = b + 1;
+            while end + 1 < starts.len() && starts[end] - first < share {
+                end += 1;
+            }
+            let (mine, later) = rest.split_at_mut(starts[end] - first);
+            rest = later;
+            let bounds: Vec<(usize, usize)> = (b..end)
+                .map(|k| (starts[k] - first, starts[k + 1] - first))
+                .collect();
+            scope.spawn(move || {
+                for (s, e) in bounds {
+                    mine[s..e].sort_unstable_by(|x, y| x.0.cmp(y.0));
+                }
+            });
+            b = end;
+        }
+    });
+    *paths = sorted;
+}
+
 /// An FP-tree in flat arrays. Node 0 is the root. Items are local ids
 /// `0..n_items`, ascending along every path from the root.
 struct Tree {
@@ -211,7 +268,7 @@ struct Tree {
 impl Tree {
     /// Build from weighted paths of ascending local ids `< n_items`.
     fn build(mut paths: Vec<(&[u32], u64)>, n_items: usize) -> Tree {
-        paths.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        sort_paths(&mut paths, n_items);
         let mut t = Tree {
             item: vec![u32::MAX],
             count: vec![0],
@@ -457,6 +514,32 @@ impl Miner<'_> {
 pub(crate) mod tests {
     use super::*;
     use std::collections::BTreeMap;
+
+    #[test]
+    fn many_paths_sort_as_one_sort_would() {
+        let mut rng = crate::segment::kmeans::Rng::new(3);
+        let n_items = 40;
+        let mut data: Vec<Vec<u32>> = (0..150_000)
+            .map(|_| {
+                let len = rng.below(6);
+                let mut p: Vec<u32> = (0..len).map(|_| rng.below(n_items) as u32).collect();
+                p.sort_unstable();
+                p.dedup();
+                p
+            })
+            .collect();
+        // Skewed: a third of the paths start with item 0.
+        for p in data.iter_mut().step_by(3) {
+            p.insert(0, 0);
+            p.dedup();
+        }
+        let mut paths: Vec<(&[u32], u64)> = data.iter().map(|p| (p.as_slice(), 1)).collect();
+        let mut want: Vec<&[u32]> = data.iter().map(Vec::as_slice).collect();
+        want.sort_unstable();
+        sort_paths(&mut paths, n_items);
+        let got: Vec<&[u32]> = paths.iter().map(|p| p.0).collect();
+        assert_eq!(got, want);
+    }
 
     /// Every itemset with its count by enumerating each basket's subsets: an
     /// oracle for small baskets, independent of FP-growth.
