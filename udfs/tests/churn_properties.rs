@@ -45,14 +45,8 @@ fn frame(rows: &[(f64, Option<u8>, bool)]) -> (Frame, Vec<Feature>) {
         weights: vec![1.0; rows.len()],
     };
     let features = vec![
-        Feature {
-            name: "x".into(),
-            categories: None,
-        },
-        Feature {
-            name: "c".into(),
-            categories: Some(vec!["a".into(), "b".into(), "c".into()]),
-        },
+        Feature::numeric("x"),
+        Feature::categorical("c", ["a", "b", "c"]),
     ];
     (frame, features)
 }

@@ -21,6 +21,26 @@ pub struct Feature {
 }
 
 impl Feature {
+    /// A numeric feature.
+    pub fn numeric(name: impl Into<String>) -> Feature {
+        Feature {
+            name: name.into(),
+            categories: None,
+        }
+    }
+
+    /// A categorical feature with these categories (sorted, as the model
+    /// keeps them).
+    pub fn categorical(
+        name: impl Into<String>,
+        categories: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Feature {
+        Feature {
+            name: name.into(),
+            categories: Some(categories.into_iter().map(Into::into).collect()),
+        }
+    }
+
     pub fn is_categorical(&self) -> bool {
         self.categories.is_some()
     }

@@ -404,16 +404,7 @@ mod tests {
             c.push(ci);
             y.push(f64::from(u8::from(rng.uniform() < p)));
         }
-        let features = vec![
-            Feature {
-                name: "x".into(),
-                categories: None,
-            },
-            Feature {
-                name: "c".into(),
-                categories: Some(vec!["a".into(), "b".into()]),
-            },
-        ];
+        let features = vec![Feature::numeric("x"), Feature::categorical("c", ["a", "b"])];
         (
             Frame {
                 columns: vec![x, c],
@@ -598,13 +589,7 @@ mod compiled_tests {
             labels: y,
             weights: vec![1.0; n],
         };
-        let features: Vec<Feature> = ["x", "z"]
-            .iter()
-            .map(|s| Feature {
-                name: s.to_string(),
-                categories: None,
-            })
-            .collect();
+        let features = vec![Feature::numeric("x"), Feature::numeric("z")];
         let p = GbtParams {
             max_iter: 40,
             learning_rate: 0.1,

@@ -294,16 +294,7 @@ mod tests {
             labels: ys.to_vec(),
             weights: vec![1.0; 10],
         };
-        let features = vec![
-            Feature {
-                name: "x".into(),
-                categories: None,
-            },
-            Feature {
-                name: "z".into(),
-                categories: Some(vec!["a".into(), "b".into()]),
-            },
-        ];
+        let features = vec![Feature::numeric("x"), Feature::categorical("z", ["a", "b"])];
         let m = fit(&frame, &features, 1.0, 100);
         assert!(m.converged);
         assert_eq!(m.columns.len(), 3);

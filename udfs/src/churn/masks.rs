@@ -530,17 +530,10 @@ mod tests {
             cols[2].push(c);
             y.push(f64::from(u8::from(rng.uniform() < p)));
         }
-        let numeric = |name: &str| Feature {
-            name: name.into(),
-            categories: None,
-        };
         let features = vec![
-            numeric("x"),
-            numeric("z"),
-            Feature {
-                name: "c".into(),
-                categories: Some(vec!["a".into(), "b".into(), "c".into()]),
-            },
+            Feature::numeric("x"),
+            Feature::numeric("z"),
+            Feature::categorical("c", ["a", "b", "c"]),
         ];
         (
             Frame {

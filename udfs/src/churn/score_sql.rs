@@ -693,14 +693,8 @@ mod tests {
             .map(|_| f64::from(u8::from(rng.uniform() < 0.4)))
             .collect();
         let features = vec![
-            Feature {
-                name: "x".into(),
-                categories: None,
-            },
-            Feature {
-                name: "c".into(),
-                categories: Some(vec!["a".into(), "b".into(), "c".into()]),
-            },
+            Feature::numeric("x"),
+            Feature::categorical("c", ["a", "b", "c"]),
         ];
         let cases = [
             ("algorithm=gbt, max_iter=20", true),
@@ -822,9 +816,9 @@ mod tests {
             use super::super::data::Feature;
             use super::super::logistic::{Column, Logistic};
             let features = vec![
-                Feature { name: "x".into(), categories: None },
-                Feature { name: "plan".into(), categories: Some(vec!["a".into(), "b".into(), "c".into()]) },
-                Feature { name: "y".into(), categories: None },
+                Feature::numeric("x"),
+                Feature::categorical("plan", ["a", "b", "c"]),
+                Feature::numeric("y"),
             ];
             let col = |feature, category, mean, scale, coef| Column { feature, category, mean, scale, coef };
             let m = Logistic {

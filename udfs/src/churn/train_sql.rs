@@ -312,16 +312,10 @@ impl TrainAccumulator {
                     c.push(self.text[f][i].as_deref());
                 }
                 let (names, values) = c.finish();
-                features.push(Feature {
-                    name: field.name().clone(),
-                    categories: Some(names),
-                });
+                features.push(Feature::categorical(field.name().as_str(), names));
                 columns.push(values);
             } else {
-                features.push(Feature {
-                    name: field.name().clone(),
-                    categories: None,
-                });
+                features.push(Feature::numeric(field.name().as_str()));
                 columns.push(order.iter().map(|&i| self.numeric[f][i]).collect());
             }
         }
