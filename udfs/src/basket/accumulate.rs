@@ -18,7 +18,7 @@ use datafusion::error::Result;
 use foldhash::fast::FixedState;
 use std::hash::BuildHasher;
 
-use super::items::{Interner, Items, StrInterner, Values};
+use super::items::{Interner, Items, StrArena, StrInterner, Values};
 use crate::error::UdfError;
 use crate::lists::list_scalar;
 
@@ -168,34 +168,22 @@ fn interned_values(items: &Items) -> Values {
 #[derive(Debug)]
 enum RunIds {
     Int(Vec<i64>),
-    /// All keys in one string; key `r` ends at `ends[r]`.
-    Str {
-        text: String,
-        ends: Vec<usize>,
-    },
+    Str(StrArena),
 }
 
 impl RunIds {
     fn new(t: KeyType) -> RunIds {
         match t {
             KeyType::Int => RunIds::Int(Vec::new()),
-            KeyType::Str => RunIds::Str {
-                text: String::new(),
-                ends: Vec::new(),
-            },
+            KeyType::Str => RunIds::Str(StrArena::default()),
         }
     }
 
     fn len(&self) -> usize {
         match self {
             RunIds::Int(v) => v.len(),
-            RunIds::Str { ends, .. } => ends.len(),
+            RunIds::Str(s) => s.len(),
         }
-    }
-
-    fn str_at<'a>(text: &'a str, ends: &[usize], r: usize) -> Option<&'a str> {
-        let start = if r == 0 { 0 } else { ends[r - 1] };
-        text.get(start..ends[r])
     }
 
     /// Whether run `r`'s key equals row `i` of `keys` (false on a type
@@ -203,9 +191,7 @@ impl RunIds {
     fn equals(&self, r: usize, keys: &Keys, i: usize) -> bool {
         match (self, keys) {
             (RunIds::Int(v), Keys::Int(a)) => v[r] == a.value(i),
-            (RunIds::Str { text, ends }, Keys::Str(a)) => {
-                Self::str_at(text, ends, r) == Some(a.value(i))
-            }
+            (RunIds::Str(s), Keys::Str(a)) => s.get(r as u32) == a.value(i),
             _ => false,
         }
     }
@@ -213,9 +199,7 @@ impl RunIds {
     fn same(&self, r: usize, q: usize) -> bool {
         match self {
             RunIds::Int(v) => v[r] == v[q],
-            RunIds::Str { text, ends } => {
-                Self::str_at(text, ends, r) == Self::str_at(text, ends, q)
-            }
+            RunIds::Str(s) => s.get(r as u32) == s.get(q as u32),
         }
     }
 
@@ -232,9 +216,8 @@ impl RunIds {
                 v.push(a.value(i));
                 Ok(h.hash_one(a.value(i)))
             }
-            (RunIds::Str { text, ends }, Keys::Str(a)) => {
-                text.push_str(a.value(i));
-                ends.push(text.len());
+            (RunIds::Str(s), Keys::Str(a)) => {
+                s.push(a.value(i));
                 Ok(h.hash_one(a.value(i)))
             }
             _ => Err(UdfError::data(function, "basket ids changed type between batches").into()),
@@ -247,18 +230,16 @@ impl RunIds {
             RunIds::Int(v) => Arc::new(Int64Array::from_iter_values(
                 runs.iter().map(|&r| v[r as usize]),
             )),
-            RunIds::Str { text, ends } => {
-                Arc::new(StringArray::from_iter_values(runs.iter().map(|&r| {
-                    Self::str_at(text, ends, r as usize).unwrap_or_default()
-                })))
-            }
+            RunIds::Str(s) => Arc::new(StringArray::from_iter_values(
+                runs.iter().map(|&r| s.get(r)),
+            )),
         }
     }
 
     fn heap_size(&self) -> usize {
         match self {
             RunIds::Int(v) => v.capacity() * 8,
-            RunIds::Str { text, ends } => text.capacity() + ends.capacity() * 8,
+            RunIds::Str(s) => s.heap_size(),
         }
     }
 }
@@ -304,15 +285,21 @@ impl PairBaskets {
         }
     }
 
-    /// Starts a run for row `i` of `ids` unless the last run has its id.
+    /// The run of row `i` of `ids`: the last run if it has that id, else a
+    /// new one.
     fn run_for(&mut self, ids: &Keys, i: usize) -> Result<u32> {
         let last = self.ids.len();
         if last > 0 && self.ids.equals(last - 1, ids, i) {
             return Ok((last - 1) as u32);
         }
+        self.new_run(ids, i)
+    }
+
+    /// Starts a run with the id of row `i` of `ids`; returns its number.
+    fn new_run(&mut self, ids: &Keys, i: usize) -> Result<u32> {
         let h = self.ids.push(self.function, ids, i, &self.hasher)?;
         self.hashes.push(h);
-        Ok(last as u32)
+        Ok((self.hashes.len() - 1) as u32)
     }
 
     fn add(&mut self, ids: &Keys, items: &Keys) -> Result<()> {
@@ -455,9 +442,7 @@ impl PairBaskets {
             }
             let mut at = 0usize;
             for (local, &len) in lengths.iter().enumerate() {
-                let h = self.ids.push(self.function, &ids, local, &self.hasher)?;
-                self.hashes.push(h);
-                let run = (self.hashes.len() - 1) as u32;
+                let run = self.new_run(&ids, local)?;
                 let end = at + len as usize;
                 let basket = pairs.get(at..end).ok_or_else(|| {
                     UdfError::data(

@@ -107,13 +107,48 @@ impl<K: Ord + Clone> Interner<K> {
     }
 }
 
+/// Strings kept one after another in one `String`: no allocation per string.
+#[derive(Debug, Clone, Default)]
+pub struct StrArena {
+    text: String,
+    /// String `i` ends at `ends[i]`.
+    ends: Vec<usize>,
+}
+
+impl StrArena {
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Appends `value`; returns its index.
+    pub fn push(&mut self, value: &str) -> u32 {
+        self.text.push_str(value);
+        self.ends.push(self.text.len());
+        (self.ends.len() - 1) as u32
+    }
+
+    /// The string at `i`.
+    pub fn get(&self, i: u32) -> &str {
+        let i = i as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.text[start..self.ends[i]]
+    }
+
+    pub fn heap_size(&self) -> usize {
+        self.text.capacity() + self.ends.capacity() * 8
+    }
+}
+
 /// Assigns dense ids to strings, first come first served, keeping the text in
 /// one arena: no allocation per new string (the hot path of reading millions
 /// of `(basket_id, item)` rows).
 #[derive(Clone, Default)]
 pub struct StrInterner {
-    arena: String,
-    ends: Vec<usize>,
+    strings: StrArena,
     /// (hash, id): the stored hash makes growing the table cheap.
     table: hashbrown::HashTable<(u64, u32)>,
     hasher: foldhash::fast::FixedState,
@@ -129,22 +164,16 @@ impl std::fmt::Debug for StrInterner {
 
 impl StrInterner {
     pub fn len(&self) -> usize {
-        self.ends.len()
+        self.strings.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
+        self.strings.is_empty()
     }
 
     /// The string of `id`.
     pub fn get(&self, id: u32) -> &str {
-        let end = self.ends[id as usize];
-        let start = if id == 0 {
-            0
-        } else {
-            self.ends[id as usize - 1]
-        };
-        &self.arena[start..end]
+        self.strings.get(id)
     }
 
     fn hash(&self, s: &str) -> u64 {
@@ -161,9 +190,7 @@ impl StrInterner {
         {
             return id;
         }
-        let id = self.ends.len() as u32;
-        self.arena.push_str(value);
-        self.ends.push(self.arena.len());
+        let id = self.strings.push(value);
         self.table.insert_unique(h, (h, id), |&(hh, _)| hh);
         id
     }
