@@ -87,7 +87,7 @@ struct FeatureBins {
     /// How many distinct split thresholds the ensemble uses on it.
     count: usize,
     /// Those thresholds ascending (tree-input units), padded with +inf to
-    /// 17 segments of `step` (at least 4 in all).
+    /// 17 segments of `step`.
     padded: Vec<f64>,
     step: usize,
     /// The last threshold of each of the first 16 segments.
@@ -102,7 +102,7 @@ impl FeatureBins {
     fn new(column: usize, thresholds: &[f64]) -> FeatureBins {
         let step = thresholds.len().div_ceil(16).max(1);
         let mut padded = thresholds.to_vec();
-        padded.resize((17 * step).max(4), f64::INFINITY);
+        padded.resize(17 * step, f64::INFINITY);
         let mut coarse = [f64::INFINITY; 16];
         for (s, c) in coarse.iter_mut().enumerate() {
             *c = padded[(s + 1) * step - 1];
@@ -184,8 +184,8 @@ struct Group {
 #[derive(Debug, Clone)]
 pub struct Masks<M> {
     groups: Vec<Group>,
-    /// Mask rows of `width` masks each: `trees` rounded up to a multiple of `ROW_MULTIPLE`,
-    /// the padding all ones.
+    /// Mask rows of `width` masks each: `trees` rounded up to a multiple of
+    /// `ROW_MULTIPLE`, the padding all ones.
     width: usize,
     rows: Vec<M>,
     /// `M::BITS` leaf values per tree, in leaf order.
@@ -427,9 +427,8 @@ impl<M: Mask> Masks<M> {
                     }
                     // The first two groups' rows ANDed into `acc`, then the
                     // others ANDed in: loops over whole rows, which the
-                    // compiler vectorises (16 masks kept in
-                    // registers across groups is not vectorised, and took
-                    // half as long again).
+                    // compiler vectorises (16 masks kept in registers
+                    // across groups were not, and took half as long again).
                     match offsets.as_slice() {
                         [] => acc.fill(M::ONES),
                         [o] => acc.copy_from_slice(&self.rows[*o..*o + w]),
