@@ -6,12 +6,12 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use crmlake_udfs::basket::fpgrowth::{frequent_itemsets, Limits};
-use crmlake_udfs::basket::items::min_count;
+use crmlake_udfs::basket::items::{min_count, Baskets};
 use crmlake_udfs::basket::rules::{association_rules, RuleFilter};
 
-fn retail() -> (Vec<Vec<u32>>, usize) {
+fn retail() -> (Baskets, usize) {
     let mut n_items = 0;
-    let baskets = include_str!("../data/baskets/retail.dat")
+    let baskets: Vec<Vec<u32>> = include_str!("../data/baskets/retail.dat")
         .lines()
         .map(|l| {
             let mut b: Vec<u32> = l
@@ -24,7 +24,7 @@ fn retail() -> (Vec<Vec<u32>>, usize) {
             b
         })
         .collect();
-    (baskets, n_items)
+    (Baskets::from(&baskets[..]), n_items)
 }
 
 fn mining(c: &mut Criterion) {

@@ -18,7 +18,7 @@ use datafusion::error::Result;
 use foldhash::fast::FixedState;
 use std::hash::BuildHasher;
 
-use super::items::{Interner, Items, StrArena, StrInterner, Values};
+use super::items::{Baskets, Interner, Items, StrArena, StrInterner, Values};
 use crate::error::UdfError;
 use crate::lists::list_scalar;
 
@@ -388,17 +388,9 @@ impl PairBaskets {
     }
 
     /// The item ids of each distinct basket.
-    pub fn baskets(&self) -> Vec<Vec<u32>> {
+    pub fn baskets(&self) -> Baskets {
         let (lengths, pairs) = self.flat(&self.join());
-        let mut at = 0;
-        lengths
-            .iter()
-            .map(|&n| {
-                let b = pairs[at..at + n as usize].to_vec();
-                at += n as usize;
-                b
-            })
-            .collect()
+        Baskets::from_lengths(&lengths, pairs)
     }
 
     /// The partial state, compact: each distinct basket id and item once,
@@ -488,8 +480,7 @@ pub struct ListBaskets {
     function: &'static str,
     item_type: KeyType,
     pub items: Items,
-    pub baskets: Vec<Vec<u32>>,
-    pairs: usize,
+    pub baskets: Baskets,
 }
 
 impl ListBaskets {
@@ -498,8 +489,7 @@ impl ListBaskets {
             function,
             item_type,
             items: item_type.interner(),
-            baskets: Vec::new(),
-            pairs: 0,
+            baskets: Baskets::default(),
         }
     }
 
@@ -520,7 +510,6 @@ impl ListBaskets {
                     basket.push(intern(self.function, &mut self.items, &keys, i)?);
                 }
             }
-            self.pairs += basket.len();
             self.baskets.push(basket);
         }
         Ok(())
@@ -530,12 +519,12 @@ impl ListBaskets {
     pub fn state(&self) -> Vec<ScalarValue> {
         let values = values_array(
             &interned_values(&self.items),
-            self.baskets.iter().flatten().copied(),
+            self.baskets.ids().iter().copied(),
         );
         let field = Arc::new(Field::new_list_field(self.item_type.data_type(), true));
         let inner = ListArray::new(
             field,
-            OffsetBuffer::from_lengths(self.baskets.iter().map(Vec::len)),
+            OffsetBuffer::from_lengths(self.baskets.lengths()),
             values,
             None,
         );
@@ -553,7 +542,7 @@ impl ListBaskets {
     }
 
     pub fn heap_size(&self) -> usize {
-        self.pairs * 4 + self.baskets.len() * 32 + self.items.len() * 48
+        self.baskets.pairs() * 4 + self.baskets.len() * 8 + self.items.len() * 48
     }
 }
 

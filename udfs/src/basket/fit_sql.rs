@@ -189,10 +189,8 @@ impl Accumulator for FitAccumulator {
 /// Baskets containing each item.
 fn item_counts(p: &Prepared) -> Vec<u64> {
     let mut counts = vec![0u64; p.values.len()];
-    for b in &p.baskets {
-        for &i in b {
-            counts[i as usize] += 1;
-        }
+    for &i in p.baskets.ids() {
+        counts[i as usize] += 1;
     }
     counts
 }

@@ -20,6 +20,8 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
+use super::items::Baskets;
+
 /// Frequent itemsets, flat: itemset `i` is `items[offsets[i]..offsets[i+1]]`
 /// (ascending ids) with `counts[i]` baskets containing it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -100,7 +102,7 @@ pub struct TooMany {
 
 /// Every itemset contained in at least `min_count` (>= 1) of `baskets`.
 pub fn frequent_itemsets(
-    baskets: &[Vec<u32>],
+    baskets: &Baskets,
     n_items: usize,
     min_count: u64,
     limits: Limits,
@@ -114,10 +116,8 @@ pub fn frequent_itemsets(
     // Frequent single items, ranked by descending count (ties by id): the
     // tree order that keeps FP-trees small.
     let mut counts = vec![0u64; n_items];
-    for b in baskets {
-        for &i in b {
-            counts[i as usize] += 1;
-        }
+    for &i in baskets.ids() {
+        counts[i as usize] += 1;
     }
     let mut frequent: Vec<u32> = (0..n_items as u32)
         .filter(|&i| counts[i as usize] >= min_count)
@@ -129,9 +129,9 @@ pub fn frequent_itemsets(
     }
 
     // Transactions as ascending ranks of their frequent items.
-    let mut flat = Vec::new();
+    let mut flat = Vec::with_capacity(baskets.pairs());
     let mut bounds = Vec::with_capacity(baskets.len());
-    for b in baskets {
+    for b in baskets.iter() {
         let start = flat.len();
         flat.extend(
             b.iter()
@@ -592,10 +592,11 @@ pub(crate) mod tests {
             vec![2, 0, 1, 16, 10, 5, 4, 17],
         ];
         for threads in [1, 2, 3] {
-            let got = frequent_itemsets(&baskets, 18, 3, limits(0, threads)).unwrap();
+            let got =
+                frequent_itemsets(&Baskets::from(&baskets[..]), 18, 3, limits(0, threads)).unwrap();
             assert_eq!(as_map(&got), brute_force(&baskets, 3, 0));
         }
-        let got = frequent_itemsets(&baskets, 18, 3, limits(0, 1)).unwrap();
+        let got = frequent_itemsets(&Baskets::from(&baskets[..]), 18, 3, limits(0, 1)).unwrap();
         // {f, c, a, m} (ids 0, 1, 2, 4) is in 3 baskets.
         assert_eq!(as_map(&got).get(&vec![0, 1, 2, 4]), Some(&3));
         assert_eq!(got.len(), 18);
@@ -604,12 +605,12 @@ pub(crate) mod tests {
     #[test]
     fn max_len_and_limit() {
         let baskets: Vec<Vec<u32>> = vec![(0..12).collect(); 3];
-        let got = frequent_itemsets(&baskets, 12, 2, limits(2, 2)).unwrap();
+        let got = frequent_itemsets(&Baskets::from(&baskets[..]), 12, 2, limits(2, 2)).unwrap();
         assert_eq!(got.len(), 12 + 66);
-        let all = frequent_itemsets(&baskets, 12, 2, limits(0, 2)).unwrap();
+        let all = frequent_itemsets(&Baskets::from(&baskets[..]), 12, 2, limits(0, 2)).unwrap();
         assert_eq!(all.len(), 4095);
         let capped = frequent_itemsets(
-            &baskets,
+            &Baskets::from(&baskets[..]),
             12,
             2,
             Limits {
@@ -623,10 +624,10 @@ pub(crate) mod tests {
 
     #[test]
     fn empty_and_sorted() {
-        let got = frequent_itemsets(&[], 0, 1, limits(0, 2)).unwrap();
+        let got = frequent_itemsets(&Baskets::default(), 0, 1, limits(0, 2)).unwrap();
         assert!(got.is_empty());
         let baskets = vec![vec![3, 1], vec![1], vec![3, 1, 2]];
-        let got = frequent_itemsets(&baskets, 4, 1, limits(0, 2)).unwrap();
+        let got = frequent_itemsets(&Baskets::from(&baskets[..]), 4, 1, limits(0, 2)).unwrap();
         // size, then count descending, then items
         let order: Vec<(Vec<u32>, u64)> = (0..got.len())
             .map(|i| (got.get(i).0.to_vec(), got.get(i).1))

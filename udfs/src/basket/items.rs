@@ -244,32 +244,133 @@ impl Items {
     }
 }
 
+/// Baskets of item ids in two flat arrays (every basket's ids one after
+/// another, and where each basket ends), not a `Vec` per basket: a million
+/// baskets are two allocations, not a million.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Baskets {
+    ids: Vec<u32>,
+    ends: Vec<usize>,
+}
+
+impl Baskets {
+    /// Baskets of the given lengths whose ids follow one another in `ids`.
+    pub fn from_lengths(lengths: &[u32], ids: Vec<u32>) -> Baskets {
+        let mut end = 0;
+        let ends: Vec<usize> = lengths
+            .iter()
+            .map(|&n| {
+                end += n as usize;
+                end
+            })
+            .collect();
+        debug_assert_eq!(end, ids.len());
+        Baskets { ids, ends }
+    }
+
+    /// Appends one basket.
+    pub fn push(&mut self, basket: impl IntoIterator<Item = u32>) {
+        self.ids.extend(basket);
+        self.ends.push(self.ids.len());
+    }
+
+    /// Number of baskets.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Number of (basket, id) pairs.
+    pub fn pairs(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Each basket's ids, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &[u32]> + '_ {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts.zip(&self.ends).map(|(s, &e)| &self.ids[s..e])
+    }
+
+    /// Each basket's length.
+    pub fn lengths(&self) -> impl Iterator<Item = usize> + '_ {
+        self.iter().map(<[u32]>::len)
+    }
+
+    /// Every id of every basket, basket after basket.
+    pub fn ids(&self) -> &[u32] {
+        &self.ids
+    }
+
+    /// Rewrites each basket in place: `f` may change and reorder its ids and
+    /// returns how many of the first ones to keep, or `None` to drop the
+    /// basket.
+    fn rewrite(&mut self, mut f: impl FnMut(&mut [u32]) -> Option<usize>) {
+        let (mut read, mut write, mut kept) = (0, 0, 0);
+        for b in 0..self.ends.len() {
+            let end = self.ends[b];
+            if write != read {
+                self.ids.copy_within(read..end, write);
+            }
+            let len = end - read;
+            read = end;
+            if let Some(n) = f(&mut self.ids[write..write + len]) {
+                write += n.min(len);
+                self.ends[kept] = write;
+                kept += 1;
+            }
+        }
+        self.ids.truncate(write);
+        self.ends.truncate(kept);
+    }
+}
+
+impl<B: AsRef<[u32]>> From<&[B]> for Baskets {
+    fn from(baskets: &[B]) -> Baskets {
+        let mut out = Baskets::default();
+        for b in baskets {
+            out.push(b.as_ref().iter().copied());
+        }
+        out
+    }
+}
+
 /// Baskets ready to mine: ids in value order, each basket's ids distinct and
 /// ascending.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Prepared {
     pub values: Values,
-    pub baskets: Vec<Vec<u32>>,
+    pub baskets: Baskets,
     /// Baskets left out for having more than `max_basket_items` items.
     pub skipped_long: u64,
 }
 
 /// Renumber `items` in value order, deduplicate each basket and leave out
 /// baskets with more than `max_basket_items` distinct items (0: no limit).
-pub fn prepare(items: Items, mut baskets: Vec<Vec<u32>>, max_basket_items: usize) -> Prepared {
+pub fn prepare(items: Items, mut baskets: Baskets, max_basket_items: usize) -> Prepared {
     let (new_id, values) = items.sorted();
     let mut skipped_long = 0;
-    baskets.retain_mut(|b| {
+    baskets.rewrite(|b| {
         for id in b.iter_mut() {
             *id = new_id[*id as usize];
         }
         b.sort_unstable();
-        b.dedup();
-        let keep = max_basket_items == 0 || b.len() <= max_basket_items;
-        if !keep {
-            skipped_long += 1;
+        // Distinct ids to the front.
+        let mut n = 0;
+        for k in 0..b.len() {
+            if n == 0 || b[k] != b[n - 1] {
+                b[n] = b[k];
+                n += 1;
+            }
         }
-        keep
+        if max_basket_items == 0 || n <= max_basket_items {
+            Some(n)
+        } else {
+            skipped_long += 1;
+            None
+        }
     });
     Prepared {
         values,
@@ -330,13 +431,14 @@ mod tests {
         let a = items.intern("a");
         let c = items.intern("c");
         assert_eq!(items.intern("b"), b);
-        let baskets = vec![vec![b, a, b], vec![c, a, b], vec![c]];
+        let baskets = Baskets::from(&[vec![b, a, b], vec![c, a, b], vec![c], vec![]][..]);
         let p = prepare(Items::Str(items), baskets, 2);
         assert_eq!(
             p.values,
             Values::Str(vec!["a".into(), "b".into(), "c".into()])
         );
-        assert_eq!(p.baskets, vec![vec![0, 1], vec![2]]);
+        let kept: Vec<&[u32]> = p.baskets.iter().collect();
+        assert_eq!(kept, [&[0, 1][..], &[2], &[]]);
         assert_eq!(p.skipped_long, 1);
     }
 }

@@ -161,6 +161,7 @@ fn for_each_combination(n: usize, k: usize, mut f: impl FnMut(&[usize])) {
 #[cfg(test)]
 mod tests {
     use super::super::fpgrowth::{frequent_itemsets, Limits};
+    use super::super::items::Baskets;
     use super::*;
 
     #[test]
@@ -197,7 +198,7 @@ mod tests {
             max_itemsets: usize::MAX,
             threads: 1,
         };
-        let sets = frequent_itemsets(&baskets, 3, 2, limits).unwrap();
+        let sets = frequent_itemsets(&Baskets::from(&baskets[..]), 3, 2, limits).unwrap();
         let filter = RuleFilter {
             min_confidence: 0.5,
             min_lift: 0.0,
@@ -229,7 +230,7 @@ mod tests {
             max_itemsets: usize::MAX,
             threads: 1,
         };
-        let sets = frequent_itemsets(&baskets, 3, 1, limits).unwrap();
+        let sets = frequent_itemsets(&Baskets::from(&baskets[..]), 3, 1, limits).unwrap();
         let filter = |max_consequent| RuleFilter {
             min_confidence: 0.0,
             min_lift: 0.0,

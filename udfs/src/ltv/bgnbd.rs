@@ -12,6 +12,7 @@
 //! transformation of 2F1, which turns the x-dependent parameters into
 //! x-independent ones: no overflow for heavy buyers and no cancellation.
 
+use super::vecmath;
 use std::collections::HashMap;
 
 use super::data::RfmData;
@@ -147,35 +148,55 @@ impl BgNbd {
         if x == 0.0 {
             return 1.0;
         }
-        let BgNbd { r, alpha, a, b } = *self;
-        // ln((α+T)/(α+t_x)) as ln1p((T−t_x)/(α+t_x)): one logarithm, and
-        // exact as t_x → T.
-        let log_term = (a / (b + x - 1.0)).ln() + (r + x) * ((t - tx) / (alpha + tx)).ln_1p();
-        1.0 / (1.0 + log_term.exp())
+        self.p_alive_given((self.a / (self.b + x - 1.0)).ln(), x, tx, t)
     }
 
-    /// [`Self::p_alive`] for many customers, bit for bit the same values:
-    /// ln(a / (b + x − 1)) is computed once per whole frequency below 4,096
-    /// (frequencies are small whole numbers, repeated across customers).
+    /// P(alive) of a repeat buyer (x > 0) given ln(a / (b + x − 1)), with the
+    /// vectorisable `exp` and `ln_1p` of [`super::vecmath`].
+    #[inline(always)]
+    fn p_alive_given(&self, ln_ab: f64, x: f64, tx: f64, t: f64) -> f64 {
+        let BgNbd { r, alpha, .. } = *self;
+        // ln((α+T)/(α+t_x)) as ln1p((T−t_x)/(α+t_x)): one logarithm, and
+        // exact as t_x → T.
+        let log_term = ln_ab + (r + x) * vecmath::ln_1p((t - tx) / (alpha + tx));
+        1.0 / (1.0 + vecmath::exp(log_term))
+    }
+
+    /// [`Self::p_alive`] for many customers, bit for bit the same values, in
+    /// two passes per block of rows: ln(a / (b + x − 1)) looked up per row
+    /// (computed once per whole frequency below 4,096: frequencies are small
+    /// whole numbers, repeated across customers), then the rest as one
+    /// branch-free loop the compiler vectorises.
     pub fn p_alive_many(&self, x: &[f64], tx: &[f64], t: &[f64], out: &mut Vec<f64>) {
-        let BgNbd { r, alpha, a, b } = *self;
+        const BLOCK: usize = 256;
+        let BgNbd { a, b, .. } = *self;
         let mut cache = vec![f64::NAN; 4096];
-        out.extend(x.iter().zip(tx).zip(t).map(|((&x, &tx), &t)| {
-            if x == 0.0 {
-                return 1.0;
+        let mut ln_ab = [0.0; BLOCK];
+        let start = out.len();
+        out.resize(start + x.len(), 0.0);
+        let blocks = out[start..]
+            .chunks_mut(BLOCK)
+            .zip(x.chunks(BLOCK).zip(tx.chunks(BLOCK)).zip(t.chunks(BLOCK)));
+        for (o, ((x, tx), t)) in blocks {
+            for (l, &x) in ln_ab.iter_mut().zip(x) {
+                let slot = x as usize;
+                *l = if x == 0.0 {
+                    0.0
+                } else if slot < cache.len() && slot as f64 == x {
+                    if cache[slot].is_nan() {
+                        cache[slot] = (a / (b + x - 1.0)).ln();
+                    }
+                    cache[slot]
+                } else {
+                    (a / (b + x - 1.0)).ln()
+                };
             }
-            let slot = x as usize;
-            let ln_ab = if slot < cache.len() && x.fract() == 0.0 {
-                if cache[slot].is_nan() {
-                    cache[slot] = (a / (b + x - 1.0)).ln();
-                }
-                cache[slot]
-            } else {
-                (a / (b + x - 1.0)).ln()
-            };
-            let log_term = ln_ab + (r + x) * ((t - tx) / (alpha + tx)).ln_1p();
-            1.0 / (1.0 + log_term.exp())
-        }));
+            for ((o, &l), ((&x, &tx), &t)) in o.iter_mut().zip(&ln_ab).zip(x.iter().zip(tx).zip(t))
+            {
+                let p = self.p_alive_given(l, x, tx, t);
+                *o = if x == 0.0 { 1.0 } else { p };
+            }
+        }
     }
 
     /// E[Y(horizon) | x, t_x, T]: expected repeat purchases in the next `horizon`.

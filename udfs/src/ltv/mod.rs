@@ -22,6 +22,7 @@ pub mod quadrature;
 pub mod score_sql;
 pub mod special;
 pub mod summary_sql;
+pub mod vecmath;
 
 /// What every purchase model answers for a customer with summary (x, t_x, T).
 pub trait PurchaseModel: std::fmt::Debug {

@@ -11,9 +11,10 @@
 //! naming the argument, as for the fits. Time arguments are in the unit the
 //! model was fitted in (days for `customer_summary`'s default).
 
+use std::ops::Range;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Builder};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, Float64Builder};
 use datafusion::arrow::datatypes::{DataType, Float64Type};
 use datafusion::error::Result;
 use datafusion::logical_expr::{
@@ -215,6 +216,12 @@ impl ModelCache {
     }
 }
 
+/// Whether two model texts are the same: the same bytes at the same place
+/// (the repeated value of a CROSS JOIN) without reading them, else compared.
+fn same_text(a: &str, b: &str) -> bool {
+    (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || a == b
+}
+
 /// Check that the model argument is a string. String types are kept as they
 /// are (no cast): a model column read from Parquet is `Utf8View`, and casting
 /// it would copy every row's model text.
@@ -313,36 +320,53 @@ impl ScoreUdf {
             .iter()
             .map(|a| a.as_primitive::<Float64Type>())
             .collect();
+        let mut out = Float64Builder::with_capacity(n);
+        self.score_rows(&model, &nums, 0..n, &mut out)?;
+        Ok(ColumnarValue::Array(Arc::new(out.finish()) as ArrayRef))
+    }
+
+    /// Appends the scores of `rows` under one `model` to `out`.
+    fn score_rows(
+        &self,
+        model: &Model,
+        nums: &[&Float64Array],
+        rows: Range<usize>,
+        out: &mut Float64Builder,
+    ) -> Result<()> {
         let no_nulls = nums.iter().all(|c| c.null_count() == 0);
-        if let (Score::PAlive, Model::Bgnbd { params, .. }, true) = (self.score, &model, no_nulls) {
+        if let (Score::PAlive, Model::Bgnbd { params, .. }, true) = (self.score, model, no_nulls) {
             // The common nightly case, vectorised: check every row, then
             // one pass over the columns.
-            let (x, tx, t) = (nums[0].values(), nums[1].values(), nums[2].values());
-            if !(0..n).all(|i| rfm_valid(x[i], tx[i], t[i])) {
-                for i in 0..n {
+            let (x, tx, t) = (
+                &nums[0].values()[rows.clone()],
+                &nums[1].values()[rows.clone()],
+                &nums[2].values()[rows],
+            );
+            let valid = (x.iter().zip(tx).zip(t))
+                .fold(true, |ok, ((&x, &tx), &t)| ok & rfm_valid(x, tx, t));
+            if !valid {
+                for i in 0..x.len() {
                     check_rfm(x[i], tx[i], t[i])
                         .map_err(|m| UdfError::data(self.score.name(), m))?;
                 }
             }
-            let mut values = Vec::with_capacity(n);
+            let mut values = Vec::with_capacity(x.len());
             params.p_alive_many(x, tx, t, &mut values);
-            return Ok(ColumnarValue::Array(Arc::new(
-                datafusion::arrow::array::Float64Array::from(values),
-            )));
+            out.append_slice(&values);
+            return Ok(());
         }
         let mut v = vec![0.0; nums.len()];
-        let mut out = Float64Builder::with_capacity(n);
-        for i in 0..n {
+        for i in rows {
             if !no_nulls && nums.iter().any(|c| c.is_null(i)) {
                 out.append_null();
                 continue;
             }
-            for (slot, c) in v.iter_mut().zip(&nums) {
+            for (slot, c) in v.iter_mut().zip(nums) {
                 *slot = c.value(i);
             }
-            out.append_value(self.score.compute(&model, &v)?);
+            out.append_value(self.score.compute(model, &v)?);
         }
-        Ok(ColumnarValue::Array(Arc::new(out.finish()) as ArrayRef))
+        Ok(())
     }
 }
 
@@ -381,17 +405,23 @@ impl ScalarUDFImpl for ScoreUdf {
             .collect();
         let mut cache = ModelCache::new(self.score.name());
         let mut out = Float64Builder::with_capacity(n);
-        let mut v = vec![0.0; nums.len()];
-        for i in 0..n {
-            if models.is_null(i) || nums.iter().any(|c| c.is_null(i)) {
+        let mut i = 0;
+        while i < n {
+            if models.is_null(i) {
                 out.append_null();
+                i += 1;
                 continue;
             }
-            for (slot, c) in v.iter_mut().zip(&nums) {
-                *slot = c.value(i);
+            // A run of rows with the same model text (a CROSS JOIN with a
+            // models table repeats one value), scored together.
+            let text = models.value(i);
+            let mut end = i + 1;
+            while end < n && !models.is_null(end) && same_text(models.value(end), text) {
+                end += 1;
             }
-            let model = cache.get(models.value(i))?;
-            out.append_value(self.score.compute(model, &v)?);
+            let model = cache.get(text)?;
+            self.score_rows(model, &nums, i..end, &mut out)?;
+            i = end;
         }
         Ok(ColumnarValue::Array(Arc::new(out.finish()) as ArrayRef))
     }
