@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use crmlake_udfs::basket::fpgrowth::{frequent_itemsets, Itemsets, Limits};
-use crmlake_udfs::basket::items::Values;
+use crmlake_udfs::basket::items::{Baskets, Values};
 use crmlake_udfs::basket::recommend::{BasketRules, RulesParams, StoredRule};
 use crmlake_udfs::basket::rules::{association_rules, RuleFilter};
 use crmlake_udfs::model::Model;
@@ -62,7 +62,7 @@ fn mine(baskets: &[Vec<u32>], min_count: u64, max_len: usize, threads: usize) ->
         max_itemsets: usize::MAX,
         threads,
     };
-    frequent_itemsets(&dedup(baskets), 12, min_count, limits).unwrap()
+    frequent_itemsets(&Baskets::from(&dedup(baskets)[..]), 12, min_count, limits).unwrap()
 }
 
 proptest! {

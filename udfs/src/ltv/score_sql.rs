@@ -6,8 +6,9 @@
 //! `expected_spend(model, frequency, monetary)` (Gamma-Gamma).
 //!
 //! The model is usually a scalar subquery (`(SELECT model FROM models ...)`) and
-//! is parsed once per batch; a model column is parsed once per distinct value
-//! in a row. NULL in any argument gives NULL. Invalid summaries are errors
+//! is parsed once per batch; a model column (a CROSS JOIN with a models table)
+//! is taken in runs of rows holding the same model, each parsed once and
+//! scored like a constant. NULL in any argument gives NULL. Invalid summaries are errors
 //! naming the argument, as for the fits. Time arguments are in the unit the
 //! model was fitted in (days for `customer_summary`'s default).
 
