@@ -176,7 +176,7 @@ mod tests {
     #[test]
     fn exp_edge_cases() {
         assert_eq!(exp(0.0), 1.0);
-        assert_eq!(exp(1.0), std::f64::consts::E);
+        assert!(ulps(exp(1.0), std::f64::consts::E) <= 1);
         assert_eq!(exp(710.0), f64::INFINITY);
         assert_eq!(exp(f64::INFINITY), f64::INFINITY);
         assert_eq!(exp(-746.0), 0.0);
