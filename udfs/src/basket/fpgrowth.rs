@@ -626,7 +626,7 @@ pub(crate) mod tests {
     fn empty_and_sorted() {
         let got = frequent_itemsets(&Baskets::default(), 0, 1, limits(0, 2)).unwrap();
         assert!(got.is_empty());
-        let baskets = vec![vec![3, 1], vec![1], vec![3, 1, 2]];
+        let baskets = [vec![3, 1], vec![1], vec![3, 1, 2]];
         let got = frequent_itemsets(&Baskets::from(&baskets[..]), 4, 1, limits(0, 2)).unwrap();
         // size, then count descending, then items
         let order: Vec<(Vec<u32>, u64)> = (0..got.len())
