@@ -214,6 +214,13 @@ pub fn named(
     })
 }
 
+/// Whether two model texts are equal. The same bytes at the same place (one
+/// model value repeated down a column by a CROSS JOIN) are recognised
+/// without reading them; otherwise the texts are compared.
+pub(crate) fn same_text(a: &str, b: &str) -> bool {
+    (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || a == b
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

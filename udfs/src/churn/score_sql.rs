@@ -433,7 +433,7 @@ pub fn prepared(
 /// along a join is one text at one address.
 fn same_text(a: Option<&str>, b: Option<&str>) -> bool {
     match (a, b) {
-        (Some(a), Some(b)) => (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || a == b,
+        (Some(a), Some(b)) => crate::model::same_text(a, b),
         (None, None) => true,
         _ => false,
     }

@@ -26,7 +26,7 @@ use super::data::{check_rfm, rfm_valid};
 use crate::catalog::{FunctionEntry, FunctionKind, Registration};
 use crate::error::UdfError;
 use crate::kpi::nps::coerce_numeric;
-use crate::model::Model;
+use crate::model::{same_text, Model};
 
 /// Which score a scalar computes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -215,12 +215,6 @@ impl ModelCache {
             None => Err(UdfError::data(self.function, "model cache is empty")),
         }
     }
-}
-
-/// Whether two model texts are the same: the same bytes at the same place
-/// (the repeated value of a CROSS JOIN) without reading them, else compared.
-fn same_text(a: &str, b: &str) -> bool {
-    (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || a == b
 }
 
 /// Check that the model argument is a string. String types are kept as they
