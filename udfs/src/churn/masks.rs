@@ -21,9 +21,12 @@
 //! the same order as the tree walk, so the same bits.
 //!
 //! Cost on the wa_churn random forest (100 trees of up to 64 leaves, 19
-//! features in 7 tables of 1.3 MB), one core of this machine, dev profile:
-//! about 250 ns per row, of which binning takes 80 and the ANDs most of
-//! the rest; the ANDs are bound by reading the tables from the caches.
+//! features in 7 tables of 1.3 MB), one core, dev profile (this crate at
+//! opt-level 2), 1,000,000 rows (`benches/churn_kernels.rs`): 350–380 ns
+//! per row on the 2026-12-02 machine, of which the ANDs take about 150, the
+//! leaf sums about 80 and binning the rest (the three many-threshold numeric
+//! features cost 40 ns each by the two-round search, about 20 by the
+//! [`Grid`]). The ANDs are bound by reading the tables from the caches.
 
 use super::ensemble::Ensemble;
 
@@ -79,6 +82,74 @@ const GROUP: usize = 8;
 /// that AND them take whole vector steps.
 const ROW_MULTIPLE: usize = 4;
 
+/// Thresholds compared in one cell of a feature's [`Grid`].
+const CELL: usize = 4;
+
+/// Most cells a feature's grid may have (4 bytes each).
+const MAX_CELLS: usize = 1 << 14;
+
+/// A uniform grid over a numeric feature's thresholds, so that a value's
+/// bin costs one multiplication, one look-up and `CELL` comparisons instead
+/// of a search: the grid is made fine enough that no cell holds more than
+/// `CELL` thresholds, and each cell records how many thresholds lie in the
+/// cells below it. Exact for every value, because a value's cell never
+/// decreases as the value grows (one subtraction, one multiplication by a
+/// positive number, a truncation and a clamp, each monotone): a threshold
+/// in a lower cell than the value's is below the value, one in a higher
+/// cell is above it, and only the value's own cell needs comparing.
+#[derive(Debug, Clone)]
+struct Grid {
+    lo: f64,
+    scale: f64,
+    last: i64,
+    /// Per cell, how many thresholds lie in the cells below it.
+    below: Vec<u32>,
+}
+
+impl Grid {
+    fn cell(&self, v: f64) -> usize {
+        // `as` saturates (NaN to 0), and the clamp keeps any value in range.
+        (((v - self.lo) * self.scale) as i64).clamp(0, self.last) as usize
+    }
+
+    /// `None` when no grid of at most `MAX_CELLS` cells keeps every cell to
+    /// `CELL` thresholds (thresholds crowded in a small part of a wide
+    /// range), or the range is not a finite positive number.
+    fn new(thresholds: &[f64]) -> Option<Grid> {
+        let (&lo, &hi) = (thresholds.first()?, thresholds.last()?);
+        let mut cells = (2 * thresholds.len()).next_power_of_two();
+        while cells <= MAX_CELLS {
+            let scale = cells as f64 / (hi - lo);
+            if !(scale.is_finite() && scale > 0.0) {
+                return None;
+            }
+            let mut grid = Grid {
+                lo,
+                scale,
+                last: cells as i64 - 1,
+                below: Vec::new(),
+            };
+            let mut per_cell = vec![0u32; cells];
+            for &t in thresholds {
+                per_cell[grid.cell(t)] += 1;
+            }
+            if per_cell.iter().all(|&n| n as usize <= CELL) {
+                let mut below = 0;
+                grid.below = per_cell
+                    .iter()
+                    .map(|&n| {
+                        below += n;
+                        below - n
+                    })
+                    .collect();
+                return Some(grid);
+            }
+            cells *= 2;
+        }
+        None
+    }
+}
+
 /// One feature the ensemble splits on.
 #[derive(Debug, Clone)]
 struct FeatureBins {
@@ -87,13 +158,15 @@ struct FeatureBins {
     /// How many distinct split thresholds the ensemble uses on it.
     count: usize,
     /// Those thresholds ascending (tree-input units), padded with +inf to
-    /// 17 segments of `step`.
+    /// 17 segments of `step` and at least `CELL` past the last.
     padded: Vec<f64>,
     step: usize,
     /// The last threshold of each of the first 16 segments.
     coarse: [f64; 16],
     /// For a categorical feature: the bin of each category code.
     code_bins: Option<Vec<u32>>,
+    /// For a numeric feature with more than four thresholds, when one fits.
+    grid: Option<Grid>,
     /// The feature's step in its group's table.
     stride: u32,
 }
@@ -102,7 +175,7 @@ impl FeatureBins {
     fn new(column: usize, thresholds: &[f64]) -> FeatureBins {
         let step = thresholds.len().div_ceil(16).max(1);
         let mut padded = thresholds.to_vec();
-        padded.resize(17 * step, f64::INFINITY);
+        padded.resize((17 * step).max(thresholds.len() + CELL), f64::INFINITY);
         let mut coarse = [f64::INFINITY; 16];
         for (s, c) in coarse.iter_mut().enumerate() {
             *c = padded[(s + 1) * step - 1];
@@ -114,6 +187,9 @@ impl FeatureBins {
             step,
             coarse,
             code_bins: None,
+            grid: (thresholds.len() > 4)
+                .then(|| Grid::new(thresholds))
+                .flatten(),
             stride: 1,
         }
     }
@@ -142,12 +218,13 @@ impl FeatureBins {
     /// Adds the bin × stride of encoded values (category codes for a
     /// categorical feature, NaN missing) to `out`. Each kind of feature has
     /// its own loop: a table for categories, four comparisons (which
-    /// vectorise) for at most four thresholds, the search for more.
+    /// vectorise) for at most four thresholds, the grid for more, and the
+    /// search where no grid fits.
     fn add_rows(&self, values: &[f64], out: &mut [u32]) {
         let (stride, missing) = (self.stride, self.missing() * self.stride);
         let few = self.padded.first_chunk::<4>().filter(|_| self.count <= 4);
-        match (&self.code_bins, few) {
-            (Some(bins), _) => {
+        match (&self.code_bins, few, &self.grid) {
+            (Some(bins), _, _) => {
                 for (o, &v) in out.iter_mut().zip(values) {
                     *o += if v.is_nan() {
                         missing
@@ -156,13 +233,24 @@ impl FeatureBins {
                     };
                 }
             }
-            (None, Some(few)) => {
+            (None, Some(few), _) => {
                 for (o, &v) in out.iter_mut().zip(values) {
                     let b: u32 = few.iter().map(|&x| u32::from(x < v)).sum();
                     *o += if v.is_nan() { missing } else { b * stride };
                 }
             }
-            (None, None) => {
+            (None, None, Some(grid)) => {
+                for (o, &v) in out.iter_mut().zip(values) {
+                    let below = grid.below[grid.cell(v)];
+                    // `padded` runs `CELL` past the last threshold, and the
+                    // thresholds of later cells compare false.
+                    let at = below as usize;
+                    let near = &self.padded[at..at + CELL];
+                    let b = below + near.iter().map(|&x| u32::from(x < v)).sum::<u32>();
+                    *o += if v.is_nan() { missing } else { b * stride };
+                }
+            }
+            (None, None, None) => {
                 for (o, &v) in out.iter_mut().zip(values) {
                     let b = self.bin(v);
                     *o += if v.is_nan() { missing } else { b * stride };
@@ -437,7 +525,15 @@ impl<M: Mask> Masks<M> {
                             for ((a, &m1), &m2) in acc.iter_mut().zip(r1).zip(r2) {
                                 *a = m1 & m2;
                             }
-                            for &o in rest {
+                            let mut pairs = rest.chunks_exact(2);
+                            for p in pairs.by_ref() {
+                                let (r1, r2) =
+                                    (&self.rows[p[0]..p[0] + w], &self.rows[p[1]..p[1] + w]);
+                                for ((a, &m1), &m2) in acc.iter_mut().zip(r1).zip(r2) {
+                                    *a &= m1 & m2;
+                                }
+                            }
+                            for &o in pairs.remainder() {
                                 for (a, &m) in acc.iter_mut().zip(&self.rows[o..o + w]) {
                                     *a &= m;
                                 }
@@ -703,6 +799,62 @@ mod tests {
                     thresholds.iter().filter(|&&th| th < v).count() as u32
                 };
                 assert_eq!(got, 1 + 3 * want, "{n} thresholds, value {v}");
+            }
+        }
+    }
+
+    /// Skewed, random and crowded thresholds: the grid (where one fits) and
+    /// the search give the count of thresholds below every value, at and
+    /// next to each threshold too.
+    #[test]
+    fn grid_bins_count_the_thresholds_below() {
+        let mut rng = Rng::new(11);
+        let mut random: Vec<f64> = (0..150).map(|_| rng.uniform() * 1e4 - 5e3).collect();
+        random.sort_by(f64::total_cmp);
+        random.dedup();
+        let crowded: Vec<f64> = (0..40)
+            .map(|i| f64::from(i) * 1e-9)
+            .chain([1.0, 10.0, 1000.0])
+            .collect();
+        let cases: [(Vec<f64>, bool); 6] = [
+            ((0..200).map(|i| 1.02f64.powi(i) - 1.0).collect(), true),
+            // Too skewed for a grid of MAX_CELLS.
+            ((0..200).map(|i| 1.07f64.powi(i) - 1.0).collect(), false),
+            (random, true),
+            ((0..90).map(|i| f64::from(i * i) - 300.5).collect(), true),
+            (crowded, false),
+            (vec![-1.5e308, -1.0, 0.0, 1.0, 2.0, 1.5e308], false),
+        ];
+        for (thresholds, fits) in cases {
+            let mut f = FeatureBins::new(0, &thresholds);
+            assert_eq!(f.grid.is_some(), fits, "{thresholds:?}");
+            f.stride = 3;
+            let mut values = vec![
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+                f64::NAN,
+                -0.0,
+                f64::MAX,
+                f64::MIN,
+            ];
+            for &t in &thresholds {
+                values.extend([t, t.next_up(), t.next_down()]);
+            }
+            let (lo, hi) = (thresholds[0], thresholds[thresholds.len() - 1]);
+            values.extend((0..2000).map(|_| lo + (hi - lo) * (rng.uniform() * 1.2 - 0.1)));
+            let mut got = vec![1u32; values.len()];
+            f.add_rows(&values, &mut got);
+            for (&v, got) in values.iter().zip(got) {
+                let below = thresholds.iter().filter(|&&th| th < v).count() as u32;
+                let want = if v.is_nan() {
+                    thresholds.len() as u32 + 1
+                } else {
+                    below
+                };
+                assert_eq!(got, 1 + 3 * want, "value {v} among {thresholds:?}");
+                if !v.is_nan() {
+                    assert_eq!(f.bin(v), below, "search, value {v}");
+                }
             }
         }
     }
