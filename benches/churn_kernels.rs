@@ -11,63 +11,52 @@ use crmlake_udfs::churn::data::{CategoryColumn, Feature, Frame};
 use crmlake_udfs::churn::masks::MaskScorer;
 use crmlake_udfs::churn::model::{ChurnModel, Learner, TrainOptions};
 
-const NUMERIC: [&str; 9] = [
-    "female",
-    "senior_citizen",
-    "partner",
-    "dependents",
-    "tenure",
-    "phone_service",
-    "paperless_billing",
-    "monthly_charges",
-    "total_charges",
-];
-
 const ROWS: usize = 1_000_000;
 
 /// The wa_churn rows as a training frame: numeric features first, then the
-/// categorical ones, in the CSV's order.
+/// categorical ones, each in the CSV's order. The file quotes strings and
+/// not numbers, which tells the two kinds apart.
 fn wa_churn() -> (Frame, Vec<Feature>) {
     let mut lines = include_str!("../data/churn/wa_churn.csv").lines();
-    let header: Vec<String> = lines
+    let header: Vec<&str> = lines
         .next()
         .unwrap_or_default()
         .split(',')
-        .map(|s| s.trim_matches('"').to_string())
+        .map(|s| s.trim_matches('"'))
         .collect();
     let records: Vec<Vec<&str>> = lines
-        .map(|l| l.split(',').map(|s| s.trim_matches('"')).collect())
+        .map(|l| l.split(',').collect())
         .filter(|r: &Vec<&str>| r.len() == header.len())
         .collect();
-    let at = |name: &str| header.iter().position(|h| h == name).expect("column");
+    let churn = header
+        .iter()
+        .position(|&h| h == "churn")
+        .expect("a churn column");
+    let quoted = |i: usize| records.first().is_some_and(|r| r[i].starts_with('"'));
+    let inputs = (0..header.len()).filter(|&i| i != churn);
     let mut columns = Vec::new();
     let mut features = Vec::new();
-    for name in NUMERIC {
-        let i = at(name);
+    for i in inputs.clone().filter(|&i| !quoted(i)) {
         columns.push(
             records
                 .iter()
                 .map(|r| r[i].trim().parse().unwrap_or(f64::NAN))
                 .collect(),
         );
-        features.push(Feature::numeric(name));
+        features.push(Feature::numeric(header[i]));
     }
-    for (i, name) in header.iter().enumerate() {
-        if name == "churn" || NUMERIC.contains(&name.as_str()) {
-            continue;
-        }
+    for i in inputs.filter(|&i| quoted(i)) {
         let mut c = CategoryColumn::default();
         for r in &records {
-            c.push(Some(r[i]));
+            c.push(Some(r[i].trim_matches('"')));
         }
         let (categories, values) = c.finish();
         columns.push(values);
-        features.push(Feature::categorical(name.clone(), categories));
+        features.push(Feature::categorical(header[i], categories));
     }
-    let churn = at("churn");
     let labels: Vec<f64> = records
         .iter()
-        .map(|r| f64::from(u8::from(r[churn] == "Yes")))
+        .map(|r| f64::from(u8::from(r[churn] == "\"Yes\"")))
         .collect();
     let weights = vec![1.0; labels.len()];
     let frame = Frame {

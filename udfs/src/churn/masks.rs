@@ -82,6 +82,10 @@ const GROUP: usize = 8;
 /// that AND them take whole vector steps.
 const ROW_MULTIPLE: usize = 4;
 
+/// A numeric feature with at most this many thresholds is binned by
+/// comparing with all of them; one with more, by its [`Grid`].
+const FEW: usize = 4;
+
 /// Thresholds compared in one cell of a feature's [`Grid`].
 const CELL: usize = 4;
 
@@ -187,7 +191,7 @@ impl FeatureBins {
             step,
             coarse,
             code_bins: None,
-            grid: (thresholds.len() > 4)
+            grid: (thresholds.len() > FEW)
                 .then(|| Grid::new(thresholds))
                 .flatten(),
             stride: 1,
@@ -222,7 +226,10 @@ impl FeatureBins {
     /// search where no grid fits.
     fn add_rows(&self, values: &[f64], out: &mut [u32]) {
         let (stride, missing) = (self.stride, self.missing() * self.stride);
-        let few = self.padded.first_chunk::<4>().filter(|_| self.count <= 4);
+        let few = self
+            .padded
+            .first_chunk::<FEW>()
+            .filter(|_| self.count <= FEW);
         match (&self.code_bins, few, &self.grid) {
             (Some(bins), _, _) => {
                 for (o, &v) in out.iter_mut().zip(values) {
