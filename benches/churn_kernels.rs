@@ -104,9 +104,11 @@ fn scoring(c: &mut Criterion) {
             Learner::Logistic(_) => unreachable!("a tree model was asked for"),
         };
         let scorer = MaskScorer::new(ensemble, features.len()).expect("mask tables");
-        c.bench_function(&format!("{name} mask scoring, 1M rows, 1 thread"), |b| {
-            b.iter(|| scorer.raw(&columns, &mut out))
-        });
+        let label = format!(
+            "{name} mask scoring, 1M rows, 1 thread, {}",
+            crmlake_udfs::simd::widest()
+        );
+        c.bench_function(&label, |b| b.iter(|| scorer.raw(&columns, &mut out)));
     }
 }
 

@@ -31,6 +31,7 @@ pub mod model;
 pub mod model_info;
 pub mod options;
 pub mod segment;
+pub mod simd;
 pub mod table_input;
 
 use datafusion::error::Result;

@@ -224,6 +224,7 @@ impl FeatureBins {
     /// its own loop: a table for categories, four comparisons (which
     /// vectorise) for at most four thresholds, the grid for more, and the
     /// search where no grid fits.
+    #[inline(always)]
     fn add_rows(&self, values: &[f64], out: &mut [u32]) {
         let (stride, missing) = (self.stride, self.missing() * self.stride);
         let few = self
@@ -498,9 +499,14 @@ impl<M: Mask> Masks<M> {
         })
     }
 
-    /// Raw outputs of the rows of encoded `columns` (one per model feature,
-    /// category codes for categorical ones, NaN missing).
-    pub fn raw(&self, columns: &[&[f64]], out: &mut [f64]) {
+    crate::wide_kernel! {
+        /// Raw outputs of the rows of encoded `columns` (one per model
+        /// feature, category codes for categorical ones, NaN missing).
+        pub fn raw(&self, columns: &[&[f64]], out: &mut [f64]) = raw_avx512, raw_avx2, raw_body;
+    }
+
+    #[inline(always)]
+    fn raw_body(&self, columns: &[&[f64]], out: &mut [f64]) {
         let (ng, w) = (self.groups.len(), self.width);
         let mut index = vec![0u32; CHUNK * ng];
         let mut acc = vec![M::ONES; GROUP * w];
@@ -700,10 +706,19 @@ mod tests {
         let refs: Vec<&[f64]> = cols.iter().map(Vec::as_slice).collect();
         let mut out = vec![0.0; n];
         scorer.raw(&refs, &mut out);
+        // The same loops compiled for the baseline CPU (`raw` takes the
+        // widest vectors this CPU has: crate::simd).
+        let mut portable = vec![0.0; n];
+        match scorer {
+            MaskScorer::W16(m) => m.raw_body(&refs, &mut portable),
+            MaskScorer::W32(m) => m.raw_body(&refs, &mut portable),
+            MaskScorer::W64(m) => m.raw_body(&refs, &mut portable),
+        }
         let mut t = vec![0.0; 3];
         for i in 0..n {
             e.tree_input(&[cols[0][i], cols[1][i], cols[2][i]], &mut t);
             assert_eq!(out[i].to_bits(), e.raw(&t).to_bits(), "row {i}: {t:?}");
+            assert_eq!(portable[i].to_bits(), out[i].to_bits(), "row {i}: {t:?}");
         }
     }
 

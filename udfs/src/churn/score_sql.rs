@@ -20,6 +20,7 @@
 //! hash of their text: a nightly job scoring millions of rows in 8,192-row
 //! batches parses its model once.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, Mutex};
@@ -134,9 +135,10 @@ impl LinearTerms {
     }
 
     /// Log-odds of the rows of encoded `columns` (one per feature).
-    fn log_odds(&self, columns: &[Vec<f64>], out: &mut [f64]) {
+    fn log_odds<C: AsRef<[f64]>>(&self, columns: &[C], out: &mut [f64]) {
         out.iter_mut().for_each(|o| *o = self.intercept);
         for (term, col) in self.terms.iter().zip(columns) {
+            let col = col.as_ref();
             match term {
                 Term::Numeric(a, b) => {
                     for (o, &x) in out.iter_mut().zip(col) {
@@ -196,8 +198,8 @@ impl Prepared {
     /// Churn probabilities of the rows of encoded `columns`. Tree models use
     /// leaf mask tables or walk blocks of rows through each tree, on every
     /// core for large inputs.
-    pub fn probabilities(&self, columns: &[Vec<f64>]) -> Vec<f64> {
-        let n = columns.first().map_or(0, Vec::len);
+    pub fn probabilities<C: AsRef<[f64]> + Sync>(&self, columns: &[C]) -> Vec<f64> {
+        let n = columns.first().map_or(0, |c| c.as_ref().len());
         let d = columns.len();
         let mut out = vec![0.0; n];
         match (&self.batch, &self.model.learner) {
@@ -206,7 +208,7 @@ impl Prepared {
                 in_parallel(&mut out, e.trees.len(), |start, o| {
                     let cols: Vec<&[f64]> = columns
                         .iter()
-                        .map(|col| &col[start..start + o.len()])
+                        .map(|col| &col.as_ref()[start..start + o.len()])
                         .collect();
                     masks.raw(&cols, o);
                 });
@@ -218,7 +220,7 @@ impl Prepared {
                     let mut row = vec![0.0; d];
                     for (i, t) in inputs.chunks_mut(d.max(1)).enumerate() {
                         for (v, col) in row.iter_mut().zip(columns) {
-                            *v = col[start + i];
+                            *v = col.as_ref()[start + i];
                         }
                         e.tree_input(&row, t);
                     }
@@ -230,7 +232,7 @@ impl Prepared {
                 let mut x = vec![0.0; d];
                 for (i, o) in out.iter_mut().enumerate() {
                     for (v, col) in x.iter_mut().zip(columns) {
-                        *v = col[i];
+                        *v = col.as_ref()[i];
                     }
                     *o = scorer.probability(&x);
                 }
@@ -245,11 +247,11 @@ impl Prepared {
 
     /// The encoded columns of `features`, in model order; checks names and
     /// types.
-    fn encode(
+    fn encode<'a>(
         &self,
         function: &'static str,
-        features: &StructArray,
-    ) -> std::result::Result<Vec<Vec<f64>>, UdfError> {
+        features: &'a StructArray,
+    ) -> std::result::Result<Vec<Cow<'a, [f64]>>, UdfError> {
         let names: Vec<&str> = self
             .model
             .features
@@ -277,23 +279,26 @@ impl Prepared {
                     ),
                 ));
             }
-            let values: Vec<f64> = match &self.categories[j] {
+            let values: Cow<[f64]> = match &self.categories[j] {
                 None => {
                     let v = col.as_primitive::<Float64Type>();
+                    let Some(nulls) = v.nulls().filter(|n| n.null_count() > 0) else {
+                        // No nulls: the column's own values, not a copy.
+                        out.push(Cow::Borrowed(&v.values()[..]));
+                        continue;
+                    };
                     let mut values = v.values().to_vec();
-                    if let Some(nulls) = v.nulls().filter(|n| n.null_count() > 0) {
-                        for i in nulls
-                            .iter()
-                            .enumerate()
-                            .filter(|(_, ok)| !ok)
-                            .map(|(i, _)| i)
-                        {
-                            values[i] = f64::NAN;
-                        }
+                    for i in nulls
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, ok)| !ok)
+                        .map(|(i, _)| i)
+                    {
+                        values[i] = f64::NAN;
                     }
-                    values
+                    Cow::Owned(values)
                 }
-                Some(index) => index.codes(col.as_string_view()),
+                Some(index) => Cow::Owned(index.codes(col.as_string_view())),
             };
             out.push(values);
         }

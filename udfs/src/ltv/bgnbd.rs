@@ -148,55 +148,26 @@ impl BgNbd {
         if x == 0.0 {
             return 1.0;
         }
-        self.p_alive_given((self.a / (self.b + x - 1.0)).ln(), x, tx, t)
+        p_alive_given(self.r, self.alpha, self.ln_ab(x), x, tx, t)
     }
 
-    /// P(alive) of a repeat buyer (x > 0) given ln(a / (b + x − 1)), with the
-    /// vectorisable `exp` and `ln_1p` of [`super::vecmath`].
+    /// ln(a / (b + x − 1)): the odds factor of a repeat buyer's P(alive).
+    fn ln_ab(&self, x: f64) -> f64 {
+        (self.a / (self.b + x - 1.0)).ln()
+    }
+
+    crate::wide_kernel! {
+        /// [`Self::p_alive`] for many customers, bit for bit the same values
+        /// ([`p_alive_rows`], for the widest vectors the CPU has:
+        /// [`crate::simd`]).
+        pub fn p_alive_many(&self, x: &[f64], tx: &[f64], t: &[f64], out: &mut Vec<f64>)
+            = p_alive_many_avx512, p_alive_many_avx2, p_alive_many_body;
+    }
+
     #[inline(always)]
-    fn p_alive_given(&self, ln_ab: f64, x: f64, tx: f64, t: f64) -> f64 {
-        let BgNbd { r, alpha, .. } = *self;
-        // ln((α+T)/(α+t_x)) as ln1p((T−t_x)/(α+t_x)): one logarithm, and
-        // exact as t_x → T.
-        let log_term = ln_ab + (r + x) * vecmath::ln_1p((t - tx) / (alpha + tx));
-        1.0 / (1.0 + vecmath::exp(log_term))
-    }
-
-    /// [`Self::p_alive`] for many customers, bit for bit the same values, in
-    /// two passes per block of rows: ln(a / (b + x − 1)) looked up per row
-    /// (computed once per whole frequency below 4,096: frequencies are small
-    /// whole numbers, repeated across customers), then the rest as one
-    /// branch-free loop the compiler vectorises.
-    pub fn p_alive_many(&self, x: &[f64], tx: &[f64], t: &[f64], out: &mut Vec<f64>) {
-        const BLOCK: usize = 256;
-        let BgNbd { a, b, .. } = *self;
-        let mut cache = vec![f64::NAN; 4096];
-        let mut ln_ab = [0.0; BLOCK];
-        let start = out.len();
-        out.resize(start + x.len(), 0.0);
-        let blocks = out[start..]
-            .chunks_mut(BLOCK)
-            .zip(x.chunks(BLOCK).zip(tx.chunks(BLOCK)).zip(t.chunks(BLOCK)));
-        for (o, ((x, tx), t)) in blocks {
-            for (l, &x) in ln_ab.iter_mut().zip(x) {
-                let slot = x as usize;
-                *l = if x == 0.0 {
-                    0.0
-                } else if slot < cache.len() && slot as f64 == x {
-                    if cache[slot].is_nan() {
-                        cache[slot] = (a / (b + x - 1.0)).ln();
-                    }
-                    cache[slot]
-                } else {
-                    (a / (b + x - 1.0)).ln()
-                };
-            }
-            for ((o, &l), ((&x, &tx), &t)) in o.iter_mut().zip(&ln_ab).zip(x.iter().zip(tx).zip(t))
-            {
-                let p = self.p_alive_given(l, x, tx, t);
-                *o = if x == 0.0 { 1.0 } else { p };
-            }
-        }
+    fn p_alive_many_body(&self, x: &[f64], tx: &[f64], t: &[f64], out: &mut Vec<f64>) {
+        let ln_ab = |x: f64| if x == 0.0 { 0.0 } else { self.ln_ab(x) };
+        p_alive_rows(self.r, self.alpha, ln_ab, true, (x, tx, t), out);
     }
 
     /// E[Y(horizon) | x, t_x, T]: expected repeat purchases in the next `horizon`.
@@ -224,6 +195,58 @@ impl BgNbd {
         let pa = self.p_alive(x, tx, t);
         let dead = if n == 0.0 { 1.0 - pa } else { 0.0 };
         dead + pa * pmf(r + x, alpha + t, a, b + x, n, horizon)
+    }
+}
+
+/// P(alive) = 1 / (1 + exp(ln_ab + (r + x)·ln((α + T) / (α + t_x)))), the
+/// form BG/NBD (for x > 0) and MBG/NBD share, with the vectorisable `exp`
+/// and `ln_1p` of [`super::vecmath`]. The ratio is taken as
+/// ln1p((T − t_x) / (α + t_x)): one logarithm, exact as t_x → T.
+#[inline(always)]
+pub(super) fn p_alive_given(r: f64, alpha: f64, ln_ab: f64, x: f64, tx: f64, t: f64) -> f64 {
+    let log_term = ln_ab + (r + x) * vecmath::ln_1p((t - tx) / (alpha + tx));
+    1.0 / (1.0 + vecmath::exp(log_term))
+}
+
+/// [`p_alive_given`] for the rows `(x, t_x, T)`, appended to `out`, in two
+/// passes per block of rows: `ln_ab(x)` looked up per row (computed once
+/// per whole frequency below 4,096: frequencies are small whole numbers,
+/// repeated across customers), then the rest as one branch-free loop the
+/// compiler vectorises. Rows with x = 0 get 1 when `zero_is_alive` (BG/NBD:
+/// no repeat purchase, no chance to drop out).
+#[inline(always)]
+pub(super) fn p_alive_rows(
+    r: f64,
+    alpha: f64,
+    ln_ab: impl Fn(f64) -> f64,
+    zero_is_alive: bool,
+    (x, tx, t): (&[f64], &[f64], &[f64]),
+    out: &mut Vec<f64>,
+) {
+    const BLOCK: usize = 256;
+    let mut cache = vec![f64::NAN; 4096];
+    let mut ln_abs = [0.0; BLOCK];
+    let start = out.len();
+    out.resize(start + x.len(), 0.0);
+    let blocks = out[start..]
+        .chunks_mut(BLOCK)
+        .zip(x.chunks(BLOCK).zip(tx.chunks(BLOCK)).zip(t.chunks(BLOCK)));
+    for (o, ((x, tx), t)) in blocks {
+        for (l, &x) in ln_abs.iter_mut().zip(x) {
+            let slot = x as usize;
+            *l = if slot < cache.len() && slot as f64 == x {
+                if cache[slot].is_nan() {
+                    cache[slot] = ln_ab(x);
+                }
+                cache[slot]
+            } else {
+                ln_ab(x)
+            };
+        }
+        for ((o, &l), ((&x, &tx), &t)) in o.iter_mut().zip(&ln_abs).zip(x.iter().zip(tx).zip(t)) {
+            let p = p_alive_given(r, alpha, l, x, tx, t);
+            *o = if zero_is_alive && x == 0.0 { 1.0 } else { p };
+        }
     }
 }
 
@@ -398,18 +421,11 @@ mod tests {
             a: 0.793,
             b: 2.426,
         };
-        let x = [0.0, 1.0, 2.0, 2.0, 7.0, 5000.0, 1e6];
-        let tx = [0.0, 3.5, 30.43, 1.0, 38.0, 38.0, 38.5];
-        let t = [38.86; 7];
-        let mut out = Vec::new();
-        m.p_alive_many(&x, &tx, &t, &mut out);
-        for i in 0..x.len() {
-            assert_eq!(
-                out[i].to_bits(),
-                m.p_alive(x[i], tx[i], t[i]).to_bits(),
-                "row {i}"
-            );
-        }
+        crate::ltv::data::tests::assert_batch_matches_rows(
+            |x, tx, t, out| m.p_alive_many(x, tx, t, out),
+            |x, tx, t, out| m.p_alive_many_body(x, tx, t, out),
+            |x, tx, t| m.p_alive(x, tx, t),
+        );
     }
 
     use crate::ltv::data::tests::cdnow;

@@ -136,10 +136,21 @@ pub fn par_sum<const K: usize>(
     (ll, g)
 }
 
-/// Check one summary row; the message names the offending argument.
+crate::wide_kernel! {
+    /// Whether every row of the columns passes [`rfm_valid`] (one
+    /// vectorised pass; [`check_rfm`] then words the first failure).
+    pub fn rfm_all_valid(x: &[f64], tx: &[f64], t: &[f64]) -> bool
+        = rfm_all_valid_avx512, rfm_all_valid_avx2, rfm_all_valid_body;
+}
+
+#[inline(always)]
+fn rfm_all_valid_body(x: &[f64], tx: &[f64], t: &[f64]) -> bool {
+    (x.iter().zip(tx).zip(t)).fold(true, |ok, ((&x, &tx), &t)| ok & rfm_valid(x, tx, t))
+}
+
 /// Whether [`check_rfm`] accepts (x, t_x, T); for tight loops, which call
 /// `check_rfm` only to word the error.
-#[inline]
+#[inline(always)]
 pub fn rfm_valid(x: f64, tx: f64, t: f64) -> bool {
     // Branch-free (`&`, not `&&`), and whole numbers found without `trunc`
     // (a library call on baseline x86-64), so a loop over a column
@@ -156,6 +167,7 @@ pub fn rfm_valid(x: f64, tx: f64, t: f64) -> bool {
         & ((x != 0.0) | (tx == 0.0))
 }
 
+/// Check one summary row; the message names the offending argument.
 pub fn check_rfm(x: f64, tx: f64, t: f64) -> Result<(), String> {
     if !(x.is_finite() && x >= 0.0 && x.fract() == 0.0) {
         return Err(format!("frequency {x} is not a whole number >= 0"));
@@ -209,15 +221,87 @@ pub(crate) mod tests {
                 }
             }
         }
+        // The batch check, on every vector path's loop and remainder: all
+        // valid rows pass; one invalid row anywhere fails the batch.
+        let [x0, tx0, t0] = tests::scoring_columns();
+        let keep: Vec<usize> = (0..x0.len())
+            .filter(|&i| rfm_valid(x0[i], tx0[i], t0[i]))
+            .collect();
+        assert_eq!(x0.len() - keep.len(), 1, "only x = 2.5 is not a frequency");
+        let pick = |c: &[f64]| keep.iter().map(|&i| c[i]).collect::<Vec<f64>>();
+        let (mut x, mut tx, mut t) = (pick(&x0), pick(&tx0), pick(&t0));
+        assert!(rfm_all_valid(&x, &tx, &t));
+        let n = x.len();
+        for at in [0, 1, 7, 8, 9, n / 2, n - 2, n - 1] {
+            let saved = tx[at];
+            tx[at] = t[at] + 1.0;
+            assert!(!rfm_all_valid(&x, &tx, &t), "row {at}");
+            assert!(!rfm_all_valid_body(&x, &tx, &t), "row {at}");
+            tx[at] = saved;
+        }
+        x[n - 1] = f64::NAN;
+        assert!(!rfm_all_valid(&x, &tx, &t));
+        t.clear();
+        assert!(rfm_all_valid(&x[..0], &tx[..0], &t));
+    }
+
+    /// Columns (x, t_x, T) for checking batch scorers against row-wise
+    /// ones: the CDNOW customers (in the file's order, duplicates kept,
+    /// 2,357 rows: the vector loops and their remainders both run), then
+    /// edge rows (no repeat purchase, t_x = T, heavy buyers).
+    pub(crate) fn scoring_columns() -> [Vec<f64>; 3] {
+        let mut cols = [Vec::new(), Vec::new(), Vec::new()];
+        let edges = [
+            [0.0, 0.0, 38.86],
+            [1.0, 38.86, 38.86],
+            [5000.0, 38.0, 38.86],
+            [1e6, 38.5, 38.86],
+            [4095.0, 10.0, 40.0],
+            [4096.0, 10.0, 40.0],
+            [2.5, 3.0, 40.0],
+        ];
+        for row in cdnow_rows().chain(edges) {
+            for (c, v) in cols.iter_mut().zip(row) {
+                c.push(v);
+            }
+        }
+        cols
+    }
+
+    /// A batch scorer over [`scoring_columns`], on the widest vector path
+    /// (`wide`) and compiled for the baseline CPU (`portable`), gives every
+    /// row the same bits as the row-wise `row`.
+    pub(crate) fn assert_batch_matches_rows(
+        wide: impl Fn(&[f64], &[f64], &[f64], &mut Vec<f64>),
+        portable: impl Fn(&[f64], &[f64], &[f64], &mut Vec<f64>),
+        row: impl Fn(f64, f64, f64) -> f64,
+    ) {
+        let [x, tx, t] = scoring_columns();
+        let (mut w, mut p) = (Vec::new(), Vec::new());
+        wide(&x, &tx, &t, &mut w);
+        portable(&x, &tx, &t, &mut p);
+        assert_eq!((w.len(), p.len()), (x.len(), x.len()));
+        for i in 0..x.len() {
+            let want = row(x[i], tx[i], t[i]).to_bits();
+            assert_eq!(w[i].to_bits(), want, "row {i}");
+            assert_eq!(p[i].to_bits(), want, "row {i}");
+        }
+    }
+
+    /// (x, t_x, T) of the 2,357 CDNOW customers, in weeks.
+    fn cdnow_rows() -> impl Iterator<Item = [f64; 3]> {
+        let text = include_str!("../../../data/cdnow/cdnow_customers_summary.csv");
+        text.lines().skip(1).map(|line| {
+            let f: Vec<f64> = line.split(',').map(|s| s.trim().parse().unwrap()).collect();
+            [f[1], f[2], f[3]]
+        })
     }
 
     /// The CDNOW sample's published calibration summary (weeks).
     pub(crate) fn cdnow() -> RfmData {
-        let text = include_str!("../../../data/cdnow/cdnow_customers_summary.csv");
         let mut d = RfmData::new();
-        for line in text.lines().skip(1) {
-            let f: Vec<f64> = line.split(',').map(|s| s.trim().parse().unwrap()).collect();
-            d.add(f[1], f[2], f[3], 1.0);
+        for [x, tx, t] in cdnow_rows() {
+            d.add(x, tx, t, 1.0);
         }
         d
     }

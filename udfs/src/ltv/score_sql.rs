@@ -22,7 +22,9 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 
-use super::data::{check_rfm, rfm_valid};
+use super::bgnbd::BgNbd;
+use super::data::{check_rfm, rfm_all_valid};
+use super::mbgnbd::MbgNbd;
 use crate::catalog::{FunctionEntry, FunctionKind, Registration};
 use crate::error::UdfError;
 use crate::kpi::nps::coerce_numeric;
@@ -329,7 +331,12 @@ impl ScoreUdf {
         out: &mut Float64Builder,
     ) -> Result<()> {
         let no_nulls = nums.iter().all(|c| c.null_count() == 0);
-        if let (Score::PAlive, Model::Bgnbd { params, .. }, true) = (self.score, model, no_nulls) {
+        let many = match (self.score, model, no_nulls) {
+            (Score::PAlive, Model::Bgnbd { params, .. }, true) => Some(PAliveMany::Bgnbd(params)),
+            (Score::PAlive, Model::Mbgnbd { params, .. }, true) => Some(PAliveMany::Mbgnbd(params)),
+            _ => None,
+        };
+        if let Some(many) = many {
             // The common nightly case, vectorised: check every row, then
             // one pass over the columns.
             let (x, tx, t) = (
@@ -337,16 +344,17 @@ impl ScoreUdf {
                 &nums[1].values()[rows.clone()],
                 &nums[2].values()[rows],
             );
-            let valid = (x.iter().zip(tx).zip(t))
-                .fold(true, |ok, ((&x, &tx), &t)| ok & rfm_valid(x, tx, t));
-            if !valid {
+            if !rfm_all_valid(x, tx, t) {
                 for i in 0..x.len() {
                     check_rfm(x[i], tx[i], t[i])
                         .map_err(|m| UdfError::data(self.score.name(), m))?;
                 }
             }
             let mut values = Vec::with_capacity(x.len());
-            params.p_alive_many(x, tx, t, &mut values);
+            match many {
+                PAliveMany::Bgnbd(m) => m.p_alive_many(x, tx, t, &mut values),
+                PAliveMany::Mbgnbd(m) => m.p_alive_many(x, tx, t, &mut values),
+            }
             out.append_slice(&values);
             return Ok(());
         }
@@ -363,6 +371,12 @@ impl ScoreUdf {
         }
         Ok(())
     }
+}
+
+/// The models whose P(alive) has a vectorised batch form.
+enum PAliveMany<'a> {
+    Bgnbd(&'a BgNbd),
+    Mbgnbd(&'a MbgNbd),
 }
 
 impl ScalarUDFImpl for ScoreUdf {
