@@ -27,6 +27,9 @@
 //! leaf sums about 80 and binning the rest (the three many-threshold numeric
 //! features cost 40 ns each by the two-round search, about 20 by the
 //! [`Grid`]). The ANDs are bound by reading the tables from the caches.
+//! `raw` runs these loops compiled for AVX-512F or AVX2 where the CPU has
+//! them ([`crate::simd`]; the same bits): 7–13 % less CPU for the forest
+//! through SQL on the 2026-12-03 machine, no measurable change for gbt.
 
 use super::ensemble::Ensemble;
 
