@@ -105,7 +105,7 @@ fn scoring(c: &mut Criterion) {
         };
         let scorer = MaskScorer::new(ensemble, features.len()).expect("mask tables");
         let label = format!(
-            "{name} mask scoring, 1M rows, 1 thread, {}",
+            "{name} mask scoring, 1M rows, 1 thread, {:?}",
             crmlake_udfs::simd::widest()
         );
         c.bench_function(&label, |b| b.iter(|| scorer.raw(&columns, &mut out)));

@@ -708,21 +708,16 @@ mod tests {
         let n = cols[0].len();
         let refs: Vec<&[f64]> = cols.iter().map(Vec::as_slice).collect();
         let mut out = vec![0.0; n];
-        scorer.raw(&refs, &mut out);
-        // The same loops compiled for the baseline CPU (`raw` takes the
-        // widest vectors this CPU has: crate::simd).
-        let mut portable = vec![0.0; n];
-        match scorer {
-            MaskScorer::W16(m) => m.raw_body(&refs, &mut portable),
-            MaskScorer::W32(m) => m.raw_body(&refs, &mut portable),
-            MaskScorer::W64(m) => m.raw_body(&refs, &mut portable),
-        }
         let mut t = vec![0.0; 3];
-        for i in 0..n {
-            e.tree_input(&[cols[0][i], cols[1][i], cols[2][i]], &mut t);
-            assert_eq!(out[i].to_bits(), e.raw(&t).to_bits(), "row {i}: {t:?}");
-            assert_eq!(portable[i].to_bits(), out[i].to_bits(), "row {i}: {t:?}");
-        }
+        // On every vector path this CPU has (crate::simd).
+        crate::simd::each_path(|path| {
+            scorer.raw(&refs, &mut out);
+            for i in 0..n {
+                e.tree_input(&[cols[0][i], cols[1][i], cols[2][i]], &mut t);
+                let want = e.raw(&t).to_bits();
+                assert_eq!(out[i].to_bits(), want, "row {i}, {path:?}: {t:?}");
+            }
+        });
     }
 
     #[test]

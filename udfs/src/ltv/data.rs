@@ -229,20 +229,21 @@ pub(crate) mod tests {
             .collect();
         assert_eq!(x0.len() - keep.len(), 1, "only x = 2.5 is not a frequency");
         let pick = |c: &[f64]| keep.iter().map(|&i| c[i]).collect::<Vec<f64>>();
-        let (mut x, mut tx, mut t) = (pick(&x0), pick(&tx0), pick(&t0));
+        let (mut x, mut tx, t) = (pick(&x0), pick(&tx0), pick(&t0));
         assert!(rfm_all_valid(&x, &tx, &t));
         let n = x.len();
-        for at in [0, 1, 7, 8, 9, n / 2, n - 2, n - 1] {
-            let saved = tx[at];
-            tx[at] = t[at] + 1.0;
-            assert!(!rfm_all_valid(&x, &tx, &t), "row {at}");
-            assert!(!rfm_all_valid_body(&x, &tx, &t), "row {at}");
-            tx[at] = saved;
-        }
+        crate::simd::each_path(|path| {
+            for at in [0, 1, 7, 8, 9, n / 2, n - 2, n - 1] {
+                let saved = tx[at];
+                tx[at] = t[at] + 1.0;
+                assert!(!rfm_all_valid(&x, &tx, &t), "row {at}, {path:?}");
+                tx[at] = saved;
+            }
+            assert!(rfm_all_valid(&x, &tx, &t), "{path:?}");
+            assert!(rfm_all_valid(&x[..0], &tx[..0], &t[..0]), "{path:?}");
+        });
         x[n - 1] = f64::NAN;
         assert!(!rfm_all_valid(&x, &tx, &t));
-        t.clear();
-        assert!(rfm_all_valid(&x[..0], &tx[..0], &t));
     }
 
     /// Columns (x, t_x, T) for checking batch scorers against row-wise
@@ -268,24 +269,23 @@ pub(crate) mod tests {
         cols
     }
 
-    /// A batch scorer over [`scoring_columns`], on the widest vector path
-    /// (`wide`) and compiled for the baseline CPU (`portable`), gives every
-    /// row the same bits as the row-wise `row`.
+    /// A batch scorer over [`scoring_columns`], on every vector path this
+    /// CPU has ([`crate::simd::each_path`]), gives every row the same bits
+    /// as the row-wise `row`.
     pub(crate) fn assert_batch_matches_rows(
-        wide: impl Fn(&[f64], &[f64], &[f64], &mut Vec<f64>),
-        portable: impl Fn(&[f64], &[f64], &[f64], &mut Vec<f64>),
+        many: impl Fn(&[f64], &[f64], &[f64], &mut Vec<f64>),
         row: impl Fn(f64, f64, f64) -> f64,
     ) {
         let [x, tx, t] = scoring_columns();
-        let (mut w, mut p) = (Vec::new(), Vec::new());
-        wide(&x, &tx, &t, &mut w);
-        portable(&x, &tx, &t, &mut p);
-        assert_eq!((w.len(), p.len()), (x.len(), x.len()));
-        for i in 0..x.len() {
-            let want = row(x[i], tx[i], t[i]).to_bits();
-            assert_eq!(w[i].to_bits(), want, "row {i}");
-            assert_eq!(p[i].to_bits(), want, "row {i}");
-        }
+        crate::simd::each_path(|path| {
+            let mut out = Vec::new();
+            many(&x, &tx, &t, &mut out);
+            assert_eq!(out.len(), x.len());
+            for i in 0..x.len() {
+                let want = row(x[i], tx[i], t[i]).to_bits();
+                assert_eq!(out[i].to_bits(), want, "row {i}, {path:?}");
+            }
+        });
     }
 
     /// (x, t_x, T) of the 2,357 CDNOW customers, in weeks.

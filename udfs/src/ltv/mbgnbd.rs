@@ -173,7 +173,6 @@ mod tests {
         };
         crate::ltv::data::tests::assert_batch_matches_rows(
             |x, tx, t, out| m.p_alive_many(x, tx, t, out),
-            |x, tx, t, out| m.p_alive_many_body(x, tx, t, out),
             |x, tx, t| m.p_alive(x, tx, t),
         );
     }
