@@ -30,6 +30,7 @@ use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Float64Builder, ListBuilder, StringBuilder, StringViewArray,
     StructArray, StructBuilder,
 };
+use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::datatypes::{DataType, Field, Fields, Float64Type};
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
@@ -282,27 +283,30 @@ impl Prepared {
             let values: Cow<[f64]> = match &self.categories[j] {
                 None => {
                     let v = col.as_primitive::<Float64Type>();
-                    let Some(nulls) = v.nulls().filter(|n| n.null_count() > 0) else {
+                    match v.nulls().filter(|n| n.null_count() > 0) {
                         // No nulls: the column's own values, not a copy.
-                        out.push(Cow::Borrowed(&v.values()[..]));
-                        continue;
-                    };
-                    let mut values = v.values().to_vec();
-                    for i in nulls
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, ok)| !ok)
-                        .map(|(i, _)| i)
-                    {
-                        values[i] = f64::NAN;
+                        None => Cow::Borrowed(&v.values()[..]),
+                        Some(nulls) => {
+                            let mut values = v.values().to_vec();
+                            nan_at_nulls(&mut values, nulls);
+                            Cow::Owned(values)
+                        }
                     }
-                    Cow::Owned(values)
                 }
                 Some(index) => Cow::Owned(index.codes(col.as_string_view())),
             };
             out.push(values);
         }
         Ok(out)
+    }
+}
+
+/// Marks the rows `nulls` says are null as missing (NaN) in `values`.
+fn nan_at_nulls(values: &mut [f64], nulls: &NullBuffer) {
+    for (v, valid) in values.iter_mut().zip(nulls.iter()) {
+        if !valid {
+            *v = f64::NAN;
+        }
     }
 }
 
@@ -381,14 +385,7 @@ impl CategoryIndex {
             out.push(code);
         }
         if let Some(nulls) = strings.nulls().filter(|n| n.null_count() > 0) {
-            for i in nulls
-                .iter()
-                .enumerate()
-                .filter(|(_, ok)| !ok)
-                .map(|(i, _)| i)
-            {
-                out[i] = f64::NAN;
-            }
+            nan_at_nulls(&mut out, nulls);
         }
         out
     }

@@ -241,9 +241,11 @@ pub(crate) mod tests {
             }
             assert!(rfm_all_valid(&x, &tx, &t), "{path:?}");
             assert!(rfm_all_valid(&x[..0], &tx[..0], &t[..0]), "{path:?}");
+            let saved = x[n - 1];
+            x[n - 1] = f64::NAN;
+            assert!(!rfm_all_valid(&x, &tx, &t), "{path:?}");
+            x[n - 1] = saved;
         });
-        x[n - 1] = f64::NAN;
-        assert!(!rfm_all_valid(&x, &tx, &t));
     }
 
     /// Columns (x, t_x, T) for checking batch scorers against row-wise
