@@ -5,7 +5,9 @@
 //! 12 levels deep, and a walk is a chain of dependent loads per level. Walking
 //! the 83 trees of the wa_churn gbt model for 1,000,000 rows took 1.2 s on
 //! this 2-core machine ([`super::ensemble::Compiled`], which stays as the
-//! fallback for trees of more than 64 leaves).
+//! fallback for trees of more than 256 leaves, and for tables past
+//! [`MAX_TABLE_BYTES`]). Trees of up to 64 leaves take one machine word per
+//! mask; up to 128 and 256 leaves, two and four ([`Words`]).
 //!
 //! How: the leaves of each tree are numbered left to right. When a row fails
 //! a split's test (it goes right) no leaf of that split's left subtree can be
@@ -30,6 +32,12 @@
 //! `raw` runs these loops compiled for AVX-512F or AVX2 where the CPU has
 //! them ([`crate::simd`]; the same bits): 7–13 % less CPU for the forest
 //! through SQL on the 2026-12-03 machine, no measurable change for gbt.
+//!
+//! Wider trees cost more per row (each table row is `T` masks of
+//! `leaves / 8` bytes) but less than the walk: through SQL, 1,000,000 rows
+//! from Parquet, on the tenth session's machine, 51 gbt trees of 127 leaves
+//! took 0.25 s (walked: 1.33–1.39 s), 100 forest trees of depth 7 0.26 s
+//! (0.75–0.76 s), of depth 8 0.41–0.50 s (0.87–1.02 s).
 
 use super::ensemble::Ensemble;
 
@@ -67,6 +75,59 @@ macro_rules! mask {
 mask!(u16);
 mask!(u32);
 mask!(u64);
+
+/// `N` words of leaf bits, for trees of 65 to `64 * N` leaves: leaf `i` is
+/// bit `i % 64` of word `i / 64`. Arrays of words rather than `u128`: the
+/// AND loops over a table row stay loops over `u64`s, which the compiler
+/// vectorises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Words<const N: usize>([u64; N]);
+
+impl<const N: usize> std::ops::BitAnd for Words<N> {
+    type Output = Self;
+    #[inline(always)]
+    fn bitand(mut self, other: Self) -> Self {
+        self &= other;
+        self
+    }
+}
+
+impl<const N: usize> std::ops::BitAndAssign for Words<N> {
+    #[inline(always)]
+    fn bitand_assign(&mut self, other: Self) {
+        for (a, b) in self.0.iter_mut().zip(other.0) {
+            *a &= b;
+        }
+    }
+}
+
+impl<const N: usize> Mask for Words<N> {
+    const BITS: usize = 64 * N;
+    const ONES: Self = Words([u64::MAX; N]);
+    fn without(lo: usize, hi: usize) -> Self {
+        let mut words = [u64::MAX; N];
+        for (i, w) in words.iter_mut().enumerate() {
+            let (start, end) = (64 * i, 64 * i + 64);
+            let (a, b) = (lo.clamp(start, end), hi.clamp(start, end));
+            if a < b {
+                *w = <u64 as Mask>::without(a - start, b - start);
+            }
+        }
+        Words(words)
+    }
+    /// Without branches (a select per word, from the last): which word
+    /// holds a tree's leaf varies from row to row, and a mispredicted
+    /// branch per tree would cost more than the look-up itself.
+    #[inline(always)]
+    fn lowest(self) -> usize {
+        let mut lowest = Self::BITS;
+        for (i, &w) in self.0.iter().enumerate().rev() {
+            let here = 64 * i + w.trailing_zeros() as usize;
+            lowest = if w != 0 { here } else { lowest };
+        }
+        lowest
+    }
+}
 
 /// The mask tables take at most this many bytes; larger ensembles are walked.
 const MAX_TABLE_BYTES: usize = 64 << 20;
@@ -589,6 +650,8 @@ pub enum MaskScorer {
     W16(Masks<u16>),
     W32(Masks<u32>),
     W64(Masks<u64>),
+    W128(Masks<Words<2>>),
+    W256(Masks<Words<4>>),
 }
 
 impl MaskScorer {
@@ -599,8 +662,12 @@ impl MaskScorer {
             Masks::new(e, features).map(MaskScorer::W16)
         } else if leaves <= 32 {
             Masks::new(e, features).map(MaskScorer::W32)
-        } else {
+        } else if leaves <= 64 {
             Masks::new(e, features).map(MaskScorer::W64)
+        } else if leaves <= 128 {
+            Masks::new(e, features).map(MaskScorer::W128)
+        } else {
+            Masks::new(e, features).map(MaskScorer::W256)
         }
     }
 
@@ -609,6 +676,8 @@ impl MaskScorer {
             MaskScorer::W16(m) => m.raw(columns, out),
             MaskScorer::W32(m) => m.raw(columns, out),
             MaskScorer::W64(m) => m.raw(columns, out),
+            MaskScorer::W128(m) => m.raw(columns, out),
+            MaskScorer::W256(m) => m.raw(columns, out),
         }
     }
 }
@@ -724,7 +793,7 @@ mod tests {
     fn masks_equal_the_tree_walk_at_every_width() {
         let (frame, features) = data(3000, 1);
         let mut seen_groups = Vec::new();
-        for (leaves, width) in [(12, 16), (31, 32), (60, 64)] {
+        for (leaves, width) in [(12, 16), (31, 32), (60, 64), (120, 128), (250, 256)] {
             let (e, _, _) = fit_gbt(&frame, &features, &gbt_params(leaves, 30));
             assert!(e.trees.iter().any(|t| t.leaves() > width / 2), "{leaves}");
             let scorer = MaskScorer::new(&e, 3).expect("fits in masks");
@@ -732,6 +801,8 @@ mod tests {
                 MaskScorer::W16(m) => (16, m.group_sizes()),
                 MaskScorer::W32(m) => (32, m.group_sizes()),
                 MaskScorer::W64(m) => (64, m.group_sizes()),
+                MaskScorer::W128(m) => (128, m.group_sizes()),
+                MaskScorer::W256(m) => (256, m.group_sizes()),
             };
             assert_eq!(got, width);
             assert_eq!(groups.iter().sum::<usize>(), 3, "{groups:?}");
@@ -904,7 +975,7 @@ mod tests {
             ..small
         };
         let (e, _) = fit_forest(&frame, &features, &deep, 1);
-        assert!(e.trees.iter().any(|t| t.leaves() > 64));
+        assert!(e.trees.iter().any(|t| t.leaves() > 256));
         assert!(MaskScorer::new(&e, 3).is_none());
     }
 

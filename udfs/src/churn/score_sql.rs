@@ -81,7 +81,7 @@ pub struct Prepared {
 enum Batch {
     /// A logistic model as per-feature terms.
     Linear(LinearTerms),
-    /// Trees as leaf mask tables (at most 64 leaves per tree).
+    /// Trees as leaf mask tables (at most 256 leaves per tree).
     Masks(MaskScorer),
     /// Deeper trees laid out for walking blocks of rows.
     Walk(Compiled),
@@ -678,8 +678,8 @@ mod tests {
     /// several threads.
     #[test]
     fn tree_batches_equal_row_by_row_scores() {
-        let n = 600usize;
-        let x: Vec<f64> = (0..n).map(|i| ((i * 37) % 600) as f64 / 6.0).collect();
+        let n = 2000usize;
+        let x: Vec<f64> = (0..n).map(|i| ((i * 37) % n) as f64 / 6.0).collect();
         let c: Vec<f64> = (0..n)
             .map(|i| {
                 if i % 11 == 0 {
@@ -689,10 +689,11 @@ mod tests {
                 }
             })
             .collect();
-        // Noisy labels: unlimited trees grow far past 64 leaves.
+        // Noisy labels: unlimited trees that try both features at every
+        // split grow past 256 leaves, the most mask tables take.
         let mut rng = crate::segment::kmeans::Rng::new(5);
         let y: Vec<f64> = (0..n)
-            .map(|_| f64::from(u8::from(rng.uniform() < 0.4)))
+            .map(|_| f64::from(u8::from(rng.uniform() < 0.5)))
             .collect();
         let features = vec![
             Feature::numeric("x"),
@@ -701,8 +702,13 @@ mod tests {
         let cases = [
             ("algorithm=gbt, max_iter=20", true),
             ("algorithm=random_forest, n_trees=4, seed=1", true),
+            // Past 64 leaves (here up to 107): masks of two words.
             (
-                "algorithm=random_forest, n_trees=4, max_depth=0, seed=1",
+                "algorithm=random_forest, n_trees=4, max_depth=8, max_features=2, seed=1",
+                true,
+            ),
+            (
+                "algorithm=random_forest, n_trees=4, max_depth=0, max_features=2, seed=1",
                 false,
             ),
         ];
@@ -724,10 +730,10 @@ mod tests {
             assert_eq!(matches!(p.batch, Batch::Walk(_)), !masked, "{options}");
             // Enough rows (150,000, shifted copies) to be split over threads.
             let columns: Vec<Vec<f64>> = vec![
-                (0..250)
+                (0..75)
                     .flat_map(|k| x.iter().map(move |v| v + k as f64 * 0.01))
                     .collect(),
-                (0..250).flat_map(|_| c.iter().copied()).collect(),
+                (0..75).flat_map(|_| c.iter().copied()).collect(),
             ];
             let batch = p.probabilities(&columns);
             let mut s = m.scorer();
