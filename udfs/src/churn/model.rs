@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use super::data::{sigmoid, ClassWeight, Feature, Frame};
 use super::ensemble::{fit_forest, fit_gbt, Ensemble, ForestParams, GbtParams, GbtReport};
 use super::logistic::{self, Logistic};
+use super::masks::MaskScorer;
 use super::metrics;
 use super::tree::{Growth, TreeParams};
 use crate::error::UdfError;
@@ -418,15 +419,11 @@ impl ChurnModel {
                 boosting,
             },
         };
-        let mut scorer = model.scorer();
-        let mut x = vec![0.0; model.features.len()];
-        let mut pairs: Vec<(f64, bool)> = (0..frame.rows())
-            .map(|i| {
-                for (f, col) in frame.columns.iter().enumerate() {
-                    x[f] = col[i];
-                }
-                (scorer.probability(&x), frame.labels[i] > 0.5)
-            })
+        let mut pairs: Vec<(f64, bool)> = model
+            .raw_outputs(&frame.columns, frame.rows())
+            .into_iter()
+            .zip(&frame.labels)
+            .map(|(raw, &y)| (model.probability_of(raw), y > 0.5))
             .collect();
         model.metrics.train_log_loss = metrics::log_loss(&pairs);
         model.metrics.train_roc_auc = metrics::roc_auc(&mut pairs);
@@ -457,6 +454,31 @@ impl ChurnModel {
             Learner::RandomForest(_) => raw.clamp(0.0, 1.0),
             _ => sigmoid(raw),
         }
+    }
+
+    /// The raw outputs of `rows` rows of encoded `columns` (one per
+    /// feature; a model without features still has rows).
+    /// Trees go through [`MaskScorer`] where they fit it (the same bits as
+    /// the walk, several times faster: a fifth of gbt's training time on
+    /// wa_churn went to walking the training rows for the metrics).
+    pub fn raw_outputs(&self, columns: &[Vec<f64>], rows: usize) -> Vec<f64> {
+        let mut out = vec![0.0; rows];
+        if let Learner::Gbt(e) | Learner::RandomForest(e) = &self.learner {
+            if let Some(masks) = MaskScorer::new(e, self.features.len()) {
+                let columns: Vec<&[f64]> = columns.iter().map(Vec::as_slice).collect();
+                masks.raw(&columns, &mut out);
+                return out;
+            }
+        }
+        let mut scorer = self.scorer();
+        let mut x = vec![0.0; self.features.len()];
+        for (i, o) in out.iter_mut().enumerate() {
+            for (f, col) in columns.iter().enumerate() {
+                x[f] = col[i];
+            }
+            *o = scorer.raw(&x);
+        }
+        out
     }
 
     /// A scorer with its working buffers.
