@@ -52,7 +52,9 @@ impl Feature {
 pub struct CategoryColumn {
     pub codes: Vec<u32>,
     pub names: Vec<String>,
-    index: HashMap<String, u32>,
+    /// foldhash, not the standard SipHash: SipHash was 4 % of gbt's
+    /// training time on wa_churn (ten string features per row).
+    index: HashMap<String, u32, foldhash::fast::FixedState>,
 }
 
 impl CategoryColumn {
