@@ -36,8 +36,8 @@
 //! Wider trees cost more per row (each table row is `T` masks of
 //! `leaves / 8` bytes) but less than the walk: through SQL, 1,000,000 rows
 //! from Parquet, on the tenth session's machine, 51 gbt trees of 127 leaves
-//! took 0.25 s (walked: 1.33–1.39 s), 100 forest trees of depth 7 0.26 s
-//! (0.75–0.76 s), of depth 8 0.41–0.50 s (0.87–1.02 s).
+//! took 0.25–0.27 s (walked: 1.33–1.53 s), 100 forest trees of depth 7
+//! 0.26–0.30 s (0.75–0.99 s), of depth 8 0.41–0.53 s (0.87–1.17 s).
 
 use super::ensemble::Ensemble;
 

@@ -10,7 +10,8 @@
 //!
 //! The algorithms, free of DataFusion: [`logistic`] (Newton, L2),
 //! [`tree`] (histogram trees), [`ensemble`] (boosting and random forest),
-//! [`masks`] (scoring trees by leaf bit masks),
+//! [`masks`] (scoring trees by leaf bit masks), [`tree_batch`] (scoring
+//! many rows: masks, else a block walk, on every core),
 //! [`shap`] (TreeSHAP), [`metrics`]; [`data`] holds the encoding they share.
 pub mod data;
 pub mod ensemble;
@@ -24,3 +25,4 @@ pub mod score_sql;
 pub mod shap;
 pub mod train_sql;
 pub mod tree;
+pub mod tree_batch;

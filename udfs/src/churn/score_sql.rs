@@ -38,10 +38,9 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 
-use super::ensemble::Compiled;
-use super::masks::MaskScorer;
 use super::model::{ChurnModel, Learner};
 use super::train_sql::coerce_features;
+use super::tree_batch::TreeBatch;
 use crate::catalog::{FunctionEntry, FunctionKind, Registration};
 use crate::error::UdfError;
 use crate::feature_fields::match_fields;
@@ -81,10 +80,8 @@ pub struct Prepared {
 enum Batch {
     /// A logistic model as per-feature terms.
     Linear(LinearTerms),
-    /// Trees as leaf mask tables (at most 256 leaves per tree).
-    Masks(MaskScorer),
-    /// Deeper trees laid out for walking blocks of rows.
-    Walk(Compiled),
+    /// Trees as mask tables or laid out for walking blocks of rows.
+    Trees(TreeBatch),
     /// Row by row through the model's scorer (a model with no features).
     Rows,
 }
@@ -184,10 +181,9 @@ impl Prepared {
         let d = model.features.len();
         let batch = match &model.learner {
             Learner::Logistic(m) => Batch::Linear(LinearTerms::new(m, &model.features)),
-            Learner::Gbt(e) | Learner::RandomForest(e) => MaskScorer::new(e, d)
-                .map(Batch::Masks)
-                .or_else(|| Compiled::new(e, d).map(Batch::Walk))
-                .unwrap_or(Batch::Rows),
+            Learner::Gbt(e) | Learner::RandomForest(e) => {
+                TreeBatch::new(e, d).map_or(Batch::Rows, Batch::Trees)
+            }
         };
         Ok(Prepared {
             model,
@@ -205,28 +201,8 @@ impl Prepared {
         let mut out = vec![0.0; n];
         match (&self.batch, &self.model.learner) {
             (Batch::Linear(linear), _) => linear.log_odds(columns, &mut out),
-            (Batch::Masks(masks), Learner::Gbt(e) | Learner::RandomForest(e)) => {
-                in_parallel(&mut out, e.trees.len(), |start, o| {
-                    let cols: Vec<&[f64]> = columns
-                        .iter()
-                        .map(|col| &col.as_ref()[start..start + o.len()])
-                        .collect();
-                    masks.raw(&cols, o);
-                });
-            }
-            (Batch::Walk(compiled), Learner::Gbt(e) | Learner::RandomForest(e)) => {
-                in_parallel(&mut out, e.trees.len(), |start, o| {
-                    // Tree inputs of these rows, row-major.
-                    let mut inputs = vec![0.0; o.len() * d];
-                    let mut row = vec![0.0; d];
-                    for (i, t) in inputs.chunks_mut(d.max(1)).enumerate() {
-                        for (v, col) in row.iter_mut().zip(columns) {
-                            *v = col.as_ref()[start + i];
-                        }
-                        e.tree_input(&row, t);
-                    }
-                    compiled.raw(&inputs, d, o);
-                });
+            (Batch::Trees(trees), Learner::Gbt(e) | Learner::RandomForest(e)) => {
+                trees.raw(e, columns, &mut out)
             }
             _ => {
                 let mut scorer = self.model.scorer();
@@ -308,24 +284,6 @@ fn nan_at_nulls(values: &mut [f64], nulls: &NullBuffer) {
             *v = f64::NAN;
         }
     }
-}
-
-/// Runs `score(start, out_part)` over consecutive parts of `out`: one part
-/// for small inputs, one per core when `out.len()` rows through `trees`
-/// trees is large work.
-fn in_parallel(out: &mut [f64], trees: usize, score: impl Fn(usize, &mut [f64]) + Sync) {
-    let threads = if out.len() * trees >= 500_000 {
-        std::thread::available_parallelism().map_or(1, |t| t.get())
-    } else {
-        1
-    };
-    let chunk = out.len().div_ceil(threads).max(1);
-    let score = &score;
-    std::thread::scope(|s| {
-        for (c, o) in out.chunks_mut(chunk).enumerate() {
-            s.spawn(move || score(c * chunk, o));
-        }
-    });
 }
 
 /// A categorical feature's categories, looked up by the 16-byte views of a
@@ -726,8 +684,10 @@ mod tests {
             }
             .to_json();
             let p = Prepared::new("test", &text).unwrap();
-            assert_eq!(matches!(p.batch, Batch::Masks(_)), masked, "{options}");
-            assert_eq!(matches!(p.batch, Batch::Walk(_)), !masked, "{options}");
+            let masks = matches!(p.batch, Batch::Trees(TreeBatch::Masks(_)));
+            let walk = matches!(p.batch, Batch::Trees(TreeBatch::Walk(_)));
+            assert_eq!(masks, masked, "{options}");
+            assert_eq!(walk, !masked, "{options}");
             // Enough rows (150,000, shifted copies) to be split over threads.
             let columns: Vec<Vec<f64>> = vec![
                 (0..75)

@@ -415,12 +415,7 @@ mod tests {
 
     #[test]
     fn p_alive_many_equals_p_alive_bit_for_bit() {
-        let m = BgNbd {
-            r: 0.243,
-            alpha: 4.414,
-            a: 0.793,
-            b: 2.426,
-        };
+        let m = PAPER;
         crate::ltv::data::tests::assert_batch_matches_rows(
             |x, tx, t, out| m.p_alive_many(x, tx, t, out),
             |x, tx, t| m.p_alive(x, tx, t),
