@@ -6,6 +6,8 @@
 //! Items are carried as BIGINT (any integer type) or VARCHAR (any string
 //! type); basket ids as BIGINT (integers) or VARCHAR (anything else plain).
 
+use std::cmp::Ordering;
+use std::ops::Range;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
@@ -47,6 +49,13 @@ impl KeyType {
 
     pub fn list_type(self) -> DataType {
         DataType::List(Arc::new(Field::new_list_field(self.data_type(), true)))
+    }
+
+    fn of_items(items: &Items) -> KeyType {
+        match items {
+            Items::Int(_) => KeyType::Int,
+            Items::Str(_) => KeyType::Str,
+        }
     }
 
     fn interner(self) -> Items {
@@ -164,6 +173,36 @@ fn interned_values(items: &Items) -> Values {
     }
 }
 
+/// An item id standing for a NULL item while a batch is read.
+const NULL_ITEM: u32 = u32::MAX;
+
+/// The ids of a column of items in `items` (assigning new ones), NULL rows
+/// as [`NULL_ITEM`], into `out`.
+fn intern_column(
+    function: &'static str,
+    items: &mut Items,
+    keys: &Keys,
+    out: &mut Vec<u32>,
+) -> Result<()> {
+    out.clear();
+    match (items, keys) {
+        (Items::Int(m), Keys::Int(a)) if a.null_count() == 0 => {
+            out.extend(a.values().iter().map(|v| m.intern(v)));
+        }
+        (Items::Str(m), Keys::Str(a)) if a.null_count() == 0 => {
+            out.extend(a.iter().map(|v| m.intern(v.unwrap_or_default())));
+        }
+        (Items::Int(m), Keys::Int(a)) => {
+            out.extend(a.iter().map(|v| v.map_or(NULL_ITEM, |v| m.intern(&v))));
+        }
+        (Items::Str(m), Keys::Str(a)) => {
+            out.extend(a.iter().map(|v| v.map_or(NULL_ITEM, |v| m.intern(v))));
+        }
+        _ => return Err(UdfError::data(function, "items changed type between batches").into()),
+    }
+    Ok(())
+}
+
 /// The basket ids of runs of rows, in run order: one key per run.
 #[derive(Debug)]
 enum RunIds {
@@ -179,59 +218,58 @@ impl RunIds {
         }
     }
 
-    fn len(&self) -> usize {
+    fn key_type(&self) -> KeyType {
         match self {
-            RunIds::Int(v) => v.len(),
-            RunIds::Str(s) => s.len(),
+            RunIds::Int(_) => KeyType::Int,
+            RunIds::Str(_) => KeyType::Str,
         }
     }
 
-    /// Whether run `r`'s key equals row `i` of `keys` (false on a type
-    /// mismatch, which `push` reports).
-    fn equals(&self, r: usize, keys: &Keys, i: usize) -> bool {
-        match (self, keys) {
-            (RunIds::Int(v), Keys::Int(a)) => v[r] == a.value(i),
-            (RunIds::Str(s), Keys::Str(a)) => s.get(r as u32) == a.value(i),
-            _ => false,
-        }
-    }
-
-    fn same(&self, r: usize, q: usize) -> bool {
+    /// How the ids of runs `r` and `q` compare.
+    fn cmp(&self, r: usize, q: usize) -> Ordering {
         match self {
-            RunIds::Int(v) => v[r] == v[q],
-            RunIds::Str(s) => s.get(r as u32) == s.get(q as u32),
+            RunIds::Int(v) => v[r].cmp(&v[q]),
+            RunIds::Str(s) => s.get(r as u32).cmp(s.get(q as u32)),
         }
     }
 
-    /// Appends row `i` of `keys` as a new run's key; returns its hash.
-    fn push(
-        &mut self,
-        function: &'static str,
-        keys: &Keys,
-        i: usize,
-        h: &FixedState,
-    ) -> Result<u64> {
+    fn hash(&self, r: usize, h: &FixedState) -> u64 {
+        match self {
+            RunIds::Int(v) => h.hash_one(v[r]),
+            RunIds::Str(s) => h.hash_one(s.get(r as u32)),
+        }
+    }
+
+    /// Appends every id of `keys` (the basket ids of a partial state); returns
+    /// whether they strictly ascend.
+    fn append(&mut self, function: &'static str, keys: &Keys) -> Result<bool> {
         match (self, keys) {
             (RunIds::Int(v), Keys::Int(a)) => {
-                v.push(a.value(i));
-                Ok(h.hash_one(a.value(i)))
+                let new = a.values();
+                v.extend_from_slice(new);
+                Ok(new.windows(2).all(|w| w[0] < w[1]))
             }
             (RunIds::Str(s), Keys::Str(a)) => {
-                s.push(a.value(i));
-                Ok(h.hash_one(a.value(i)))
+                let mut ascending = true;
+                let mut last: Option<&str> = None;
+                for id in a.iter() {
+                    let id = id.unwrap_or_default();
+                    ascending &= last.is_none_or(|l| l < id);
+                    last = Some(id);
+                    s.push(id);
+                }
+                Ok(ascending)
             }
             _ => Err(UdfError::data(function, "basket ids changed type between batches").into()),
         }
     }
 
-    /// The keys of runs `runs`, as an Arrow array.
-    fn array(&self, runs: &[u32]) -> ArrayRef {
+    /// Every run's key, as an Arrow array.
+    fn array(&self) -> ArrayRef {
         match self {
-            RunIds::Int(v) => Arc::new(Int64Array::from_iter_values(
-                runs.iter().map(|&r| v[r as usize]),
-            )),
+            RunIds::Int(v) => Arc::new(Int64Array::from(v.clone())),
             RunIds::Str(s) => Arc::new(StringArray::from_iter_values(
-                runs.iter().map(|&r| s.get(r)),
+                (0..s.len() as u32).map(|r| s.get(r)),
             )),
         }
     }
@@ -244,32 +282,43 @@ impl RunIds {
     }
 }
 
-/// Baskets collected from `(basket_id, item)` rows, as flat (run, item) id
-/// pairs: no allocation per basket while reading.
+/// The runs one source added: this accumulator's own rows, or one merged
+/// partial state.
+#[derive(Debug, Clone, Copy)]
+struct Segment {
+    /// Its first run (it ends where the next segment begins).
+    first: usize,
+    /// Whether its runs' basket ids strictly ascend: each run is then a
+    /// basket of its own within the segment.
+    ascending: bool,
+    /// Whether it holds this accumulator's own rows (`update` extends it).
+    own: bool,
+}
+
+/// Baskets collected from `(basket_id, item)` rows, as runs: rows of equal
+/// basket id one after another. No allocation per basket while reading, and
+/// no hash table probed per row (that was the largest cost on a
+/// million-basket lake: a table too large for the cache).
 ///
-/// Basket ids are not looked up in a hash table row by row (that was the
-/// largest cost on a million-basket lake: a table too large for the cache,
-/// probed for every row). Rows are taken in runs of equal basket id (the
-/// rows of an order are usually stored together), each run keeping its id
-/// and the id's hash; runs of the same basket (rows apart, or from other
-/// partitions' states) are joined once, at the end, by sorting the runs by
-/// hash and comparing the ids of equal hashes.
+/// Runs of the same basket (rows apart, or in other partitions' states) are
+/// joined once, at the end:
+/// - when rows come ordered by basket id (as orders are usually written) and
+///   the partitions hold ranges of ids, runs are already baskets: the
+///   segments are put in id order and the runs at their boundaries joined;
+/// - otherwise runs are sorted by the hash of their id, and the ids of equal
+///   hashes compared.
 #[derive(Debug)]
 pub struct PairBaskets {
     function: &'static str,
     ids: RunIds,
-    hashes: Vec<u64>,
-    hasher: FixedState,
+    /// Where each run's items start in `item_of`.
+    run_start: Vec<usize>,
     pub items: Items,
-    run_of: Vec<u32>,
+    /// Every run's items, run after run.
     item_of: Vec<u32>,
-}
-
-/// Runs joined into baskets: the basket of each run, and each basket's
-/// first run in hash order (basket `k` has the `k`-th smallest hash).
-struct Joined {
-    basket_of_run: Vec<u32>,
-    first_run: Vec<u32>,
+    segments: Vec<Segment>,
+    /// The item ids of the batch being read (kept between batches).
+    scratch: Vec<u32>,
 }
 
 impl PairBaskets {
@@ -277,65 +326,174 @@ impl PairBaskets {
         PairBaskets {
             function,
             ids: RunIds::new(id_type),
-            hashes: Vec::new(),
-            hasher: FixedState::with_seed(0x6261_736b_6574),
+            run_start: Vec::new(),
             items: item_type.interner(),
-            run_of: Vec::new(),
             item_of: Vec::new(),
+            segments: Vec::new(),
+            scratch: Vec::new(),
         }
     }
 
-    /// The run of row `i` of `ids`: the last run if it has that id, else a
-    /// new one.
-    fn run_for(&mut self, ids: &Keys, i: usize) -> Result<u32> {
-        let last = self.ids.len();
-        if last > 0 && self.ids.equals(last - 1, ids, i) {
-            return Ok((last - 1) as u32);
+    fn runs(&self) -> usize {
+        self.run_start.len()
+    }
+
+    /// The items of run `r`.
+    fn run_items(&self, r: usize) -> &[u32] {
+        let end = self
+            .run_start
+            .get(r + 1)
+            .copied()
+            .unwrap_or(self.item_of.len());
+        &self.item_of[self.run_start[r]..end]
+    }
+
+    /// The runs of segment `k`.
+    fn segment_runs(&self, k: usize) -> Range<usize> {
+        let end = self.segments.get(k + 1).map_or(self.runs(), |s| s.first);
+        self.segments[k].first..end
+    }
+
+    /// Add a batch of rows: `values` = [basket_id, item, ...]. Rows with a
+    /// NULL basket id or item are left out.
+    pub fn update(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let ids = Keys::new(values[0].as_ref());
+        let items = Keys::new(values[1].as_ref());
+        let mut item_ids = std::mem::take(&mut self.scratch);
+        intern_column(self.function, &mut self.items, &items, &mut item_ids)?;
+        let added = self.add_rows(&ids, &item_ids);
+        self.scratch = item_ids;
+        added
+    }
+
+    /// Rows of `ids` with their items' ids: each row extends the last run if
+    /// it has the same basket id, else starts a run.
+    fn add_rows(&mut self, ids: &Keys, item_ids: &[u32]) -> Result<()> {
+        if !self.segments.last().is_some_and(|s| s.own) {
+            self.segments.push(Segment {
+                first: self.run_start.len(),
+                ascending: true,
+                own: true,
+            });
         }
-        self.new_run(ids, i)
-    }
-
-    /// Starts a run with the id of row `i` of `ids`; returns its number.
-    fn new_run(&mut self, ids: &Keys, i: usize) -> Result<u32> {
-        let h = self.ids.push(self.function, ids, i, &self.hasher)?;
-        self.hashes.push(h);
-        Ok((self.hashes.len() - 1) as u32)
-    }
-
-    fn add(&mut self, ids: &Keys, items: &Keys) -> Result<()> {
-        for i in 0..ids_len(ids) {
-            if ids.is_null(i) || items.is_null(i) {
-                continue;
+        let Some(segment) = self.segments.last_mut() else {
+            return Ok(());
+        };
+        let (run_start, item_of) = (&mut self.run_start, &mut self.item_of);
+        item_of.reserve(item_ids.len());
+        let mut ascending = segment.ascending;
+        match (&mut self.ids, ids) {
+            (RunIds::Int(v), Keys::Int(a)) => {
+                let mut last = (v.len() > segment.first).then(|| v[v.len() - 1]);
+                for (row, (&id, &item)) in a.values().iter().zip(item_ids).enumerate() {
+                    if item == NULL_ITEM || a.is_null(row) {
+                        continue;
+                    }
+                    if last != Some(id) {
+                        ascending &= last.is_none_or(|l| l < id);
+                        last = Some(id);
+                        v.push(id);
+                        run_start.push(item_of.len());
+                    }
+                    item_of.push(item);
+                }
             }
-            let run = self.run_for(ids, i)?;
-            let item = intern(self.function, &mut self.items, items, i)?;
-            self.run_of.push(run);
-            self.item_of.push(item);
+            (RunIds::Str(s), Keys::Str(a)) => {
+                let mut last = (s.len() > segment.first).then(|| s.len() as u32 - 1);
+                for (row, &item) in item_ids.iter().enumerate() {
+                    if item == NULL_ITEM || a.is_null(row) {
+                        continue;
+                    }
+                    let id = a.value(row);
+                    if last.is_none_or(|l| s.get(l) != id) {
+                        ascending &= last.is_none_or(|l| s.get(l) < id);
+                        last = Some(s.push(id));
+                        run_start.push(item_of.len());
+                    }
+                    item_of.push(item);
+                }
+            }
+            _ => {
+                return Err(UdfError::data(
+                    self.function,
+                    "basket ids changed type between batches",
+                )
+                .into())
+            }
         }
+        segment.ascending = ascending;
         Ok(())
     }
 
-    /// Add a batch of rows: `values` = [basket_id, item, ...].
-    pub fn update(&mut self, values: &[ArrayRef]) -> Result<()> {
-        self.add(
-            &Keys::new(values[0].as_ref()),
-            &Keys::new(values[1].as_ref()),
-        )
+    /// The baskets: the item ids of each distinct basket id.
+    pub fn baskets(&self) -> Baskets {
+        match self.segment_order() {
+            Some(order) => self.concatenated(&order),
+            None => self.joined(|r| self.ids.hash(r, &FixedState::with_seed(BASKET_SEED))),
+        }
     }
 
-    /// Runs with the same basket id joined: runs sorted by hash (a stable
-    /// sort, which also merges the already sorted runs of merged states
-    /// quickly), and within a hash, by id.
-    fn join(&self) -> Joined {
-        let mut order: Vec<(u64, u32)> = self
-            .hashes
-            .iter()
-            .enumerate()
-            .map(|(r, &h)| (h, r as u32))
+    /// When every segment's runs ascend and the segments, in order of their
+    /// first ids, do not overlap (one may begin with the id the one before
+    /// ended with: a basket cut between partitions), that order.
+    fn segment_order(&self) -> Option<Vec<usize>> {
+        if !self.segments.iter().all(|s| s.ascending) {
+            return None;
+        }
+        let mut order: Vec<usize> = (0..self.segments.len())
+            .filter(|&k| !self.segment_runs(k).is_empty())
             .collect();
-        order.sort_by_key(|&(h, _)| h);
+        order.sort_by(|&a, &b| self.ids.cmp(self.segments[a].first, self.segments[b].first));
+        let ordered = order.windows(2).all(|w| {
+            let last = self.segment_runs(w[0]).end - 1;
+            self.ids.cmp(last, self.segments[w[1]].first) != Ordering::Greater
+        });
+        ordered.then_some(order)
+    }
+
+    /// The segments' runs in `order`, runs of equal id next to each other
+    /// joined.
+    fn concatenated(&self, order: &[usize]) -> Baskets {
+        let mut ids = Vec::with_capacity(self.item_of.len());
+        let mut ends = Vec::with_capacity(self.runs());
+        let mut previous: Option<usize> = None;
+        for &k in order {
+            let runs = self.segment_runs(k);
+            let at = ids.len();
+            let start = self.run_start[runs.start];
+            let end = self
+                .run_start
+                .get(runs.end)
+                .copied()
+                .unwrap_or(self.item_of.len());
+            ids.extend_from_slice(&self.item_of[start..end]);
+            for r in runs {
+                let run_end = self
+                    .run_start
+                    .get(r + 1)
+                    .copied()
+                    .unwrap_or(self.item_of.len())
+                    - start
+                    + at;
+                match (previous, ends.last_mut()) {
+                    (Some(p), Some(last)) if self.ids.cmp(p, r) == Ordering::Equal => {
+                        *last = run_end
+                    }
+                    _ => ends.push(run_end),
+                }
+                previous = Some(r);
+            }
+        }
+        Baskets::from_ends(ids, ends)
+    }
+
+    /// Runs joined by the hash of their id (`hash` of a run), and within a
+    /// hash by id; baskets in hash order.
+    fn joined(&self, hash: impl Fn(usize) -> u64) -> Baskets {
+        let mut order: Vec<(u64, u32)> = (0..self.runs()).map(|r| (hash(r), r as u32)).collect();
+        order.sort_unstable();
         let mut basket_of_run = vec![0u32; order.len()];
-        let mut first_run = Vec::new();
+        let mut first_run: Vec<u32> = Vec::new();
         let mut start = 0;
         while start < order.len() {
             let h = order[start].0;
@@ -345,7 +503,7 @@ impl PairBaskets {
             for &(_, r) in &order[start..end] {
                 let known = first_run[from..]
                     .iter()
-                    .position(|&f: &u32| self.ids.same(f as usize, r as usize));
+                    .position(|&f| self.ids.cmp(f as usize, r as usize) == Ordering::Equal);
                 basket_of_run[r as usize] = match known {
                     Some(k) => (from + k) as u32,
                     None => {
@@ -356,63 +514,61 @@ impl PairBaskets {
             }
             start = end;
         }
-        Joined {
-            basket_of_run,
-            first_run,
+        // Each basket's place, then every run's items copied to its basket.
+        let mut next = vec![0usize; first_run.len() + 1];
+        for (r, &b) in basket_of_run.iter().enumerate() {
+            next[b as usize + 1] += self.run_items(r).len();
         }
+        for b in 1..next.len() {
+            next[b] += next[b - 1];
+        }
+        let ends = next[1..].to_vec();
+        let mut ids = vec![0u32; self.item_of.len()];
+        for (r, &b) in basket_of_run.iter().enumerate() {
+            let items = self.run_items(r);
+            let at = &mut next[b as usize];
+            ids[*at..*at + items.len()].copy_from_slice(items);
+            *at += items.len();
+        }
+        Baskets::from_ends(ids, ends)
     }
 
-    /// Every basket's length and all baskets' items one after another (a
-    /// counting sort of the pairs), baskets in hash order.
-    fn flat(&self, joined: &Joined) -> (Vec<u32>, Vec<u32>) {
-        let basket = |&r: &u32| joined.basket_of_run[r as usize] as usize;
-        let mut lengths = vec![0u32; joined.first_run.len()];
-        for r in &self.run_of {
-            lengths[basket(r)] += 1;
-        }
-        let mut next: Vec<usize> = lengths
-            .iter()
-            .scan(0usize, |at, &n| {
-                let start = *at;
-                *at += n as usize;
-                Some(start)
-            })
+    /// The partial state, taken (the accumulator is left empty): each run's
+    /// basket id, the distinct items, each run's length and every run's
+    /// items as ids into those items.
+    pub fn state(&mut self) -> Vec<ScalarValue> {
+        let taken = std::mem::replace(
+            self,
+            PairBaskets::new(
+                self.function,
+                self.ids.key_type(),
+                KeyType::of_items(&self.items),
+            ),
+        );
+        let lengths: Vec<u32> = (0..taken.runs())
+            .map(|r| taken.run_items(r).len() as u32)
             .collect();
-        let mut pairs = vec![0u32; self.run_of.len()];
-        for (r, &i) in self.run_of.iter().zip(&self.item_of) {
-            let at = &mut next[basket(r)];
-            pairs[*at] = i;
-            *at += 1;
-        }
-        (lengths, pairs)
-    }
-
-    /// The item ids of each distinct basket.
-    pub fn baskets(&self) -> Baskets {
-        let (lengths, pairs) = self.flat(&self.join());
-        Baskets::from_lengths(&lengths, pairs)
-    }
-
-    /// The partial state, compact: each distinct basket id and item once,
-    /// then every basket's length and its items as local ids. Baskets go in
-    /// hash order, so the final merge's sort finds them already sorted.
-    pub fn state(&self) -> Vec<ScalarValue> {
-        let joined = self.join();
-        let (lengths, pairs) = self.flat(&joined);
-        let ids = self.ids.array(&joined.first_run);
-        let items = values_array(&interned_values(&self.items), 0..self.items.len() as u32);
+        let ids = taken.ids.array();
+        let items = values_array(&interned_values(&taken.items), 0..taken.items.len() as u32);
         vec![
             list_scalar(ids),
             list_scalar(items),
             list_scalar(Arc::new(UInt32Array::from(lengths))),
-            list_scalar(Arc::new(UInt32Array::from(pairs))),
+            list_scalar(Arc::new(UInt32Array::from(taken.item_of))),
         ]
     }
 
     /// Merge partial states (rows of the four list columns of [`Self::state`]):
-    /// each incoming basket becomes a run, joined with the others at the end.
+    /// each state's runs become a segment.
     pub fn merge(&mut self, states: &[ArrayRef]) -> Result<()> {
         let lists: Vec<&ListArray> = states[..4].iter().map(|a| a.as_list::<i32>()).collect();
+        let inconsistent = |what: &str| -> datafusion::error::DataFusionError {
+            UdfError::data(
+                self.function,
+                format!("partial state is inconsistent ({what})"),
+            )
+            .into()
+        };
         for row in 0..lists[0].len() {
             if lists.iter().any(|l| l.is_null(row)) {
                 continue;
@@ -420,52 +576,55 @@ impl PairBaskets {
             let (ids, items) = (lists[0].value(row), lists[1].value(row));
             let (lengths, pairs) = (lists[2].value(row), lists[3].value(row));
             let (ids, items) = (Keys::new(ids.as_ref()), Keys::new(items.as_ref()));
-            let global: Vec<u32> = (0..ids_len(&items))
-                .map(|i| intern(self.function, &mut self.items, &items, i))
-                .collect::<Result<_>>()?;
             let lengths = lengths.as_primitive::<UInt32Type>().values();
             let pairs = pairs.as_primitive::<UInt32Type>().values();
-            if lengths.len() > ids_len(&ids) {
-                return Err(UdfError::data(
-                    self.function,
-                    "partial state is inconsistent (more baskets than basket ids)",
-                )
-                .into());
+            if lengths.len() != ids_len(&ids) {
+                return Err(inconsistent("run lengths and basket ids differ in number"));
             }
-            let mut at = 0usize;
-            for (local, &len) in lengths.iter().enumerate() {
-                let run = self.new_run(&ids, local)?;
-                let end = at + len as usize;
-                let basket = pairs.get(at..end).ok_or_else(|| {
-                    UdfError::data(
-                        self.function,
-                        "partial state is inconsistent (basket lengths exceed items)",
-                    )
-                })?;
-                for &i in basket {
-                    let item = global.get(i as usize).copied().ok_or_else(|| {
-                        UdfError::data(
-                            self.function,
-                            "partial state is inconsistent (an item id past the items)",
-                        )
-                    })?;
-                    self.run_of.push(run);
-                    self.item_of.push(item);
-                }
-                at = end;
+            if lengths.iter().map(|&n| n as usize).sum::<usize>() != pairs.len() {
+                return Err(inconsistent("run lengths do not add up to the items"));
             }
+            let mut global = std::mem::take(&mut self.scratch);
+            intern_column(self.function, &mut self.items, &items, &mut global)?;
+            let valid = pairs
+                .iter()
+                .all(|&i| global.get(i as usize).is_some_and(|&g| g != NULL_ITEM));
+            if !valid {
+                self.scratch = global;
+                return Err(inconsistent("an item id past the items"));
+            }
+            let first = self.runs();
+            let ascending = self.ids.append(self.function, &ids)?;
+            let mut at = self.item_of.len();
+            self.run_start.extend(lengths.iter().map(|&n| {
+                let start = at;
+                at += n as usize;
+                start
+            }));
+            self.item_of
+                .extend(pairs.iter().map(|&i| global[i as usize]));
+            self.segments.push(Segment {
+                first,
+                ascending,
+                own: false,
+            });
+            self.scratch = global;
         }
         Ok(())
     }
 
     pub fn heap_size(&self) -> usize {
-        self.run_of.capacity() * 4
+        self.run_start.capacity() * 8
             + self.item_of.capacity() * 4
-            + self.hashes.capacity() * 8
+            + self.scratch.capacity() * 4
+            + self.segments.capacity() * std::mem::size_of::<Segment>()
             + self.ids.heap_size()
             + self.items.len() * 48
     }
 }
+
+/// The seed of basket id hashes.
+const BASKET_SEED: u64 = 0x6261_736b_6574;
 
 fn ids_len(k: &Keys) -> usize {
     match k {
@@ -598,7 +757,7 @@ mod tests {
     }
 
     /// `state()` of one accumulator as the state arrays of one row.
-    fn state_arrays(p: &PairBaskets) -> Vec<ArrayRef> {
+    fn state_arrays(p: &mut PairBaskets) -> Vec<ArrayRef> {
         p.state()
             .iter()
             .map(|s| s.to_array().expect("a list scalar"))
@@ -622,7 +781,7 @@ mod tests {
             }
             assert_eq!(canonical(&one), want, "case {case}, one accumulator");
             // Three partitions, their states merged (two in one batch).
-            let parts: Vec<PairBaskets> = rows
+            let mut parts: Vec<PairBaskets> = rows
                 .chunks(n.div_ceil(3))
                 .map(|chunk| {
                     let mut p = PairBaskets::new("test", KeyType::Str, KeyType::Int);
@@ -631,15 +790,70 @@ mod tests {
                 })
                 .collect();
             let mut last = PairBaskets::new("test", KeyType::Str, KeyType::Int);
-            let states: Vec<Vec<ArrayRef>> = parts.iter().map(state_arrays).collect();
+            let states: Vec<Vec<ArrayRef>> = parts.iter_mut().map(state_arrays).collect();
             for s in &states {
                 last.merge(s).unwrap();
             }
             assert_eq!(canonical(&last), want, "case {case}, merged states");
             // A merged state merged again gives the same baskets.
             let mut again = PairBaskets::new("test", KeyType::Str, KeyType::Int);
-            again.merge(&state_arrays(&last)).unwrap();
+            again.merge(&state_arrays(&mut last)).unwrap();
             assert_eq!(canonical(&again), want, "case {case}, state of a merge");
+        }
+    }
+
+    #[test]
+    fn rows_ordered_by_basket_join_at_partition_boundaries() {
+        let mut rng = crate::segment::kmeans::Rng::new(5);
+        for case in 0..60 {
+            let n = 1 + case * 11;
+            // Rows ordered by basket id ("b000", "b001", ...), baskets of
+            // 1 to 4 rows, so partitions often cut a basket in two.
+            let mut rows: Vec<(String, i64)> = Vec::new();
+            let mut b = 0;
+            while rows.len() < n {
+                for _ in 0..1 + rng.below(4) {
+                    rows.push((format!("b{b:03}"), rng.below(6) as i64));
+                }
+                b += 1;
+            }
+            let want = reference(&rows);
+            let parts = 1 + case % 5;
+            let mut states: Vec<Vec<ArrayRef>> = rows
+                .chunks(rows.len().div_ceil(parts))
+                .map(|chunk| {
+                    let mut p = PairBaskets::new("test", KeyType::Str, KeyType::Int);
+                    p.update(&batch(chunk)).unwrap();
+                    state_arrays(&mut p)
+                })
+                .collect();
+            // States arrive in any order.
+            let k = case % states.len();
+            states.rotate_left(k);
+            if case % 2 == 1 {
+                states.reverse();
+            }
+            let mut last = PairBaskets::new("test", KeyType::Str, KeyType::Int);
+            for s in &states {
+                last.merge(s).unwrap();
+            }
+            assert!(last.segment_order().is_some(), "case {case}");
+            assert_eq!(canonical(&last), want, "case {case}, ordered partitions");
+            // Two copies of the same ordered rows overlap: joined by hash.
+            let mut twice = PairBaskets::new("test", KeyType::Str, KeyType::Int);
+            twice.update(&batch(&rows)).unwrap();
+            let copy = state_arrays(&mut twice);
+            twice.merge(&copy).unwrap();
+            twice.merge(&copy).unwrap();
+            if b > 1 {
+                assert!(twice.segment_order().is_none(), "case {case}");
+            }
+            let doubled: Vec<(String, i64)> = rows.iter().chain(&rows).cloned().collect();
+            assert_eq!(
+                canonical(&twice),
+                reference(&doubled),
+                "case {case}, overlapping"
+            );
         }
     }
 
@@ -652,8 +866,11 @@ mod tests {
         let mut p = PairBaskets::new("test", KeyType::Str, KeyType::Int);
         p.update(&batch(&rows)).unwrap();
         // Every run given the same hash: only the ids tell baskets apart.
-        p.hashes.iter_mut().for_each(|h| *h = 7);
-        assert_eq!(canonical(&p), vec![vec![1, 3], vec![2, 5], vec![4]]);
+        let joined = p.joined(|_| 7);
+        let mut got: Vec<Vec<u32>> = joined.iter().map(<[u32]>::to_vec).collect();
+        got.sort();
+        // Items 1..5 were given ids 0..4 in order.
+        assert_eq!(got, vec![vec![0, 2], vec![1, 4], vec![3]]);
     }
 
     #[test]

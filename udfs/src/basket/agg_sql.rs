@@ -5,8 +5,9 @@
 //! `frequent_itemsets` and `association_rules` table functions unnest it), so
 //! they also mine per group: `GROUP BY store`.
 //!
-//! Partial states (distinct basket ids and items, baskets as local ids) merge across
-//! partitions; the final step mines on every core. The constant arguments
+//! Partial states (runs of rows of one basket id, their items as ids into
+//! the distinct items) merge across partitions; the final step mines on
+//! every core. The constant arguments
 //! are read when the accumulator is created.
 
 use std::sync::Arc;
@@ -163,15 +164,15 @@ impl AggregateUDFImpl for MiningUdaf {
         };
         let ids = DataType::List(Arc::new(Field::new_list_field(DataType::UInt32, true)));
         Ok(vec![
-            field("basket_ids", args.input_fields[0].data_type()),
+            field("run_basket_ids", args.input_fields[0].data_type()),
             field("items", args.input_fields[1].data_type()),
             Arc::new(Field::new(
-                format_state_name(args.name, "basket_lengths"),
+                format_state_name(args.name, "run_lengths"),
                 ids.clone(),
                 true,
             )),
             Arc::new(Field::new(
-                format_state_name(args.name, "basket_items"),
+                format_state_name(args.name, "run_items"),
                 ids,
                 true,
             )),

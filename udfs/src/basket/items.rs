@@ -268,6 +268,14 @@ impl Baskets {
         Baskets { ids, ends }
     }
 
+    /// Baskets whose ids follow one another in `ids`, basket `b` ending at
+    /// `ends[b]` (ascending, the last one `ids.len()`).
+    pub fn from_ends(ids: Vec<u32>, ends: Vec<usize>) -> Baskets {
+        debug_assert!(ends.windows(2).all(|w| w[0] <= w[1]));
+        debug_assert_eq!(ends.last().copied().unwrap_or(0), ids.len());
+        Baskets { ids, ends }
+    }
+
     /// Appends one basket.
     pub fn push(&mut self, basket: impl IntoIterator<Item = u32>) {
         self.ids.extend(basket);
