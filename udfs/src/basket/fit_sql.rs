@@ -23,7 +23,7 @@ use datafusion::logical_expr::{
 };
 
 use super::accumulate::{coerce_item_list, KeyType, ListBaskets};
-use super::items::{prepare, Prepared};
+use super::items::prepare;
 use super::recommend::{BasketRules, RulesParams, StoredRule, POPULAR_ITEMS};
 use super::rules::Rule;
 use super::{check_fraction, mine, rules_of, Mined, MiningOptions};
@@ -162,7 +162,7 @@ impl Accumulator for FitAccumulator {
         if prepared.baskets.is_empty() {
             return Ok(ScalarValue::Utf8(None));
         }
-        let counts = item_counts(&prepared);
+        let counts = prepared.counts.clone();
         let mined = mine(NAME, prepared, self.min_support, &self.options)?;
         let (rules, before) = rules_of(NAME, &mined, self.min_confidence, &self.options);
         let params = RulesParams {
@@ -184,15 +184,6 @@ impl Accumulator for FitAccumulator {
     fn size(&self) -> usize {
         std::mem::size_of_val(self) + self.baskets.heap_size()
     }
-}
-
-/// Baskets containing each item.
-fn item_counts(p: &Prepared) -> Vec<u64> {
-    let mut counts = vec![0u64; p.values.len()];
-    for &i in p.baskets.ids() {
-        counts[i as usize] += 1;
-    }
-    counts
 }
 
 /// The model: items of the rules plus the most popular ones, renumbered by

@@ -307,6 +307,16 @@ impl Baskets {
         self.iter().map(<[u32]>::len)
     }
 
+    /// The number of baskets containing each of the ids `0..n_items` (each
+    /// basket listing an id at most once).
+    pub fn item_counts(&self, n_items: usize) -> Vec<u64> {
+        let mut counts = vec![0u64; n_items];
+        for &i in &self.ids {
+            counts[i as usize] += 1;
+        }
+        counts
+    }
+
     /// Every id of every basket, basket after basket.
     pub fn ids(&self) -> &[u32] {
         &self.ids
@@ -345,35 +355,43 @@ impl<B: AsRef<[u32]>> From<&[B]> for Baskets {
     }
 }
 
-/// Baskets ready to mine: ids in value order, each basket's ids distinct and
-/// ascending.
+/// Baskets ready to mine: ids in value order, each basket's ids distinct.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Prepared {
     pub values: Values,
     pub baskets: Baskets,
+    /// The number of baskets containing each item.
+    pub counts: Vec<u64>,
     /// Baskets left out for having more than `max_basket_items` items.
     pub skipped_long: u64,
 }
 
-/// Renumber `items` in value order, deduplicate each basket and leave out
-/// baskets with more than `max_basket_items` distinct items (0: no limit).
+/// Renumber `items` in value order, deduplicate each basket (keeping each
+/// id's first place) and leave out baskets with more than
+/// `max_basket_items` distinct items (0: no limit).
 pub fn prepare(items: Items, mut baskets: Baskets, max_basket_items: usize) -> Prepared {
     let (new_id, values) = items.sorted();
+    let mut counts = vec![0u64; values.len()];
+    // 1 + the last basket seen with each item: duplicates found without
+    // sorting the basket.
+    let mut seen = vec![0usize; values.len()];
+    let mut basket = 0;
     let mut skipped_long = 0;
     baskets.rewrite(|b| {
-        for id in b.iter_mut() {
-            *id = new_id[*id as usize];
-        }
-        b.sort_unstable();
-        // Distinct ids to the front.
+        basket += 1;
         let mut n = 0;
         for k in 0..b.len() {
-            if n == 0 || b[k] != b[n - 1] {
-                b[n] = b[k];
+            let id = new_id[b[k] as usize];
+            if seen[id as usize] != basket {
+                seen[id as usize] = basket;
+                b[n] = id;
                 n += 1;
             }
         }
         if max_basket_items == 0 || n <= max_basket_items {
+            for &id in &b[..n] {
+                counts[id as usize] += 1;
+            }
             Some(n)
         } else {
             skipped_long += 1;
@@ -383,6 +401,7 @@ pub fn prepare(items: Items, mut baskets: Baskets, max_basket_items: usize) -> P
     Prepared {
         values,
         baskets,
+        counts,
         skipped_long,
     }
 }
@@ -433,7 +452,7 @@ mod tests {
     }
 
     #[test]
-    fn prepare_sorts_dedups_and_skips() {
+    fn prepare_renumbers_dedups_and_skips() {
         let mut items = StrInterner::default();
         let b = items.intern("b");
         let a = items.intern("a");
@@ -446,7 +465,9 @@ mod tests {
             Values::Str(vec!["a".into(), "b".into(), "c".into()])
         );
         let kept: Vec<&[u32]> = p.baskets.iter().collect();
-        assert_eq!(kept, [&[0, 1][..], &[2], &[]]);
+        // b, a, b -> 1, 0 (first places kept); c, a, b left out.
+        assert_eq!(kept, [&[1, 0][..], &[2], &[]]);
+        assert_eq!(p.counts, vec![1, 1, 1]);
         assert_eq!(p.skipped_long, 1);
     }
 }

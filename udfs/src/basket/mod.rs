@@ -167,7 +167,7 @@ pub fn mine(
         max_itemsets: options.max_itemsets,
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
-    let itemsets = fpgrowth::frequent_itemsets(&prepared.baskets, prepared.values.len(), min_count, limits)
+    let itemsets = fpgrowth::frequent_itemsets_counted(&prepared.baskets, &prepared.counts, min_count, limits)
         .map_err(|e| {
             UdfError::data(
                 function,
