@@ -207,7 +207,7 @@ impl Accumulator for MiningAccumulator {
         let name = self.output.name();
         // Built, not taken: evaluate may be called more than once.
         let prepared = prepare(
-            self.baskets.items.clone(),
+            &self.baskets.items,
             self.baskets.baskets(),
             self.options.max_basket_items,
         );

@@ -155,7 +155,7 @@ impl Accumulator for FitAccumulator {
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
         let prepared = prepare(
-            self.baskets.items.clone(),
+            &self.baskets.items,
             self.baskets.baskets.clone(),
             self.options.max_basket_items,
         );
