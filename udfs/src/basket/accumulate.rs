@@ -11,9 +11,9 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Int64Array, ListArray, StringArray, UInt32Array,
+    Array, ArrayRef, AsArray, Int64Array, LargeBinaryArray, ListArray, StringArray, UInt32Array,
 };
-use datafusion::arrow::buffer::OffsetBuffer;
+use datafusion::arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 use datafusion::arrow::datatypes::{DataType, Field, Int64Type, UInt32Type};
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
@@ -554,7 +554,7 @@ impl PairBaskets {
             list_scalar(ids),
             list_scalar(items),
             list_scalar(Arc::new(UInt32Array::from(lengths))),
-            list_scalar(Arc::new(UInt32Array::from(taken.item_of))),
+            list_scalar(Arc::new(item_bytes(taken.item_of))),
         ]
     }
 
@@ -577,7 +577,18 @@ impl PairBaskets {
             let (lengths, pairs) = (lists[2].value(row), lists[3].value(row));
             let (ids, items) = (Keys::new(ids.as_ref()), Keys::new(items.as_ref()));
             let lengths = lengths.as_primitive::<UInt32Type>().values();
-            let pairs = pairs.as_primitive::<UInt32Type>().values();
+            let pairs = pairs.as_binary::<i64>();
+            let pairs = match pairs.len() {
+                0 => &[][..],
+                1 => pairs.value(0),
+                _ => return Err(inconsistent("run items in more than one value")),
+            };
+            if pairs.len() % 4 != 0 {
+                return Err(inconsistent("run items are not whole 4-byte ids"));
+            }
+            let pairs = pairs
+                .chunks_exact(4)
+                .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
             if lengths.len() != ids_len(&ids) {
                 return Err(inconsistent("run lengths and basket ids differ in number"));
             }
@@ -587,8 +598,8 @@ impl PairBaskets {
             let mut global = std::mem::take(&mut self.scratch);
             intern_column(self.function, &mut self.items, &items, &mut global)?;
             let valid = pairs
-                .iter()
-                .all(|&i| global.get(i as usize).is_some_and(|&g| g != NULL_ITEM));
+                .clone()
+                .all(|i| global.get(i as usize).is_some_and(|&g| g != NULL_ITEM));
             if !valid {
                 self.scratch = global;
                 return Err(inconsistent("an item id past the items"));
@@ -601,8 +612,7 @@ impl PairBaskets {
                 at += n as usize;
                 start
             }));
-            self.item_of
-                .extend(pairs.iter().map(|&i| global[i as usize]));
+            self.item_of.extend(pairs.map(|i| global[i as usize]));
             self.segments.push(Segment {
                 first,
                 ascending,
@@ -621,6 +631,16 @@ impl PairBaskets {
             + self.ids.heap_size()
             + self.items.len() * 48
     }
+}
+
+/// Item ids as one binary value of their bytes (native byte order), for
+/// the partial state: made without copying, and copied as one block when
+/// DataFusion turns the state into an array (a list of `u32` is gathered
+/// element by element through an index array as large as the list).
+fn item_bytes(ids: Vec<u32>) -> LargeBinaryArray {
+    let values = Buffer::from_vec(ids);
+    let offsets = OffsetBuffer::new(ScalarBuffer::from(vec![0i64, values.len() as i64]));
+    LargeBinaryArray::new(offsets, values, None)
 }
 
 /// The seed of basket id hashes.
@@ -871,6 +891,41 @@ mod tests {
         got.sort();
         // Items 1..5 were given ids 0..4 in order.
         assert_eq!(got, vec![vec![0, 2], vec![1, 4], vec![3]]);
+    }
+
+    #[test]
+    fn inconsistent_partial_states_are_errors() {
+        let rows: Vec<(String, i64)> = [("a", 1), ("a", 2), ("b", 3)]
+            .iter()
+            .map(|&(b, i)| (b.to_string(), i))
+            .collect();
+        let mut p = PairBaskets::new("test", KeyType::Str, KeyType::Int);
+        p.update(&batch(&rows)).unwrap();
+        let good = state_arrays(&mut p);
+        let with_items = |ids: Vec<u32>| -> Vec<ArrayRef> {
+            let mut s = good.clone();
+            s[3] = list_scalar(Arc::new(item_bytes(ids))).to_array().unwrap();
+            s
+        };
+        let with_bytes = |bytes: &[u8]| -> Vec<ArrayRef> {
+            let mut s = good.clone();
+            let b = LargeBinaryArray::from_iter_values([bytes]);
+            s[3] = list_scalar(Arc::new(b)).to_array().unwrap();
+            s
+        };
+        let cases = [
+            (with_items(vec![0, 1, 7]), "an item id past the items"),
+            (with_items(vec![0, 1]), "do not add up"),
+            (with_bytes(&[0, 0, 0, 0, 1, 0, 0]), "not whole 4-byte ids"),
+        ];
+        for (state, want) in cases {
+            let mut last = PairBaskets::new("test", KeyType::Str, KeyType::Int);
+            let err = last.merge(&state).unwrap_err().to_string();
+            assert!(err.contains(want), "{err}");
+        }
+        let mut last = PairBaskets::new("test", KeyType::Str, KeyType::Int);
+        last.merge(&good).unwrap();
+        assert_eq!(canonical(&last), vec![vec![1, 2], vec![3]]);
     }
 
     #[test]

@@ -168,12 +168,12 @@ impl AggregateUDFImpl for MiningUdaf {
             field("items", args.input_fields[1].data_type()),
             Arc::new(Field::new(
                 format_state_name(args.name, "run_lengths"),
-                ids.clone(),
+                ids,
                 true,
             )),
             Arc::new(Field::new(
                 format_state_name(args.name, "run_items"),
-                ids,
+                DataType::List(Arc::new(Field::new_list_field(DataType::LargeBinary, true))),
                 true,
             )),
         ])
