@@ -294,7 +294,7 @@ fn radix_sort(v: &mut Vec<(u64, u32)>, bytes: usize) {
         for &(k, _) in v.iter() {
             at[((k >> shift) & 0xff) as usize + 1] += 1;
         }
-        if at.iter().any(|&c| c == v.len()) {
+        if at.contains(&v.len()) {
             continue;
         }
         for b in 1..257 {
