@@ -265,9 +265,9 @@ impl RunIds {
     }
 
     /// Every run's key, as an Arrow array.
-    fn array(&self) -> ArrayRef {
+    fn into_array(self) -> ArrayRef {
         match self {
-            RunIds::Int(v) => Arc::new(Int64Array::from(v.clone())),
+            RunIds::Int(v) => Arc::new(Int64Array::from(v)),
             RunIds::Str(s) => Arc::new(StringArray::from_iter_values(
                 (0..s.len() as u32).map(|r| s.get(r)),
             )),
@@ -338,14 +338,15 @@ impl PairBaskets {
         self.run_start.len()
     }
 
+    /// Where run `r`'s items begin in `item_of` (for `r` = the number of
+    /// runs: where the last run ends).
+    fn items_from(&self, r: usize) -> usize {
+        self.run_start.get(r).copied().unwrap_or(self.item_of.len())
+    }
+
     /// The items of run `r`.
     fn run_items(&self, r: usize) -> &[u32] {
-        let end = self
-            .run_start
-            .get(r + 1)
-            .copied()
-            .unwrap_or(self.item_of.len());
-        &self.item_of[self.run_start[r]..end]
+        &self.item_of[self.items_from(r)..self.items_from(r + 1)]
     }
 
     /// The runs of segment `k`.
@@ -460,21 +461,10 @@ impl PairBaskets {
         for &k in order {
             let runs = self.segment_runs(k);
             let at = ids.len();
-            let start = self.run_start[runs.start];
-            let end = self
-                .run_start
-                .get(runs.end)
-                .copied()
-                .unwrap_or(self.item_of.len());
-            ids.extend_from_slice(&self.item_of[start..end]);
+            let start = self.items_from(runs.start);
+            ids.extend_from_slice(&self.item_of[start..self.items_from(runs.end)]);
             for r in runs {
-                let run_end = self
-                    .run_start
-                    .get(r + 1)
-                    .copied()
-                    .unwrap_or(self.item_of.len())
-                    - start
-                    + at;
+                let run_end = self.items_from(r + 1) - start + at;
                 match (previous, ends.last_mut()) {
                     (Some(p), Some(last)) if self.ids.cmp(p, r) == Ordering::Equal => {
                         *last = run_end
@@ -494,13 +484,10 @@ impl PairBaskets {
         order.sort_unstable();
         let mut basket_of_run = vec![0u32; order.len()];
         let mut first_run: Vec<u32> = Vec::new();
-        let mut start = 0;
-        while start < order.len() {
-            let h = order[start].0;
-            let end = start + order[start..].iter().take_while(|x| x.0 == h).count();
+        for same_hash in order.chunk_by(|a, b| a.0 == b.0) {
             // The baskets started in this hash (almost always one).
             let from = first_run.len();
-            for &(_, r) in &order[start..end] {
+            for &(_, r) in same_hash {
                 let known = first_run[from..]
                     .iter()
                     .position(|&f| self.ids.cmp(f as usize, r as usize) == Ordering::Equal);
@@ -512,7 +499,6 @@ impl PairBaskets {
                     }
                 };
             }
-            start = end;
         }
         // Each basket's place, then every run's items copied to its basket.
         let mut next = vec![0usize; first_run.len() + 1];
@@ -548,8 +534,8 @@ impl PairBaskets {
         let lengths: Vec<u32> = (0..taken.runs())
             .map(|r| taken.run_items(r).len() as u32)
             .collect();
-        let ids = taken.ids.array();
         let items = values_array(&interned_values(&taken.items), 0..taken.items.len() as u32);
+        let ids = taken.ids.into_array();
         vec![
             list_scalar(ids),
             list_scalar(items),

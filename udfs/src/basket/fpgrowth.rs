@@ -271,15 +271,11 @@ fn sort_paths(paths: &Paths, n_items: usize) -> Vec<u32> {
         radix_sort(&mut keyed, (lanes * bits).div_ceil(8));
     }
     // Equal keys: the same first items; the rest decides.
-    let mut start = 0;
-    while start < keyed.len() {
-        let k = keyed[start].0;
-        let end = start + keyed[start..].iter().take_while(|x| x.0 == k).count();
-        if end - start > 1 {
-            let rest = |k: u32| paths.get(k as usize).get(lanes..).unwrap_or(&[]);
-            keyed[start..end].sort_unstable_by(|a, b| rest(a.1).cmp(rest(b.1)));
+    let rest = |k: u32| paths.get(k as usize).get(lanes..).unwrap_or(&[]);
+    for same_key in keyed.chunk_by_mut(|a, b| a.0 == b.0) {
+        if same_key.len() > 1 {
+            same_key.sort_unstable_by(|a, b| rest(a.1).cmp(rest(b.1)));
         }
-        start = end;
     }
     keyed.into_iter().map(|(_, k)| k).collect()
 }

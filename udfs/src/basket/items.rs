@@ -262,20 +262,6 @@ pub struct Baskets {
 }
 
 impl Baskets {
-    /// Baskets of the given lengths whose ids follow one another in `ids`.
-    pub fn from_lengths(lengths: &[u32], ids: Vec<u32>) -> Baskets {
-        let mut end = 0;
-        let ends: Vec<usize> = lengths
-            .iter()
-            .map(|&n| {
-                end += n as usize;
-                end
-            })
-            .collect();
-        debug_assert_eq!(end, ids.len());
-        Baskets { ids, ends }
-    }
-
     /// Baskets whose ids follow one another in `ids`, basket `b` ending at
     /// `ends[b]` (ascending, the last one `ids.len()`).
     pub fn from_ends(ids: Vec<u32>, ends: Vec<usize>) -> Baskets {
