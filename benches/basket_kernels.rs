@@ -36,17 +36,20 @@ fn mining(c: &mut Criterion) {
             let limits = Limits {
                 max_len: 0,
                 max_itemsets: usize::MAX,
-                threads,
             };
             c.bench_function(
                 &format!("fpgrowth retail {support}, {threads} thread(s)"),
-                |b| b.iter(|| frequent_itemsets(&baskets, n_items, count, limits)),
+                // The bench loop runs inside a pool of `threads` threads.
+                |b| {
+                    crmlake_udfs::pool::with_threads(threads, || {
+                        b.iter(|| frequent_itemsets(&baskets, n_items, count, limits))
+                    })
+                },
             );
         }
         let limits = Limits {
             max_len: 0,
             max_itemsets: usize::MAX,
-            threads: cores,
         };
         let sets = frequent_itemsets(&baskets, n_items, count, limits).expect("within the limit");
         let filter = RuleFilter {

@@ -97,8 +97,7 @@ fn scoring(c: &mut Criterion) {
         ("gbt", "algorithm=gbt, seed=42"),
     ] {
         let opts = TrainOptions::parse("churn_train", options, features.len()).expect("options");
-        let model =
-            ChurnModel::train(frame.clone(), features.clone(), &opts, 0, 2).expect("training");
+        let model = ChurnModel::train(frame.clone(), features.clone(), &opts, 0).expect("training");
         let ensemble = match &model.learner {
             Learner::RandomForest(e) | Learner::Gbt(e) => e,
             Learner::Logistic(_) => unreachable!("a tree model was asked for"),

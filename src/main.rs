@@ -64,6 +64,10 @@ enum Commands {
         /// Plan every step without writing anything.
         #[arg(long)]
         dry_run: bool,
+        /// If another run holds the output root's lock, wait for it instead
+        /// of exiting 1.
+        #[arg(long)]
+        wait: bool,
         /// Run every step's query on a Ballista cluster: the scheduler's
         /// df://host:port. Lake and output must be reachable from the executors.
         #[arg(long, value_name = "df://HOST:PORT")]
@@ -71,6 +75,7 @@ enum Commands {
     },
     /// Run the bundled demo job on the sample lake; output in ./out.
     Demo {
+        /// The run date; default: the last day of the lake's transactions.
         #[arg(long)]
         run_date: Option<chrono::NaiveDate>,
         #[arg(long)]
@@ -236,6 +241,7 @@ async fn run(cli: Cli) -> Result<()> {
             lake,
             out,
             dry_run,
+            wait,
             cluster,
         } => {
             let cluster = cluster_address(cluster)?;
@@ -245,6 +251,7 @@ async fn run(cli: Cli) -> Result<()> {
                 lake,
                 out,
                 dry_run,
+                wait,
                 cluster,
             };
             let report = crmlake::job::run_job(&job, &opts).await?;
@@ -257,11 +264,22 @@ async fn run(cli: Cli) -> Result<()> {
             out,
         } => {
             let job = crmlake::job::parse_job(crmlake::job::DEMO_JOB, "jobs/demo.toml")?;
+            let run_date = match run_date {
+                Some(d) => d,
+                None => {
+                    let lake = lake
+                        .as_deref()
+                        .or(job.lake.as_deref())
+                        .unwrap_or(crmlake::session::DEFAULT_LAKE);
+                    crmlake::job::last_transaction_day(lake).await?
+                }
+            };
             let opts = crmlake::job::RunOptions {
-                run_date,
+                run_date: Some(run_date),
                 lake,
                 out,
                 dry_run: false,
+                wait: false,
                 cluster: None,
             };
             let report = crmlake::job::run_job(&job, &opts).await?;

@@ -37,6 +37,9 @@ pub fn base_session(opts: &SessionOptions) -> Result<SessionContext> {
                 .unwrap_or(2)
         })
         .max(2);
+    // The kernels' one thread pool gets as many threads as the session has
+    // partitions (the first session of the process sizes it).
+    crmlake_udfs::pool::configure(partitions);
     let mut config = SessionConfig::new()
         .with_information_schema(true)
         .with_target_partitions(partitions);

@@ -124,6 +124,9 @@ pub async fn run_executor(opts: &ExecutorOptions) -> Result<()> {
     if let Some(n) = opts.concurrent_tasks {
         config.vcores = n.max(1);
     }
+    // Every task's kernels share one pool as large as the executor's slots:
+    // concurrent tasks no longer each start a thread per core.
+    crmlake_udfs::pool::configure(config.vcores);
     config.override_function_registry = Some(Arc::new(function_registry()));
     config.override_runtime_producer = Some(Arc::new(move |_config| {
         let mut runtime = runtime_builder();

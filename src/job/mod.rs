@@ -47,6 +47,7 @@
 //! with `"status": "failed"` and the error. Readers ignore names starting
 //! with `_`.
 
+pub mod lock;
 pub mod manifest;
 pub mod out_root;
 pub mod progress;
@@ -66,6 +67,7 @@ use serde::Deserialize;
 use crate::error::{CrmlakeError, Result};
 use crate::lake::register_parquet_table;
 use crate::session::{lake_session, SessionOptions};
+use lock::{Holder, RunLock};
 use manifest::{InputFile, JobInfo, Manifest, SettingsInfo, StepRecord};
 pub use out_root::{redact_url, OutRoot};
 use progress::StepProgress;
@@ -152,6 +154,8 @@ pub struct RunOptions {
     pub lake: Option<String>,
     pub out: Option<String>,
     pub dry_run: bool,
+    /// Wait for another run's lock on the output root instead of failing.
+    pub wait: bool,
     /// Run every step's query on this Ballista cluster.
     pub cluster: Option<crate::cluster::SchedulerAddress>,
 }
@@ -258,14 +262,48 @@ struct RunContext<'a> {
     run_date: NaiveDate,
 }
 
-/// Run `job`.
+/// The last day with a transaction in `lake` (`max(ts)` of its
+/// `transactions` table): the demo's run date when none is given, so that the
+/// demo's dates (all derived from `${run_date}`) fit the lake's data.
+pub async fn last_transaction_day(lake: &str) -> Result<NaiveDate> {
+    let (ctx, report) = lake_session(&SessionOptions {
+        lake: Some(lake.to_string()),
+        ..SessionOptions::default()
+    })
+    .await?;
+    let context = format!("lake {}: the last day of transactions.ts", report.root);
+    let batches = ctx
+        .sql("SELECT CAST(max(ts) AS DATE) FROM transactions")
+        .await
+        .map_err(|e| CrmlakeError::query(&context, e))?
+        .collect()
+        .await
+        .map_err(|e| CrmlakeError::query(&context, e))?;
+    let day = batches
+        .first()
+        .filter(|b| b.num_rows() > 0)
+        .and_then(|b| {
+            b.column(0)
+                .as_any()
+                .downcast_ref::<datafusion::arrow::array::Date32Array>()
+                .filter(|a| datafusion::arrow::array::Array::is_valid(a, 0))
+                .map(|a| a.value(0))
+        })
+        .ok_or_else(|| {
+            CrmlakeError::user(format!(
+                "{context}: the table has no dated rows; give --run-date"
+            ))
+        })?;
+    NaiveDate::from_ymd_opt(1970, 1, 1)
+        .and_then(|epoch| epoch.checked_add_signed(chrono::Duration::days(i64::from(day))))
+        .ok_or_else(|| CrmlakeError::user(format!("{context}: day {day} is out of range")))
+}
+
+/// Run `job`: open the session, then either plan every step (a dry run) or
+/// take the output root's lock, prepare the root, run the steps and commit
+/// the run (manifest, then the run marker), releasing the lock either way.
 pub async fn run_job(job: &JobFile, opts: &RunOptions) -> Result<RunReport> {
     let started_at = manifest::now_rfc3339();
-    let lake = opts
-        .lake
-        .clone()
-        .or_else(|| job.lake.clone())
-        .unwrap_or_else(|| crate::session::DEFAULT_LAKE.to_string());
     let out_location = opts
         .out
         .clone()
@@ -274,57 +312,144 @@ pub async fn run_job(job: &JobFile, opts: &RunOptions) -> Result<RunReport> {
     let run_date = opts
         .run_date
         .unwrap_or_else(|| chrono::Utc::now().date_naive());
+    let (ctx, lake_report) = open_session(job, opts).await?;
+    let run_id = format!(
+        "{}-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"),
+        std::process::id()
+    );
+    if opts.dry_run {
+        return dry_run(job, &ctx, &run_id, run_date).await;
+    }
+    let out = OutRoot::open(&ctx, &out_location).await?;
+    let lock = RunLock::acquire(&out, &Holder::this_process(&run_id, &job.name), opts.wait).await?;
+    let rc = RunContext {
+        ctx: &ctx,
+        out: &out,
+        run_id: &run_id,
+        run_date,
+    };
+    let result = run_locked(job, &rc, &lake_report, started_at).await;
+    lock.release().await;
+    result
+}
+
+/// The session a job runs in: its lake (`--lake`, else the job's, else the
+/// default) and engine settings.
+async fn open_session(
+    job: &JobFile,
+    opts: &RunOptions,
+) -> Result<(SessionContext, crate::lake::LakeReport)> {
+    let lake = opts
+        .lake
+        .clone()
+        .or_else(|| job.lake.clone())
+        .unwrap_or_else(|| crate::session::DEFAULT_LAKE.to_string());
     let session_opts = SessionOptions {
         lake: Some(lake),
         target_partitions: job.settings.target_partitions,
         memory_limit: job.settings.memory_limit_mb.map(|mb| mb * 1024 * 1024),
         cluster: opts.cluster.clone(),
     };
-    let (ctx, lake_report) = lake_session(&session_opts).await?;
-    let run_id = format!(
-        "{}-{}",
-        chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"),
-        std::process::id()
-    );
-    let total = job.steps.len();
-    if opts.dry_run {
-        let mut steps = Vec::with_capacity(total);
-        for (i, step) in job.steps.iter().enumerate() {
-            let context = step_context(job, i);
-            plan_step_as_view(&ctx, step, &context, &run_id, run_date).await?;
-            eprintln!("{context}: planned");
-            steps.push(StepReport {
-                table: step.table.clone(),
-                rows: 0,
-                rejected: 0,
-                seconds: 0.0,
-                output: None,
-            });
-        }
-        return Ok(RunReport {
-            run_id,
-            steps,
-            manifest: None,
+    lake_session(&session_opts).await
+}
+
+/// `--dry-run`: plan every step (each one's output registered as a view for
+/// the next), write nothing.
+async fn dry_run(
+    job: &JobFile,
+    ctx: &SessionContext,
+    run_id: &str,
+    run_date: NaiveDate,
+) -> Result<RunReport> {
+    let mut steps = Vec::with_capacity(job.steps.len());
+    for (i, step) in job.steps.iter().enumerate() {
+        let context = step_context(job, i);
+        plan_step_as_view(ctx, step, &context, run_id, run_date).await?;
+        eprintln!("{context}: planned");
+        steps.push(StepReport {
+            table: step.table.clone(),
+            rows: 0,
+            rejected: 0,
+            seconds: 0.0,
+            output: None,
         });
     }
+    Ok(RunReport {
+        run_id: run_id.to_string(),
+        steps,
+        manifest: None,
+    })
+}
 
-    let out = OutRoot::open(&ctx, &out_location).await?;
-    // Leftovers of killed runs, and this date's run marker: it comes back
-    // only when this run has committed every step.
+/// Everything a run does while it holds the output root's lock.
+async fn run_locked(
+    job: &JobFile,
+    rc: &RunContext<'_>,
+    lake_report: &crate::lake::LakeReport,
+    started_at: String,
+) -> Result<RunReport> {
+    let run_marker = prepare_out_root(job, rc).await?;
+    let mut manifest = new_manifest(job, rc, lake_report, started_at);
+    let manifest_rel = format!("_runs/{}.json", rc.run_id);
+    let mut reports = Vec::with_capacity(job.steps.len());
+    for i in 0..job.steps.len() {
+        match run_step(job, i, rc).await {
+            Ok((record, report)) => {
+                manifest.steps.push(record);
+                reports.push(report);
+            }
+            Err((record, e)) => {
+                manifest.steps.push(record);
+                manifest.status = "failed";
+                manifest.error = Some(e.to_string());
+                manifest.finished_at = Some(manifest::now_rfc3339());
+                // Best effort: the step's error is what the user must see.
+                let _ = write_manifest(rc.out, &manifest_rel, &manifest).await;
+                let _ = rc.out.delete_dir(&format!("_staging/{}", rc.run_id)).await;
+                return Err(e);
+            }
+        }
+    }
+    manifest.status = "succeeded";
+    manifest.finished_at = Some(manifest::now_rfc3339());
+    commit_run(rc, &manifest_rel, &manifest, &run_marker).await?;
+    Ok(RunReport {
+        run_id: rc.run_id.to_string(),
+        steps: reports,
+        manifest: Some(rc.out.show(&manifest_rel)),
+    })
+}
+
+/// Clear what earlier runs left (killed runs' staging, this date's run
+/// marker: it comes back only when this run has committed every step) and
+/// register the existing `models` table. Returns the run marker's path.
+async fn prepare_out_root(job: &JobFile, rc: &RunContext<'_>) -> Result<String> {
+    let out = rc.out;
     out.delete_dir("_staging").await?;
-    let run_marker = format!("_runs/run_date={run_date}/_SUCCESS");
+    let run_marker = format!("_runs/run_date={}/_SUCCESS", rc.run_date);
     out.delete(&run_marker).await?;
     if !out.list("models").await?.is_empty() {
         register_output(
-            &ctx,
+            rc.ctx,
             "models",
             &out.dir_url("models")?,
             &format!("job '{}'", job.name),
         )
         .await?;
     }
-    let mut manifest = Manifest {
-        run_id: run_id.clone(),
+    Ok(run_marker)
+}
+
+/// The manifest of a run that has just started (no steps yet).
+fn new_manifest(
+    job: &JobFile,
+    rc: &RunContext<'_>,
+    lake_report: &crate::lake::LakeReport,
+    started_at: String,
+) -> Manifest {
+    Manifest {
+        run_id: rc.run_id.to_string(),
         status: "running",
         error: None,
         job: JobInfo {
@@ -333,11 +458,11 @@ pub async fn run_job(job: &JobFile, opts: &RunOptions) -> Result<RunReport> {
             sha256: job.sha256.clone(),
         },
         crmlake_version: env!("CARGO_PKG_VERSION"),
-        run_date: run_date.to_string(),
+        run_date: rc.run_date.to_string(),
         started_at,
         finished_at: None,
         lake: lake_report.root.clone(),
-        out: out.shown().to_string(),
+        out: rc.out.shown().to_string(),
         settings: SettingsInfo {
             target_partitions: job.settings.target_partitions,
             memory_limit_mb: job.settings.memory_limit_mb,
@@ -358,83 +483,85 @@ pub async fn run_job(job: &JobFile, opts: &RunOptions) -> Result<RunReport> {
             })
             .collect(),
         steps: Vec::new(),
-    };
-    let manifest_rel = format!("_runs/{run_id}.json");
-    let rc = RunContext {
-        ctx: &ctx,
-        out: &out,
-        run_id: &run_id,
-        run_date,
-    };
-    let mut reports = Vec::with_capacity(total);
-    for (i, step) in job.steps.iter().enumerate() {
-        let context = step_context(job, i);
-        let progress = StepProgress::start(&format!("step {}/{total} {}", i + 1, step.table));
-        let mut record = StepRecord {
-            table: step.table.clone(),
-            kind: if step.model { "model" } else { "table" },
-            sql: step.sql_for(&run_id, run_date),
-            ..Default::default()
-        };
-        manifest::reset_peak_rss();
-        let started = Instant::now();
-        let result = if step.model {
-            write_model(&rc, step, &context, &mut record).await
-        } else {
-            write_step(&rc, step, &context, &mut record, &progress).await
-        };
-        record.seconds = started.elapsed().as_secs_f64();
-        record.peak_rss_bytes = manifest::peak_rss_bytes();
-        if let Err(e) = result {
-            progress.abandon();
-            let e = explain_error(e, job.settings.memory_limit_mb);
-            record.status = "failed";
-            record.error = Some(e.to_string());
-            manifest.steps.push(record);
-            manifest.status = "failed";
-            manifest.error = Some(e.to_string());
-            manifest.finished_at = Some(manifest::now_rfc3339());
-            // Best effort: the step's error is what the user must see.
-            let _ = write_manifest(&out, &manifest_rel, &manifest).await;
-            let _ = out.delete_dir(&format!("_staging/{run_id}")).await;
-            return Err(e);
-        }
-        record.status = "succeeded";
-        let rejected = record.rejected_total;
-        progress.finish(&format!(
-            "{context}: {} rows{} in {:.2}s",
-            record.rows_out,
-            if rejected > 0 {
-                format!(", {rejected} rejected")
-            } else {
-                String::new()
-            },
-            record.seconds
-        ));
-        reports.push(StepReport {
-            table: step.table.clone(),
-            rows: record.rows_out,
-            rejected,
-            seconds: record.seconds,
-            output: record.output.clone(),
-        });
-        manifest.steps.push(record);
     }
-    manifest.status = "succeeded";
-    manifest.finished_at = Some(manifest::now_rfc3339());
-    write_manifest(&out, &manifest_rel, &manifest).await?;
-    out.put(&run_marker, format!("{run_id}\n").into_bytes())
+}
+
+/// Run step `i` and commit its output, with its progress line; its manifest
+/// record either way.
+async fn run_step(
+    job: &JobFile,
+    i: usize,
+    rc: &RunContext<'_>,
+) -> std::result::Result<(StepRecord, StepReport), (StepRecord, CrmlakeError)> {
+    let step = &job.steps[i];
+    let context = step_context(job, i);
+    let progress = StepProgress::start(&format!(
+        "step {}/{} {}",
+        i + 1,
+        job.steps.len(),
+        step.table
+    ));
+    let mut record = StepRecord {
+        table: step.table.clone(),
+        kind: if step.model { "model" } else { "table" },
+        sql: step.sql_for(rc.run_id, rc.run_date),
+        ..Default::default()
+    };
+    manifest::reset_peak_rss();
+    let started = Instant::now();
+    let result = if step.model {
+        write_model(rc, step, &context, &mut record).await
+    } else {
+        write_step(rc, step, &context, &mut record, &progress).await
+    };
+    record.seconds = started.elapsed().as_secs_f64();
+    record.peak_rss_bytes = manifest::peak_rss_bytes();
+    if let Err(e) = result {
+        progress.abandon();
+        let e = explain_error(e, job.settings.memory_limit_mb);
+        record.status = "failed";
+        record.error = Some(e.to_string());
+        return Err((record, e));
+    }
+    record.status = "succeeded";
+    let rejected = record.rejected_total;
+    progress.finish(&format!(
+        "{context}: {} rows{} in {:.2}s",
+        record.rows_out,
+        if rejected > 0 {
+            format!(", {rejected} rejected")
+        } else {
+            String::new()
+        },
+        record.seconds
+    ));
+    let report = StepReport {
+        table: step.table.clone(),
+        rows: record.rows_out,
+        rejected,
+        seconds: record.seconds,
+        output: record.output.clone(),
+    };
+    Ok((record, report))
+}
+
+/// The end of a successful run: its manifest, then the run marker (last:
+/// downstream jobs wait for it), then its staging folder goes.
+async fn commit_run(
+    rc: &RunContext<'_>,
+    manifest_rel: &str,
+    manifest: &Manifest,
+    run_marker: &str,
+) -> Result<()> {
+    let out = rc.out;
+    write_manifest(out, manifest_rel, manifest).await?;
+    out.put(run_marker, format!("{}\n", rc.run_id).into_bytes())
         .await?;
-    out.delete_dir(&format!("_staging/{run_id}")).await?;
+    out.delete_dir(&format!("_staging/{}", rc.run_id)).await?;
     if let Some(dir) = out.local_dir() {
-        // Empty now unless another run is staging (then it stays).
         let _ = std::fs::remove_dir(dir.join("_staging"));
     }
-    Ok(RunReport {
-        run_id,
-        steps: reports,
-        manifest: Some(out.show(&manifest_rel)),
-    })
+    Ok(())
 }
 
 fn step_context(job: &JobFile, i: usize) -> String {

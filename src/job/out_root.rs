@@ -13,8 +13,8 @@
 //!
 //! Staging lives outside every table folder, so even a recursive glob over
 //! `OUT/<table>/` never picks up a half-written file of a killed run. A run
-//! removes the staging leftovers of earlier runs when it starts (one run per
-//! output root at a time).
+//! removes the staging leftovers of earlier runs when it starts; it holds the
+//! root's lock ([`super::lock`]) meanwhile, so no other run is staging.
 
 use std::sync::Arc;
 
@@ -103,6 +103,11 @@ impl OutRoot {
             ))
         })?;
         Ok(out)
+    }
+
+    /// The store the root is in.
+    pub fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
     }
 
     /// The root as users may see it (credentials removed).

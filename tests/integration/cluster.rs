@@ -583,7 +583,7 @@ fn the_demo_job_on_the_cluster_writes_what_a_local_run_writes() {
             "--out",
             out.to_str().unwrap(),
             "--run-date",
-            "2024-01-31",
+            "2011-12-09",
         ];
         args.extend_from_slice(extra);
         ok(crmlake(&args))
@@ -626,7 +626,7 @@ fn the_demo_job_on_the_cluster_writes_what_a_local_run_writes() {
                 let path = if *table == "models" {
                     out.join("models/")
                 } else {
-                    out.join(table).join("run_date=2024-01-31/")
+                    out.join(table).join("run_date=2011-12-09/")
                 };
                 ctx.register_parquet("t", path.to_str().unwrap(), Default::default())
                     .await

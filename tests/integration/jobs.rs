@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use crate::common::*;
 
 const DATE: &str = "2024-01-31";
+/// The demo's run date when none is given: the sample lake's last day.
+const DEMO_DATE: &str = "2011-12-09";
 
 fn write_job(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
@@ -50,6 +52,10 @@ fn manifests(out: &Path) -> Vec<serde_json::Value> {
         .iter()
         .map(|p| serde_json::from_str(&fs::read_to_string(p).unwrap()).unwrap())
         .collect()
+}
+
+fn demo_marker(out: &Path) -> PathBuf {
+    out.join(format!("_runs/run_date={DEMO_DATE}/_SUCCESS"))
 }
 
 fn run_marker(out: &Path) -> PathBuf {
@@ -125,8 +131,6 @@ fn demo_commits_partitions_rejects_and_a_manifest_and_reruns_replace_them() {
         &sample_lake(),
         "--out",
         out_dir.to_str().unwrap(),
-        "--run-date",
-        DATE,
     ];
     let first = ok(crmlake(&args));
     // The summary table: every step with its rows.
@@ -134,7 +138,7 @@ fn demo_commits_partitions_rejects_and_a_manifest_and_reruns_replace_them() {
     for t in ["clean_transactions", "customer_overview", "churn_scores"] {
         assert!(first.contains(t), "{first}");
     }
-    let part = out_dir.join(format!("customer_overview/run_date={DATE}"));
+    let part = out_dir.join(format!("customer_overview/run_date={DEMO_DATE}"));
     assert!(part.join("_SUCCESS").exists());
     let segments = |out: &Path| {
         csv(
@@ -143,15 +147,15 @@ fn demo_commits_partitions_rejects_and_a_manifest_and_reruns_replace_them() {
         )
     };
     let first_segments = segments(&out_dir);
-    let first_run = fs::read_to_string(run_marker(&out_dir)).unwrap();
+    let first_run = fs::read_to_string(demo_marker(&out_dir)).unwrap();
     ok(crmlake(&args));
-    let second_run = fs::read_to_string(run_marker(&out_dir)).unwrap();
+    let second_run = fs::read_to_string(demo_marker(&out_dir)).unwrap();
     assert_ne!(first_run, second_run, "the marker names the latest run");
     // The rerun gives every customer the same k-means segment id.
     assert_eq!(segments(&out_dir), first_segments);
     assert_eq!(
         listing(&out_dir.join("customer_overview")),
-        vec![format!("run_date={DATE}")],
+        vec![format!("run_date={DEMO_DATE}")],
         "no staging or old partitions left"
     );
     assert_eq!(listing(&part), vec!["_SUCCESS", "part-00000.parquet"]);
@@ -181,7 +185,7 @@ fn demo_commits_partitions_rejects_and_a_manifest_and_reruns_replace_them() {
     // of the churn model (one version per run).
     assert_eq!(
         counts,
-        format!("customers,orders,run_date,ltv_rows,recommended,rules,segments,cohort_customers,clusters,churn_scored,model_version,churn_models\n4338,18532,{DATE},4338,4338,true,11,4338,5,3370,2,2\n")
+        format!("customers,orders,run_date,ltv_rows,recommended,rules,segments,cohort_customers,clusters,churn_scored,model_version,churn_models\n4338,18532,{DEMO_DATE},4338,4338,true,11,4338,5,3370,2,2\n")
     );
 
     // Headline KPIs as DuckDB computes them from the raw lake
@@ -256,7 +260,7 @@ fn demo_commits_partitions_rejects_and_a_manifest_and_reruns_replace_them() {
     let m = &all[1];
     assert_eq!(m["status"], "succeeded");
     assert_eq!(format!("{}\n", m["run_id"].as_str().unwrap()), second_run);
-    assert_eq!(m["run_date"], DATE);
+    assert_eq!(m["run_date"], DEMO_DATE);
     assert_eq!(m["crmlake_version"], env!("CARGO_PKG_VERSION"));
     let demo_text = fs::read_to_string(root().join("jobs/demo.toml")).unwrap();
     {
@@ -797,4 +801,84 @@ fn which(name: &str) -> Result<PathBuf, ()> {
         .map(|d| d.join(name))
         .find(|p| p.is_file())
         .ok_or(())
+}
+
+/// A small job for the lock tests.
+fn tiny_job(dir: &Path) -> PathBuf {
+    write_job(
+        dir,
+        "tiny.toml",
+        "name = \"tiny\"\n[[steps]]\ntable = \"countries\"\nsql = \"SELECT DISTINCT country FROM customers\"\n",
+    )
+}
+
+#[test]
+fn a_second_run_on_a_locked_output_root_exits_1_naming_the_holder_or_waits() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    fs::create_dir_all(&out).unwrap();
+    let job = tiny_job(dir.path());
+    // Another run holds the lock: this process, with a holder record.
+    let holder = r#"{"run_id":"20261204T020000.000Z-4242","job":"nightly","pid":4242,"host":"batch-7","started_at":"2026-12-04T02:00:00Z"}"#;
+    let mut lock = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(out.join("_lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    std::io::Write::write_all(&mut lock, holder.as_bytes()).unwrap();
+    user_error(
+        run_job(&job, &out, &[]),
+        &[
+            "locked",
+            "20261204T020000.000Z-4242",
+            "job 'nightly'",
+            "pid 4242",
+            "batch-7",
+            "--wait",
+        ],
+    );
+    assert!(
+        !out.join("countries").exists(),
+        "the second run wrote nothing"
+    );
+    // With --wait it runs once the holder lets go.
+    let waiting = {
+        let (job, out) = (job.clone(), out.clone());
+        std::thread::spawn(move || run_job(&job, &out, &["--wait"]))
+    };
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(!out.join("countries").exists(), "it waits for the lock");
+    drop(lock);
+    let o = waiting.join().unwrap();
+    assert!(stderr(&o).contains("waiting"), "{}", stderr(&o));
+    ok(o);
+    assert!(out
+        .join(format!("countries/run_date={DATE}/_SUCCESS"))
+        .exists());
+    // Released: the lock file is left empty and the next run goes ahead.
+    assert_eq!(fs::read_to_string(out.join("_lock")).unwrap(), "");
+    ok(run_job(&job, &out, &[]));
+}
+
+#[test]
+fn a_lock_left_by_a_dead_run_is_taken_over_and_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    fs::create_dir_all(&out).unwrap();
+    // A holder record nobody holds the lock for: its run was killed.
+    fs::write(
+        out.join("_lock"),
+        r#"{"run_id":"20261203T020000.000Z-77","job":"tiny","pid":77,"host":"batch-7","started_at":"2026-12-03T02:00:00Z"}"#,
+    )
+    .unwrap();
+    let o = run_job(&tiny_job(dir.path()), &out, &[]);
+    let err = stderr(&o);
+    assert!(
+        err.contains("took over the lock left by run 20261203T020000.000Z-77"),
+        "{err}"
+    );
+    ok(o);
 }

@@ -341,3 +341,81 @@ sql = "SELECT country, count(*) AS customers FROM countries GROUP BY country ORD
     assert!(!stderr(&o).contains(secret));
     user_error(o, &["s3://missing-bucket/out"]);
 }
+
+fn put_object(port: u16, key: &str, text: &str) {
+    use object_store::ObjectStoreExt;
+    let store = bucket(port);
+    runtime().block_on(async {
+        store
+            .put(
+                &object_store::path::Path::from(key),
+                object_store::PutPayload::from(text.to_string()),
+            )
+            .await
+            .unwrap();
+    });
+}
+
+#[test]
+fn s3_output_root_lock_refuses_a_live_lease_and_takes_over_an_expired_one() {
+    let Some(server) = start() else { return };
+    let port = server.port;
+    let dir = tempfile::tempdir().unwrap();
+    let job = dir.path().join("job.toml");
+    std::fs::write(
+        &job,
+        "name = \"s3lock\"\n[[steps]]\ntable = \"countries\"\nsql = \"SELECT DISTINCT country FROM customers\"\n",
+    )
+    .unwrap();
+    let run = || {
+        crmlake_s3(
+            port,
+            &[
+                "run",
+                job.to_str().unwrap(),
+                "--lake",
+                &sample_lake(),
+                "--out",
+                "s3://lakebucket/locked",
+                "--run-date",
+                "2024-01-31",
+            ],
+        )
+    };
+    let lease = |expires: chrono::DateTime<chrono::Utc>| {
+        format!(
+            r#"{{"run_id":"20261204T020000.000Z-4242","job":"nightly","pid":4242,"host":"batch-7","started_at":"2026-12-04T02:00:00Z","expires_at":"{}"}}"#,
+            expires.to_rfc3339()
+        )
+    };
+    // A live lease: the run exits 1 naming the holder and writes nothing.
+    put_object(
+        port,
+        "locked/_lock",
+        &lease(chrono::Utc::now() + chrono::Duration::minutes(10)),
+    );
+    user_error(
+        run(),
+        &["locked", "20261204T020000.000Z-4242", "pid 4242", "batch-7"],
+    );
+    assert_eq!(keys(port, "locked"), vec!["locked/_lock"]);
+    // An expired lease (its holder died): taken over, said in the log, and
+    // the lock object is gone once the run has committed.
+    put_object(
+        port,
+        "locked/_lock",
+        &lease(chrono::Utc::now() - chrono::Duration::minutes(10)),
+    );
+    let o = run();
+    let err = stderr(&o);
+    assert!(err.contains("took over the expired lock"), "{err}");
+    ok(o);
+    let all = keys(port, "locked");
+    assert!(!all.iter().any(|k| k.ends_with("_lock")), "{all:?}");
+    assert!(
+        all.contains(&"locked/_runs/run_date=2024-01-31/_SUCCESS".to_string()),
+        "{all:?}"
+    );
+    // A run that creates the lock itself (If-None-Match) and releases it.
+    ok(run());
+}

@@ -22,7 +22,9 @@ use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::datasource::ViewTable;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::context::SessionState;
+use datafusion::logical_expr::simplify::SimplifyContext;
 use datafusion::logical_expr::{Expr, LogicalPlan};
+use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 
 use crate::error::UdfError;
 
@@ -53,8 +55,17 @@ impl Args {
             return Err(UdfError::arity(function, expected, exprs.len()).into());
         }
         let mut values = Vec::with_capacity(exprs.len());
+        // Constant expressions (`CAST('2024-06-30' AS DATE) - INTERVAL '90'
+        // DAY`, `${run_date}` arithmetic in jobs) are folded to literals first.
+        let simplifier = ExprSimplifier::new(SimplifyContext::default());
         for (expr, name) in exprs.iter().zip(names) {
-            match expr {
+            let folded = match expr {
+                Expr::Literal(..) => expr.clone(),
+                other => simplifier
+                    .simplify(other.clone())
+                    .unwrap_or_else(|_| other.clone()),
+            };
+            match &folded {
                 Expr::Literal(v, _) => values.push(v.clone()),
                 other => {
                     return Err(UdfError::argument(

@@ -60,9 +60,11 @@ fn mine(baskets: &[Vec<u32>], min_count: u64, max_len: usize, threads: usize) ->
     let limits = Limits {
         max_len,
         max_itemsets: usize::MAX,
-        threads,
     };
-    frequent_itemsets(&Baskets::from(&dedup(baskets)[..]), 12, min_count, limits).unwrap()
+    crmlake_udfs::pool::with_threads(threads, || {
+        frequent_itemsets(&Baskets::from(&dedup(baskets)[..]), 12, min_count, limits)
+    })
+    .unwrap()
 }
 
 proptest! {

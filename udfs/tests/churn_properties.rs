@@ -60,7 +60,7 @@ const ALGORITHMS: [&str; 3] = [
 fn train(rows: &[(f64, Option<u8>, bool)], options: &str) -> ChurnModel {
     let (frame, features) = frame(rows);
     let o = TrainOptions::parse("test", options, 2).unwrap();
-    ChurnModel::train(frame, features, &o, 0, 2).unwrap()
+    ChurnModel::train(frame, features, &o, 0).unwrap()
 }
 
 fn stored(m: &ChurnModel) -> String {

@@ -29,12 +29,12 @@ proptest! {
     fn fit_invariants((p, d) in points(), k in 1usize..6, seed in any::<u64>()) {
         let n = p.len() / d;
         let params = Params { k, n_init: 2, max_iter: 100, tol: 1e-6, seed };
-        let f = fit(&p, d, &params, 2);
+        let f = crmlake_udfs::pool::with_threads(2, || fit(&p, d, &params));
         prop_assert_eq!(f.sizes.iter().sum::<u64>(), n as u64);
         prop_assert!(f.sizes.len() == k.min(n));
         let direct: f64 = (0..n).map(|i| nearest(&f.centroids, d, &p[i * d..i * d + d]).1).sum();
         prop_assert!((direct - f.inertia).abs() <= 1e-9 * direct.max(1.0));
-        prop_assert_eq!(fit(&p, d, &params, 1), f);
+        prop_assert_eq!(crmlake_udfs::pool::with_threads(1, || fit(&p, d, &params)), f);
     }
 
     #[test]

@@ -18,7 +18,6 @@
 //! items come out in ascending id order.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use super::items::Baskets;
 
@@ -90,8 +89,6 @@ pub struct Limits {
     pub max_len: usize,
     /// Stop with [`TooMany`] past this many itemsets.
     pub max_itemsets: usize,
-    /// Worker threads (at least 1).
-    pub threads: usize,
 }
 
 /// More frequent itemsets than [`Limits::max_itemsets`].
@@ -167,31 +164,27 @@ pub fn frequent_itemsets_counted(
         stop: AtomicBool::new(false),
         original: &frequent,
     };
+    // One worker per thread of the kernels' pool (crate::pool), each taking
+    // the next item until none is left; the itemsets are sorted at the end,
+    // so the result does not depend on the thread count.
     let next = AtomicUsize::new(0);
-    let results = Mutex::new(Vec::new());
     let m = tree.n_items();
-    let threads = limits.threads.clamp(1, 64).min(m.max(1));
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| {
-                let mut out = Itemsets::new();
-                let mut scratch = Scratch::default();
-                let mut prefix = Vec::new();
-                loop {
-                    // Least frequent items first: their conditional bases
-                    // are the deepest, so the long jobs start early.
-                    let k = next.fetch_add(1, Ordering::Relaxed);
-                    if k >= m || miner.stop.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    let j = (m - 1 - k) as u32;
-                    miner.mine_item(&tree, j, &[], &mut prefix, &mut out, &mut scratch);
-                }
-                if let Ok(mut r) = results.lock() {
-                    r.push(out);
-                }
-            });
+    let workers = crate::pool::threads().clamp(1, 64).min(m.max(1));
+    let results = crate::pool::map(workers, |_| {
+        let mut out = Itemsets::new();
+        let mut scratch = Scratch::default();
+        let mut prefix = Vec::new();
+        loop {
+            // Least frequent items first: their conditional bases are the
+            // deepest, so the long jobs start early.
+            let k = next.fetch_add(1, Ordering::Relaxed);
+            if k >= m || miner.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let j = (m - 1 - k) as u32;
+            miner.mine_item(&tree, j, &[], &mut prefix, &mut out, &mut scratch);
         }
+        out
     });
     if miner.stop.load(Ordering::Relaxed) {
         return Err(TooMany {
@@ -199,7 +192,7 @@ pub fn frequent_itemsets_counted(
         });
     }
     let mut all = Itemsets::new();
-    for part in results.into_inner().unwrap_or_default() {
+    for part in results {
         for i in 0..part.len() {
             let (items, count) = part.get(i);
             all.push(items, count);
@@ -677,11 +670,10 @@ pub(crate) mod tests {
             .collect()
     }
 
-    fn limits(max_len: usize, threads: usize) -> Limits {
+    fn limits(max_len: usize) -> Limits {
         Limits {
             max_len,
             max_itemsets: usize::MAX,
-            threads,
         }
     }
 
@@ -696,11 +688,13 @@ pub(crate) mod tests {
             vec![2, 0, 1, 16, 10, 5, 4, 17],
         ];
         for threads in [1, 2, 3] {
-            let got =
-                frequent_itemsets(&Baskets::from(&baskets[..]), 18, 3, limits(0, threads)).unwrap();
+            let got = crate::pool::with_threads(threads, || {
+                frequent_itemsets(&Baskets::from(&baskets[..]), 18, 3, limits(0))
+            })
+            .unwrap();
             assert_eq!(as_map(&got), brute_force(&baskets, 3, 0));
         }
-        let got = frequent_itemsets(&Baskets::from(&baskets[..]), 18, 3, limits(0, 1)).unwrap();
+        let got = frequent_itemsets(&Baskets::from(&baskets[..]), 18, 3, limits(0)).unwrap();
         // {f, c, a, m} (ids 0, 1, 2, 4) is in 3 baskets.
         assert_eq!(as_map(&got).get(&vec![0, 1, 2, 4]), Some(&3));
         assert_eq!(got.len(), 18);
@@ -709,9 +703,9 @@ pub(crate) mod tests {
     #[test]
     fn max_len_and_limit() {
         let baskets: Vec<Vec<u32>> = vec![(0..12).collect(); 3];
-        let got = frequent_itemsets(&Baskets::from(&baskets[..]), 12, 2, limits(2, 2)).unwrap();
+        let got = frequent_itemsets(&Baskets::from(&baskets[..]), 12, 2, limits(2)).unwrap();
         assert_eq!(got.len(), 12 + 66);
-        let all = frequent_itemsets(&Baskets::from(&baskets[..]), 12, 2, limits(0, 2)).unwrap();
+        let all = frequent_itemsets(&Baskets::from(&baskets[..]), 12, 2, limits(0)).unwrap();
         assert_eq!(all.len(), 4095);
         let capped = frequent_itemsets(
             &Baskets::from(&baskets[..]),
@@ -720,7 +714,6 @@ pub(crate) mod tests {
             Limits {
                 max_len: 0,
                 max_itemsets: 100,
-                threads: 2,
             },
         );
         assert_eq!(capped, Err(TooMany { limit: 100 }));
@@ -728,10 +721,10 @@ pub(crate) mod tests {
 
     #[test]
     fn empty_and_sorted() {
-        let got = frequent_itemsets(&Baskets::default(), 0, 1, limits(0, 2)).unwrap();
+        let got = frequent_itemsets(&Baskets::default(), 0, 1, limits(0)).unwrap();
         assert!(got.is_empty());
         let baskets = [vec![3, 1], vec![1], vec![3, 1, 2]];
-        let got = frequent_itemsets(&Baskets::from(&baskets[..]), 4, 1, limits(0, 2)).unwrap();
+        let got = frequent_itemsets(&Baskets::from(&baskets[..]), 4, 1, limits(0)).unwrap();
         // size, then count descending, then items
         let order: Vec<(Vec<u32>, u64)> = (0..got.len())
             .map(|i| (got.get(i).0.to_vec(), got.get(i).1))

@@ -165,7 +165,6 @@ pub fn mine(
     let limits = Limits {
         max_len: options.max_len,
         max_itemsets: options.max_itemsets,
-        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
     let itemsets = fpgrowth::frequent_itemsets_counted(&prepared.baskets, &prepared.counts, min_count, limits)
         .map_err(|e| {

@@ -5,11 +5,11 @@
 //! items. Items the model has never seen are ignored.
 //!
 //! A rules model can be megabytes of JSON, so the parsed model is kept for
-//! the process (one entry, recognised by a hash of its text) instead of
+//! the process ([`crate::model_cache`]: found by a hash of its text,
+//! confirmed by comparing the text) instead of
 //! being parsed once per batch.
 
-use std::hash::{Hash, Hasher};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Int64Builder, ListBuilder, StringBuilder,
@@ -27,6 +27,7 @@ use crate::catalog::{FunctionEntry, FunctionKind, Registration};
 use crate::error::UdfError;
 use crate::ltv::score_sql::{coerce_model, Models};
 use crate::model::Model;
+use crate::model_cache::{fold_hash, ModelCache};
 
 const NAME: &str = "recommend";
 
@@ -60,36 +61,21 @@ impl Default for Recommend {
     }
 }
 
-/// The last model parsed in this process.
-static LAST: Mutex<Option<(u64, usize, Arc<Recommender>)>> = Mutex::new(None);
-
-fn text_hash(text: &str) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    text.hash(&mut h);
-    h.finish()
-}
+/// The last models parsed in this process (found by hash, confirmed by
+/// comparing the text).
+static CACHE: ModelCache<Recommender> = ModelCache::new(2, fold_hash);
 
 fn recommender(text: &str) -> std::result::Result<Arc<Recommender>, UdfError> {
-    let key = (text_hash(text), text.len());
-    if let Ok(last) = LAST.lock() {
-        if let Some((h, len, r)) = last.as_ref() {
-            if (*h, *len) == key {
-                return Ok(Arc::clone(r));
-            }
-        }
-    }
-    let Model::BasketRules { rules, .. } = Model::parse(NAME, text)? else {
-        return Err(UdfError::argument(
-            NAME,
-            "model",
-            "needs a basket_rules model (from basket_fit)",
-        ));
-    };
-    let r = Arc::new(Recommender::new(rules));
-    if let Ok(mut last) = LAST.lock() {
-        *last = Some((key.0, key.1, Arc::clone(&r)));
-    }
-    Ok(r)
+    CACHE.get_or_parse(text, |text| {
+        let Model::BasketRules { rules, .. } = Model::parse(NAME, text)? else {
+            return Err(UdfError::argument(
+                NAME,
+                "model",
+                "needs a basket_rules model (from basket_fit)",
+            ));
+        };
+        Ok(Recommender::new(rules))
+    })
 }
 
 impl ScalarUDFImpl for Recommend {

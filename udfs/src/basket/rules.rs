@@ -196,7 +196,6 @@ mod tests {
         let limits = Limits {
             max_len: 0,
             max_itemsets: usize::MAX,
-            threads: 1,
         };
         let sets = frequent_itemsets(&Baskets::from(&baskets[..]), 3, 2, limits).unwrap();
         let filter = RuleFilter {
@@ -228,7 +227,6 @@ mod tests {
         let limits = Limits {
             max_len: 0,
             max_itemsets: usize::MAX,
-            threads: 1,
         };
         let sets = frequent_itemsets(&Baskets::from(&baskets[..]), 3, 1, limits).unwrap();
         let filter = |max_consequent| RuleFilter {

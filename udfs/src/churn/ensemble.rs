@@ -80,15 +80,21 @@ impl Ensemble {
     }
 }
 
-/// Category ranks by smoothed weighted churn rate (ties by category index),
-/// and the columns with categories replaced by their ranks.
-fn rank_categories(frame: &Frame, features: &[Feature]) -> (Vec<Option<Vec<f64>>>, Vec<Vec<f64>>) {
-    let total_w: f64 = frame.weights.iter().sum();
+/// Category ranks by smoothed churn rate weighted by `weights` (ties by
+/// category index), and the columns with categories replaced by their ranks.
+/// Rows of weight 0 (gbt's validation rows) do not move the ranks, so the
+/// held-out labels stay out of training.
+fn rank_categories(
+    frame: &Frame,
+    features: &[Feature],
+    weights: &[f64],
+) -> (Vec<Option<Vec<f64>>>, Vec<Vec<f64>>) {
+    let total_w: f64 = weights.iter().sum();
     let prior = if total_w > 0.0 {
         frame
             .labels
             .iter()
-            .zip(&frame.weights)
+            .zip(weights)
             .map(|(y, w)| y * w)
             .sum::<f64>()
             / total_w
@@ -110,8 +116,8 @@ fn rank_categories(frame: &Frame, features: &[Feature]) -> (Vec<Option<Vec<f64>>
                 for (i, &v) in col.iter().enumerate() {
                     if !v.is_nan() {
                         let c = v as usize;
-                        pos[c] += frame.labels[i] * frame.weights[i];
-                        w[c] += frame.weights[i];
+                        pos[c] += frame.labels[i] * weights[i];
+                        w[c] += weights[i];
                     }
                 }
                 let rate: Vec<f64> = (0..m).map(|c| (pos[c] + prior) / (w[c] + 1.0)).collect();
@@ -200,13 +206,18 @@ pub fn fit_gbt(
     features: &[Feature],
     p: &GbtParams,
 ) -> (Ensemble, GbtReport, Vec<f64>) {
-    let (category_rank, columns) = rank_categories(frame, features);
-    let bins = Bins::new(&columns, p.max_bins);
     let (train, valid) = if p.validation_fraction > 0.0 {
         stratified_split(&frame.labels, p.validation_fraction, p.seed)
     } else {
         ((0..frame.rows()).collect(), Vec::new())
     };
+    // Categories are ranked on the training rows only.
+    let mut rank_weights = frame.weights.clone();
+    for &i in &valid {
+        rank_weights[i] = 0.0;
+    }
+    let (category_rank, columns) = rank_categories(frame, features, &rank_weights);
+    let bins = Bins::new(&columns, p.max_bins);
     let (mut pos, mut tw) = (0.0, 0.0);
     for &i in &train {
         pos += frame.labels[i] * frame.weights[i];
@@ -314,15 +325,10 @@ pub struct ForestParams {
     pub seed: u64,
 }
 
-/// Fit a random forest with `threads` threads; also returns the split gain per
-/// feature.
-pub fn fit_forest(
-    frame: &Frame,
-    features: &[Feature],
-    p: &ForestParams,
-    threads: usize,
-) -> (Ensemble, Vec<f64>) {
-    let (category_rank, columns) = rank_categories(frame, features);
+/// Fit a random forest, its trees grown on the kernels' pool
+/// ([`crate::pool`]); also returns the split gain per feature.
+pub fn fit_forest(frame: &Frame, features: &[Feature], p: &ForestParams) -> (Ensemble, Vec<f64>) {
+    let (category_rank, columns) = rank_categories(frame, features, &frame.weights);
     let bins = Bins::new(&columns, p.max_bins);
     let n = frame.rows();
     let grow = |t: usize| -> (Tree, Vec<f64>) {
@@ -342,22 +348,10 @@ pub fn fit_forest(
         let built = build(&bins, &signal, rows, &p.tree, &mut rng);
         (built.tree, built.gain)
     };
-    let threads = threads.clamp(1, p.n_trees.max(1));
-    let mut grown: Vec<Option<(Tree, Vec<f64>)>> = (0..p.n_trees).map(|_| None).collect();
-    std::thread::scope(|s| {
-        let chunk = p.n_trees.div_ceil(threads).max(1);
-        for (c, slots) in grown.chunks_mut(chunk).enumerate() {
-            let grow = &grow;
-            s.spawn(move || {
-                for (k, slot) in slots.iter_mut().enumerate() {
-                    *slot = Some(grow(c * chunk + k));
-                }
-            });
-        }
-    });
+    let grown = crate::pool::map(p.n_trees, grow);
     let mut gain = vec![0.0; features.len()];
     let mut trees = Vec::with_capacity(p.n_trees);
-    for (tree, gs) in grown.into_iter().flatten() {
+    for (tree, gs) in grown {
         for (a, b) in gain.iter_mut().zip(&gs) {
             *a += b;
         }
@@ -442,6 +436,69 @@ mod tests {
     }
 
     #[test]
+    fn gbt_ranks_categories_without_the_validation_labels() {
+        // In the training rows category "a" churns a little more than "b"
+        // (55 % of rows follow the label). Every validation row is then put
+        // in the category its label contradicts: ranked on all rows (the old
+        // code) those 600 rows make "b" the high-churn category; ranked on
+        // the training rows alone, "a" stays above "b".
+        let n = 3000;
+        let mut rng = Rng::new(5);
+        let labels: Vec<f64> = (0..n)
+            .map(|_| f64::from(u8::from(rng.uniform() < 0.5)))
+            .collect();
+        let p = GbtParams {
+            max_iter: 5,
+            learning_rate: 0.1,
+            tree: tree_params(20.0),
+            max_bins: 255,
+            validation_fraction: 0.2,
+            early_stopping_rounds: 10,
+            seed: 1,
+        };
+        let (_, valid) = stratified_split(&labels, p.validation_fraction, p.seed);
+        let mut is_valid = vec![false; n];
+        for &i in &valid {
+            is_valid[i] = true;
+        }
+        // Code 0 = "a", 1 = "b".
+        let category = |i: usize, contradict: bool| -> f64 {
+            let churned = labels[i] > 0.5;
+            let a = if contradict {
+                !churned
+            } else {
+                churned == (i % 20 < 11)
+            };
+            if a {
+                0.0
+            } else {
+                1.0
+            }
+        };
+        let features = vec![Feature::numeric("x"), Feature::categorical("c", ["a", "b"])];
+        let fit = |contradict: bool| {
+            let c: Vec<f64> = (0..n)
+                .map(|i| category(i, contradict && is_valid[i]))
+                .collect();
+            let x: Vec<f64> = (0..n).map(|i| (i % 7) as f64).collect();
+            let frame = Frame {
+                columns: vec![x, c],
+                labels: labels.clone(),
+                weights: vec![1.0; n],
+            };
+            fit_gbt(&frame, &features, &p).0.category_rank
+        };
+        let honest = fit(false);
+        let flipped = fit(true);
+        assert_eq!(honest, flipped, "validation rows moved the category ranks");
+        assert_eq!(
+            honest[1],
+            Some(vec![1.0, 0.0]),
+            "'a' churns more in training"
+        );
+    }
+
+    #[test]
     fn forest_is_thread_count_independent() {
         let (frame, features) = frame(500);
         let p = ForestParams {
@@ -453,8 +510,8 @@ mod tests {
             max_bins: 255,
             seed: 3,
         };
-        let (a, _) = fit_forest(&frame, &features, &p, 1);
-        let (b, _) = fit_forest(&frame, &features, &p, 3);
+        let (a, _) = crate::pool::with_threads(1, || fit_forest(&frame, &features, &p));
+        let (b, _) = crate::pool::with_threads(3, || fit_forest(&frame, &features, &p));
         assert_eq!(a, b);
         let mut t = vec![0.0; 2];
         a.tree_input(&[0.95, 1.0], &mut t);

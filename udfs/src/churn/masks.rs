@@ -963,7 +963,7 @@ mod tests {
             max_bins: 255,
             seed: 3,
         };
-        let (e, _) = fit_forest(&frame, &features, &small, 1);
+        let (e, _) = fit_forest(&frame, &features, &small);
         let scorer = MaskScorer::new(&e, 3).expect("32 leaves at most");
         assert_same_as_walk(&e, &scorer, &probes(&e, &mut Rng::new(8), 700));
         let deep = ForestParams {
@@ -974,7 +974,7 @@ mod tests {
             },
             ..small
         };
-        let (e, _) = fit_forest(&frame, &features, &deep, 1);
+        let (e, _) = fit_forest(&frame, &features, &deep);
         assert!(e.trees.iter().any(|t| t.leaves() > 256));
         assert!(MaskScorer::new(&e, 3).is_none());
     }

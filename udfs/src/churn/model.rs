@@ -351,7 +351,6 @@ impl ChurnModel {
         features: Vec<Feature>,
         options: &TrainOptions,
         skipped: u64,
-        threads: usize,
     ) -> Result<ChurnModel, String> {
         frame.weights = options.class_weight.weights(&frame.labels);
         let mut boosting = None;
@@ -383,7 +382,7 @@ impl ChurnModel {
                 (Learner::Gbt(e), gain)
             }
             Algorithm::RandomForest(p) => {
-                let (e, gain) = fit_forest(&frame, &features, p, threads);
+                let (e, gain) = fit_forest(&frame, &features, p);
                 (Learner::RandomForest(e), gain)
             }
         };

@@ -16,14 +16,14 @@
 //! `value` is the input as text ('NULL' when missing; an unseen category
 //! shows its text and contributes as a missing value would).
 //!
-//! Models are parsed once per process and kept (the last four), keyed by a
-//! hash of their text: a nightly job scoring millions of rows in 8,192-row
-//! batches parses its model once.
+//! Models are parsed once per process and kept (the last four, found by a
+//! hash of their text and confirmed by comparing it, [`crate::model_cache`]):
+//! a nightly job scoring millions of rows in 8,192-row batches parses its
+//! model once.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hasher};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use datafusion::arrow::array::builder::make_view;
 use datafusion::arrow::array::{
@@ -46,6 +46,7 @@ use crate::error::UdfError;
 use crate::feature_fields::match_fields;
 use crate::ltv::score_sql::{coerce_model, Models};
 use crate::model::Model;
+use crate::model_cache::{fold_hash, ModelCache};
 
 pub fn score_entry() -> FunctionEntry {
     FunctionEntry {
@@ -360,33 +361,17 @@ impl CategoryIndex {
     }
 }
 
-/// The last models parsed in this process: (hash, length, model).
-static CACHE: Mutex<Vec<(u64, usize, Arc<Prepared>)>> = Mutex::new(Vec::new());
-const CACHE_SIZE: usize = 4;
+/// The last models parsed in this process (found by hash, confirmed by
+/// comparing the text).
+static CACHE: ModelCache<Prepared> = ModelCache::new(4, fold_hash);
 
 /// The prepared model for `text`, parsed at most once while it stays among
-/// the last [`CACHE_SIZE`] used.
+/// the last 4 used.
 pub fn prepared(
     function: &'static str,
     text: &str,
 ) -> std::result::Result<Arc<Prepared>, UdfError> {
-    let mut h = foldhash::fast::FixedState::with_seed(11).build_hasher();
-    h.write(text.as_bytes());
-    let key = (h.finish(), text.len());
-    if let Ok(mut cache) = CACHE.lock() {
-        if let Some(at) = cache.iter().position(|e| (e.0, e.1) == key) {
-            let entry = cache.remove(at);
-            let p = Arc::clone(&entry.2);
-            cache.insert(0, entry);
-            return Ok(p);
-        }
-    }
-    let p = Arc::new(Prepared::new(function, text)?);
-    if let Ok(mut cache) = CACHE.lock() {
-        cache.insert(0, (key.0, key.1, Arc::clone(&p)));
-        cache.truncate(CACHE_SIZE);
-    }
-    Ok(p)
+    CACHE.get_or_parse(text, |t| Prepared::new(function, t))
 }
 
 /// Whether two model texts are equal, by address first: a model repeated
@@ -677,7 +662,7 @@ mod tests {
                 weights: vec![1.0; n],
             };
             let o = TrainOptions::parse("test", options, 2).unwrap();
-            let m = ChurnModel::train(frame, features.clone(), &o, 0, 2).unwrap();
+            let m = ChurnModel::train(frame, features.clone(), &o, 0).unwrap();
             let text = Model::Churn {
                 params: Default::default(),
                 model: m.clone(),

@@ -164,6 +164,7 @@ impl AggregateUDFImpl for ChurnTrain {
             fields: fields.clone(),
             numeric: vec![Vec::new(); fields.len()],
             text: vec![Vec::new(); fields.len()],
+            text_bytes: 0,
             labels: Vec::new(),
             skipped: 0,
             options,
@@ -205,6 +206,8 @@ struct TrainAccumulator {
     numeric: Vec<Vec<f64>>,
     /// Text fields by column; empty for numeric fields.
     text: Vec<Vec<Option<String>>>,
+    /// Bytes of the strings in `text` (a running count: `size` is O(1)).
+    text_bytes: usize,
     labels: Vec<f64>,
     skipped: i64,
     options: TrainOptions,
@@ -237,7 +240,9 @@ impl TrainAccumulator {
             for (f, col) in features.columns().iter().enumerate() {
                 if self.is_text(f) {
                     let s = col.as_string::<i32>();
-                    self.text[f].push((!s.is_null(i)).then(|| s.value(i).to_string()));
+                    let value = (!s.is_null(i)).then(|| s.value(i).to_string());
+                    self.text_bytes += value.as_ref().map_or(0, String::capacity);
+                    self.text[f].push(value);
                 } else {
                     let v = col.as_primitive::<Float64Type>();
                     let x = if v.is_null(i) { f64::NAN } else { v.value(i) };
@@ -324,16 +329,9 @@ impl TrainAccumulator {
             labels: order.iter().map(|&i| self.labels[i]).collect(),
             weights: Vec::new(),
         };
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        ChurnModel::train(
-            frame,
-            features,
-            &self.options,
-            self.skipped.max(0) as u64,
-            threads,
-        )
-        .map(Some)
-        .map_err(|m| UdfError::data(NAME, m).into())
+        ChurnModel::train(frame, features, &self.options, self.skipped.max(0) as u64)
+            .map(Some)
+            .map_err(|m| UdfError::data(NAME, m).into())
     }
 }
 
@@ -389,13 +387,13 @@ impl Accumulator for TrainAccumulator {
     }
 
     fn size(&self) -> usize {
-        std::mem::size_of_val(self)
-            + self.labels.len() * 8 * (1 + self.fields.len())
+        let vectors = self.labels.capacity() * 8
+            + self.numeric.iter().map(|c| c.capacity() * 8).sum::<usize>()
             + self
                 .text
                 .iter()
-                .flatten()
-                .map(|s| s.as_ref().map_or(0, String::len) + 24)
-                .sum::<usize>()
+                .map(|c| c.capacity() * std::mem::size_of::<Option<String>>())
+                .sum::<usize>();
+        std::mem::size_of_val(self) + vectors + self.text_bytes
     }
 }

@@ -53,19 +53,18 @@ impl TreeBatch {
 }
 
 /// Runs `score(start, out_part)` over consecutive parts of `out`: one part
-/// for small inputs, one per core when `out.len()` rows through `trees`
-/// trees is large work.
-fn in_parallel(out: &mut [f64], trees: usize, score: impl Fn(usize, &mut [f64]) + Sync) {
+/// for small inputs, one per thread of the kernels' pool ([`crate::pool`])
+/// when `out.len()` rows through `trees` trees is large work.
+fn in_parallel(out: &mut [f64], trees: usize, score: impl Fn(usize, &mut [f64]) + Sync + Send) {
     let threads = if out.len() * trees >= 500_000 {
-        std::thread::available_parallelism().map_or(1, |t| t.get())
+        crate::pool::threads()
     } else {
         1
     };
+    if threads == 1 {
+        score(0, out);
+        return;
+    }
     let chunk = out.len().div_ceil(threads).max(1);
-    let score = &score;
-    std::thread::scope(|s| {
-        for (c, o) in out.chunks_mut(chunk).enumerate() {
-            s.spawn(move || score(c * chunk, o));
-        }
-    });
+    crate::pool::for_each_chunk_mut(out, chunk, score);
 }

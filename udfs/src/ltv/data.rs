@@ -84,8 +84,8 @@ impl RfmData {
     }
 }
 
-/// Σ over rows of `f(row)` (a log-likelihood term and its gradient), on up to
-/// all cores for large data. The rows are cut into a fixed number of chunks
+/// Σ over rows of `f(row)` (a log-likelihood term and its gradient), on the
+/// kernels' pool ([`crate::pool`]) for large data. The rows are cut into a fixed number of chunks
 /// whatever the number of cores and the chunk sums are added in order, so the
 /// result is the same to the last bit on any machine.
 pub fn par_sum<const K: usize>(
@@ -107,23 +107,10 @@ pub fn par_sum<const K: usize>(
     };
     let size = rows.len().div_ceil(CHUNKS).max(1);
     let chunks: Vec<&[RfmRow]> = rows.chunks(size).collect();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let parts: Vec<(f64, [f64; K])> = if rows.len() < 20_000 || threads < 2 {
+    let parts: Vec<(f64, [f64; K])> = if rows.len() < 20_000 || crate::pool::threads() < 2 {
         chunks.iter().map(|c| sum(c)).collect()
     } else {
-        let per_thread = chunks.len().div_ceil(threads);
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = chunks
-                .chunks(per_thread)
-                .map(|group| scope.spawn(|| group.iter().map(|c| sum(c)).collect::<Vec<_>>()))
-                .collect();
-            handles
-                .into_iter()
-                // A worker's panic is re-raised here: a missing chunk would
-                // silently give a wrong likelihood.
-                .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                .collect()
-        })
+        crate::pool::map(chunks.len(), |c| sum(chunks[c]))
     };
     let mut ll = 0.0;
     let mut g = [0.0; K];

@@ -470,10 +470,6 @@ impl KMeansAccumulator {
         (points, mean, scale)
     }
 
-    fn threads() -> usize {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    }
-
     fn fit_model(&mut self) -> Result<Option<Model>> {
         let n = self.rows();
         if n == 0 {
@@ -485,7 +481,7 @@ impl KMeansAccumulator {
             k: self.k_min,
             ..self.params
         };
-        let fit = kmeans::fit(&points, d, &params, Self::threads());
+        let fit = kmeans::fit(&points, d, &params);
         let k = fit.sizes.len();
         let mut order: Vec<usize> = (0..k).collect();
         let mut relabelled = false;
@@ -564,7 +560,7 @@ impl KMeansAccumulator {
         if n > 0 {
             let (points, _, _) = self.standardised();
             for k in self.k_min..=self.k_max.min(n) {
-                let fit = kmeans::fit(&points, d, &Params { k, ..self.params }, Self::threads());
+                let fit = kmeans::fit(&points, d, &Params { k, ..self.params });
                 ks.push(k as i64);
                 inertias.push(fit.inertia);
                 sils.push(if k == 1 {
