@@ -8,6 +8,7 @@ mod cli;
 mod cluster;
 mod common;
 mod generate;
+mod job_files;
 mod jobs;
 mod kmeans;
 mod lake;
