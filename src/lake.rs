@@ -135,7 +135,7 @@ pub async fn register_lake(ctx: &SessionContext, location: &str) -> Result<LakeR
             if obj.location.as_ref().ends_with(".parquet") {
                 parquet_files += 1;
                 files.push(LakeFile {
-                    url: format!("{}{name}/{}", crate::job::redact_url(&root), rel.join("/")),
+                    url: format!("{}{name}/{}", redact_url(&root), rel.join("/")),
                     size: obj.size,
                     last_modified: obj.last_modified,
                     e_tag: obj.e_tag.clone(),
@@ -204,4 +204,14 @@ pub async fn register_parquet_table(
         partition_columns,
         files: Vec::new(),
     })
+}
+
+/// `url` without user, password, query or fragment: what logs and manifests may show.
+pub fn redact_url(url: &Url) -> String {
+    let mut u = url.clone();
+    let _ = u.set_username("");
+    let _ = u.set_password(None);
+    u.set_query(None);
+    u.set_fragment(None);
+    u.to_string()
 }

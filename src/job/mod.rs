@@ -65,11 +65,12 @@ use futures::StreamExt;
 use serde::Deserialize;
 
 use crate::error::{CrmlakeError, Result};
+pub use crate::lake::redact_url;
 use crate::lake::register_parquet_table;
 use crate::session::{lake_session, SessionOptions};
 use lock::{Holder, RunLock};
 use manifest::{InputFile, JobInfo, Manifest, SettingsInfo, StepRecord};
-pub use out_root::{redact_url, OutRoot};
+pub use out_root::OutRoot;
 use progress::StepProgress;
 use rejects::RejectRule;
 

@@ -28,6 +28,7 @@ use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload};
 use url::Url;
 
 use crate::error::{CrmlakeError, Result};
+use crate::lake::redact_url;
 
 /// Bytes buffered before a multipart upload starts.
 const UPLOAD_BUFFER: usize = 10 * 1024 * 1024;
@@ -40,16 +41,6 @@ pub struct OutRoot {
     root: StorePath,
     /// The root as shown in messages and manifests (no credentials).
     shown: String,
-}
-
-/// `url` without user, password, query or fragment: what logs and manifests may show.
-pub fn redact_url(url: &Url) -> String {
-    let mut u = url.clone();
-    let _ = u.set_username("");
-    let _ = u.set_password(None);
-    u.set_query(None);
-    u.set_fragment(None);
-    u.to_string()
 }
 
 impl OutRoot {

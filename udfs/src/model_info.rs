@@ -14,9 +14,9 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 
-use crate::catalog::{FunctionEntry, FunctionKind, Registration};
 use crate::error::UdfError;
-use crate::ltv::score_sql::{coerce_model, ModelCache, Models};
+use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
+use crate::model_arg::{coerce_model, BatchModels, Models};
 
 const NAME: &str = "model_info";
 
@@ -69,7 +69,7 @@ impl ScalarUDFImpl for ModelInfo {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
         let models = Models::new(NAME, &arrays[0])?;
-        let mut cache = ModelCache::new(NAME);
+        let mut cache = BatchModels::new(NAME);
         let mut out = StringBuilder::with_capacity(models.len(), 256 * models.len());
         for i in 0..models.len() {
             if models.is_null(i) {

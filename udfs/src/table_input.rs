@@ -28,6 +28,14 @@ use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 
 use crate::error::UdfError;
 
+/// The input columns of every per-customer table function (`customer_summary`,
+/// `rfm`, `churn_features`, ...).
+pub const INPUT_COLUMNS: [(&str, ColumnKind); 3] = [
+    ("customer_id", ColumnKind::Key),
+    ("ts", ColumnKind::Time),
+    ("amount", ColumnKind::Number),
+];
+
 /// The literal arguments of a table-function call, checked against the
 /// function's argument names.
 pub struct Args {

@@ -27,9 +27,9 @@ use super::items::prepare;
 use super::recommend::{BasketRules, RulesParams, StoredRule, POPULAR_ITEMS};
 use super::rules::Rule;
 use super::{check_fraction, mine, rules_of, Mined, MiningOptions};
-use crate::catalog::{FunctionEntry, FunctionKind, Registration};
 use crate::constant_args::{constant, constant_number, constant_text};
 use crate::error::UdfError;
+use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
 use crate::model::Model;
 use crate::options::coerce_options;
 

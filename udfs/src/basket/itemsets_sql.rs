@@ -24,7 +24,7 @@ use datafusion::logical_expr::AggregateUDF;
 use super::accumulate::{values_array, KeyType};
 use super::agg_sql::{MiningUdaf, Output};
 use super::{check_fraction, Mined, MiningOptions};
-use crate::catalog::{FunctionEntry, FunctionKind, Registration};
+use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
 use crate::lists::one_row_list;
 use crate::table_input::{self, check_columns, quote_literal, Args, ColumnKind};
 

@@ -23,10 +23,10 @@ use datafusion::logical_expr::{
 use super::accumulate::{coerce_item_list, KeyType};
 use super::items::Values;
 use super::recommend::{BasketValues, Recommender};
-use crate::catalog::{FunctionEntry, FunctionKind, Registration};
 use crate::error::UdfError;
-use crate::ltv::score_sql::{coerce_model, Models};
+use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
 use crate::model::Model;
+use crate::model_arg::{coerce_model, Models};
 use crate::model_cache::{fold_hash, ModelCache};
 
 const NAME: &str = "recommend";

@@ -28,7 +28,7 @@ use super::agg_sql::{MiningUdaf, Output};
 use super::itemsets_sql::mining_call;
 use super::rules::{Metrics, Rule};
 use super::Mined;
-use crate::catalog::{FunctionEntry, FunctionKind, Registration};
+use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
 use crate::lists::one_row_list;
 use crate::table_input::{self, Args};
 

@@ -44,9 +44,9 @@ use std::sync::Arc;
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::error::Result;
 
-use crate::catalog::{FunctionEntry, FunctionKind, Registration};
 use crate::error::UdfError;
-use crate::ltv::summary_sql::INPUT_COLUMNS;
+use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
+use crate::table_input::INPUT_COLUMNS;
 use crate::table_input::{self, check_columns, Args};
 
 const NAME: &str = "churn_features";

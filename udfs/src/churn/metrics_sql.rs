@@ -22,9 +22,9 @@ use datafusion::logical_expr::{
 };
 
 use super::metrics;
-use crate::catalog::{FunctionEntry, FunctionKind, Registration};
 use crate::constant_args::{constant, constant_number};
 use crate::error::UdfError;
+use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
 use crate::lists::f64_list_scalar;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

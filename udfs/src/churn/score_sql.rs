@@ -41,11 +41,11 @@ use datafusion::logical_expr::{
 use super::model::{ChurnModel, Learner};
 use super::train_sql::coerce_features;
 use super::tree_batch::TreeBatch;
-use crate::catalog::{FunctionEntry, FunctionKind, Registration};
 use crate::error::UdfError;
 use crate::feature_fields::match_fields;
-use crate::ltv::score_sql::{coerce_model, Models};
+use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
 use crate::model::Model;
+use crate::model_arg::{coerce_model, Models};
 use crate::model_cache::{fold_hash, ModelCache};
 
 pub fn score_entry() -> FunctionEntry {

@@ -29,9 +29,9 @@ use datafusion::logical_expr::{
 
 use super::data::{CategoryColumn, Feature, Frame};
 use super::model::{ChurnModel, TrainOptions};
-use crate::catalog::{FunctionEntry, FunctionKind, Registration};
 use crate::constant_args::{constant, constant_text};
 use crate::error::UdfError;
+use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
 use crate::lists::{f64_list_scalar, list_scalar};
 use crate::model::Model;
 use crate::options::coerce_options;

@@ -22,9 +22,9 @@ use datafusion::logical_expr::{
 };
 
 use super::repurchase_rate::coerce_id;
-use crate::catalog::{FunctionEntry, FunctionKind, Registration};
 use crate::constant_args::{constant, constant_date, constant_number};
 use crate::error::UdfError;
+use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
 use crate::lists::list_scalar;
 
 const NAME: &str = "churn_rate";

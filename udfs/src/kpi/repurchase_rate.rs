@@ -19,8 +19,8 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, Signature, Volatility,
 };
 
-use crate::catalog::{FunctionEntry, FunctionKind, Registration};
 use crate::error::UdfError;
+use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
 use crate::lists::list_scalar;
 
 const NAME: &str = "repurchase_rate";

@@ -17,12 +17,13 @@ use datafusion::logical_expr::{
 
 use super::clv::ClvPlan;
 use super::data::check_rfm;
-use super::score_sql::{check_spend, coerce_model, ModelCache, Models};
+use super::score_sql::check_spend;
 use super::summary_sql::Period;
-use crate::catalog::{FunctionEntry, FunctionKind, Registration};
 use crate::error::UdfError;
+use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
 use crate::kpi::nps::coerce_numeric;
 use crate::model::Model;
+use crate::model_arg::{coerce_model, BatchModels, Models};
 
 const NAME: &str = "clv";
 const NUMERIC: [&str; 6] = [
@@ -124,8 +125,8 @@ impl ScalarUDFImpl for ClvUdf {
             .iter()
             .map(|a| a.as_primitive::<Float64Type>())
             .collect();
-        let mut purchase_cache = ModelCache::new(NAME);
-        let mut spend_cache = ModelCache::new(NAME);
+        let mut purchase_cache = BatchModels::new(NAME);
+        let mut spend_cache = BatchModels::new(NAME);
         let mut out = Float64Builder::with_capacity(n);
         let mut plan: Option<((u64, u64), ClvPlan)> = None;
         let mut scratch = Vec::new();

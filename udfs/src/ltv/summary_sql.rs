@@ -34,9 +34,9 @@ use std::sync::Arc;
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::error::Result;
 
-use crate::catalog::{FunctionEntry, FunctionKind, Registration};
 use crate::error::UdfError;
-use crate::table_input::{self, check_columns, date_literal, Args, ColumnKind};
+use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
+use crate::table_input::{self, check_columns, date_literal, Args, INPUT_COLUMNS};
 
 /// The time unit of a summary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,13 +66,6 @@ impl Period {
         }
     }
 }
-
-/// The input columns every summary needs.
-pub const INPUT_COLUMNS: [(&str, ColumnKind); 3] = [
-    ("customer_id", ColumnKind::Key),
-    ("ts", ColumnKind::Time),
-    ("amount", ColumnKind::Number),
-];
 
 /// Check the input and return SQL for `days(customer_id, day, value)`: one row
 /// per customer and purchase day up to `last_day` (days since 1970-01-01).

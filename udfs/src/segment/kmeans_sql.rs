@@ -44,13 +44,13 @@ use datafusion::logical_expr::{
 use serde::{Deserialize, Serialize};
 
 use super::kmeans::{self, nearest, Params};
-use crate::catalog::{FunctionEntry, FunctionKind, Registration};
 use crate::constant_args::{constant, constant_number, constant_text};
 use crate::error::UdfError;
 use crate::feature_fields::match_fields;
+use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
 use crate::lists::{f64_list_scalar, one_row_list};
-use crate::ltv::score_sql::{coerce_model, ModelCache, Models};
 use crate::model::Model;
+use crate::model_arg::{coerce_model, BatchModels, Models};
 use crate::options::{coerce_options, Options};
 
 /// The options of a k-means fit as stored in the model.
@@ -699,7 +699,7 @@ impl ScalarUDFImpl for KMeansScore {
             .iter()
             .map(|c| c.as_primitive::<Float64Type>())
             .collect();
-        let mut cache = ModelCache::new(name);
+        let mut cache = BatchModels::new(name);
         let mut ids = Int64Builder::with_capacity(args.number_rows);
         let mut dists = Float64Builder::with_capacity(args.number_rows);
         // The model in use: its text's address, field index, standardised

@@ -37,8 +37,8 @@ use std::sync::Arc;
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::error::Result;
 
-use crate::catalog::{FunctionEntry, FunctionKind, Registration};
-use crate::ltv::summary_sql::INPUT_COLUMNS;
+use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
+use crate::table_input::INPUT_COLUMNS;
 use crate::table_input::{self, check_columns, quote_literal, Args};
 
 const NAME: &str = "rfm";
