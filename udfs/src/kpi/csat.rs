@@ -15,10 +15,11 @@ use datafusion::error::Result;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::utils::format_state_name;
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, AggregateUDFImpl, Signature, Volatility,
+    Accumulator, AggregateUDF, AggregateUDFImpl, GroupsAccumulator, Signature, Volatility,
 };
 use datafusion::physical_expr::expressions::Literal;
 
+use super::tally_groups::{Tally, TallyGroups};
 use crate::error::UdfError;
 use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
 use crate::kpi::nps::coerce_numeric;
@@ -44,6 +45,51 @@ impl CsatCounts {
     /// Percentage satisfied, or `None` without respondents.
     pub fn score(&self) -> Option<f64> {
         (self.respondents > 0).then(|| self.satisfied as f64 / self.respondents as f64 * 100.0)
+    }
+}
+
+impl Tally for CsatCounts {
+    const FIELDS: usize = 2;
+    fn add(&mut self, score: f64, satisfied_from: f64) -> std::result::Result<(), String> {
+        if !score.is_finite() {
+            return Err(format!("score {score} is not a finite number"));
+        }
+        CsatCounts::add(self, score, satisfied_from);
+        Ok(())
+    }
+    fn field(&self, i: usize) -> u64 {
+        [self.satisfied, self.respondents][i]
+    }
+    fn add_to_field(&mut self, i: usize, count: u64) {
+        match i {
+            0 => self.satisfied += count,
+            _ => self.respondents += count,
+        }
+    }
+    fn score(&self) -> Option<f64> {
+        CsatCounts::score(self)
+    }
+}
+
+/// The constant `satisfied_from` argument (4 when absent).
+fn satisfied_from(args: &AccumulatorArgs) -> Result<f64> {
+    let Some(expr) = args.exprs.get(1) else {
+        return Ok(DEFAULT_SATISFIED_FROM);
+    };
+    let lit = expr
+        .downcast_ref::<Literal>()
+        .ok_or_else(|| UdfError::argument(NAME, "satisfied_from", "must be a constant number"))?;
+    match lit.value().cast_to(&DataType::Float64) {
+        Ok(ScalarValue::Float64(Some(v))) if v.is_finite() => Ok(v),
+        _ => {
+            let other = lit.value();
+            Err(UdfError::argument(
+                NAME,
+                "satisfied_from",
+                format!("must be a finite number, got {other}"),
+            )
+            .into())
+        }
     }
 }
 
@@ -91,30 +137,22 @@ impl AggregateUDFImpl for Csat {
         coerce_numeric(NAME, &["score", "satisfied_from"], arg_types)
     }
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        let satisfied_from = match args.exprs.get(1) {
-            None => DEFAULT_SATISFIED_FROM,
-            Some(expr) => {
-                let lit = expr.downcast_ref::<Literal>().ok_or_else(|| {
-                    UdfError::argument(NAME, "satisfied_from", "must be a constant number")
-                })?;
-                match lit.value().cast_to(&DataType::Float64) {
-                    Ok(ScalarValue::Float64(Some(v))) if v.is_finite() => v,
-                    _ => {
-                        let other = lit.value();
-                        return Err(UdfError::argument(
-                            NAME,
-                            "satisfied_from",
-                            format!("must be a finite number, got {other}"),
-                        )
-                        .into());
-                    }
-                }
-            }
-        };
         Ok(Box::new(CsatAccumulator {
             counts: CsatCounts::default(),
-            satisfied_from,
+            satisfied_from: satisfied_from(&args)?,
         }))
+    }
+    fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
+        true
+    }
+    fn create_groups_accumulator(
+        &self,
+        args: AccumulatorArgs,
+    ) -> Result<Box<dyn GroupsAccumulator>> {
+        Ok(Box::new(TallyGroups::<CsatCounts>::new(
+            NAME,
+            satisfied_from(&args)?,
+        )))
     }
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
         Ok(["satisfied", "respondents"]
@@ -139,12 +177,8 @@ struct CsatAccumulator {
 impl Accumulator for CsatAccumulator {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
         for score in values[0].as_primitive::<Float64Type>().iter().flatten() {
-            if !score.is_finite() {
-                return Err(
-                    UdfError::data(NAME, format!("score {score} is not a finite number")).into(),
-                );
-            }
-            self.counts.add(score, self.satisfied_from);
+            Tally::add(&mut self.counts, score, self.satisfied_from)
+                .map_err(|m| UdfError::data(NAME, m))?;
         }
         Ok(())
     }

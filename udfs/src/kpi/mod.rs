@@ -7,3 +7,4 @@ pub mod csat;
 pub mod loyalty_tier;
 pub mod nps;
 pub mod repurchase_rate;
+mod tally_groups;

@@ -16,9 +16,10 @@ use datafusion::error::Result;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::utils::format_state_name;
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, AggregateUDFImpl, Signature, Volatility,
+    Accumulator, AggregateUDF, AggregateUDFImpl, GroupsAccumulator, Signature, Volatility,
 };
 
+use super::tally_groups::{Tally, TallyGroups};
 use crate::error::UdfError;
 use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
 
@@ -67,6 +68,27 @@ pub fn entry() -> FunctionEntry {
         description: "Net Promoter Score in points (-100..100): share of 9-10 answers minus share of 0-6 answers, nulls skipped",
         example: "SELECT nps(score) FROM (VALUES (10), (9), (8), (6), (NULL)) AS t(score); -- 25.0",
         registration: Registration::Aggregate(Arc::new(AggregateUDF::from(Nps::new()))),
+    }
+}
+
+impl Tally for NpsCounts {
+    const FIELDS: usize = 3;
+    fn add(&mut self, value: f64, _: f64) -> std::result::Result<(), String> {
+        NpsCounts::add(self, value)
+            .map_err(|v| format!("score {v} is not a whole number from 0 to 10"))
+    }
+    fn field(&self, i: usize) -> u64 {
+        [self.promoters, self.passives, self.detractors][i]
+    }
+    fn add_to_field(&mut self, i: usize, count: u64) {
+        match i {
+            0 => self.promoters += count,
+            1 => self.passives += count,
+            _ => self.detractors += count,
+        }
+    }
+    fn score(&self) -> Option<f64> {
+        NpsCounts::score(self)
     }
 }
 
@@ -124,6 +146,15 @@ impl AggregateUDFImpl for Nps {
     fn accumulator(&self, _args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
         Ok(Box::new(NpsAccumulator::default()))
     }
+    fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
+        true
+    }
+    fn create_groups_accumulator(
+        &self,
+        _args: AccumulatorArgs,
+    ) -> Result<Box<dyn GroupsAccumulator>> {
+        Ok(Box::new(TallyGroups::<NpsCounts>::new(NAME, 0.0)))
+    }
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
         Ok(["promoters", "passives", "detractors"]
             .iter()
@@ -147,12 +178,7 @@ impl Accumulator for NpsAccumulator {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
         let scores = values[0].as_primitive::<Float64Type>();
         for score in scores.iter().flatten() {
-            self.counts.add(score).map_err(|v| {
-                UdfError::data(
-                    NAME,
-                    format!("score {v} is not a whole number from 0 to 10"),
-                )
-            })?;
+            Tally::add(&mut self.counts, score, 0.0).map_err(|m| UdfError::data(NAME, m))?;
         }
         Ok(())
     }
