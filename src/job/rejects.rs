@@ -21,8 +21,9 @@
 //!
 //! The rules run in the same pass as the step: the step's query gets a reason
 //! column, and each batch is split between the table and the rejects. With
-//! `reject_duplicates`, rows are numbered per distinct line (a window over
-//! every column), which does not keep the step's `ORDER BY`.
+//! `reject_duplicates`, the step's rows are grouped by every column and each
+//! distinct line comes out once per copy, numbered (the first kept), which
+//! does not keep the step's `ORDER BY`.
 
 use std::collections::BTreeMap;
 
@@ -39,6 +40,7 @@ pub const DUPLICATE: &str = "duplicate";
 pub const REASON: &str = "reason";
 const REASON_COLUMN: &str = "__crmlake_reason";
 const COPY_COLUMN: &str = "__crmlake_copy";
+const COUNT_COLUMN: &str = "__crmlake_copies";
 
 /// One `reject` rule of a step.
 #[derive(Debug, Clone, Deserialize)]
@@ -109,10 +111,16 @@ pub fn with_reasons(
     }
     case += " END";
     let input = if duplicates {
+        // Each distinct line once with its number of copies (a hash
+        // grouping, which spills), then its copies numbered 1..n again:
+        // copies are identical, so which one is kept does not matter. A
+        // window over every column did the same with a sort of all rows
+        // (28 s against 1.6 s on 9.3M generated lines).
         let all: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
+        let all = all.join(", ");
         format!(
-            "(SELECT *, row_number() OVER (PARTITION BY {}) AS {COPY_COLUMN} FROM ({sql}) AS step_rows)",
-            all.join(", ")
+            "(SELECT {all}, unnest(range(1, {COUNT_COLUMN} + 1)) AS {COPY_COLUMN} \
+             FROM (SELECT {all}, count(*) AS {COUNT_COLUMN} FROM ({sql}) AS step_rows GROUP BY {all}) AS step_lines)"
         )
     } else {
         format!("({sql})")
