@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use super::data::{sigmoid, Feature, Frame};
 use super::metrics;
-use super::shap::add_tree_shap;
+use super::shap::{add_tree_shap, ShapScratch};
 use super::tree::{build, Bins, Signal, Tree, TreeParams};
 use crate::segment::kmeans::Rng;
 
@@ -64,10 +64,10 @@ impl Ensemble {
     }
 
     /// SHAP values of the raw output for tree inputs `t`.
-    pub fn shap(&self, t: &[f64], phi: &mut [f64]) {
+    pub fn shap(&self, t: &[f64], phi: &mut [f64], scratch: &mut ShapScratch) {
         phi.iter_mut().for_each(|v| *v = 0.0);
         for tree in &self.trees {
-            add_tree_shap(tree, t, phi);
+            add_tree_shap(tree, t, phi, scratch);
         }
         phi.iter_mut().for_each(|v| *v *= self.scale);
     }
@@ -428,7 +428,7 @@ mod tests {
         let mut phi = vec![0.0; 2];
         for x in [[0.1, 0.0], [0.9, 1.0], [f64::NAN, 1.0], [0.5, 7.0]] {
             m.tree_input(&x, &mut t);
-            m.shap(&t, &mut phi);
+            m.shap(&t, &mut phi, &mut ShapScratch::default());
             let total = m.expected() + phi[0] + phi[1];
             assert!((total - m.raw(&t)).abs() < 1e-9, "{x:?}");
         }

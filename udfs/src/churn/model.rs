@@ -31,6 +31,7 @@ use super::data::{sigmoid, ClassWeight, Feature, Frame};
 use super::ensemble::{fit_forest, fit_gbt, Ensemble, ForestParams, GbtParams, GbtReport};
 use super::logistic::{self, Logistic};
 use super::metrics;
+use super::shap::ShapScratch;
 use super::tree::{Growth, TreeParams};
 use super::tree_batch::TreeBatch;
 use crate::error::UdfError;
@@ -484,6 +485,7 @@ impl ChurnModel {
         Scorer {
             model: self,
             input: vec![0.0; self.features.len()],
+            shap: ShapScratch::default(),
         }
     }
 }
@@ -492,6 +494,7 @@ impl ChurnModel {
 pub struct Scorer<'a> {
     model: &'a ChurnModel,
     input: Vec<f64>,
+    shap: ShapScratch,
 }
 
 impl Scorer<'_> {
@@ -519,7 +522,7 @@ impl Scorer<'_> {
             Learner::Logistic(m) => m.contributions(x, out),
             Learner::Gbt(e) | Learner::RandomForest(e) => {
                 e.tree_input(x, &mut self.input);
-                e.shap(&self.input, out);
+                e.shap(&self.input, out, &mut self.shap);
             }
         }
     }

@@ -9,7 +9,7 @@
 
 use super::tree::Tree;
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 struct PathElement {
     feature: i32,
     zero: f64,
@@ -17,14 +17,22 @@ struct PathElement {
     weight: f64,
 }
 
-fn extend(path: &mut Vec<PathElement>, zero: f64, one: f64, feature: i32) {
-    let l = path.len();
-    path.push(PathElement {
+/// Working memory of [`add_tree_shap`]: every level's copy of the path, one
+/// after another in one buffer (no allocation per node once it has grown to
+/// the deepest tree's (depth + 1)(depth + 2)/2 elements).
+#[derive(Default)]
+pub struct ShapScratch {
+    arena: Vec<PathElement>,
+}
+
+/// Append an element to the path `path[..l]` (it becomes `path[..l + 1]`).
+fn extend(path: &mut [PathElement], l: usize, zero: f64, one: f64, feature: i32) {
+    path[l] = PathElement {
         feature,
         zero,
         one,
         weight: if l == 0 { 1.0 } else { 0.0 },
-    });
+    };
     let lf = (l + 1) as f64;
     for i in (0..l).rev() {
         let w = path[i].weight;
@@ -33,7 +41,8 @@ fn extend(path: &mut Vec<PathElement>, zero: f64, one: f64, feature: i32) {
     }
 }
 
-fn unwind(path: &mut Vec<PathElement>, i: usize) {
+/// Remove element `i` from the path `path` (its length drops by one).
+fn unwind(path: &mut [PathElement], i: usize) {
     let l = path.len() - 1;
     let (one, zero) = (path[i].one, path[i].zero);
     let lf = (l + 1) as f64;
@@ -52,7 +61,6 @@ fn unwind(path: &mut Vec<PathElement>, i: usize) {
         path[j].zero = path[j + 1].zero;
         path[j].one = path[j + 1].one;
     }
-    path.pop();
 }
 
 /// The total weight of the path with element `i` unwound, without changing it.
@@ -74,23 +82,32 @@ fn unwound_sum(path: &[PathElement], i: usize) -> f64 {
     total
 }
 
+/// One node of the walk; the node's path is `arena[start..start + len]`
+/// (its parent's path, copied), extended here by the split that led to it.
 #[allow(clippy::too_many_arguments)]
 fn recurse(
     tree: &Tree,
     x: &[f64],
     phi: &mut [f64],
     node: usize,
-    mut path: Vec<PathElement>,
+    arena: &mut Vec<PathElement>,
+    start: usize,
+    len: usize,
     zero: f64,
     one: f64,
     feature: i32,
 ) {
-    extend(&mut path, zero, one, feature);
+    if arena.len() < start + len + 1 {
+        arena.resize(start + len + 1, PathElement::default());
+    }
+    extend(&mut arena[start..], len, zero, one, feature);
+    let mut len = len + 1;
     let f = tree.feature[node];
     if f < 0 {
         let v = tree.value[node];
-        for i in 1..path.len() {
-            let w = unwound_sum(&path, i);
+        let path = &arena[start..start + len];
+        for i in 1..len {
+            let w = unwound_sum(path, i);
             let e = path[i];
             phi[e.feature as usize] += w * (e.one - e.zero) * v;
         }
@@ -108,41 +125,37 @@ fn recurse(
         (tree.right[node] as usize, tree.left[node] as usize)
     };
     let (mut iz, mut io) = (1.0, 1.0);
-    if let Some(k) = path.iter().skip(1).position(|e| e.feature == f) {
+    let seen = arena[start + 1..start + len]
+        .iter()
+        .position(|e| e.feature == f);
+    if let Some(k) = seen {
         let k = k + 1;
-        iz = path[k].zero;
-        io = path[k].one;
-        unwind(&mut path, k);
+        iz = arena[start + k].zero;
+        io = arena[start + k].one;
+        unwind(&mut arena[start..start + len], k);
+        len -= 1;
     }
     let cover = tree.cover[node];
     if cover <= 0.0 {
         return;
     }
-    recurse(
-        tree,
-        x,
-        phi,
-        hot,
-        path.clone(),
-        iz * tree.cover[hot] / cover,
-        io,
-        f,
-    );
-    recurse(
-        tree,
-        x,
-        phi,
-        cold,
-        path,
-        iz * tree.cover[cold] / cover,
-        0.0,
-        f,
-    );
+    // Each child gets its own copy of this path, just after it.
+    let child = start + len;
+    for (next, z, o) in [
+        (hot, iz * tree.cover[hot] / cover, io),
+        (cold, iz * tree.cover[cold] / cover, 0.0),
+    ] {
+        if arena.len() < child + len {
+            arena.resize(child + len, PathElement::default());
+        }
+        arena.copy_within(start..start + len, child);
+        recurse(tree, x, phi, next, arena, child, len, z, o, f);
+    }
 }
 
 /// Add the tree's SHAP values for row `x` to `phi` (one slot per feature).
-pub fn add_tree_shap(tree: &Tree, x: &[f64], phi: &mut [f64]) {
-    recurse(tree, x, phi, 0, Vec::new(), 1.0, 1.0, -1);
+pub fn add_tree_shap(tree: &Tree, x: &[f64], phi: &mut [f64], scratch: &mut ShapScratch) {
+    recurse(tree, x, phi, 0, &mut scratch.arena, 0, 0, 1.0, 1.0, -1);
 }
 
 #[cfg(test)]
@@ -212,7 +225,7 @@ mod tests {
             [f64::NAN, 2.0, f64::NAN],
         ] {
             let mut phi = vec![0.0; 3];
-            add_tree_shap(&tree, &x, &mut phi);
+            add_tree_shap(&tree, &x, &mut phi, &mut ShapScratch::default());
             let exact = brute_force(&tree, &x, 3);
             for (a, b) in phi.iter().zip(&exact) {
                 assert!((a - b).abs() < 1e-12, "{x:?}: {phi:?} vs {exact:?}");
