@@ -56,8 +56,9 @@ impl ExecutorOptions {
     }
 }
 
-/// Ballista's default function registry plus crmlake's scalar and aggregate
-/// functions, under their names and aliases.
+/// Ballista's default function registry plus DataFusion's array functions
+/// and crmlake's scalar and aggregate functions, under their names and
+/// aliases.
 pub fn function_registry() -> BallistaFunctionRegistry {
     // A function is found under its name and under each of its aliases.
     let names = |name: &str, aliases: &[String]| -> Vec<String> {
@@ -66,6 +67,14 @@ pub fn function_registry() -> BallistaFunctionRegistry {
             .collect()
     };
     let mut registry = BallistaFunctionRegistry::default();
+    // Ballista's default leaves out DataFusion's array functions (`range`,
+    // `make_array`, `array_agg`'s helpers...), which the client plans with:
+    // a task using one could not be decoded on the executor.
+    for f in datafusion::functions_nested::all_default_nested_functions() {
+        for n in names(f.name(), f.aliases()) {
+            registry.scalar_functions.insert(n, Arc::clone(&f));
+        }
+    }
     for entry in crmlake_udfs::catalog() {
         match entry.registration {
             Registration::Scalar(f) => {
