@@ -44,6 +44,17 @@ impl<T: Tally> TallyGroups<T> {
     }
 }
 
+/// The state fields of `tallies`, one UInt64 column per counter.
+fn state_columns<T: Tally>(tallies: &[T]) -> Vec<ArrayRef> {
+    (0..T::FIELDS)
+        .map(|f| {
+            Arc::new(UInt64Array::from_iter_values(
+                tallies.iter().map(|t| t.field(f)),
+            )) as ArrayRef
+        })
+        .collect()
+}
+
 impl<T: Tally> GroupsAccumulator for TallyGroups<T> {
     fn update_batch(
         &mut self,
@@ -74,13 +85,7 @@ impl<T: Tally> GroupsAccumulator for TallyGroups<T> {
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
         let tallies = emit_to.take_needed(&mut self.tallies);
-        Ok((0..T::FIELDS)
-            .map(|f| {
-                Arc::new(UInt64Array::from_iter_values(
-                    tallies.iter().map(|t| t.field(f)),
-                )) as ArrayRef
-            })
-            .collect())
+        Ok(state_columns(&tallies))
     }
 
     fn merge_batch(
@@ -117,13 +122,7 @@ impl<T: Tally> GroupsAccumulator for TallyGroups<T> {
             t.add(scores.value(i), self.param)
                 .map_err(|m| UdfError::data(self.name, m))?;
         }
-        Ok((0..T::FIELDS)
-            .map(|f| {
-                Arc::new(UInt64Array::from_iter_values(
-                    tallies.iter().map(|t| t.field(f)),
-                )) as ArrayRef
-            })
-            .collect())
+        Ok(state_columns(&tallies))
     }
 
     fn size(&self) -> usize {
