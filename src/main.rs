@@ -267,11 +267,8 @@ async fn run(cli: Cli) -> Result<()> {
             let run_date = match run_date {
                 Some(d) => d,
                 None => {
-                    let lake = lake
-                        .as_deref()
-                        .or(job.lake.as_deref())
-                        .unwrap_or(crmlake::session::DEFAULT_LAKE);
-                    crmlake::job::last_transaction_day(lake).await?
+                    let lake = crmlake::job::lake_location(&job, lake.as_deref());
+                    crmlake::job::last_transaction_day(&lake).await?
                 }
             };
             let opts = crmlake::job::RunOptions {

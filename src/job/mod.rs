@@ -335,19 +335,23 @@ pub async fn run_job(job: &JobFile, opts: &RunOptions) -> Result<RunReport> {
     result
 }
 
-/// The session a job runs in: its lake (`--lake`, else the job's, else the
-/// default) and engine settings.
+/// The lake a run of `job` reads: `--lake` (`given`), else the job's, else
+/// the default.
+pub fn lake_location(job: &JobFile, given: Option<&str>) -> String {
+    given
+        .or(job.lake.as_deref())
+        .unwrap_or(crate::session::DEFAULT_LAKE)
+        .to_string()
+}
+
+/// The session a job runs in: its lake ([`lake_location`]) and engine
+/// settings.
 async fn open_session(
     job: &JobFile,
     opts: &RunOptions,
 ) -> Result<(SessionContext, crate::lake::LakeReport)> {
-    let lake = opts
-        .lake
-        .clone()
-        .or_else(|| job.lake.clone())
-        .unwrap_or_else(|| crate::session::DEFAULT_LAKE.to_string());
     let session_opts = SessionOptions {
-        lake: Some(lake),
+        lake: Some(lake_location(job, opts.lake.as_deref())),
         target_partitions: job.settings.target_partitions,
         memory_limit: job.settings.memory_limit_mb.map(|mb| mb * 1024 * 1024),
         cluster: opts.cluster.clone(),
