@@ -111,10 +111,7 @@ impl AggregateUDFImpl for BasketFit {
             check_fraction(NAME, "min_confidence", number("min_confidence", 2)?, true)?;
         let text = constant_text(NAME, "options", &constant(NAME, "options", args.exprs, 3)?)?;
         let options = MiningOptions::parse(NAME, &text, true, DEFAULT_MAX_RULES)?;
-        let item_type = match args.expr_fields[0].data_type() {
-            DataType::List(f) => KeyType::of(f.data_type()),
-            _ => KeyType::Str,
-        };
+        let item_type = list_item_type(args.expr_fields[0].data_type());
         Ok(Box::new(FitAccumulator {
             baskets: ListBaskets::new(NAME, item_type),
             min_support,
@@ -123,12 +120,22 @@ impl AggregateUDFImpl for BasketFit {
         }))
     }
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        let list = args.input_fields[0].data_type().clone();
+        // Interned items come back as VARCHAR (or BIGINT), whatever the
+        // input's string type.
+        let list = list_item_type(args.input_fields[0].data_type()).list_type();
         Ok(vec![Arc::new(Field::new(
             format_state_name(args.name, "baskets"),
             DataType::List(Arc::new(Field::new_list_field(list, true))),
             true,
         ))])
+    }
+}
+
+/// How the items of a (coerced) list argument are interned.
+fn list_item_type(list: &DataType) -> KeyType {
+    match list {
+        DataType::List(f) => KeyType::of(f.data_type()),
+        _ => KeyType::Str,
     }
 }
 

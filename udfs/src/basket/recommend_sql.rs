@@ -20,7 +20,7 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 
-use super::accumulate::{coerce_item_list, KeyType};
+use super::accumulate::{coerce_item_list, push_strs, KeyType};
 use super::items::Values;
 use super::recommend::{BasketValues, Recommender};
 use crate::error::UdfError;
@@ -40,6 +40,17 @@ pub fn entry() -> FunctionEntry {
         example: "WITH m AS (SELECT basket_fit(items, 0.3, 0.5) AS model FROM (VALUES (['bread', 'milk']), (['bread', 'milk', 'jam']), (['bread']), (['tea'])) AS b(items)) SELECT recommend(model, ['bread'], 2) FROM m",
         registration: Registration::Scalar(Arc::new(ScalarUDF::from(Recommend::new()))),
     }
+}
+
+/// `LIST<BIGINT>` or `LIST<VARCHAR>`, as the basket's items (a list of
+/// string views gives `LIST<VARCHAR>`).
+fn output_type(basket_items: &DataType) -> Result<DataType> {
+    let list = coerce_item_list(NAME, "basket_items", basket_items)?;
+    let item = match &list {
+        DataType::List(f) => f.data_type().clone(),
+        other => other.clone(),
+    };
+    Ok(KeyType::of(&item).list_type())
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -86,7 +97,7 @@ impl ScalarUDFImpl for Recommend {
         &self.signature
     }
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
-        coerce_item_list(NAME, "basket_items", &arg_types[1])
+        output_type(&arg_types[1])
     }
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         if arg_types.len() != 3 {
@@ -165,9 +176,8 @@ impl ScalarUDFImpl for Recommend {
                 nums.extend((start..end).filter(|&i| a.is_valid(i)).map(|i| a.value(i)));
                 rec.recommend(BasketValues::Int(&nums), k as usize)
             } else {
-                let a = values.as_string::<i32>();
                 texts.clear();
-                texts.extend((start..end).filter(|&i| a.is_valid(i)).map(|i| a.value(i)));
+                push_strs(values.as_ref(), start..end, &mut texts);
                 rec.recommend(BasketValues::Str(&texts), k as usize)
             };
             match &rec.model.items {
@@ -191,10 +201,7 @@ impl ScalarUDFImpl for Recommend {
             Arc::new(strs.finish())
         };
         // The builders name the list field "item"; match the declared type.
-        let out = datafusion::arrow::compute::cast(
-            &out,
-            &coerce_item_list(NAME, "basket_items", arrays[1].data_type())?,
-        )?;
+        let out = datafusion::arrow::compute::cast(&out, &output_type(arrays[1].data_type())?)?;
         Ok(ColumnarValue::Array(out))
     }
 }

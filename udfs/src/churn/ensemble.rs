@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use super::data::{sigmoid, Feature, Frame};
 use super::metrics;
-use super::shap::{add_tree_shap, ShapScratch};
+use super::shap::{add_tree_shap, ShapScratch, ShapTable};
 use super::tree::{build, Bins, Signal, Tree, TreeParams};
 use crate::segment::kmeans::Rng;
 
@@ -72,12 +72,48 @@ impl Ensemble {
         phi.iter_mut().for_each(|v| *v *= self.scale);
     }
 
+    /// The ensemble's TreeSHAP tables (see [`ShapTable`]), built once per
+    /// model for explaining many rows.
+    pub fn explainer(&self, features: usize) -> Explainer {
+        let mut scratch = ShapScratch::default();
+        Explainer {
+            tables: self
+                .trees
+                .iter()
+                .map(|t| ShapTable::new(t, features, &mut scratch))
+                .collect(),
+        }
+    }
+
+    /// [`Ensemble::shap`] with the trees' tables where they have one.
+    pub fn shap_with(
+        &self,
+        explainer: &Explainer,
+        t: &[f64],
+        phi: &mut [f64],
+        scratch: &mut ShapScratch,
+    ) {
+        phi.iter_mut().for_each(|v| *v = 0.0);
+        for (tree, table) in self.trees.iter().zip(&explainer.tables) {
+            match table {
+                Some(table) => table.add(tree, t, phi),
+                None => add_tree_shap(tree, t, phi, scratch),
+            }
+        }
+        phi.iter_mut().for_each(|v| *v *= self.scale);
+    }
+
     pub fn validate(&self, features: usize) -> Result<(), String> {
         if self.category_rank.len() != features {
             return Err("category ranks do not match the features".into());
         }
         self.trees.iter().try_for_each(|t| t.validate(features))
     }
+}
+
+/// Per tree of an [`Ensemble`], its [`ShapTable`] when it is small enough.
+pub struct Explainer {
+    tables: Vec<Option<ShapTable>>,
 }
 
 /// Category ranks by smoothed churn rate weighted by `weights` (ties by

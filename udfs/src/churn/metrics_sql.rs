@@ -11,14 +11,15 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, ListArray};
+use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type};
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::utils::format_state_name;
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, AggregateUDFImpl, Signature, Volatility,
+    Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, Volatility,
 };
 
 use super::metrics;
@@ -140,30 +141,25 @@ impl AggregateUDFImpl for MetricUdaf {
         Ok(DataType::Float64)
     }
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        let name = self.metric.name();
-        let fraction = if self.metric == Metric::LiftAt {
-            let f = constant_number(
-                name,
-                "fraction",
-                &constant(name, "fraction", args.exprs, 2)?,
-            )?;
-            if !(f > 0.0 && f <= 1.0) {
-                return Err(UdfError::argument(
-                    name,
-                    "fraction",
-                    format!("must be in (0, 1], got {f}"),
-                )
-                .into());
-            }
-            f
-        } else {
-            1.0
-        };
         Ok(Box::new(MetricAccumulator {
             metric: self.metric,
-            fraction,
+            fraction: self.fraction(&args)?,
             scores: Vec::new(),
             labels: Vec::new(),
+        }))
+    }
+    fn groups_accumulator_supported(&self, args: AccumulatorArgs) -> bool {
+        !args.is_distinct
+    }
+    fn create_groups_accumulator(
+        &self,
+        args: AccumulatorArgs,
+    ) -> Result<Box<dyn GroupsAccumulator>> {
+        Ok(Box::new(MetricGroups {
+            metric: self.metric,
+            fraction: self.fraction(&args)?,
+            groups: Vec::new(),
+            held: 0,
         }))
     }
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
@@ -183,6 +179,31 @@ impl AggregateUDFImpl for MetricUdaf {
     }
 }
 
+impl MetricUdaf {
+    /// `lift_at`'s constant `fraction` in (0, 1] (1 for the other metrics).
+    fn fraction(&self, args: &AccumulatorArgs) -> Result<f64> {
+        let name = self.metric.name();
+        if self.metric == Metric::LiftAt {
+            let f = constant_number(
+                name,
+                "fraction",
+                &constant(name, "fraction", args.exprs, 2)?,
+            )?;
+            if !(f > 0.0 && f <= 1.0) {
+                return Err(UdfError::argument(
+                    name,
+                    "fraction",
+                    format!("must be in (0, 1], got {f}"),
+                )
+                .into());
+            }
+            Ok(f)
+        } else {
+            Ok(1.0)
+        }
+    }
+}
+
 #[derive(Debug)]
 struct MetricAccumulator {
     metric: Metric,
@@ -191,9 +212,51 @@ struct MetricAccumulator {
     labels: Vec<f64>,
 }
 
+/// `score` and `label` checked: `Err` for a non-finite score, a log-loss
+/// score outside [0, 1] or a label other than 0/1.
+fn check(metric: Metric, score: f64, label: f64) -> Result<()> {
+    let name = metric.name();
+    if !score.is_finite() {
+        return Err(
+            UdfError::argument(name, "score", format!("must be finite, got {score}")).into(),
+        );
+    }
+    if metric == Metric::LogLoss && !(0.0..=1.0).contains(&score) {
+        return Err(UdfError::argument(
+            name,
+            "score",
+            format!("must be a probability in [0, 1], got {score}"),
+        )
+        .into());
+    }
+    if label != 0.0 && label != 1.0 {
+        return Err(UdfError::argument(
+            name,
+            "label",
+            format!("must be true/false or 0/1, got {label}"),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// The metric of `(score, label)` pairs.
+fn compute(metric: Metric, fraction: f64, scores: &[f64], labels: &[f64]) -> Option<f64> {
+    let mut pairs: Vec<(f64, bool)> = scores
+        .iter()
+        .zip(labels)
+        .map(|(&s, &y)| (s, y > 0.5))
+        .collect();
+    match metric {
+        Metric::RocAuc => metrics::roc_auc(&mut pairs),
+        Metric::PrAuc => metrics::pr_auc(&mut pairs),
+        Metric::LogLoss => metrics::log_loss(&pairs),
+        Metric::LiftAt => metrics::lift_at(&mut pairs, fraction),
+    }
+}
+
 impl MetricAccumulator {
     fn add(&mut self, scores: &ArrayRef, labels: &ArrayRef) -> Result<()> {
-        let name = self.metric.name();
         let s = scores.as_primitive::<Float64Type>();
         let l = labels.as_primitive::<Float64Type>();
         for i in 0..s.len() {
@@ -201,30 +264,7 @@ impl MetricAccumulator {
                 continue;
             }
             let (score, label) = (s.value(i), l.value(i));
-            if !score.is_finite() {
-                return Err(UdfError::argument(
-                    name,
-                    "score",
-                    format!("must be finite, got {score}"),
-                )
-                .into());
-            }
-            if self.metric == Metric::LogLoss && !(0.0..=1.0).contains(&score) {
-                return Err(UdfError::argument(
-                    name,
-                    "score",
-                    format!("must be a probability in [0, 1], got {score}"),
-                )
-                .into());
-            }
-            if label != 0.0 && label != 1.0 {
-                return Err(UdfError::argument(
-                    name,
-                    "label",
-                    format!("must be true/false or 0/1, got {label}"),
-                )
-                .into());
-            }
+            check(self.metric, score, label)?;
             self.scores.push(score);
             self.labels.push(label);
         }
@@ -255,22 +295,157 @@ impl Accumulator for MetricAccumulator {
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
-        let mut pairs: Vec<(f64, bool)> = self
-            .scores
-            .iter()
-            .zip(&self.labels)
-            .map(|(&s, &y)| (s, y > 0.5))
-            .collect();
-        let v = match self.metric {
-            Metric::RocAuc => metrics::roc_auc(&mut pairs),
-            Metric::PrAuc => metrics::pr_auc(&mut pairs),
-            Metric::LogLoss => metrics::log_loss(&pairs),
-            Metric::LiftAt => metrics::lift_at(&mut pairs, self.fraction),
-        };
+        let v = compute(self.metric, self.fraction, &self.scores, &self.labels);
         Ok(ScalarValue::Float64(v))
     }
 
     fn size(&self) -> usize {
         std::mem::size_of_val(self) + 16 * self.scores.capacity()
+    }
+}
+
+/// `GROUP BY` for the metrics: every group's pairs in one accumulator (a
+/// boxed accumulator per group is what DataFusion does otherwise, slow with
+/// many groups). `held` counts the bytes of the groups' vectors as they
+/// grow, so `size()` is O(1).
+#[derive(Debug)]
+struct MetricGroups {
+    metric: Metric,
+    fraction: f64,
+    /// Per group: scores and labels.
+    groups: Vec<(Vec<f64>, Vec<f64>)>,
+    held: usize,
+}
+
+impl MetricGroups {
+    fn push(&mut self, g: usize, score: f64, label: f64) -> Result<()> {
+        check(self.metric, score, label)?;
+        let (s, l) = &mut self.groups[g];
+        let before = s.capacity() + l.capacity();
+        s.push(score);
+        l.push(label);
+        self.held += 8 * (s.capacity() + l.capacity() - before);
+        Ok(())
+    }
+
+    /// Take the groups `emit_to` asks for, releasing their bytes.
+    fn take(&mut self, emit_to: EmitTo) -> Vec<(Vec<f64>, Vec<f64>)> {
+        let taken = emit_to.take_needed(&mut self.groups);
+        let bytes: usize = taken
+            .iter()
+            .map(|(s, l)| 8 * (s.capacity() + l.capacity()))
+            .sum();
+        self.held -= bytes;
+        taken
+    }
+}
+
+/// The groups' pairs as two list columns (the state fields).
+fn pair_lists(groups: &[(Vec<f64>, Vec<f64>)]) -> Vec<ArrayRef> {
+    let list = |pick: fn(&(Vec<f64>, Vec<f64>)) -> &Vec<f64>| -> ArrayRef {
+        let offsets = OffsetBuffer::from_lengths(groups.iter().map(|g| pick(g).len()));
+        let values =
+            Float64Array::from_iter_values(groups.iter().flat_map(|g| pick(g).iter().copied()));
+        Arc::new(ListArray::new(
+            Arc::new(Field::new_list_field(DataType::Float64, true)),
+            offsets,
+            Arc::new(values),
+            None,
+        ))
+    };
+    vec![list(|g| &g.0), list(|g| &g.1)]
+}
+
+impl GroupsAccumulator for MetricGroups {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        opt_filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.groups.resize_with(total_num_groups, Default::default);
+        let s = values[0].as_primitive::<Float64Type>();
+        let l = values[1].as_primitive::<Float64Type>();
+        for (i, &g) in group_indices.iter().enumerate() {
+            if s.is_null(i)
+                || l.is_null(i)
+                || opt_filter.is_some_and(|f| !f.is_valid(i) || !f.value(i))
+            {
+                continue;
+            }
+            self.push(g, s.value(i), l.value(i))?;
+        }
+        Ok(())
+    }
+
+    fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        let groups = self.take(emit_to);
+        Ok(Arc::new(
+            groups
+                .iter()
+                .map(|(s, l)| compute(self.metric, self.fraction, s, l))
+                .collect::<Float64Array>(),
+        ))
+    }
+
+    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
+        Ok(pair_lists(&self.take(emit_to)))
+    }
+
+    fn merge_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.groups.resize_with(total_num_groups, Default::default);
+        let (s, l) = (values[0].as_list::<i32>(), values[1].as_list::<i32>());
+        for (row, &g) in group_indices.iter().enumerate() {
+            if s.is_null(row) || l.is_null(row) {
+                continue;
+            }
+            let (scores, labels) = (s.value(row), l.value(row));
+            let (scores, labels) = (
+                scores.as_primitive::<Float64Type>(),
+                labels.as_primitive::<Float64Type>(),
+            );
+            for i in 0..scores.len().min(labels.len()) {
+                if scores.is_valid(i) && labels.is_valid(i) {
+                    self.push(g, scores.value(i), labels.value(i))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Each row as a group of its own (DataFusion skips partial grouping
+    /// when it does not reduce the rows).
+    fn convert_to_state(
+        &self,
+        values: &[ArrayRef],
+        opt_filter: Option<&BooleanArray>,
+    ) -> Result<Vec<ArrayRef>> {
+        let s = values[0].as_primitive::<Float64Type>();
+        let l = values[1].as_primitive::<Float64Type>();
+        let mut rows = Vec::with_capacity(s.len());
+        for i in 0..s.len() {
+            if s.is_null(i)
+                || l.is_null(i)
+                || opt_filter.is_some_and(|f| !f.is_valid(i) || !f.value(i))
+            {
+                rows.push((Vec::new(), Vec::new()));
+                continue;
+            }
+            check(self.metric, s.value(i), l.value(i))?;
+            rows.push((vec![s.value(i)], vec![l.value(i)]));
+        }
+        Ok(pair_lists(&rows))
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self)
+            + self.groups.capacity() * std::mem::size_of::<(Vec<f64>, Vec<f64>)>()
+            + self.held
     }
 }

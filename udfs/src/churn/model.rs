@@ -28,7 +28,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::data::{sigmoid, ClassWeight, Feature, Frame};
-use super::ensemble::{fit_forest, fit_gbt, Ensemble, ForestParams, GbtParams, GbtReport};
+use super::ensemble::{
+    fit_forest, fit_gbt, Ensemble, Explainer, ForestParams, GbtParams, GbtReport,
+};
 use super::logistic::{self, Logistic};
 use super::metrics;
 use super::shap::ShapScratch;
@@ -484,8 +486,27 @@ impl ChurnModel {
     pub fn scorer(&self) -> Scorer<'_> {
         Scorer {
             model: self,
+            explainer: None,
             input: vec![0.0; self.features.len()],
             shap: ShapScratch::default(),
+        }
+    }
+
+    /// What explaining many rows precomputes (the trees' SHAP tables);
+    /// `None` for a logistic model, whose contributions are products.
+    pub fn explainer(&self) -> Option<Explainer> {
+        match &self.learner {
+            Learner::Logistic(_) => None,
+            Learner::Gbt(e) | Learner::RandomForest(e) => Some(e.explainer(self.features.len())),
+        }
+    }
+
+    /// A scorer whose [`Scorer::contributions`] use `explainer` (from
+    /// [`ChurnModel::explainer`] of this model).
+    pub fn explaining_scorer<'a>(&'a self, explainer: Option<&'a Explainer>) -> Scorer<'a> {
+        Scorer {
+            explainer,
+            ..self.scorer()
         }
     }
 }
@@ -493,6 +514,7 @@ impl ChurnModel {
 /// Scores one row at a time, reusing its buffer.
 pub struct Scorer<'a> {
     model: &'a ChurnModel,
+    explainer: Option<&'a Explainer>,
     input: Vec<f64>,
     shap: ShapScratch,
 }
@@ -522,7 +544,10 @@ impl Scorer<'_> {
             Learner::Logistic(m) => m.contributions(x, out),
             Learner::Gbt(e) | Learner::RandomForest(e) => {
                 e.tree_input(x, &mut self.input);
-                e.shap(&self.input, out, &mut self.shap);
+                match self.explainer {
+                    Some(explainer) => e.shap_with(explainer, &self.input, out, &mut self.shap),
+                    None => e.shap(&self.input, out, &mut self.shap),
+                }
             }
         }
     }

@@ -85,9 +85,9 @@ fn unwound_sum(path: &[PathElement], i: usize) -> f64 {
 /// One node of the walk; the node's path is `arena[start..start + len]`
 /// (its parent's path, copied), extended here by the split that led to it.
 #[allow(clippy::too_many_arguments)]
-fn recurse(
+fn recurse<G: Fn(usize) -> bool>(
     tree: &Tree,
-    x: &[f64],
+    go_left: &G,
     phi: &mut [f64],
     node: usize,
     arena: &mut Vec<PathElement>,
@@ -113,13 +113,7 @@ fn recurse(
         }
         return;
     }
-    let value = x[f as usize];
-    let go_left = if value.is_nan() {
-        tree.default_left[node]
-    } else {
-        value <= tree.threshold[node]
-    };
-    let (hot, cold) = if go_left {
+    let (hot, cold) = if go_left(node) {
         (tree.left[node] as usize, tree.right[node] as usize)
     } else {
         (tree.right[node] as usize, tree.left[node] as usize)
@@ -149,13 +143,125 @@ fn recurse(
             arena.resize(child + len, PathElement::default());
         }
         arena.copy_within(start..start + len, child);
-        recurse(tree, x, phi, next, arena, child, len, z, o, f);
+        recurse(tree, go_left, phi, next, arena, child, len, z, o, f);
     }
 }
 
 /// Add the tree's SHAP values for row `x` to `phi` (one slot per feature).
 pub fn add_tree_shap(tree: &Tree, x: &[f64], phi: &mut [f64], scratch: &mut ShapScratch) {
-    recurse(tree, x, phi, 0, &mut scratch.arena, 0, 0, 1.0, 1.0, -1);
+    let go_left = |node: usize| {
+        let value = x[tree.feature[node] as usize];
+        if value.is_nan() {
+            tree.default_left[node]
+        } else {
+            value <= tree.threshold[node]
+        }
+    };
+    recurse(
+        tree,
+        &go_left,
+        phi,
+        0,
+        &mut scratch.arena,
+        0,
+        0,
+        1.0,
+        1.0,
+        -1,
+    );
+}
+
+/// Trees with at most this many splits get a [`ShapTable`] (2^8 = 256
+/// patterns; gbt's trees have 7 by default).
+pub const TABLE_MAX_SPLITS: usize = 8;
+
+/// A small tree's SHAP values for every row it can see, computed once.
+///
+/// A row enters TreeSHAP only through the side it takes at each split, so a
+/// tree of `k` splits has at most `2^k` distinct answers. The table holds
+/// them, keyed by the bit pattern of the row's decisions (bit `i` set when
+/// the row goes left at the `i`-th split); explaining a row is then `k`
+/// comparisons and a few additions instead of a walk of the tree's paths,
+/// which is what makes `churn_explain` affordable on millions of rows.
+/// Answers are sparse: only the features the tree splits on.
+pub struct ShapTable {
+    splits: Vec<u32>,
+    /// `entries[offsets[p]..offsets[p + 1]]` is pattern `p`'s (feature, φ).
+    offsets: Vec<u32>,
+    entries: Vec<(u32, f64)>,
+}
+
+impl ShapTable {
+    /// The table of `tree`, or `None` when it has more than
+    /// [`TABLE_MAX_SPLITS`] splits.
+    pub fn new(tree: &Tree, features: usize, scratch: &mut ShapScratch) -> Option<ShapTable> {
+        let splits: Vec<u32> = (0..tree.feature.len())
+            .filter(|&n| tree.feature[n] >= 0)
+            .map(|n| n as u32)
+            .collect();
+        if splits.len() > TABLE_MAX_SPLITS {
+            return None;
+        }
+        let mut bit = vec![0u32; tree.feature.len()];
+        for (i, &n) in splits.iter().enumerate() {
+            bit[n as usize] = 1 << i;
+        }
+        let patterns = 1usize << splits.len();
+        let mut offsets = Vec::with_capacity(patterns + 1);
+        let mut entries = Vec::new();
+        let mut phi = vec![0.0; features];
+        offsets.push(0);
+        for pattern in 0..patterns as u32 {
+            phi.iter_mut().for_each(|v| *v = 0.0);
+            let go_left = |node: usize| pattern & bit[node] != 0;
+            recurse(
+                tree,
+                &go_left,
+                &mut phi,
+                0,
+                &mut scratch.arena,
+                0,
+                0,
+                1.0,
+                1.0,
+                -1,
+            );
+            let mut used: Vec<u32> = splits
+                .iter()
+                .map(|&n| tree.feature[n as usize] as u32)
+                .collect();
+            used.sort_unstable();
+            used.dedup();
+            entries.extend(used.into_iter().map(|f| (f, phi[f as usize])));
+            offsets.push(entries.len() as u32);
+        }
+        Some(ShapTable {
+            splits,
+            offsets,
+            entries,
+        })
+    }
+
+    /// Add the tree's SHAP values for row `x` to `phi`; the same values as
+    /// [`add_tree_shap`] (up to the order of additions).
+    #[inline]
+    pub fn add(&self, tree: &Tree, x: &[f64], phi: &mut [f64]) {
+        let mut pattern = 0usize;
+        for (i, &n) in self.splits.iter().enumerate() {
+            let n = n as usize;
+            let value = x[tree.feature[n] as usize];
+            let left = if value.is_nan() {
+                tree.default_left[n]
+            } else {
+                value <= tree.threshold[n]
+            };
+            pattern |= (left as usize) << i;
+        }
+        let range = self.offsets[pattern] as usize..self.offsets[pattern + 1] as usize;
+        for &(f, v) in &self.entries[range] {
+            phi[f as usize] += v;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -232,6 +338,34 @@ mod tests {
             }
             let total: f64 = phi.iter().sum();
             assert!((total + tree.expected() - tree.predict(&x)).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn the_table_gives_the_walks_values() {
+        let tree = sample_tree();
+        let mut scratch = ShapScratch::default();
+        let table = ShapTable::new(&tree, 3, &mut scratch).expect("4 splits fit a table");
+        for x in [
+            [0.0, 0.0, 0.0],
+            [0.0, 2.0, 1.0],
+            [1.0, 0.0, -1.0],
+            [1.0, 5.0, 1.0],
+            [3.0, 0.0, 0.0],
+            [f64::NAN, 2.0, f64::NAN],
+            [0.5, 1.0, 0.0],
+        ] {
+            let mut walk = vec![0.0; 3];
+            add_tree_shap(&tree, &x, &mut walk, &mut scratch);
+            let mut looked_up = vec![0.0; 3];
+            table.add(&tree, &x, &mut looked_up);
+            let exact = brute_force(&tree, &x, 3);
+            for ((a, b), c) in walk.iter().zip(&looked_up).zip(&exact) {
+                assert!(
+                    (a - b).abs() < 1e-12 && (b - c).abs() < 1e-12,
+                    "{x:?}: {walk:?} vs {looked_up:?}"
+                );
+            }
         }
     }
 }
