@@ -74,13 +74,13 @@ impl Ensemble {
 
     /// The ensemble's TreeSHAP tables (see [`ShapTable`]), built once per
     /// model for explaining many rows.
-    pub fn explainer(&self, features: usize) -> Explainer {
+    pub fn explainer(&self) -> Explainer {
         let mut scratch = ShapScratch::default();
         Explainer {
             tables: self
                 .trees
                 .iter()
-                .map(|t| ShapTable::new(t, features, &mut scratch))
+                .map(|t| ShapTable::new(t, &mut scratch))
                 .collect(),
         }
     }

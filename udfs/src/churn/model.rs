@@ -497,7 +497,7 @@ impl ChurnModel {
     pub fn explainer(&self) -> Option<Explainer> {
         match &self.learner {
             Learner::Logistic(_) => None,
-            Learner::Gbt(e) | Learner::RandomForest(e) => Some(e.explainer(self.features.len())),
+            Learner::Gbt(e) | Learner::RandomForest(e) => Some(e.explainer()),
         }
     }
 
