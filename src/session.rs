@@ -57,6 +57,8 @@ pub fn base_session(opts: &SessionOptions) -> Result<SessionContext> {
     let runtime = runtime
         .build_arc()
         .map_err(|e| CrmlakeError::Internal(format!("cannot build runtime: {e}")))?;
+    // Model fits reserve their training copies from the same pool.
+    crmlake_udfs::memory::set_pool(Arc::clone(&runtime.memory_pool));
     let ctx = match &opts.cluster {
         None => SessionContext::new_with_config_rt(config, runtime),
         Some(address) => crate::cluster::client_context(config, runtime, address)?,

@@ -313,11 +313,13 @@ async fn acquire_store(out: &OutRoot, holder: &Holder, wait: bool) -> Result<Run
     };
     let renewal = {
         let (store, path, holder) = (Arc::clone(&store), path.clone(), holder.clone());
+        let lease = out.lease().clone();
         tokio::spawn(async move {
             let mut version = version;
             loop {
                 tokio::time::sleep(RENEW).await;
                 let Ok(payload) = lease_payload(&holder) else {
+                    lease.lose("its lease could not be written".into());
                     return;
                 };
                 let renewed = store
@@ -336,6 +338,7 @@ async fn acquire_store(out: &OutRoot, holder: &Holder, wait: bool) -> Result<Run
                     }
                     Err(e) => {
                         log::error!("cannot renew the output root's lock: {e}");
+                        lease.lose(format!("its lease could not be renewed: {e}"));
                         return;
                     }
                 }

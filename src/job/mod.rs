@@ -559,6 +559,7 @@ async fn commit_run(
     run_marker: &str,
 ) -> Result<()> {
     let out = rc.out;
+    out.check_lease()?;
     write_manifest(out, manifest_rel, manifest).await?;
     out.put(run_marker, format!("{}\n", rc.run_id).into_bytes())
         .await?;

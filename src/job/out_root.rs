@@ -41,6 +41,28 @@ pub struct OutRoot {
     root: StorePath,
     /// The root as shown in messages and manifests (no credentials).
     shown: String,
+    /// The run's lease on the root's lock (object stores): once lost, no
+    /// more commits.
+    lease: Lease,
+}
+
+/// Whether a run still holds its lease on the output root: the lock's
+/// renewal task marks it lost (with why) when it cannot renew, and every
+/// commit checks it first, so a run that lost its lock stops before its
+/// next commit instead of interleaving with the run that took the lock over.
+#[derive(Clone, Default, Debug)]
+pub struct Lease(Arc<std::sync::Mutex<Option<String>>>);
+
+impl Lease {
+    pub fn lose(&self, why: String) {
+        if let Ok(mut lost) = self.0.lock() {
+            lost.get_or_insert(why);
+        }
+    }
+
+    pub fn lost(&self) -> Option<String> {
+        self.0.lock().ok().and_then(|l| l.clone())
+    }
 }
 
 impl OutRoot {
@@ -86,6 +108,7 @@ impl OutRoot {
             store,
             root,
             shown,
+            lease: Lease::default(),
         };
         out.list_dir("").await.map_err(|e| {
             CrmlakeError::user(format!(
@@ -161,8 +184,26 @@ impl OutRoot {
             .map_err(|e| self.io_error(rel, "write", e))
     }
 
-    /// Move `from` onto `to`, replacing `to` in one step.
+    /// The run's lease on this root's lock.
+    pub fn lease(&self) -> &Lease {
+        &self.lease
+    }
+
+    /// An error when the run's lease on the root's lock is lost.
+    pub fn check_lease(&self) -> Result<()> {
+        match self.lease.lost() {
+            Some(why) => Err(CrmlakeError::user(format!(
+                "{}: this run lost its lock on the output root ({why}); stopped before committing more",
+                self.shown
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Move `from` onto `to`, replacing `to` in one step (a commit: refused
+    /// once the run's lease is lost).
     pub async fn rename(&self, from: &str, to: &str) -> Result<()> {
+        self.check_lease()?;
         self.store
             .rename(&self.path(from), &self.path(to))
             .await
@@ -256,5 +297,38 @@ impl OutRoot {
             format!("{run_id}\n").into_bytes(),
         )
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run whose lease was lost commits nothing more: the rename that
+    /// would publish a staged file fails, naming the root and why.
+    #[tokio::test]
+    async fn no_commit_after_the_lease_is_lost() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let location = dir.path().to_string_lossy().to_string();
+        let out = OutRoot::open(&SessionContext::new(), &location)
+            .await
+            .expect("open");
+        out.put("_staging/a", b"1".to_vec()).await.expect("put");
+        out.rename("_staging/a", "t/a")
+            .await
+            .expect("held: commits");
+        out.put("_staging/b", b"2".to_vec()).await.expect("put");
+        out.lease()
+            .lose("its lease could not be renewed: gone".into());
+        let e = out.rename("_staging/b", "t/b").await.expect_err("lost");
+        let message = e.to_string();
+        assert!(
+            message.contains(
+                "lost its lock on the output root (its lease could not be renewed: gone)"
+            ),
+            "{message}"
+        );
+        assert!(!dir.path().join("t/b").exists());
+        assert!(dir.path().join("t/a").exists());
     }
 }

@@ -26,6 +26,13 @@ pub enum UdfError {
         function: &'static str,
         message: String,
     },
+    /// A model fit would take more memory than the session's pool has left.
+    #[error("{function} needs about {megabytes} MB to {purpose}; raise memory_limit_mb or sample the input")]
+    Memory {
+        function: &'static str,
+        purpose: String,
+        megabytes: usize,
+    },
 }
 
 impl UdfError {
@@ -63,6 +70,7 @@ impl From<UdfError> for DataFusionError {
     fn from(e: UdfError) -> Self {
         match e {
             UdfError::Data { .. } => DataFusionError::Execution(e.to_string()),
+            UdfError::Memory { .. } => DataFusionError::ResourcesExhausted(e.to_string()),
             _ => DataFusionError::Plan(e.to_string()),
         }
     }

@@ -28,6 +28,7 @@ pub mod function_entry;
 pub mod kpi;
 pub mod lists;
 pub mod ltv;
+pub mod memory;
 pub mod model;
 pub mod model_arg;
 pub mod model_cache;

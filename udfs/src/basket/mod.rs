@@ -162,6 +162,15 @@ pub fn mine(
         );
     }
     let min_count = items::min_count(min_support, n);
+    // The baskets' frequent items renumbered (4 bytes each) and the FP-tree:
+    // at most one node (item, count, parent and its place in the item's
+    // list: 20 bytes) per frequent item in a basket.
+    let frequent: u64 = prepared.counts.iter().filter(|&&c| c >= min_count).sum();
+    let _memory = crate::memory::reserve(
+        function,
+        &format!("mine {n} baskets"),
+        frequent as usize * 24,
+    )?;
     let limits = Limits {
         max_len: options.max_len,
         max_itemsets: options.max_itemsets,

@@ -304,6 +304,9 @@ impl Accumulator for MetricAccumulator {
     }
 }
 
+/// One group's scores and labels.
+type Pairs = (Vec<f64>, Vec<f64>);
+
 /// `GROUP BY` for the metrics: every group's pairs in one accumulator (a
 /// boxed accumulator per group is what DataFusion does otherwise, slow with
 /// many groups). `held` counts the bytes of the groups' vectors as they
@@ -313,7 +316,7 @@ struct MetricGroups {
     metric: Metric,
     fraction: f64,
     /// Per group: scores and labels.
-    groups: Vec<(Vec<f64>, Vec<f64>)>,
+    groups: Vec<Pairs>,
     held: usize,
 }
 
@@ -329,7 +332,7 @@ impl MetricGroups {
     }
 
     /// Take the groups `emit_to` asks for, releasing their bytes.
-    fn take(&mut self, emit_to: EmitTo) -> Vec<(Vec<f64>, Vec<f64>)> {
+    fn take(&mut self, emit_to: EmitTo) -> Vec<Pairs> {
         let taken = emit_to.take_needed(&mut self.groups);
         let bytes: usize = taken
             .iter()
@@ -341,8 +344,8 @@ impl MetricGroups {
 }
 
 /// The groups' pairs as two list columns (the state fields).
-fn pair_lists(groups: &[(Vec<f64>, Vec<f64>)]) -> Vec<ArrayRef> {
-    let list = |pick: fn(&(Vec<f64>, Vec<f64>)) -> &Vec<f64>| -> ArrayRef {
+fn pair_lists(groups: &[Pairs]) -> Vec<ArrayRef> {
+    let list = |pick: fn(&Pairs) -> &Vec<f64>| -> ArrayRef {
         let offsets = OffsetBuffer::from_lengths(groups.iter().map(|g| pick(g).len()));
         let values =
             Float64Array::from_iter_values(groups.iter().flat_map(|g| pick(g).iter().copied()));
@@ -445,7 +448,7 @@ impl GroupsAccumulator for MetricGroups {
 
     fn size(&self) -> usize {
         std::mem::size_of_val(self)
-            + self.groups.capacity() * std::mem::size_of::<(Vec<f64>, Vec<f64>)>()
+            + self.groups.capacity() * std::mem::size_of::<Pairs>()
             + self.held
     }
 }

@@ -558,7 +558,9 @@ impl ScalarUDFImpl for ChurnScore {
                     let first = offset / d.max(1);
                     for (r, phi) in part.chunks_mut(d.max(1)).enumerate() {
                         let i = first + r;
-                        if d == 0 || run.is_null(i) {
+                        // A row without k gets no reasons: nothing to compute.
+                        let no_k = ks.as_ref().is_some_and(|k| k.is_null(start + i));
+                        if d == 0 || run.is_null(i) || no_k {
                             continue;
                         }
                         for (v, col) in x.iter_mut().zip(&columns) {

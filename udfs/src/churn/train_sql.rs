@@ -307,6 +307,15 @@ impl TrainAccumulator {
         if self.labels.is_empty() {
             return Ok(None);
         }
+        // The training copy and what training adds per row: 8-byte
+        // columns, a bin per feature, labels, weights, gradients, hessians,
+        // outputs and row indices.
+        let (n, d) = (self.labels.len(), self.fields.len());
+        let _memory = crate::memory::reserve(
+            NAME,
+            &format!("train on {n} rows of {d} features"),
+            n * (d * 17 + 72),
+        )?;
         let order = self.canonical_order();
         let mut features = Vec::with_capacity(self.fields.len());
         let mut columns = Vec::with_capacity(self.fields.len());

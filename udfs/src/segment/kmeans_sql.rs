@@ -476,6 +476,13 @@ impl KMeansAccumulator {
             return Ok(None);
         }
         let d = self.features.len();
+        // The standardised copy of the points, and per point its cluster
+        // and distance in each parallel start.
+        let _memory = crate::memory::reserve(
+            FIT,
+            &format!("fit {n} points of {d} features"),
+            n * (d * 8 + 16 * crate::pool::threads()),
+        )?;
         let (points, mean, scale) = self.standardised();
         let params = Params {
             k: self.k_min,
