@@ -17,7 +17,7 @@ use crate::ltv::gamma_gamma::GammaGamma;
 use crate::ltv::mbgnbd::MbgNbd;
 use crate::ltv::paretonbd::ParetoNbd;
 use crate::ltv::PurchaseModel;
-use crate::segment::kmeans_sql::{KMeansModel, KMeansParams};
+use crate::segment::kmeans::{KMeansModel, KMeansParams};
 
 /// Diagnostics every fitted model carries.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -21,6 +21,8 @@
 //! or after `max_iter` iterations; then a final assignment. Empty clusters
 //! take the point farthest from its centre.
 
+use serde::{Deserialize, Serialize};
+
 /// Points per chunk of the parallel steps (fixed, so sums do not depend on
 /// the number of threads).
 const CHUNK: usize = 16_384;
@@ -405,6 +407,51 @@ pub fn stable_ids(new: &[f64], previous: &[f64], d: usize) -> Vec<usize> {
         }
     }
     ids
+}
+
+/// The options of a k-means fit as stored in the model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KMeansParams {
+    pub k: usize,
+    pub n_init: usize,
+    pub max_iter: usize,
+    pub tol: f64,
+    pub seed: u64,
+}
+
+/// A fitted k-means model (the JSON `kmeans_fit` returns).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KMeansModel {
+    pub features: Vec<String>,
+    pub mean: Vec<f64>,
+    pub scale: Vec<f64>,
+    /// Centroids in original units, by cluster id.
+    pub centroids: Vec<Vec<f64>>,
+    pub sizes: Vec<u64>,
+    pub inertia: f64,
+    pub iterations: usize,
+    pub converged: bool,
+    pub n: u64,
+    #[serde(default)]
+    pub skipped: u64,
+    /// Whether ids were matched to a previous model's.
+    #[serde(default)]
+    pub relabelled: bool,
+}
+
+impl KMeansModel {
+    /// Standardised centroids, row-major.
+    pub(crate) fn standard_centroids(&self) -> Vec<f64> {
+        self.centroids
+            .iter()
+            .flat_map(|c| {
+                c.iter()
+                    .zip(&self.mean)
+                    .zip(&self.scale)
+                    .map(|((x, m), s)| (x - m) / s)
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]

@@ -41,9 +41,8 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, ColumnarValue, ScalarFunctionArgs, ScalarUDF,
     ScalarUDFImpl, Signature, Volatility,
 };
-use serde::{Deserialize, Serialize};
 
-use super::kmeans::{self, nearest, Params};
+use super::kmeans::{self, nearest, KMeansModel, KMeansParams, Params};
 use crate::constant_args::{constant, constant_number, constant_text};
 use crate::error::UdfError;
 use crate::feature_fields::match_fields;
@@ -52,51 +51,6 @@ use crate::lists::{f64_list_scalar, one_row_list};
 use crate::model::Model;
 use crate::model_arg::{coerce_model, BatchModels, Models};
 use crate::options::{coerce_options, Options};
-
-/// The options of a k-means fit as stored in the model.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct KMeansParams {
-    pub k: usize,
-    pub n_init: usize,
-    pub max_iter: usize,
-    pub tol: f64,
-    pub seed: u64,
-}
-
-/// A fitted k-means model (the JSON `kmeans_fit` returns).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct KMeansModel {
-    pub features: Vec<String>,
-    pub mean: Vec<f64>,
-    pub scale: Vec<f64>,
-    /// Centroids in original units, by cluster id.
-    pub centroids: Vec<Vec<f64>>,
-    pub sizes: Vec<u64>,
-    pub inertia: f64,
-    pub iterations: usize,
-    pub converged: bool,
-    pub n: u64,
-    #[serde(default)]
-    pub skipped: u64,
-    /// Whether ids were matched to a previous model's.
-    #[serde(default)]
-    pub relabelled: bool,
-}
-
-impl KMeansModel {
-    /// Standardised centroids, row-major.
-    fn standard_centroids(&self) -> Vec<f64> {
-        self.centroids
-            .iter()
-            .flat_map(|c| {
-                c.iter()
-                    .zip(&self.mean)
-                    .zip(&self.scale)
-                    .map(|((x, m), s)| (x - m) / s)
-            })
-            .collect()
-    }
-}
 
 const FIT: &str = "kmeans_fit";
 const SCAN: &str = "kmeans_scan";
