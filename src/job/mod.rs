@@ -216,16 +216,36 @@ pub fn parse_job(text: &str, source: &str) -> Result<JobFile> {
             "job file '{source}': no [[steps]]"
         )));
     }
+    if let Some(mb) = job.settings.memory_limit_mb {
+        if mb == 0 || mb.checked_mul(1024 * 1024).is_none() {
+            return Err(CrmlakeError::user(format!(
+                "job file '{source}': settings.memory_limit_mb = {mb} must be between 1 and {}",
+                usize::MAX / (1024 * 1024)
+            )));
+        }
+    }
+    let mut first_step_of: std::collections::HashMap<&str, usize> = Default::default();
     for (i, s) in job.steps.iter().enumerate() {
+        // Lower case only: SQL folds unquoted names to lower case, so a
+        // later step could not read `Clean`, and on a case-insensitive disk
+        // `MODELS/` would be `models/`.
         let ok = !s.table.is_empty()
             && !s.table.starts_with(['_', '.'])
             && s.table.len() <= 128
             && s.table
                 .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_');
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
         if !ok {
             return Err(CrmlakeError::user(format!(
-                "job file '{source}': step {}: table name '{}' must be letters, digits and _ and not start with _",
+                "job file '{source}': step {}: table name '{}' must be lower-case letters, digits and _ and not start with _",
+                i + 1,
+                s.table
+            )));
+        }
+        if let Some(first) = first_step_of.insert(s.table.as_str(), i) {
+            return Err(CrmlakeError::user(format!(
+                "job file '{source}': steps {} and {} both write table '{}'; each step needs a table of its own",
+                first + 1,
                 i + 1,
                 s.table
             )));
@@ -353,7 +373,10 @@ async fn open_session(
     let session_opts = SessionOptions {
         lake: Some(lake_location(job, opts.lake.as_deref())),
         target_partitions: job.settings.target_partitions,
-        memory_limit: job.settings.memory_limit_mb.map(|mb| mb * 1024 * 1024),
+        memory_limit: job
+            .settings
+            .memory_limit_mb
+            .map(|mb| mb.saturating_mul(1024 * 1024)),
         cluster: opts.cluster.clone(),
     };
     lake_session(&session_opts).await
@@ -620,6 +643,25 @@ async fn plan_step(
         .map_err(|e| CrmlakeError::query(context, e))
 }
 
+/// A step's own columns may not include `run_date` (in any case): it is the
+/// partition column of every table crmlake writes (`OUT/<table>/run_date=D/`),
+/// and a file column of the same name makes the table unreadable (DataFusion
+/// and pyarrow refuse it, DuckDB drops one of the two).
+fn check_step_columns(plan: &datafusion::logical_expr::LogicalPlan, context: &str) -> Result<()> {
+    match plan
+        .schema()
+        .fields()
+        .iter()
+        .find(|f| f.name().eq_ignore_ascii_case("run_date"))
+    {
+        Some(f) => Err(CrmlakeError::user(format!(
+            "{context}: column '{}' clashes with the run_date partition column crmlake adds to every table; rename it (e.g. AS as_of)",
+            f.name()
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// The step's plan, with the reject rules' reason column when it has rules.
 async fn plan_with_rejects(
     ctx: &SessionContext,
@@ -630,6 +672,7 @@ async fn plan_with_rejects(
 ) -> Result<datafusion::logical_expr::LogicalPlan> {
     let sql = step.sql_for(run_id, run_date);
     let plan = plan_step(ctx, &sql, context).await?;
+    check_step_columns(&plan, context)?;
     if !step.rejects() {
         return Ok(plan);
     }
@@ -648,13 +691,15 @@ async fn plan_with_rejects(
     plan_step(ctx, &sql, &format!("{context}: reject rules")).await
 }
 
-/// The columns of the `models` table over a model step's query.
+/// The columns of the `models` table over a model step's query (wrapped
+/// with a newline before the parenthesis, so a trailing `-- comment` ends
+/// where the step's SQL does).
 fn models_projection(name: &str, sql: &str, run_id: &str, run_date: NaiveDate) -> String {
     format!(
         "SELECT CAST('{name}' AS VARCHAR) AS name, CAST(1 AS BIGINT) AS version, \
          CAST('{run_id}' AS VARCHAR) AS run_id, DATE '{run_date}' AS run_date, \
          CAST(now() AS TIMESTAMP) AS created_at, CAST('{{}}' AS VARCHAR) AS metrics, \
-         CAST(model AS VARCHAR) AS model FROM ({sql}) AS step"
+         CAST(model AS VARCHAR) AS model FROM ({sql}\n) AS step"
     )
 }
 
@@ -686,10 +731,9 @@ async fn plan_step_as_view(
         if step.rejects() {
             plan_with_rejects(ctx, step, context, run_id, run_date).await?;
         }
-        (
-            plan_step(ctx, &step.sql_for(run_id, run_date), context).await?,
-            step.table.as_str(),
-        )
+        let plan = plan_step(ctx, &step.sql_for(run_id, run_date), context).await?;
+        check_step_columns(&plan, context)?;
+        (plan, step.table.as_str())
     };
     let view = ViewTable::new(plan, None);
     let name = TableReference::bare(table);

@@ -94,7 +94,9 @@ fn quote_literal(text: &str) -> String {
 }
 
 /// The step's SQL with a reason column added (NULL for rows that stay).
-/// `columns` are the step's result columns.
+/// `columns` are the step's result columns. The step's SQL and each rule's
+/// condition are wrapped with a newline before the closing parenthesis, so a
+/// trailing `-- comment` in them ends there.
 pub fn with_reasons(
     sql: &str,
     rules: &[RejectRule],
@@ -104,7 +106,7 @@ pub fn with_reasons(
     let sql = sql.trim().trim_end_matches(';');
     let mut case = String::from("CASE");
     for r in rules {
-        case += &format!(" WHEN ({}) THEN {}", r.when, quote_literal(&r.reason));
+        case += &format!(" WHEN ({}\n) THEN {}", r.when, quote_literal(&r.reason));
     }
     if duplicates {
         case += &format!(" WHEN {COPY_COLUMN} > 1 THEN '{DUPLICATE}'");
@@ -120,10 +122,10 @@ pub fn with_reasons(
         let all = all.join(", ");
         format!(
             "(SELECT {all}, unnest(range(1, {COUNT_COLUMN} + 1)) AS {COPY_COLUMN} \
-             FROM (SELECT {all}, count(*) AS {COUNT_COLUMN} FROM ({sql}) AS step_rows GROUP BY {all}) AS step_lines)"
+             FROM (SELECT {all}, count(*) AS {COUNT_COLUMN} FROM ({sql}\n) AS step_rows GROUP BY {all}) AS step_lines)"
         )
     } else {
-        format!("({sql})")
+        format!("({sql}\n)")
     };
     format!("SELECT *, CAST({case} AS VARCHAR) AS {REASON_COLUMN} FROM {input} AS step_result")
 }

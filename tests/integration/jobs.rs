@@ -602,6 +602,64 @@ fn memory_limit_spills_or_fails_naming_the_limit() {
     );
 }
 
+/// The demo's cleaning step keeps its column promises (docs/tables.md) when
+/// the lines have NULL in each column its rules read: a NULL condition does
+/// not match, so the NULLs need rules of their own.
+#[test]
+fn demo_cleaning_rejects_null_in_every_column_its_rules_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    fs::create_dir_all(lake.join("transactions")).unwrap();
+    ok(crmlake(&[
+        "sql",
+        "-c",
+        &format!(
+            "COPY (SELECT CAST(column1 AS BIGINT) AS customer_id, CAST(column2 AS TIMESTAMP) AS ts, \
+               CAST(column3 AS VARCHAR) AS order_id, 'P1' AS product_id, 'mug' AS description, \
+               CAST(column4 AS BIGINT) AS quantity, CAST(column5 AS DOUBLE) AS unit_price, \
+               CAST(column6 AS DOUBLE) AS amount, 'UK' AS country FROM (VALUES \
+               (1, '2011-12-01 10:00:00', 'A1', 2, 1.5, 3.0), \
+               (2, '2011-12-01 10:00:00', NULL, 2, 1.5, 3.0), \
+               (3, '2011-12-01 10:00:00', 'A3', NULL, 1.5, 3.0), \
+               (4, '2011-12-01 10:00:00', 'A4', 2, NULL, 3.0), \
+               (5, '2011-12-01 10:00:00', 'A5', 2, 1.5, NULL), \
+               (NULL, '2011-12-01 10:00:00', 'A6', 2, 1.5, 3.0), \
+               (7, NULL, 'A7', 2, 1.5, 3.0))) TO '{}' STORED AS PARQUET",
+            lake.join("transactions/part-0.parquet").display()
+        ),
+    ]));
+    // The demo job's first step, as shipped.
+    let demo = fs::read_to_string(root().join("jobs/demo.toml")).unwrap();
+    let first_step: Vec<&str> = demo.split("\n[[steps]]").take(2).collect();
+    let job = write_job(dir.path(), "clean.toml", &first_step.join("\n[[steps]]"));
+    let out = dir.path().join("out");
+    ok(crmlake(&[
+        "run",
+        job.to_str().unwrap(),
+        "--lake",
+        lake.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--run-date",
+        DEMO_DATE,
+    ]));
+    assert_eq!(
+        csv(
+            &out,
+            "SELECT customer_id, order_id, quantity, unit_price FROM clean_transactions"
+        ),
+        "customer_id,order_id,quantity,unit_price\n1,A1,2,1.5\n"
+    );
+    assert_eq!(
+        csv(
+            &out.join("_rejects"),
+            "SELECT reason, string_agg(CAST(coalesce(customer_id, 0) AS VARCHAR), ' ' ORDER BY customer_id) AS customers \
+             FROM clean_transactions GROUP BY reason ORDER BY reason"
+        ),
+        "reason,customers\nmissing_customer,0\nmissing_value,2 3 4 7\nnon_finite_amount,5\n"
+    );
+}
+
 #[test]
 fn reject_rules_catch_each_kind_of_bad_row() {
     let dir = tempfile::tempdir().unwrap();
@@ -702,6 +760,48 @@ fn dry_run_plans_every_step_and_writes_nothing() {
         &["step 1 of 1 ('a')", "no_such_column"],
     );
     assert!(!out.exists());
+    // A step column named run_date would clash with the partition column:
+    // refused when planning, in a dry run and in a run, before any write.
+    let clash = write_job(
+        dir.path(),
+        "clash.toml",
+        "name = \"clash\"\n[[steps]]\ntable = \"a\"\nsql = \"SELECT 1 AS x, CAST(${run_date} AS DATE) AS Run_Date\"\n",
+    );
+    for flags in [&["--dry-run"][..], &[][..]] {
+        user_error(
+            run_job(&clash, &out, flags),
+            &[
+                "step 1 of 1 ('a')",
+                "column 'run_date' clashes with the run_date partition column",
+            ],
+        );
+    }
+    assert!(!out.join("a").exists());
+}
+
+/// Step SQL and reject conditions ending in a `-- comment` run as written:
+/// crmlake's wrapping ends the comment before its closing parenthesis.
+#[test]
+fn trailing_comments_in_step_sql_and_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let job = write_job(
+        dir.path(),
+        "comments.toml",
+        "name = \"comments\"\n\
+         [[steps]]\ntable = \"a\"\nsql = \"SELECT value AS x FROM generate_series(-1, 3) -- five rows\"\n\
+         reject_duplicates = true\nreject = [{ reason = \"negative\", when = \"x < 0 -- one of them\" }]\n\
+         [[steps]]\ntable = \"segments\"\nmodel = true\n\
+         sql = \"SELECT kmeans_fit(named_struct('x', CAST(x AS DOUBLE)), 1, 'seed=1') AS model FROM a -- one cluster\"\n",
+    );
+    ok(run_job(&job, &out, &[]));
+    assert_eq!(
+        csv(&out, "SELECT count(*) AS n, min(x) AS low FROM a"),
+        "n,low\n4,0\n"
+    );
+    let m = manifests(&out);
+    assert_eq!(m[0]["steps"][0]["rejected"]["negative"], 1);
+    assert_eq!(csv(&out, "SELECT name FROM models"), "name\nsegments\n");
 }
 
 #[test]
@@ -714,6 +814,25 @@ fn table_names_and_reject_rules_are_checked() {
         ("a b", "", "table name 'a b'"),
         ("_hidden", "", "table name '_hidden'"),
         ("models", "", "'models'"),
+        // Upper case: later steps could not read it (SQL folds names), and
+        // MODELS would be models/ on a case-insensitive disk.
+        ("Clean", "", "table name 'Clean' must be lower-case"),
+        ("MODELS", "", "table name 'MODELS' must be lower-case"),
+        (
+            "t",
+            "[[steps]]\ntable = \"u\"\nsql = \"SELECT 2 AS two\"\n[[steps]]\ntable = \"t\"\nsql = \"SELECT 3 AS three\"",
+            "steps 1 and 3 both write table 't'",
+        ),
+        (
+            "t",
+            "[settings]\nmemory_limit_mb = 17592186044416",
+            "settings.memory_limit_mb = 17592186044416 must be between 1 and",
+        ),
+        (
+            "t",
+            "[settings]\nmemory_limit_mb = 0",
+            "settings.memory_limit_mb = 0 must be between 1 and",
+        ),
         (
             "t",
             "reject = [{ reason = \"Bad Reason\", when = \"true\" }]",

@@ -165,7 +165,9 @@ pub fn input_sql(function: &'static str, argument: &str, text: &str) -> Result<S
         .unwrap_or("")
         .to_ascii_lowercase();
     if matches!(first.as_str(), "select" | "with" | "values" | "from") {
-        return Ok(format!("({trimmed})"));
+        // The newline ends a trailing `-- comment`, which would otherwise
+        // swallow the closing parenthesis.
+        return Ok(format!("({trimmed}\n)"));
     }
     if trimmed.is_empty() || trimmed.contains(char::is_whitespace) && !trimmed.contains('"') {
         return Err(UdfError::argument(

@@ -5,7 +5,7 @@
 
 use crmlake_udfs::model::Model;
 use crmlake_udfs::segment::kmeans::{fit, nearest, stable_ids, Params};
-use crmlake_udfs::segment::kmeans_sql::{KMeansModel, KMeansParams};
+use crmlake_udfs::segment::kmeans::{KMeansModel, KMeansParams};
 use proptest::prelude::*;
 
 fn points() -> impl Strategy<Value = (Vec<f64>, usize)> {

@@ -15,7 +15,8 @@
 //!   in all history and in the last 30 / 90 / 365 days before `as_of`;
 //! - `monetary`, `monetary_30`, `monetary_90`, `monetary_365`: sum of `amount`
 //!   over the same windows (DOUBLE);
-//! - `avg_basket_value`: `monetary / frequency`;
+//! - `avg_basket_value`: `monetary / frequency`; NULL for a customer without
+//!   a purchase (every `order_id` NULL), never infinite;
 //! - `tenure_days`: days from the first to the last purchase day;
 //! - `days_since_first`: days from the first purchase day to `as_of`;
 //! - `gap_mean_days`, `gap_std_days`: mean and sample standard deviation of
@@ -137,7 +138,8 @@ impl TableFunctionImpl for ChurnFeatures {
                     CAST(a.recency_days AS BIGINT) AS recency_days, \
                     a.frequency, a.frequency_30, a.frequency_90, a.frequency_365, \
                     m.monetary, m.monetary_30, m.monetary_90, m.monetary_365, \
-                    m.monetary / CAST(a.frequency AS DOUBLE) AS avg_basket_value, \
+                    CASE WHEN a.frequency = 0 THEN CAST(NULL AS DOUBLE) \
+                         ELSE m.monetary / CAST(a.frequency AS DOUBLE) END AS avg_basket_value, \
                     CAST(a.tenure_days AS BIGINT) AS tenure_days, \
                     CAST(a.days_since_first AS BIGINT) AS days_since_first, \
                     g.gap_mean_days, g.gap_std_days, \

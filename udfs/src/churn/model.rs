@@ -162,6 +162,18 @@ impl TrainOptions {
                 Err(bad(function, format!("{key} must be >= 1")))
             }
         };
+        // Rounds, iterations and trees: each is a pass over the training
+        // rows, so a typo (1e9) would run for days.
+        let passes = |key: &str, v: usize| -> Result<usize, UdfError> {
+            if (1..=100_000).contains(&v) {
+                Ok(v)
+            } else {
+                Err(bad(
+                    function,
+                    format!("{key} must be from 1 to 100000, got {v}"),
+                ))
+            }
+        };
         let max_bins = |o: &Options| -> Result<usize, UdfError> {
             let b: usize = o.parse_or("max_bins", 255)?;
             if (2..=255).contains(&b) {
@@ -190,7 +202,7 @@ impl TrainOptions {
         let algorithm = match algorithm.as_str() {
             "logistic" => {
                 let l2 = positive("l2", o.parse_or("l2", 1.0)?)?;
-                let max_iter = at_least_one("max_iter", o.parse_or("max_iter", 100)?)?;
+                let max_iter = passes("max_iter", o.parse_or("max_iter", 100)?)?;
                 show("l2", l2.into());
                 show("max_iter", max_iter.into());
                 Algorithm::Logistic { l2, max_iter }
@@ -215,11 +227,12 @@ impl TrainOptions {
                     ));
                 }
                 let num_leaves = o.parse_or("num_leaves", 15usize)?;
-                if num_leaves < 2 {
-                    return Err(bad(function, "num_leaves must be >= 2".into()));
+                // LightGBM's bound too: a tree never has more leaves than rows.
+                if !(2..=131_072).contains(&num_leaves) {
+                    return Err(bad(function, "num_leaves must be from 2 to 131072".into()));
                 }
                 let p = GbtParams {
-                    max_iter: at_least_one("max_iter", o.parse_or("max_iter", 300)?)?,
+                    max_iter: passes("max_iter", o.parse_or("max_iter", 300)?)?,
                     learning_rate: positive("learning_rate", o.parse_or("learning_rate", 0.05)?)?,
                     tree: TreeParams {
                         max_leaves: num_leaves,
@@ -276,7 +289,7 @@ impl TrainOptions {
                     },
                 };
                 let p = ForestParams {
-                    n_trees: at_least_one("n_trees", o.parse_or("n_trees", 100)?)?,
+                    n_trees: passes("n_trees", o.parse_or("n_trees", 100)?)?,
                     tree: TreeParams {
                         max_leaves: 0,
                         max_depth: o.parse_or("max_depth", 6)?,

@@ -14,7 +14,10 @@
 //!   period; `retention_rate` = active / customers.
 //!
 //! Periods in which no customer of a cohort was active have no row (read them
-//! as 0). SQL over the input, returned as a view.
+//! as 0). Periods are of the calendar day of `ts` (`CAST(ts AS DATE)`: a
+//! time zone's local day, as in `rfm` and `churn_features`), computed on
+//! dates, so any date Arrow holds works (a µs timestamp in 1600 or 2300
+//! too). SQL over the input, returned as a view.
 
 use std::sync::Arc;
 
@@ -52,15 +55,17 @@ impl TableFunctionImpl for CohortRetention {
             planned.schema(),
             &[("customer_id", ColumnKind::Key), ("ts", ColumnKind::Time)],
         )?;
-        let (unit, number) = match a.string(1)?.trim().to_ascii_lowercase().as_str() {
+        let (start, number) = match a.string(1)?.trim().to_ascii_lowercase().as_str() {
             "month" | "months" => (
-                "month",
+                "make_date(CAST(date_part('year', day) AS INT), CAST(date_part('month', day) AS INT), 1)",
                 "CAST((date_part('year', a.p) - date_part('year', f.cohort)) * 12 \
                       + date_part('month', a.p) - date_part('month', f.cohort) AS BIGINT)",
             ),
+            // Days since 1970-01-01 (a Thursday): the Monday on or before
+            // day d is 7 * floor((d + 3) / 7) - 3.
             "week" | "weeks" => (
-                "week",
-                "CAST((CAST(CAST(a.p AS DATE) AS INT) - CAST(CAST(f.cohort AS DATE) AS INT)) / 7 AS BIGINT)",
+                "CAST(CAST(7 * floor((CAST(day AS INT) + 3) / 7.0) - 3 AS INT) AS DATE)",
+                "CAST((CAST(a.p AS INT) - CAST(f.cohort AS INT)) / 7 AS BIGINT)",
             ),
             other => {
                 return Err(UdfError::argument(
@@ -72,9 +77,9 @@ impl TableFunctionImpl for CohortRetention {
             }
         };
         let sql = format!(
-            "WITH a AS (SELECT customer_id, date_trunc('{unit}', CAST(ts AS TIMESTAMP)) AS p \
-                        FROM {input} AS input \
-                        WHERE customer_id IS NOT NULL AND ts IS NOT NULL GROUP BY 1, 2), \
+            "WITH days AS (SELECT customer_id, CAST(ts AS DATE) AS day FROM {input} AS input \
+                           WHERE customer_id IS NOT NULL AND ts IS NOT NULL), \
+                  a AS (SELECT customer_id, {start} AS p FROM days GROUP BY 1, 2), \
                   f AS (SELECT customer_id, MIN(p) AS cohort FROM a GROUP BY customer_id), \
                   s AS (SELECT cohort, COUNT(*) AS customers FROM f GROUP BY cohort) \
              SELECT CAST(f.cohort AS DATE) AS cohort, {number} AS period_number, s.customers, \

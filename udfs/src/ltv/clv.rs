@@ -31,6 +31,13 @@ pub struct ClvPlan {
     divisors: Vec<f64>,
 }
 
+/// The longest CLV horizon, in months (100 years). CLV sums one discounted
+/// term per month, so its cost and memory grow with the horizon; a century
+/// is past any business question and past where discounting leaves the
+/// terms any weight, and an unbounded horizon (1e17 months) would allocate
+/// without end.
+pub const MAX_HORIZON_MONTHS: f64 = 1200.0;
+
 impl ClvPlan {
     pub fn new(months: f64, monthly_discount: f64, period: Period) -> Self {
         let f = month_length(period);

@@ -139,10 +139,13 @@ impl ScalarUDFImpl for ClvUdf {
             let (x, tx, t, m, months, d) = (v[0], v[1], v[2], v[3], v[4], v[5]);
             check_rfm(x, tx, t).map_err(|msg| UdfError::data(NAME, msg))?;
             check_spend(NAME, x, m)?;
-            if !(months.is_finite() && months >= 0.0) {
+            if !(months.is_finite() && (0.0..=super::clv::MAX_HORIZON_MONTHS).contains(&months)) {
                 return Err(UdfError::data(
                     NAME,
-                    format!("horizon_months {months} is not a finite number >= 0"),
+                    format!(
+                        "horizon_months {months} must be a number from 0 to {} (100 years)",
+                        super::clv::MAX_HORIZON_MONTHS
+                    ),
                 )
                 .into());
             }

@@ -35,11 +35,13 @@ impl TableFunctionImpl for CustomerLtv {
         a.input_sql(0)?;
         let as_of = a.date(1)?;
         let horizon = a.number(2)?;
-        if horizon < 0.0 {
+        // CLV runs over horizon_days / 30 months: at most 100 years.
+        let max_days = super::clv::MAX_HORIZON_MONTHS * 30.0;
+        if !(0.0..=max_days).contains(&horizon) {
             return Err(UdfError::argument(
                 NAME,
                 "horizon_days",
-                format!("must be >= 0, got {horizon}"),
+                format!("must be from 0 to {max_days} (100 years), got {horizon}"),
             )
             .into());
         }

@@ -160,18 +160,21 @@ fn parse_options(function: &'static str, text: &str, scan: bool) -> Result<(Para
         }
         .into()
     };
-    if params.n_init == 0 {
-        return Err(bad("n_init must be >= 1"));
+    // Upper bounds keep a typo from running for hours: each restart and
+    // iteration is a pass over every point.
+    if !(1..=1000).contains(&params.n_init) {
+        return Err(bad("n_init must be from 1 to 1000"));
     }
-    if params.max_iter == 0 {
-        return Err(bad("max_iter must be >= 1"));
+    if !(1..=100_000).contains(&params.max_iter) {
+        return Err(bad("max_iter must be from 1 to 100000"));
     }
     if !(params.tol.is_finite() && params.tol >= 0.0) {
         return Err(bad("tol must be a number >= 0"));
     }
     let sample: usize = o.parse_or("silhouette_sample", 2000)?;
-    if sample < 2 {
-        return Err(bad("silhouette_sample must be >= 2"));
+    // The silhouette compares every sampled point with every other one.
+    if !(2..=100_000).contains(&sample) {
+        return Err(bad("silhouette_sample must be from 2 to 100000"));
     }
     Ok((params, sample))
 }
