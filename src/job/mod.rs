@@ -662,6 +662,44 @@ fn check_step_columns(plan: &datafusion::logical_expr::LogicalPlan, context: &st
     }
 }
 
+/// The plan of the step's own query, its columns checked.
+async fn plan_output(
+    ctx: &SessionContext,
+    step: &Step,
+    context: &str,
+    run_id: &str,
+    run_date: NaiveDate,
+) -> Result<datafusion::logical_expr::LogicalPlan> {
+    let plan = plan_step(ctx, &step.sql_for(run_id, run_date), context).await?;
+    check_step_columns(&plan, context)?;
+    Ok(plan)
+}
+
+/// The plan of the step's query with the reject rules' reason column;
+/// `output` is the plan of the step's own query ([`plan_output`]).
+async fn plan_rejects(
+    ctx: &SessionContext,
+    step: &Step,
+    context: &str,
+    run_id: &str,
+    run_date: NaiveDate,
+    output: &datafusion::logical_expr::LogicalPlan,
+) -> Result<datafusion::logical_expr::LogicalPlan> {
+    let columns: Vec<String> = output
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let sql = rejects::with_reasons(
+        &step.sql_for(run_id, run_date),
+        &step.rules_for(run_id, run_date),
+        step.reject_duplicates,
+        &columns,
+    );
+    plan_step(ctx, &sql, &format!("{context}: reject rules")).await
+}
+
 /// The step's plan, with the reject rules' reason column when it has rules.
 async fn plan_with_rejects(
     ctx: &SessionContext,
@@ -670,25 +708,11 @@ async fn plan_with_rejects(
     run_id: &str,
     run_date: NaiveDate,
 ) -> Result<datafusion::logical_expr::LogicalPlan> {
-    let sql = step.sql_for(run_id, run_date);
-    let plan = plan_step(ctx, &sql, context).await?;
-    check_step_columns(&plan, context)?;
+    let plan = plan_output(ctx, step, context, run_id, run_date).await?;
     if !step.rejects() {
         return Ok(plan);
     }
-    let columns: Vec<String> = plan
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.name().clone())
-        .collect();
-    let sql = rejects::with_reasons(
-        &sql,
-        &step.rules_for(run_id, run_date),
-        step.reject_duplicates,
-        &columns,
-    );
-    plan_step(ctx, &sql, &format!("{context}: reject rules")).await
+    plan_rejects(ctx, step, context, run_id, run_date, &plan).await
 }
 
 /// The columns of the `models` table over a model step's query (wrapped
@@ -728,11 +752,10 @@ async fn plan_step_as_view(
     } else {
         // The rules are planned too (a typo in a condition is caught), but
         // later steps see the step's own columns.
+        let plan = plan_output(ctx, step, context, run_id, run_date).await?;
         if step.rejects() {
-            plan_with_rejects(ctx, step, context, run_id, run_date).await?;
+            plan_rejects(ctx, step, context, run_id, run_date, &plan).await?;
         }
-        let plan = plan_step(ctx, &step.sql_for(run_id, run_date), context).await?;
-        check_step_columns(&plan, context)?;
         (plan, step.table.as_str())
     };
     let view = ViewTable::new(plan, None);

@@ -22,15 +22,26 @@ fn write_job(dir: &Path, name: &str, text: &str) -> PathBuf {
 }
 
 fn run_job(job: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    run_job_on(job, &sample_lake(), out, DATE, extra)
+}
+
+/// `crmlake run JOB --lake LAKE --out OUT --run-date DATE EXTRA...`.
+fn run_job_on(
+    job: &Path,
+    lake: &str,
+    out: &Path,
+    date: &str,
+    extra: &[&str],
+) -> std::process::Output {
     let mut args = vec![
         "run",
         job.to_str().unwrap(),
         "--lake",
-        Box::leak(sample_lake().into_boxed_str()),
+        lake,
         "--out",
         out.to_str().unwrap(),
         "--run-date",
-        DATE,
+        date,
     ];
     args.extend_from_slice(extra);
     crmlake(&args)
@@ -633,16 +644,13 @@ fn demo_cleaning_rejects_null_in_every_column_its_rules_read() {
     let first_step: Vec<&str> = demo.split("\n[[steps]]").take(2).collect();
     let job = write_job(dir.path(), "clean.toml", &first_step.join("\n[[steps]]"));
     let out = dir.path().join("out");
-    ok(crmlake(&[
-        "run",
-        job.to_str().unwrap(),
-        "--lake",
+    ok(run_job_on(
+        &job,
         lake.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--run-date",
+        &out,
         DEMO_DATE,
-    ]));
+        &[],
+    ));
     assert_eq!(
         csv(
             &out,
@@ -697,16 +705,7 @@ reject = [
 "#,
     );
     let out = dir.path().join("out");
-    ok(crmlake(&[
-        "run",
-        job.to_str().unwrap(),
-        "--lake",
-        lake.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--run-date",
-        DATE,
-    ]));
+    ok(run_job_on(&job, lake.to_str().unwrap(), &out, DATE, &[]));
     assert_eq!(
         csv(
             &out,
@@ -1040,16 +1039,7 @@ fn churn_features_of_50k_customers_stay_small() {
         "name = \"features\"\n[[steps]]\ntable = \"features\"\nsql = \"SELECT * FROM churn_features('SELECT customer_id, ts, order_id, amount FROM transactions', '2024-01-01', 90)\"\n",
     );
     let out = dir.path().join("out");
-    ok(crmlake(&[
-        "run",
-        job.to_str().unwrap(),
-        "--lake",
-        lake.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--run-date",
-        DATE,
-    ]));
+    ok(run_job_on(&job, lake.to_str().unwrap(), &out, DATE, &[]));
     let m = &manifests(&out)[0];
     let step = &m["steps"][0];
     assert!(step["rows_out"].as_u64().unwrap() > 40_000, "{step}");

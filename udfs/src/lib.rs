@@ -25,6 +25,7 @@ pub mod constant_args;
 pub mod error;
 pub mod feature_fields;
 pub mod function_entry;
+pub mod groups;
 pub mod kpi;
 pub mod lists;
 pub mod ltv;

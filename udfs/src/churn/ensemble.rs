@@ -63,11 +63,25 @@ impl Ensemble {
         self.base + self.scale * self.trees.iter().map(Tree::expected).sum::<f64>()
     }
 
-    /// SHAP values of the raw output for tree inputs `t`.
-    pub fn shap(&self, t: &[f64], phi: &mut [f64], scratch: &mut ShapScratch) {
+    /// SHAP values of the raw output for tree inputs `t`: from the trees'
+    /// tables (see [`Ensemble::explainer`]) where `explainer` has one, else
+    /// by walking the tree.
+    pub fn shap(
+        &self,
+        explainer: Option<&Explainer>,
+        t: &[f64],
+        phi: &mut [f64],
+        scratch: &mut ShapScratch,
+    ) {
         phi.iter_mut().for_each(|v| *v = 0.0);
-        for tree in &self.trees {
-            add_tree_shap(tree, t, phi, scratch);
+        for (i, tree) in self.trees.iter().enumerate() {
+            match explainer
+                .and_then(|e| e.tables.get(i))
+                .and_then(Option::as_ref)
+            {
+                Some(table) => table.add(tree, t, phi),
+                None => add_tree_shap(tree, t, phi, scratch),
+            }
         }
         phi.iter_mut().for_each(|v| *v *= self.scale);
     }
@@ -83,24 +97,6 @@ impl Ensemble {
                 .map(|t| ShapTable::new(t, &mut scratch))
                 .collect(),
         }
-    }
-
-    /// [`Ensemble::shap`] with the trees' tables where they have one.
-    pub fn shap_with(
-        &self,
-        explainer: &Explainer,
-        t: &[f64],
-        phi: &mut [f64],
-        scratch: &mut ShapScratch,
-    ) {
-        phi.iter_mut().for_each(|v| *v = 0.0);
-        for (tree, table) in self.trees.iter().zip(&explainer.tables) {
-            match table {
-                Some(table) => table.add(tree, t, phi),
-                None => add_tree_shap(tree, t, phi, scratch),
-            }
-        }
-        phi.iter_mut().for_each(|v| *v *= self.scale);
     }
 
     pub fn validate(&self, features: usize) -> Result<(), String> {
@@ -462,11 +458,22 @@ mod tests {
         assert!(gain[0] > gain[1] && gain[1] > 0.0, "{gain:?}");
         let mut t = vec![0.0; 2];
         let mut phi = vec![0.0; 2];
+        let explainer = m.explainer();
         for x in [[0.1, 0.0], [0.9, 1.0], [f64::NAN, 1.0], [0.5, 7.0]] {
             m.tree_input(&x, &mut t);
-            m.shap(&t, &mut phi, &mut ShapScratch::default());
+            m.shap(None, &t, &mut phi, &mut ShapScratch::default());
             let total = m.expected() + phi[0] + phi[1];
             assert!((total - m.raw(&t)).abs() < 1e-9, "{x:?}");
+            let mut tabled = vec![0.0; 2];
+            m.shap(
+                Some(&explainer),
+                &t,
+                &mut tabled,
+                &mut ShapScratch::default(),
+            );
+            for (a, b) in phi.iter().zip(&tabled) {
+                assert!((a - b).abs() < 1e-9, "{x:?}: {phi:?} vs {tabled:?}");
+            }
         }
         assert!(m.validate(2).is_ok());
     }

@@ -26,6 +26,7 @@ use super::metrics;
 use crate::constant_args::{constant, constant_number};
 use crate::error::UdfError;
 use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
+use crate::groups::kept;
 use crate::lists::f64_list_scalar;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -240,6 +241,18 @@ fn check(metric: Metric, score: f64, label: f64) -> Result<()> {
     Ok(())
 }
 
+/// Row `i`'s (score, label), or `None` when either is NULL or the
+/// aggregate's filter leaves the row out.
+#[inline]
+fn pair_at(
+    s: &Float64Array,
+    l: &Float64Array,
+    filter: Option<&BooleanArray>,
+    i: usize,
+) -> Option<(f64, f64)> {
+    (s.is_valid(i) && l.is_valid(i) && kept(filter, i)).then(|| (s.value(i), l.value(i)))
+}
+
 /// The metric of `(score, label)` pairs.
 fn compute(metric: Metric, fraction: f64, scores: &[f64], labels: &[f64]) -> Option<f64> {
     let mut pairs: Vec<(f64, bool)> = scores
@@ -260,13 +273,11 @@ impl MetricAccumulator {
         let s = scores.as_primitive::<Float64Type>();
         let l = labels.as_primitive::<Float64Type>();
         for i in 0..s.len() {
-            if s.is_null(i) || l.is_null(i) {
-                continue;
+            if let Some((score, label)) = pair_at(s, l, None, i) {
+                check(self.metric, score, label)?;
+                self.scores.push(score);
+                self.labels.push(label);
             }
-            let (score, label) = (s.value(i), l.value(i));
-            check(self.metric, score, label)?;
-            self.scores.push(score);
-            self.labels.push(label);
         }
         Ok(())
     }
@@ -371,13 +382,9 @@ impl GroupsAccumulator for MetricGroups {
         let s = values[0].as_primitive::<Float64Type>();
         let l = values[1].as_primitive::<Float64Type>();
         for (i, &g) in group_indices.iter().enumerate() {
-            if s.is_null(i)
-                || l.is_null(i)
-                || opt_filter.is_some_and(|f| !f.is_valid(i) || !f.value(i))
-            {
-                continue;
+            if let Some((score, label)) = pair_at(s, l, opt_filter, i) {
+                self.push(g, score, label)?;
             }
-            self.push(g, s.value(i), l.value(i))?;
         }
         Ok(())
     }
@@ -414,8 +421,8 @@ impl GroupsAccumulator for MetricGroups {
                 labels.as_primitive::<Float64Type>(),
             );
             for i in 0..scores.len().min(labels.len()) {
-                if scores.is_valid(i) && labels.is_valid(i) {
-                    self.push(g, scores.value(i), labels.value(i))?;
+                if let Some((score, label)) = pair_at(scores, labels, None, i) {
+                    self.push(g, score, label)?;
                 }
             }
         }
@@ -433,15 +440,13 @@ impl GroupsAccumulator for MetricGroups {
         let l = values[1].as_primitive::<Float64Type>();
         let mut rows = Vec::with_capacity(s.len());
         for i in 0..s.len() {
-            if s.is_null(i)
-                || l.is_null(i)
-                || opt_filter.is_some_and(|f| !f.is_valid(i) || !f.value(i))
-            {
-                rows.push((Vec::new(), Vec::new()));
-                continue;
+            match pair_at(s, l, opt_filter, i) {
+                Some((score, label)) => {
+                    check(self.metric, score, label)?;
+                    rows.push((vec![score], vec![label]));
+                }
+                None => rows.push((Vec::new(), Vec::new())),
             }
-            check(self.metric, s.value(i), l.value(i))?;
-            rows.push((vec![s.value(i)], vec![l.value(i)]));
         }
         Ok(pair_lists(&rows))
     }

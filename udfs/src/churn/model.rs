@@ -557,10 +557,7 @@ impl Scorer<'_> {
             Learner::Logistic(m) => m.contributions(x, out),
             Learner::Gbt(e) | Learner::RandomForest(e) => {
                 e.tree_input(x, &mut self.input);
-                match self.explainer {
-                    Some(explainer) => e.shap_with(explainer, &self.input, out, &mut self.shap),
-                    None => e.shap(&self.input, out, &mut self.shap),
-                }
+                e.shap(self.explainer, &self.input, out, &mut self.shap);
             }
         }
     }

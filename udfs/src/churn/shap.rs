@@ -149,14 +149,7 @@ fn recurse<G: Fn(usize) -> bool>(
 
 /// Add the tree's SHAP values for row `x` to `phi` (one slot per feature).
 pub fn add_tree_shap(tree: &Tree, x: &[f64], phi: &mut [f64], scratch: &mut ShapScratch) {
-    let go_left = |node: usize| {
-        let value = x[tree.feature[node] as usize];
-        if value.is_nan() {
-            tree.default_left[node]
-        } else {
-            value <= tree.threshold[node]
-        }
-    };
+    let go_left = |node: usize| tree.goes_left(node, x);
     recurse(
         tree,
         &go_left,
@@ -285,14 +278,7 @@ impl ShapTable {
     pub fn add(&self, tree: &Tree, x: &[f64], phi: &mut [f64]) {
         let mut decisions = 0u64;
         for (i, &n) in self.splits.iter().enumerate() {
-            let n = n as usize;
-            let value = x[tree.feature[n] as usize];
-            let left = if value.is_nan() {
-                tree.default_left[n]
-            } else {
-                value <= tree.threshold[n]
-            };
-            decisions |= (left as u64) << i;
+            decisions |= (tree.goes_left(n as usize, x) as u64) << i;
         }
         for leaf in &self.leaves {
             let d = leaf.features.len();
@@ -349,6 +335,18 @@ mod tests {
         phi
     }
 
+    /// Rows for [`sample_tree`]: each side of every split, missing values,
+    /// and values on the thresholds.
+    const SAMPLE_ROWS: [[f64; 3]; 7] = [
+        [0.0, 0.0, 0.0],
+        [0.0, 2.0, 1.0],
+        [1.0, 0.0, -1.0],
+        [1.0, 5.0, 1.0],
+        [3.0, 0.0, 0.0],
+        [f64::NAN, 2.0, f64::NAN],
+        [0.5, 1.0, 0.0],
+    ];
+
     /// A tree that splits on feature 0 twice and on features 1 and 2.
     fn sample_tree() -> Tree {
         // node: 0 f0<=0.5 -> 1,2 ; 1 f1<=1 -> 3,4 ; 2 f0<=2 -> 5,6 ; 5 f2<=0 -> 7,8
@@ -366,14 +364,7 @@ mod tests {
     #[test]
     fn matches_brute_force_shapley_values() {
         let tree = sample_tree();
-        for x in [
-            [0.0, 0.0, 0.0],
-            [0.0, 2.0, 1.0],
-            [1.0, 0.0, -1.0],
-            [1.0, 5.0, 1.0],
-            [3.0, 0.0, 0.0],
-            [f64::NAN, 2.0, f64::NAN],
-        ] {
+        for x in SAMPLE_ROWS {
             let mut phi = vec![0.0; 3];
             add_tree_shap(&tree, &x, &mut phi, &mut ShapScratch::default());
             let exact = brute_force(&tree, &x, 3);
@@ -465,15 +456,7 @@ mod tests {
         let tree = sample_tree();
         let mut scratch = ShapScratch::default();
         let table = ShapTable::new(&tree, &mut scratch).expect("a small tree has a table");
-        for x in [
-            [0.0, 0.0, 0.0],
-            [0.0, 2.0, 1.0],
-            [1.0, 0.0, -1.0],
-            [1.0, 5.0, 1.0],
-            [3.0, 0.0, 0.0],
-            [f64::NAN, 2.0, f64::NAN],
-            [0.5, 1.0, 0.0],
-        ] {
+        for x in SAMPLE_ROWS {
             let mut walk = vec![0.0; 3];
             add_tree_shap(&tree, &x, &mut walk, &mut scratch);
             let mut looked_up = vec![0.0; 3];

@@ -46,23 +46,30 @@ pub struct Tree {
 }
 
 impl Tree {
+    /// Whether row `x` goes left at split node `n` (a missing value goes
+    /// the node's default way).
+    #[inline]
+    pub fn goes_left(&self, n: usize, x: &[f64]) -> bool {
+        let v = x[self.feature[n] as usize];
+        if v.is_nan() {
+            self.default_left[n]
+        } else {
+            v <= self.threshold[n]
+        }
+    }
+
     /// The leaf `x` (one value per feature, NaN missing) falls in.
     #[inline]
     pub fn leaf(&self, x: &[f64]) -> usize {
         let mut n = 0usize;
-        loop {
-            let f = self.feature[n];
-            if f < 0 {
-                return n;
-            }
-            let v = x[f as usize];
-            let go_left = if v.is_nan() {
-                self.default_left[n]
+        while self.feature[n] >= 0 {
+            n = if self.goes_left(n, x) {
+                self.left[n]
             } else {
-                v <= self.threshold[n]
-            };
-            n = if go_left { self.left[n] } else { self.right[n] } as usize;
+                self.right[n]
+            } as usize;
         }
+        n
     }
 
     #[inline]

@@ -12,6 +12,7 @@ use datafusion::error::Result;
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
 
 use crate::error::UdfError;
+use crate::groups::kept;
 
 /// A KPI's per-group counts.
 pub(crate) trait Tally: Default + Copy + Send + Sync + std::fmt::Debug + 'static {
@@ -66,7 +67,7 @@ impl<T: Tally> GroupsAccumulator for TallyGroups<T> {
         self.tallies.resize(total_num_groups, T::default());
         let scores = values[0].as_primitive::<Float64Type>();
         for (i, &g) in group_indices.iter().enumerate() {
-            if scores.is_null(i) || opt_filter.is_some_and(|f| !f.is_valid(i) || !f.value(i)) {
+            if scores.is_null(i) || !kept(opt_filter, i) {
                 continue;
             }
             self.tallies[g]
@@ -116,7 +117,7 @@ impl<T: Tally> GroupsAccumulator for TallyGroups<T> {
         let scores = values[0].as_primitive::<Float64Type>();
         let mut tallies = vec![T::default(); scores.len()];
         for (i, t) in tallies.iter_mut().enumerate() {
-            if scores.is_null(i) || opt_filter.is_some_and(|f| !f.is_valid(i) || !f.value(i)) {
+            if scores.is_null(i) || !kept(opt_filter, i) {
                 continue;
             }
             t.add(scores.value(i), self.param)
