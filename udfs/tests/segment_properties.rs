@@ -85,3 +85,109 @@ proptest! {
         prop_assert_eq!(Model::parse("t", &text).unwrap(), model);
     }
 }
+
+/// `rfm` over rows (customer, days before as_of, amount), each row order given.
+fn rfm_scores(rows: &[(i64, i32, f64)]) -> std::collections::BTreeMap<i64, [f64; 6]> {
+    use datafusion::arrow::array::{AsArray, Date32Array, Float64Array, Int64Array};
+    use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema};
+    use datafusion::arrow::record_batch::RecordBatch;
+    use datafusion::datasource::MemTable;
+    use datafusion::prelude::SessionContext;
+    use std::sync::Arc;
+
+    // 2024-03-31 is day 19813 since 1970-01-01.
+    const AS_OF: i32 = 19813;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("customer_id", DataType::Int64, false),
+        Field::new("ts", DataType::Date32, false),
+        Field::new("amount", DataType::Float64, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))),
+            Arc::new(Date32Array::from_iter_values(
+                rows.iter().map(|r| AS_OF - r.1),
+            )),
+            Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.2))),
+        ],
+    )
+    .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let ctx = SessionContext::new();
+        crmlake_udfs::register_all(&ctx).unwrap();
+        let table = MemTable::try_new(schema, vec![vec![batch]]).unwrap();
+        ctx.register_table("t", Arc::new(table)).unwrap();
+        let batches = ctx
+            .sql(
+                "SELECT customer_id, CAST(recency_days AS DOUBLE), CAST(frequency AS DOUBLE), monetary, \
+                        CAST(r_score AS DOUBLE), CAST(f_score AS DOUBLE), CAST(m_score AS DOUBLE) \
+                 FROM rfm('t', '2024-03-31')",
+            )
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let mut out = std::collections::BTreeMap::new();
+        for b in &batches {
+            let id = b.column(0).as_primitive::<Int64Type>();
+            let col = |i: usize| {
+                b.column(i)
+                    .as_primitive::<datafusion::arrow::datatypes::Float64Type>()
+                    .clone()
+            };
+            let cols: Vec<_> = (1..7).map(col).collect();
+            for row in 0..b.num_rows() {
+                let v = std::array::from_fn(|k| cols[k].value(row));
+                out.insert(id.value(row), v);
+            }
+        }
+        out
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(40))]
+
+    /// RFM scores are 1-5, monotone in their value (better never scores
+    /// lower, equal always scores equal, so a tie never sits below strictly
+    /// worse values), and do not depend on row order; a column where every
+    /// customer is tied scores 3.
+    #[test]
+    fn rfm_scores_are_monotone_tie_fair_and_order_free(
+        rows in prop::collection::vec((0i64..12, 0i32..6, 1u8..5), 1..60),
+        rotate in 0usize..60,
+    ) {
+        let rows: Vec<(i64, i32, f64)> = rows.into_iter().map(|(c, d, a)| (c, d, f64::from(a) * 10.0)).collect();
+        let got = rfm_scores(&rows);
+        let mut shuffled = rows.clone();
+        shuffled.reverse();
+        let k = rotate % shuffled.len();
+        shuffled.rotate_left(k);
+        prop_assert_eq!(&rfm_scores(&shuffled), &got);
+
+        // (value column, score column, better is higher)
+        for (value, score, higher_better) in [(0, 3, false), (1, 4, true), (2, 5, true)] {
+            let all_tied = got.values().all(|v| v[value] == got.values().next().unwrap()[value]);
+            for a in got.values() {
+                prop_assert!((1.0..=5.0).contains(&a[score]));
+                if all_tied {
+                    prop_assert_eq!(a[score], 3.0);
+                }
+                for b in got.values() {
+                    let better = if higher_better { a[value] > b[value] } else { a[value] < b[value] };
+                    if better {
+                        prop_assert!(a[score] >= b[score], "{:?} scores below {:?}", a, b);
+                    }
+                    if a[value] == b[value] {
+                        prop_assert_eq!(a[score], b[score]);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -12,10 +12,16 @@
 //!   clean the input first);
 //! - `r_score`, `f_score`, `m_score`: quintiles 1–5 over all customers, 5
 //!   best (most recent, most frequent, highest spend). A customer's score is
-//!   `floor(5 · (rank − 1) / n) + 1`, rank being the 1-based rank of their value
-//!   among the n customers, worst first, ties sharing the lowest rank (SQL
-//!   `RANK()`): equal values always get equal scores, and the result does
-//!   not depend on row order;
+//!   `floor(5 · (rank − ½) / n) + 1`, rank being the mid-rank of their value
+//!   among the n customers, worst first (tied values share the mean of the
+//!   ranks they span, pandas `rank(method='average')`). Equal values always
+//!   get equal scores, a tie sits where its values sit (a single customer, or
+//!   a column where everyone is tied, scores 3; a tie at the top scores high),
+//!   scores never fall as the value improves, and the result does not depend
+//!   on row order;
+//! - a `monetary` that is NaN (a NaN `amount`) is not a spend that can be
+//!   ranked: that customer's `m_score`, `rfm_cell` and `segment` are NULL, and
+//!   the other customers' `m_score` is ranked among themselves;
 //! - `rfm_cell`: the three scores as text, e.g. `'545'`;
 //! - `segment`: from `r_score` and `fm = (f_score + m_score + 1) / 2` (the
 //!   mean of F and M rounded half up), by this map (rows R, columns FM):
@@ -87,7 +93,7 @@ pub fn entry() -> FunctionEntry {
         name: NAME,
         kind: FunctionKind::Table,
         signature: "rfm(input, as_of) -> TABLE(customer_id, recency_days, frequency, monetary, r_score, f_score, m_score, rfm_cell, segment)",
-        description: "RFM per customer: recency in days, orders (or purchase days), total spend, quintile scores 1-5 (5 best, ties equal), cell and one of 11 named segments",
+        description: "RFM per customer: recency in days, orders (or purchase days), total spend, quintile scores 1-5 by mid-rank (5 best, ties equal, NULL for a NaN spend), cell and one of 11 named segments",
         example: "SELECT customer_id, recency_days, frequency, monetary, rfm_cell, segment FROM rfm('SELECT * FROM (VALUES (1, DATE ''2024-03-01'', 50.0), (1, DATE ''2024-03-20'', 70.0), (2, DATE ''2024-01-05'', 10.0)) AS t(customer_id, ts, amount)', '2024-03-31') ORDER BY customer_id",
         registration: Registration::Table(Arc::new(Rfm)),
     }
@@ -128,9 +134,15 @@ impl TableFunctionImpl for Rfm {
             .any(|f| f.name() == "order_id");
         let day = "CAST(CAST(ts AS DATE) AS INT)";
         let order = if has_orders { "order_id" } else { day };
-        let score = |column: &str, direction: &str| {
+        // Mid-rank, worst first: (rank among worse-or-equal + n - rank among
+        // better-or-equal + 1) / 2; the score floor(5 (mid - 1/2) / n) + 1 in
+        // integers. `part` keeps values that cannot be ranked (NaN spend) in
+        // a window of their own, whose score is then set NULL.
+        let score = |column: &str, worst_first: &str, best_first: &str, part: &str| {
             format!(
-                "CAST(floor(5.0 * (RANK() OVER (ORDER BY {column} {direction}) - 1) / COUNT(*) OVER ()) AS BIGINT) + 1"
+                "CAST(floor(5.0 * CAST(RANK() OVER ({part} ORDER BY {column} {worst_first}) \
+                   + COUNT(*) OVER ({part}) - RANK() OVER ({part} ORDER BY {column} {best_first}) AS DOUBLE) \
+                   / (2.0 * CAST(COUNT(*) OVER ({part}) AS DOUBLE))) AS BIGINT) + 1"
             )
         };
         let sql = format!(
@@ -149,15 +161,16 @@ impl TableFunctionImpl for Rfm {
                FROM counts JOIN money ON counts.customer_id = money.customer_id), \
              s AS ( \
                SELECT customer_id, recency_days, frequency, monetary, \
-                      {r} AS r_score, {f} AS f_score, {m} AS m_score FROM c), \
+                      {r} AS r_score, {f} AS f_score, \
+                      CASE WHEN isnan(monetary) THEN NULL ELSE {m} END AS m_score FROM c), \
              g AS (SELECT *, (f_score + m_score + 1) / 2 AS fm FROM s) \
              SELECT customer_id, recency_days, frequency, monetary, r_score, f_score, m_score, \
-                    concat(CAST(r_score AS VARCHAR), CAST(f_score AS VARCHAR), CAST(m_score AS VARCHAR)) AS rfm_cell, \
+                    CASE WHEN m_score IS NOT NULL THEN concat(CAST(r_score AS VARCHAR), CAST(f_score AS VARCHAR), CAST(m_score AS VARCHAR)) END AS rfm_cell, \
                     {segment} AS segment \
              FROM g",
-            r = score("recency_days", "DESC"),
-            f = score("frequency", "ASC"),
-            m = score("monetary", "ASC"),
+            r = score("recency_days", "DESC", "ASC", ""),
+            f = score("frequency", "ASC", "DESC", ""),
+            m = score("monetary", "ASC", "DESC", "PARTITION BY isnan(monetary)"),
             segment = segment_case(),
             monetary = table_input::exact_sum("amount", ""),
         );
