@@ -21,13 +21,19 @@
 //! In a step's SQL, `${run_id}` and `${run_date}` are replaced by the run's id
 //! and date as SQL string literals (`'20261201T...-123'`, `'2026-12-01'`).
 //!
+//! The job's `name` (lower-case letters, digits, `_`, `-`) scopes its run
+//! marker and owns its model names.
+//!
 //! Model steps (`model = true`): the step's result must be one row with a
 //! `model` column (a `*_fit` / `*_train` aggregate's value). Instead of a
 //! table of its own, the model is appended to the `models` table as version
 //! n + 1 of the model named by the step's `table`:
 //! `OUT/models/<name>-v<version>.parquet` with columns `name`, `version`,
-//! `run_id`, `run_date`, `created_at`, `metrics` (JSON: the training metrics
-//! of `model_info`) and `model`. The file is written under `OUT/_staging/`
+//! `run_id`, `run_date`, `created_at`, `metrics` (JSON: the training
+//! metrics of `model_info`), `model` and `job`. A model name belongs to the job that
+//! first wrote it (another job naming it fails before it trains), and a
+//! rerun of the same job and date replaces that date's version instead of
+//! adding one. The file is written under `OUT/_staging/`
 //! and renamed into place, so readers see a version whole or not at all. Later
 //! steps read it from `models`, e.g. `(SELECT model FROM models WHERE name =
 //! 'churn' ORDER BY version DESC LIMIT 1)`.
@@ -41,9 +47,10 @@
 //! `OUT/_staging/<run_id>/` and renamed into place, so a reader sees the old
 //! partition or the new one, and a rerun of the same date replaces it. When
 //! every step has committed, the run writes `OUT/_runs/<run_id>.json` (the
-//! manifest, [`manifest`]) and last `OUT/_runs/run_date=D/_SUCCESS` (holding
-//! the run id); a run deletes that marker when it starts, so after a failed
-//! run there is none for its date. A failed run still writes its manifest,
+//! manifest, [`manifest`]) and last `OUT/_runs/<job>/run_date=D/_SUCCESS`
+//! (holding the run id; [`run_marker`]); a run deletes its job's marker for
+//! the date when it starts, so after a failed run there is none for its job
+//! and date, and other jobs' markers in the same root are never touched. A failed run still writes its manifest,
 //! with `"status": "failed"` and the error. Readers ignore names starting
 //! with `_`.
 
@@ -216,6 +223,23 @@ pub fn parse_job(text: &str, source: &str) -> Result<JobFile> {
             "job file '{source}': no [[steps]]"
         )));
     }
+    // The name is a folder of `_runs/` (the run marker) and owns the job's
+    // model names, so: a path-safe name, lower case (one folder on any disk).
+    let name_ok = !job.name.is_empty()
+        && job.name.len() <= 128
+        && job
+            .name
+            .starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && job
+            .name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    if !name_ok {
+        return Err(CrmlakeError::user(format!(
+            "job file '{source}': name '{}' must be lower-case letters, digits, _ and -, starting with a letter or digit",
+            job.name
+        )));
+    }
     if let Some(mb) = job.settings.memory_limit_mb {
         if mb == 0 || mb.checked_mul(1024 * 1024).is_none() {
             return Err(CrmlakeError::user(format!(
@@ -277,6 +301,8 @@ pub fn load_job(path: &std::path::Path) -> Result<JobFile> {
 
 /// Everything a step needs from the run.
 struct RunContext<'a> {
+    /// The job's name: it scopes the run marker and owns its model names.
+    job: &'a str,
     ctx: &'a SessionContext,
     out: &'a OutRoot,
     run_id: &'a str,
@@ -345,6 +371,7 @@ pub async fn run_job(job: &JobFile, opts: &RunOptions) -> Result<RunReport> {
     let out = OutRoot::open(&ctx, &out_location).await?;
     let lock = RunLock::acquire(&out, &Holder::this_process(&run_id, &job.name), opts.wait).await?;
     let rc = RunContext {
+        job: &job.name,
         ctx: &ctx,
         out: &out,
         run_id: &run_id,
@@ -393,7 +420,7 @@ async fn dry_run(
     let mut steps = Vec::with_capacity(job.steps.len());
     for (i, step) in job.steps.iter().enumerate() {
         let context = step_context(job, i);
-        plan_step_as_view(ctx, step, &context, run_id, run_date).await?;
+        plan_step_as_view(ctx, &job.name, step, &context, run_id, run_date).await?;
         eprintln!("{context}: planned");
         steps.push(StepReport {
             table: step.table.clone(),
@@ -408,6 +435,13 @@ async fn dry_run(
         steps,
         manifest: None,
     })
+}
+
+/// `_runs/<job>/run_date=D/_SUCCESS`: the marker of a job's run for a date,
+/// one per job, so jobs sharing an output root never see or remove each
+/// other's.
+pub fn run_marker(job: &str, run_date: NaiveDate) -> String {
+    format!("_runs/{job}/run_date={run_date}/_SUCCESS")
 }
 
 /// Everything a run does while it holds the output root's lock.
@@ -455,7 +489,7 @@ async fn run_locked(
 async fn prepare_out_root(job: &JobFile, rc: &RunContext<'_>) -> Result<String> {
     let out = rc.out;
     out.delete_dir("_staging").await?;
-    let run_marker = format!("_runs/run_date={}/_SUCCESS", rc.run_date);
+    let run_marker = run_marker(rc.job, rc.run_date);
     out.delete(&run_marker).await?;
     if !out.list("models").await?.is_empty() {
         register_output(
@@ -718,12 +752,18 @@ async fn plan_with_rejects(
 /// The columns of the `models` table over a model step's query (wrapped
 /// with a newline before the parenthesis, so a trailing `-- comment` ends
 /// where the step's SQL does).
-fn models_projection(name: &str, sql: &str, run_id: &str, run_date: NaiveDate) -> String {
+fn models_projection(
+    job: &str,
+    name: &str,
+    sql: &str,
+    run_id: &str,
+    run_date: NaiveDate,
+) -> String {
     format!(
         "SELECT CAST('{name}' AS VARCHAR) AS name, CAST(1 AS BIGINT) AS version, \
          CAST('{run_id}' AS VARCHAR) AS run_id, DATE '{run_date}' AS run_date, \
          CAST(now() AS TIMESTAMP) AS created_at, CAST('{{}}' AS VARCHAR) AS metrics, \
-         CAST(model AS VARCHAR) AS model FROM ({sql}\n) AS step"
+         CAST(model AS VARCHAR) AS model, CAST('{job}' AS VARCHAR) AS job FROM ({sql}\n) AS step"
     )
 }
 
@@ -731,6 +771,7 @@ fn models_projection(name: &str, sql: &str, run_id: &str, run_date: NaiveDate) -
 /// (a model step as the `models` table).
 async fn plan_step_as_view(
     ctx: &SessionContext,
+    job: &str,
     step: &Step,
     context: &str,
     run_id: &str,
@@ -743,7 +784,7 @@ async fn plan_step_as_view(
         (
             plan_step(
                 ctx,
-                &models_projection(&step.table, sql, run_id, run_date),
+                &models_projection(job, &step.table, sql, run_id, run_date),
                 context,
             )
             .await?,
@@ -816,6 +857,7 @@ async fn write_step(
         out,
         run_id,
         run_date,
+        ..
     } = rc;
     let plan = plan_with_rejects(ctx, step, context, run_id, *run_date).await?;
     let physical = physical_plan(ctx, plan, context).await?;
@@ -905,22 +947,76 @@ async fn register_output(ctx: &SessionContext, name: &str, url: &str, context: &
     Ok(())
 }
 
-/// The next version of model `name` in `OUT/models/` (1 when there is none).
-async fn next_version(out: &OutRoot, name: &str) -> Result<i64> {
+/// The version a model step writes: model `name` belongs to the job that
+/// first wrote it (another job's step naming it is refused), a rerun of the
+/// same job and date replaces that date's version, and otherwise the model
+/// gets the next version (1 when there is none). Versions written before
+/// models carried their job (no `job` column, or NULL) belong to no job.
+async fn model_version(rc: &RunContext<'_>, name: &str, context: &str) -> Result<i64> {
     let prefix = format!("{name}-v");
-    let mut last = 0;
-    for obj in out.list("models").await? {
-        if let Some(v) = obj
-            .location
+    let exists = rc.out.list("models").await?.iter().any(|o| {
+        o.location
             .filename()
-            .and_then(|f| f.strip_prefix(&prefix))
-            .and_then(|r| r.strip_suffix(".parquet"))
-            .and_then(|v| v.parse::<i64>().ok())
-        {
-            last = last.max(v);
-        }
+            .is_some_and(|f| f.starts_with(&prefix) && f.ends_with(".parquet"))
+    });
+    if !exists {
+        return Ok(1);
     }
-    Ok(last + 1)
+    let models = rc
+        .ctx
+        .table("models")
+        .await
+        .map_err(|e| CrmlakeError::query(context, e))?;
+    let has_job = models.schema().field_with_unqualified_name("job").is_ok();
+    let job = if has_job {
+        "job"
+    } else {
+        "CAST(NULL AS VARCHAR)"
+    };
+    let sql = format!(
+        "SELECT CAST(max(version) AS BIGINT), \
+                CAST(max(CASE WHEN {job} = '{me}' AND run_date = DATE '{date}' THEN version END) AS BIGINT), \
+                min(CASE WHEN {job} <> '{me}' THEN {job} END) \
+         FROM models WHERE name = '{name}'",
+        me = rc.job,
+        date = rc.run_date,
+    );
+    let batches = rc
+        .ctx
+        .sql(&sql)
+        .await
+        .map_err(|e| CrmlakeError::query(context, e))?
+        .collect()
+        .await
+        .map_err(|e| CrmlakeError::query(context, e))?;
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::Int64Type;
+    let Some(b) = batches.iter().find(|b| b.num_rows() > 0) else {
+        return Ok(1);
+    };
+    let int = |i: usize| {
+        let c = b.column(i).as_primitive::<Int64Type>();
+        (!c.is_null(0)).then(|| c.value(0))
+    };
+    let other = datafusion::arrow::compute::cast(
+        b.column(2),
+        &datafusion::arrow::datatypes::DataType::Utf8,
+    )
+    .map_err(|e| CrmlakeError::Internal(format!("models owner: {e}")))?;
+    let other = other.as_string::<i32>();
+    if !other.is_null(0) {
+        return Err(CrmlakeError::user(format!(
+            "{context}: model '{name}' in '{}' belongs to job '{}'; a model name belongs to one job, so name this step's model differently (table = \"{}_{name}\")",
+            rc.out.show("models"),
+            other.value(0),
+            rc.job
+        )));
+    }
+    Ok(match (int(1), int(0)) {
+        (Some(same_date), _) => same_date,
+        (None, Some(last)) => last + 1,
+        (None, None) => 1,
+    })
 }
 
 /// The training metrics of a model value as JSON: `model_info`'s `metrics`
@@ -961,11 +1057,14 @@ async fn write_model(
     use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 
     let RunContext {
+        job,
         ctx,
         out,
         run_id,
         run_date,
     } = rc;
+    // Before training: a name owned by another job fails fast.
+    let version = model_version(rc, &step.table, context).await?;
     let plan = plan_step(ctx, &step.sql_for(run_id, *run_date), context).await?;
     let physical = physical_plan(ctx, plan, context).await?;
     let batches = datafusion::physical_plan::collect(Arc::clone(&physical), ctx.task_ctx())
@@ -1000,7 +1099,6 @@ async fn write_model(
                 "{context}: the model is NULL (no rows to train on?)"
             ))
         })?;
-    let version = next_version(out, &step.table).await?;
     let metrics = model_metrics(&text);
     let now = chrono::Utc::now().timestamp_micros();
     let schema = Arc::new(Schema::new(vec![
@@ -1015,6 +1113,8 @@ async fn write_model(
         ),
         Field::new("metrics", DataType::Utf8, false),
         Field::new("model", DataType::Utf8, false),
+        // Added after the first release: at the end, as every new column.
+        Field::new("job", DataType::Utf8, false),
     ]));
     let days = (*run_date - NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()).num_days();
     let columns: Vec<ArrayRef> = vec![
@@ -1025,6 +1125,7 @@ async fn write_model(
         Arc::new(TimestampMicrosecondArray::from(vec![now]).with_timezone("UTC")),
         Arc::new(StringArray::from(vec![metrics.to_string()])),
         Arc::new(StringArray::from(vec![text])),
+        Arc::new(StringArray::from(vec![job.to_string()])),
     ];
     let batch = RecordBatch::try_new(Arc::clone(&schema), columns)
         .map_err(|e| CrmlakeError::Internal(format!("models row: {e}")))?;

@@ -66,11 +66,12 @@ fn manifests(out: &Path) -> Vec<serde_json::Value> {
 }
 
 fn demo_marker(out: &Path) -> PathBuf {
-    out.join(format!("_runs/run_date={DEMO_DATE}/_SUCCESS"))
+    out.join(format!("_runs/demo/run_date={DEMO_DATE}/_SUCCESS"))
 }
 
-fn run_marker(out: &Path) -> PathBuf {
-    out.join(format!("_runs/run_date={DATE}/_SUCCESS"))
+/// Job `job`'s run marker for DATE.
+fn run_marker(out: &Path, job: &str) -> PathBuf {
+    out.join(format!("_runs/{job}/run_date={DATE}/_SUCCESS"))
 }
 
 fn listing(dir: &Path) -> Vec<String> {
@@ -192,11 +193,11 @@ fn demo_commits_partitions_rejects_and_a_manifest_and_reruns_replace_them() {
     // figures widely reported for this data set with these rules); every
     // customer scored in the ltv table, given 5 products, in one of the 11
     // RFM segments and in one acquisition cohort; the 3,370 customers with a
-    // purchase before 2011-09-10 scored for churn with 3 reasons by version 2
-    // of the churn model (one version per run).
+    // purchase before 2011-09-10 scored for churn with 3 reasons by version 1
+    // of the churn model (a rerun of the same date replaces its version).
     assert_eq!(
         counts,
-        format!("customers,orders,run_date,ltv_rows,recommended,rules,segments,cohort_customers,clusters,churn_scored,model_version,churn_models\n4338,18532,{DEMO_DATE},4338,4338,true,11,4338,5,3370,2,2\n")
+        format!("customers,orders,run_date,ltv_rows,recommended,rules,segments,cohort_customers,clusters,churn_scored,model_version,churn_models\n4338,18532,{DEMO_DATE},4338,4338,true,11,4338,5,3370,1,1\n")
     );
 
     // Headline KPIs as DuckDB computes them from the raw lake
@@ -311,7 +312,10 @@ fn demo_commits_partitions_rejects_and_a_manifest_and_reruns_replace_them() {
     }
     let churn = steps.iter().find(|s| s["table"] == "churn").unwrap();
     assert_eq!(churn["kind"], "model");
-    assert_eq!(churn["model_version"], 2);
+    assert_eq!(
+        churn["model_version"], 1,
+        "the rerun replaced its date's version"
+    );
     assert!(churn["model_metrics"]["train_roc_auc"].as_f64().unwrap() > 0.5);
     let overview = steps
         .iter()
@@ -362,7 +366,7 @@ fn demo_commits_partitions_rejects_and_a_manifest_and_reruns_replace_them() {
             serde_json::from_value(got["pyarrow_columns"].clone()).unwrap();
         assert_eq!(arrow_names, names, "pyarrow's columns of {t}");
         let rows = match *t {
-            "models" => 2,
+            "models" => 1,
             "_rejects/clean_transactions" => expected.values().sum::<u64>(),
             _ => steps.iter().find(|s| s["table"] == *t).unwrap()["rows_out"]
                 .as_u64()
@@ -398,7 +402,7 @@ fn a_failing_step_keeps_earlier_outputs_and_writes_no_run_marker() {
     let out = dir.path().join("out");
     let good = write_job(dir.path(), "good.toml", SMALL_JOB);
     ok(run_job(&good, &out, &[]));
-    assert!(run_marker(&out).exists());
+    assert!(run_marker(&out, "small").exists());
     let before = small_counts(&out);
     assert_eq!(before, "countries,big\n37,1000\n");
 
@@ -453,7 +457,10 @@ fn a_failing_step_keeps_earlier_outputs_and_writes_no_run_marker() {
         let job = write_job(dir.path(), "bad.toml", &text);
         let line = user_error(run_job(&job, &out, &[]), needles);
         assert!(!line.contains("panicked"));
-        assert!(!run_marker(&out).exists(), "{sql}: no run marker");
+        assert!(!run_marker(&out, "bad").exists(), "{sql}: no run marker");
+        // Markers are per job: job 'small''s run of the same date still
+        // stands for it (downstream of 'small' is not held back by 'bad').
+        assert!(run_marker(&out, "small").exists(), "{sql}: small's marker");
         // Step 1 of the failed run committed (Iceland left out), step 2's
         // old partition is untouched.
         assert_eq!(small_counts(&out), "countries,big\n36,1000\n", "{sql}");
@@ -468,7 +475,8 @@ fn a_failing_step_keeps_earlier_outputs_and_writes_no_run_marker() {
     }
     ok(run_job(&good, &out, &[]));
     assert_eq!(small_counts(&out), before);
-    assert!(run_marker(&out).exists());
+    assert!(run_marker(&out, "small").exists());
+    assert!(!run_marker(&out, "bad").exists());
 }
 
 #[test]
@@ -534,12 +542,12 @@ fn a_run_killed_mid_write_leaves_committed_output_and_a_rerun_is_clean() {
         listing(&out.join(format!("big/run_date={DATE}"))),
         vec!["_SUCCESS", "part-00000.parquet"]
     );
-    assert!(!run_marker(&out).exists());
+    assert!(!run_marker(&out, "small").exists());
     assert_eq!(manifests(&out).len(), 1, "only the first run's manifest");
     // A rerun cleans up after the killed one.
     ok(run_job(&good, &out, &[]));
     assert_eq!(small_counts(&out), before);
-    assert!(run_marker(&out).exists());
+    assert!(run_marker(&out, "small").exists());
     assert!(!out.join("_staging").exists());
 }
 
@@ -801,6 +809,66 @@ fn trailing_comments_in_step_sql_and_rules() {
     let m = manifests(&out);
     assert_eq!(m[0]["steps"][0]["rejected"]["negative"], 1);
     assert_eq!(csv(&out, "SELECT name FROM models"), "name\nsegments\n");
+}
+
+/// A model name belongs to the job that first wrote it, and a rerun of the
+/// same job and date replaces that date's version instead of adding one.
+#[test]
+fn models_are_scoped_to_their_job_and_a_rerun_replaces_its_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let model_job = |name: &str| {
+        write_job(
+            dir.path(),
+            &format!("{name}.toml"),
+            &format!(
+                "name = \"{name}\"\n[[steps]]\ntable = \"segments\"\nmodel = true\n\
+                 sql = \"SELECT kmeans_fit(named_struct('x', CAST(value AS DOUBLE)), 2, 'seed=1') AS model FROM generate_series(1, 50)\"\n"
+            ),
+        )
+    };
+    let a = model_job("a");
+    let lake = sample_lake();
+    ok(run_job(&a, &out, &[]));
+    ok(run_job(&a, &out, &[]));
+    ok(run_job_on(&a, &lake, &out, "2024-02-01", &[]));
+    let versions =
+        "SELECT version, job, CAST(run_date AS VARCHAR) AS run_date FROM models ORDER BY version";
+    let want = "version,job,run_date\n1,a,2024-01-31\n2,a,2024-02-01\n";
+    assert_eq!(csv(&out, versions), want);
+    assert_eq!(
+        listing(&out.join("models")),
+        vec!["segments-v1.parquet", "segments-v2.parquet"]
+    );
+
+    // Job b may not add versions to a's model: refused before training,
+    // nothing written, no marker for b, a's markers untouched.
+    let b = model_job("b");
+    user_error(
+        run_job(&b, &out, &[]),
+        &[
+            "step 1 of 1 ('segments')",
+            "model 'segments'",
+            "belongs to job 'a'",
+        ],
+    );
+    assert_eq!(csv(&out, versions), want);
+    assert!(!run_marker(&out, "b").exists());
+    assert!(run_marker(&out, "a").exists());
+    assert!(out.join("_runs/a/run_date=2024-02-01/_SUCCESS").exists());
+
+    // Job names are folders of _runs/: path-safe and lower case.
+    for name in ["../up", "Nightly", "run_date=2024-01-31", "", "_x"] {
+        let job = write_job(
+            dir.path(),
+            "named.toml",
+            &format!("name = \"{name}\"\n[[steps]]\ntable = \"t\"\nsql = \"SELECT 1 AS one\"\n"),
+        );
+        user_error(
+            run_job(&job, &out, &[]),
+            &[&format!("name '{name}' must be lower-case")],
+        );
+    }
 }
 
 #[test]

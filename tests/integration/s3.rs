@@ -257,7 +257,7 @@ sql = "SELECT country, count(*) AS customers FROM countries GROUP BY country ORD
     let expected_files = [
         "out/_rejects/countries/run_date=2024-01-31/_SUCCESS",
         "out/_rejects/countries/run_date=2024-01-31/part-00000.parquet",
-        "out/_runs/run_date=2024-01-31/_SUCCESS",
+        "out/_runs/s3/run_date=2024-01-31/_SUCCESS",
         "out/countries/run_date=2024-01-31/_SUCCESS",
         "out/countries/run_date=2024-01-31/part-00000.parquet",
         "out/summary/run_date=2024-01-31/_SUCCESS",
@@ -279,7 +279,7 @@ sql = "SELECT country, count(*) AS customers FROM countries GROUP BY country ORD
     );
     assert!(!manifest.contains(secret));
     assert_eq!(
-        object(port, "out/_runs/run_date=2024-01-31/_SUCCESS").trim(),
+        object(port, "out/_runs/s3/run_date=2024-01-31/_SUCCESS").trim(),
         manifests[1]
             .trim_start_matches("out/_runs/")
             .trim_end_matches(".json")
@@ -413,7 +413,7 @@ fn s3_output_root_lock_refuses_a_live_lease_and_takes_over_an_expired_one() {
     let all = keys(port, "locked");
     assert!(!all.iter().any(|k| k.ends_with("_lock")), "{all:?}");
     assert!(
-        all.contains(&"locked/_runs/run_date=2024-01-31/_SUCCESS".to_string()),
+        all.contains(&"locked/_runs/s3lock/run_date=2024-01-31/_SUCCESS".to_string()),
         "{all:?}"
     );
     // A run that creates the lock itself (If-None-Match) and releases it.
