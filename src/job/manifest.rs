@@ -6,7 +6,7 @@
 //!  "job": {"name": "demo", "file": "jobs/demo.toml", "sha256": "..."},
 //!  "crmlake_version": "0.1.0", "run_date": "2026-12-01",
 //!  "started_at": "...", "finished_at": "...", "lake": "file:///...", "out": "file:///...",
-//!  "settings": {"target_partitions": null, "memory_limit_mb": null},
+//!  "settings": {"target_partitions": null, "memory_limit_mb": null, "max_file_mb": null},
 //!  "inputs": [{"table": "transactions", "path": "file:///.../part-0.parquet",
 //!              "size": 123, "last_modified": "...", "e_tag": "..."}],
 //!  "steps": [{"table": "clean_transactions", "kind": "table", "status": "succeeded",
@@ -42,6 +42,7 @@ pub struct JobInfo {
 pub struct SettingsInfo {
     pub target_partitions: Option<usize>,
     pub memory_limit_mb: Option<usize>,
+    pub max_file_mb: Option<u64>,
 }
 
 /// One input file of the lake.

@@ -12,6 +12,7 @@
 //! [settings]                # optional
 //! target_partitions = 4
 //! memory_limit_mb = 4096
+//! max_file_mb = 4096        # largest file of a table partition (the default)
 //! [[steps]]
 //! table = "clean_transactions"
 //! sql = "SELECT * FROM transactions WHERE customer_id IS NOT NULL"
@@ -43,7 +44,8 @@
 //! `OUT/_rejects/<table>/run_date=D/` with a `reason` column ([`rejects`]).
 //!
 //! Output layout and commit protocol ([`out_root`]): every table is
-//! `OUT/<table>/run_date=D/part-00000.parquet` plus `_SUCCESS`, staged under
+//! `OUT/<table>/run_date=D/part-00000.parquet` (and `part-00001.parquet`, ...
+//! beyond `max_file_mb`) plus `_SUCCESS`, staged under
 //! `OUT/_staging/<run_id>/` and renamed into place, so a reader sees the old
 //! partition or the new one, and a rerun of the same date replaces it. When
 //! every step has committed, the run writes `OUT/_runs/<run_id>.json` (the
@@ -78,6 +80,7 @@ use crate::session::{lake_session, SessionOptions};
 use lock::{Holder, RunLock};
 use manifest::{InputFile, JobInfo, Manifest, SettingsInfo, StepRecord};
 pub use out_root::OutRoot;
+use out_root::PartWriter;
 use progress::StepProgress;
 use rejects::RejectRule;
 
@@ -110,6 +113,9 @@ pub struct JobSettings {
     /// Bound on the memory DataFusion's operators may hold; sorts, joins and
     /// grouping spill to disk beyond it, or the step fails naming the limit.
     pub memory_limit_mb: Option<usize>,
+    /// Largest file of a table partition, 1 to 4096 (the default); a larger
+    /// partition is written as several parts.
+    pub max_file_mb: Option<u64>,
 }
 
 /// One step: a SQL statement whose result becomes table `table`.
@@ -248,6 +254,14 @@ pub fn parse_job(text: &str, source: &str) -> Result<JobFile> {
             )));
         }
     }
+    if let Some(mb) = job.settings.max_file_mb {
+        if !(1..=out_root::MAX_FILE_MB).contains(&mb) {
+            return Err(CrmlakeError::user(format!(
+                "job file '{source}': settings.max_file_mb = {mb} must be between 1 and {} (S3 copies an object, which is how a file is committed, only up to 5 GiB)",
+                out_root::MAX_FILE_MB
+            )));
+        }
+    }
     let mut first_step_of: std::collections::HashMap<&str, usize> = Default::default();
     for (i, s) in job.steps.iter().enumerate() {
         // Lower case only: SQL folds unquoted names to lower case, so a
@@ -307,6 +321,8 @@ struct RunContext<'a> {
     out: &'a OutRoot,
     run_id: &'a str,
     run_date: NaiveDate,
+    /// `settings.max_file_mb` in bytes: a table part rolls over beyond it.
+    max_file_bytes: u64,
 }
 
 /// The last day with a transaction in `lake` (`max(ts)` of its
@@ -376,6 +392,7 @@ pub async fn run_job(job: &JobFile, opts: &RunOptions) -> Result<RunReport> {
         out: &out,
         run_id: &run_id,
         run_date,
+        max_file_bytes: job.settings.max_file_mb.unwrap_or(out_root::MAX_FILE_MB) * 1024 * 1024,
     };
     let result = run_locked(job, &rc, &lake_report, started_at).await;
     lock.release().await;
@@ -528,6 +545,7 @@ fn new_manifest(
         settings: SettingsInfo {
             target_partitions: job.settings.target_partitions,
             memory_limit_mb: job.settings.memory_limit_mb,
+            max_file_mb: job.settings.max_file_mb,
         },
         inputs: lake_report
             .tables
@@ -869,19 +887,22 @@ async fn write_step(
     };
     let partition = format!("{}/run_date={run_date}", step.table);
     let rejects_partition = format!("_rejects/{partition}");
-    let staged = format!("_staging/{run_id}/{partition}/part-00000.parquet");
-    let staged_rejects = format!("_staging/{run_id}/{rejects_partition}/part-00000.parquet");
+    let staged = format!("_staging/{run_id}/{partition}");
+    let staged_rejects = format!("_staging/{run_id}/{rejects_partition}");
     let table_schema = splitter
         .as_ref()
         .map(|s| s.table_schema.clone())
         .unwrap_or_else(|| schema.clone());
-    let mut writer = out.parquet_writer(&staged, table_schema)?;
+    let in_step = |e: CrmlakeError| CrmlakeError::user(format!("{context}: {e}"));
+    let mut writer = PartWriter::new(out, &staged, table_schema, rc.max_file_bytes)?;
     let mut rejects_writer = match &splitter {
-        Some(s) => Some(out.parquet_writer(&staged_rejects, s.rejects_schema.clone())?),
+        Some(s) => Some(PartWriter::new(
+            out,
+            &staged_rejects,
+            s.rejects_schema.clone(),
+            rc.max_file_bytes,
+        )?),
         None => None,
-    };
-    let write_error = |e: datafusion::parquet::errors::ParquetError, rel: &str| -> CrmlakeError {
-        CrmlakeError::user(format!("{context}: writing '{}': {e}", out.show(rel)))
     };
     let mut stream = execute_stream(Arc::clone(&physical), ctx.task_ctx())
         .map_err(|e| CrmlakeError::query(context, e))?;
@@ -892,9 +913,7 @@ async fn write_step(
             (Some(s), Some(w)) => {
                 let (kept, rejected) = s.split(&batch)?;
                 if rejected.num_rows() > 0 {
-                    w.write(&rejected)
-                        .await
-                        .map_err(|e| write_error(e, &staged_rejects))?;
+                    w.write(&rejected).await.map_err(in_step)?;
                 }
                 kept
             }
@@ -902,27 +921,29 @@ async fn write_step(
         };
         rows += kept.num_rows() as u64;
         if kept.num_rows() > 0 {
-            writer
-                .write(&kept)
-                .await
-                .map_err(|e| write_error(e, &staged))?;
+            writer.write(&kept).await.map_err(in_step)?;
         }
         progress.rows(rows);
     }
-    writer.close().await.map_err(|e| write_error(e, &staged))?;
-    if let Some(w) = rejects_writer {
-        w.close()
-            .await
-            .map_err(|e| write_error(e, &staged_rejects))?;
-        // Rejects first: the table's `_SUCCESS` is the step's last write.
-        out.commit_partition(&staged_rejects, &rejects_partition, run_id)
+    let parts = writer.finish().await.map_err(in_step)?;
+    let rejects_parts = match rejects_writer {
+        Some(w) => Some(w.finish().await.map_err(in_step)?),
+        None => None,
+    };
+    // The table's `_SUCCESS` goes before anything of the step changes and
+    // comes back as its last write: while the rejects are committed, or if
+    // the table's commit then fails, the table has no marker (its rows and
+    // rejects belong together when both markers hold the same run id).
+    out.delete(&format!("{partition}/_SUCCESS")).await?;
+    if let Some(rejects_parts) = rejects_parts {
+        out.commit_partition(&rejects_parts, &rejects_partition, run_id)
             .await?;
         record.rejects_output = Some(out.show(&format!("{rejects_partition}/")));
     } else {
         // A rerun of a step that has no rules (any more) leaves no stale rejects.
         out.delete_dir(&rejects_partition).await?;
     }
-    out.commit_partition(&staged, &partition, run_id).await?;
+    out.commit_partition(&parts, &partition, run_id).await?;
     record_plan_metrics(record, &physical);
     record.rows_out = rows;
     if let Some(s) = splitter {
@@ -1062,6 +1083,7 @@ async fn write_model(
         out,
         run_id,
         run_date,
+        ..
     } = rc;
     // Before training: a name owned by another job fails fast.
     let version = model_version(rc, &step.table, context).await?;

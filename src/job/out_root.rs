@@ -6,10 +6,20 @@
 //! `OUT/_staging/<run_id>/...` and then renamed onto its final key. A rename
 //! replaces the target in one step (a file rename on a local disk; on S3 a
 //! copy, which swaps the object atomically, then the staged copy is deleted),
-//! so a reader sees the old file or the new one, never half of one. Each
-//! table partition is exactly one file, `part-00000.parquet`, which is what
-//! makes that per-file guarantee a per-partition one: a rerun of the same
-//! date replaces the file and cannot leave old and new parts side by side.
+//! so a reader sees the old file or the new one, never half of one. A table
+//! partition is one file, `part-00000.parquet`, up to the job's
+//! `max_file_mb` (4096 MB by default: S3 copies one object only up to
+//! 5 GiB); a larger partition rolls over into `part-00001.parquet` and on.
+//! One file makes the per-file guarantee a per-partition one; with several,
+//! the partition's `_SUCCESS` is absent from before the first rename to
+//! after the last, and parts an older, larger run left are deleted after the
+//! new ones land (so a reader never sees fewer rows than the old partition's
+//! file 0 held, and a reader that checks `_SUCCESS` never sees a mix).
+//!
+//! After SIGKILL on an object store the staged files' unfinished multipart
+//! uploads stay behind (invisible, but billed): `object_store` cannot list
+//! them, so crmlake cannot abort them; README says to set the bucket's
+//! lifecycle rule `AbortIncompleteMultipartUpload`.
 //!
 //! Staging lives outside every table folder, so even a recursive glob over
 //! `OUT/<table>/` never picks up a half-written file of a killed run. A run
@@ -32,6 +42,11 @@ use crate::lake::redact_url;
 
 /// Bytes buffered before a multipart upload starts.
 const UPLOAD_BUFFER: usize = 10 * 1024 * 1024;
+
+/// The largest file a part may grow to by default, and at most: under the
+/// 5 GiB an S3 CopyObject (our rename) accepts, with room for the batch that
+/// crosses the line.
+pub const MAX_FILE_MB: u64 = 4096;
 
 /// Where a job writes.
 pub struct OutRoot {
@@ -273,30 +288,105 @@ impl OutRoot {
             .unwrap_or_else(|| p.to_string())
     }
 
-    /// Commit a staged partition file: `partition` (e.g.
-    /// `ltv/run_date=2026-12-01`) ends up holding exactly `part-00000.parquet`
-    /// (the staged file) and then `_SUCCESS`.
+    /// Commit a partition's staged parts: `partition` (e.g.
+    /// `ltv/run_date=2026-12-01`) ends up holding exactly
+    /// `part-00000.parquet`, `part-00001.parquet`, ... (the staged files, in
+    /// order) and then `_SUCCESS` holding the run id.
     pub async fn commit_partition(
         &self,
-        staged: &str,
+        staged: &[String],
         partition: &str,
         run_id: &str,
     ) -> Result<()> {
-        let file = format!("{partition}/part-00000.parquet");
         // The old marker goes first: while the partition changes it has none.
         self.delete(&format!("{partition}/_SUCCESS")).await?;
+        let files: Vec<String> = (0..staged.len())
+            .map(|i| format!("{partition}/{}", part_name(i)))
+            .collect();
+        for (from, to) in staged.iter().zip(&files) {
+            self.rename(from, to).await?;
+        }
+        // Then whatever else is there (parts of an older, larger run).
         for obj in self.list(partition).await? {
             let rel = self.relative(&obj.location);
-            if rel != file {
+            if !files.contains(&rel) {
                 self.delete(&rel).await?;
             }
         }
-        self.rename(staged, &file).await?;
         self.put(
             &format!("{partition}/_SUCCESS"),
             format!("{run_id}\n").into_bytes(),
         )
         .await
+    }
+}
+
+/// The file name of part `i` of a partition.
+pub fn part_name(i: usize) -> String {
+    format!("part-{i:05}.parquet")
+}
+
+/// Writes one partition's rows as Parquet parts under a staging folder,
+/// closing a part when it reaches `max_bytes` (checked after each batch) and
+/// starting the next with the next batch. There is always at least one part,
+/// so an empty result is still a readable file with the schema.
+pub struct PartWriter<'a> {
+    out: &'a OutRoot,
+    folder: String,
+    schema: SchemaRef,
+    max_bytes: u64,
+    /// The open part (None after a part was closed full).
+    writer: Option<AsyncArrowWriter<BufWriter>>,
+    parts: Vec<String>,
+}
+
+impl<'a> PartWriter<'a> {
+    /// Parts `folder/part-00000.parquet`, ... of at most `max_bytes` each.
+    pub fn new(out: &'a OutRoot, folder: &str, schema: SchemaRef, max_bytes: u64) -> Result<Self> {
+        let first = format!("{folder}/{}", part_name(0));
+        let writer = out.parquet_writer(&first, schema.clone())?;
+        Ok(PartWriter {
+            out,
+            folder: folder.to_string(),
+            schema,
+            max_bytes,
+            writer: Some(writer),
+            parts: vec![first],
+        })
+    }
+
+    fn error(&self, e: datafusion::parquet::errors::ParquetError) -> CrmlakeError {
+        let current = self.parts.last().map(String::as_str).unwrap_or_default();
+        CrmlakeError::user(format!("writing '{}': {e}", self.out.show(current)))
+    }
+
+    /// Write `batch`, into a new part when the last one was closed full.
+    pub async fn write(&mut self, batch: &datafusion::arrow::array::RecordBatch) -> Result<()> {
+        let mut writer = match self.writer.take() {
+            Some(w) => w,
+            None => {
+                let next = format!("{}/{}", self.folder, part_name(self.parts.len()));
+                let w = self.out.parquet_writer(&next, self.schema.clone())?;
+                self.parts.push(next);
+                w
+            }
+        };
+        writer.write(batch).await.map_err(|e| self.error(e))?;
+        let size = (writer.bytes_written() + writer.in_progress_size()) as u64;
+        if size >= self.max_bytes {
+            writer.close().await.map_err(|e| self.error(e))?;
+        } else {
+            self.writer = Some(writer);
+        }
+        Ok(())
+    }
+
+    /// Close the last part; the staged parts, in order.
+    pub async fn finish(mut self) -> Result<Vec<String>> {
+        if let Some(w) = self.writer.take() {
+            w.close().await.map_err(|e| self.error(e))?;
+        }
+        Ok(self.parts)
     }
 }
 

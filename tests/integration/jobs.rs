@@ -811,6 +811,52 @@ fn trailing_comments_in_step_sql_and_rules() {
     assert_eq!(csv(&out, "SELECT name FROM models"), "name\nsegments\n");
 }
 
+/// A partition larger than `max_file_mb` is written as several parts; a
+/// later run with fewer parts leaves none of the old ones behind.
+#[test]
+fn large_partitions_roll_over_into_parts_and_reruns_remove_stale_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let job = |max: &str| {
+        write_job(
+            dir.path(),
+            "parts.toml",
+            &format!(
+                "name = \"parts\"\n[settings]\n{max}\n[[steps]]\ntable = \"hashes\"\n\
+                 sql = \"SELECT value AS v, md5(CAST(value AS VARCHAR)) AS h FROM generate_series(1, 300000)\"\n\
+                 reject = [{{ reason = \"odd\", when = \"v % 2 = 1\" }}]\n"
+            ),
+        )
+    };
+    let partition = out.join(format!("hashes/run_date={DATE}"));
+    let rejects = out.join(format!("_rejects/hashes/run_date={DATE}"));
+    ok(run_job(&job("max_file_mb = 1"), &out, &[]));
+    let parts = listing(&partition);
+    assert!(parts.len() >= 3, "several parts: {parts:?}");
+    assert_eq!(parts[0], "_SUCCESS");
+    for (i, p) in parts[1..].iter().enumerate() {
+        assert_eq!(p, &format!("part-{i:05}.parquet"));
+        let size = fs::metadata(partition.join(p)).unwrap().len();
+        assert!(size <= 1 << 20, "{p}: {size} bytes over 1 MB");
+    }
+    assert!(listing(&rejects).len() >= 3, "rejects roll over too");
+    let counts = "SELECT (SELECT count(*) FROM hashes) AS kept, (SELECT count(DISTINCT h) FROM hashes) AS distinct_h";
+    assert_eq!(csv(&out, counts), "kept,distinct_h\n150000,150000\n");
+    // Both markers hold the run id: rows and rejects of one run.
+    assert_eq!(
+        fs::read_to_string(partition.join("_SUCCESS")).unwrap(),
+        fs::read_to_string(rejects.join("_SUCCESS")).unwrap()
+    );
+    ok(run_job(&job(""), &out, &[]));
+    assert_eq!(listing(&partition), vec!["_SUCCESS", "part-00000.parquet"]);
+    assert_eq!(listing(&rejects), vec!["_SUCCESS", "part-00000.parquet"]);
+    assert_eq!(csv(&out, counts), "kept,distinct_h\n150000,150000\n");
+    user_error(
+        run_job(&job("max_file_mb = 5000"), &out, &[]),
+        &["settings.max_file_mb = 5000 must be between 1 and 4096"],
+    );
+}
+
 /// A model name belongs to the job that first wrote it, and a rerun of the
 /// same job and date replaces that date's version instead of adding one.
 #[test]
