@@ -206,12 +206,32 @@ pub async fn register_parquet_table(
     })
 }
 
-/// `url` without user, password, query or fragment: what logs and manifests may show.
+/// `url` without user, password, query or fragment: what logs and manifests
+/// may show. In Azure's `abfs[s]://<container>@<account>...` the user name is
+/// the container, not a secret, and stays.
 pub fn redact_url(url: &Url) -> String {
     let mut u = url.clone();
-    let _ = u.set_username("");
+    if !matches!(url.scheme(), "az" | "abfs" | "abfss") {
+        let _ = u.set_username("");
+    }
     let _ = u.set_password(None);
     u.set_query(None);
     u.set_fragment(None);
     u.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacted_urls_drop_secrets_but_keep_azure_containers() {
+        let s3 = Url::parse("s3://key:secret@bucket/lake?sig=x#f").unwrap();
+        assert_eq!(redact_url(&s3), "s3://bucket/lake");
+        let az = Url::parse("abfss://sales:secret@acct.dfs.core.windows.net/lake?sv=1").unwrap();
+        assert_eq!(
+            redact_url(&az),
+            "abfss://sales@acct.dfs.core.windows.net/lake"
+        );
+    }
 }

@@ -1,5 +1,11 @@
 //! Object stores by URL: local paths and `file://`, `memory://`, `s3://`,
-//! `gs://` and `az://`.
+//! `gs://`, and Azure's `az://`, `abfs://` and `abfss://`.
+//!
+//! Azure URLs come in two spellings, both understood: `az://<container>/path`
+//! (the account from `AZURE_STORAGE_ACCOUNT_NAME`) and the Hadoop driver's
+//! `abfss://<container>@<account>.dfs.core.windows.net/path`. In the second
+//! the container is the URL's user name, not its host, so stores are keyed
+//! by container and account: two containers of one account are two stores.
 //!
 //! DataFusion's default registry knows only `file://`. Ours builds a store the
 //! first time a URL needs one, so a lake, a `CREATE EXTERNAL TABLE ... LOCATION`
@@ -20,7 +26,7 @@ use object_store::ObjectStore;
 use url::Url;
 
 /// URL schemes crmlake reads and writes.
-pub const SCHEMES: &[&str] = &["file", "memory", "s3", "gs", "az"];
+pub const SCHEMES: &[&str] = &["file", "memory", "s3", "gs", "az", "abfs", "abfss"];
 
 /// A registry that creates stores on first use, keyed by scheme and host.
 #[derive(Debug, Default)]
@@ -65,7 +71,7 @@ fn build_store(url: &Url) -> Result<Arc<dyn ObjectStore>> {
         ),
         "az" | "abfs" | "abfss" => Arc::new(
             object_store::azure::MicrosoftAzureBuilder::from_env()
-                .with_container_name(bucket)
+                .with_url(store_root(url))
                 .build()
                 .map_err(ctx)?,
         ),
@@ -83,29 +89,83 @@ fn build_store(url: &Url) -> Result<Arc<dyn ObjectStore>> {
     Ok(store)
 }
 
+/// The URL of the store `url` is in: scheme, user name (an Azure container)
+/// and host, no path.
+fn store_root(url: &Url) -> String {
+    let user = match url.username() {
+        "" => String::new(),
+        u => format!("{u}@"),
+    };
+    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+    format!(
+        "{}://{user}{}{port}/",
+        url.scheme(),
+        url.host_str().unwrap_or_default()
+    )
+}
+
+/// The key `url`'s store is registered under. DataFusion's registry keys by
+/// scheme and host only; an Azure URL with a container in its user name
+/// (`abfss://c@account.dfs.core.windows.net/`) gets the container folded
+/// into the host (`abfss://c.account.dfs.core.windows.net`), so each
+/// container has a store of its own.
+fn registry_key(url: &Url) -> Url {
+    if !matches!(url.scheme(), "az" | "abfs" | "abfss") || url.username().is_empty() {
+        return url.clone();
+    }
+    let key = format!(
+        "{}://{}.{}/",
+        url.scheme(),
+        url.username(),
+        url.host_str().unwrap_or_default()
+    );
+    Url::parse(&key).unwrap_or_else(|_| url.clone())
+}
+
 impl ObjectStoreRegistry for LakeStoreRegistry {
     fn register_store(
         &self,
         url: &Url,
         store: Arc<dyn ObjectStore>,
     ) -> Option<Arc<dyn ObjectStore>> {
-        self.stores.register_store(url, store)
+        self.stores.register_store(&registry_key(url), store)
     }
 
     fn deregister_store(&self, url: &Url) -> Result<Arc<dyn ObjectStore>> {
-        self.stores.deregister_store(url)
+        self.stores.deregister_store(&registry_key(url))
     }
 
     fn get_store(&self, url: &Url) -> Result<Arc<dyn ObjectStore>> {
-        if let Ok(store) = self.stores.get_store(url) {
+        let key = registry_key(url);
+        if let Ok(store) = self.stores.get_store(&key) {
             return Ok(store);
         }
         let _guard = self.creating.lock().unwrap_or_else(|p| p.into_inner());
-        if let Ok(store) = self.stores.get_store(url) {
+        if let Ok(store) = self.stores.get_store(&key) {
             return Ok(store);
         }
         let store = build_store(url)?;
-        self.stores.register_store(url, Arc::clone(&store));
+        self.stores.register_store(&key, Arc::clone(&store));
         Ok(store)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn azure_containers_are_stores_of_their_own() {
+        let a = Url::parse("abfss://sales@acct.dfs.core.windows.net/lake/t").unwrap();
+        let b = Url::parse("abfss://crm@acct.dfs.core.windows.net/out").unwrap();
+        assert_ne!(registry_key(&a), registry_key(&b));
+        assert_eq!(
+            registry_key(&a).as_str(),
+            "abfss://sales.acct.dfs.core.windows.net/"
+        );
+        assert_eq!(store_root(&a), "abfss://sales@acct.dfs.core.windows.net/");
+        let plain = Url::parse("az://container/path").unwrap();
+        assert_eq!(registry_key(&plain), plain);
+        assert_eq!(store_root(&plain), "az://container/");
     }
 }

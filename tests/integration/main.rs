@@ -2,6 +2,7 @@
 //! happens once: the command line, lake discovery, the generator, and the
 //! sqllogictest files under `tests/sql/`.
 
+mod azure;
 mod basket;
 mod churn;
 mod cli;
