@@ -29,6 +29,7 @@ async fn ctx() -> SessionContext {
         ("published", "data/cdnow/cdnow_customers_summary.csv"),
         ("lifetimes", "tests/fixtures/ltv/cdnow_lifetimes.csv"),
         ("heavy", "tests/fixtures/ltv/heavy_buyers.csv"),
+        ("large_a", "tests/fixtures/ltv/large_a_grid.csv"),
         ("new_pmf", "tests/fixtures/ltv/new_customer_pmf.csv"),
     ] {
         ctx.sql(&format!(
@@ -278,6 +279,32 @@ async fn heavy_buyers_match_mpmath() {
     assert!(v[2] < 1e-9, "p_alive: {:e}", v[2]);
     assert!(v[3] < 1e-9, "expected purchases: {:e}", v[3]);
     assert_eq!(v[4], 5000.0);
+}
+
+/// BG/NBD and MBG/NBD expected purchases where the dropout parameter a is
+/// large (up to 10,000) and the horizon long against α + T (up to 1,000 ×):
+/// the closed form's series overflowed there (NaN, −inf). Against mpmath at
+/// 80 digits (tests/fixtures/ltv/make_large_a_fixture.py), to 1e-9 relative,
+/// and carried into `clv` finite.
+#[tokio::test]
+async fn large_dropout_parameters_match_mpmath() {
+    let ctx = ctx().await;
+    let json = "'{\"kind\":\"' || model || '\",\"params\":{\"r\":' || CAST(r AS VARCHAR) || \
+        ',\"alpha\":' || CAST(alpha AS VARCHAR) || ',\"a\":' || CAST(a AS VARCHAR) || \
+        ',\"b\":' || CAST(b AS VARCHAR) || '},\"log_likelihood\":0,\"n\":0,\"converged\":true,\"iterations\":0}'";
+    let sql = format!(
+        "WITH s AS (SELECT *, expected_purchases({json}, horizon, x, t_x, \"T\") AS e FROM large_a) \
+         SELECT count(*), \
+                count(*) FILTER (WHERE isnan(e) OR abs(e) = 'Infinity'::double), \
+                max(abs(e - expected) / expected), \
+                max(a) \
+         FROM s"
+    );
+    let v = row(&ctx, &sql).await;
+    assert_eq!(v[0], 246.0);
+    assert_eq!(v[1], 0.0, "non-finite values");
+    assert!(v[2] < 1e-9, "expected purchases: {:e}", v[2]);
+    assert_eq!(v[3], 10000.0);
 }
 
 /// Published estimates through SQL: Pareto/NBD (Fader, Hardie & Lee 2005),

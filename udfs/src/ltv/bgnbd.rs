@@ -292,14 +292,29 @@ pub fn expected_if_alive_many(
     let am1 = a - 1.0;
     let c = a + b + x - 1.0;
     let mut z = [0.0; CHUNK];
+    let mut by_integral = [false; CHUNK];
     for j in 0..n {
-        z[j] = horizons[j] / (alpha + t + horizons[j]);
+        let k = horizons[j] / (alpha + t);
+        // Where the series' terms would pass e^SERIES_LOG_LIMIT (then
+        // overflow, with (1−z)^(a−1) underflowing: NaN) or need too many
+        // terms, the integral form takes over; z = 0 keeps the series idle.
+        by_integral[j] =
+            am1 >= 1.0 && (am1 * k.ln_1p() > SERIES_LOG_LIMIT || am1 * k > SERIES_MAX_PEAK);
+        z[j] = if by_integral[j] {
+            0.0
+        } else {
+            horizons[j] / (alpha + t + horizons[j])
+        };
     }
     let mut sum = [0.0; CHUNK];
     hyp2f1_tail_scaled_many(a + b - 1.0 - r, am1, c, &z[..n], &mut sum[..n]);
     for j in 0..n {
         if horizons[j] == 0.0 {
             out[j] = 0.0;
+            continue;
+        }
+        if by_integral[j] {
+            out[j] = expected_if_alive_integral(r + x, a, b + x, horizons[j] / (alpha + t));
             continue;
         }
         let log1mz = (-z[j]).ln_1p();
@@ -313,6 +328,60 @@ pub fn expected_if_alive_many(
         };
         out[j] = c * e1 - (am1 * log1mz).exp() * sum[j];
     }
+}
+
+/// The series of [`expected_if_alive_many`] is used while its largest term
+/// stays under e^600 (f64 ends near e^709) ...
+const SERIES_LOG_LIMIT: f64 = 600.0;
+/// ... and its terms peak before about 20,000 terms (the peak is near
+/// (a−1)·h/(α+T)).
+const SERIES_MAX_PEAK: f64 = 20_000.0;
+
+/// The bracket of [`expected_if_alive`] as the expectation it is: a customer
+/// alive with rate λ and dropout probability p buys (1/p)(1 − e^(−λph)) times
+/// in h on average; λ ~ Gamma(s, α+T) gives (1/p)(1 − (1 + pk)^(−s)), k =
+/// h/(α+T), and p ~ Beta(a, β) (β = b + x) then gives
+/// (a+β−1)/(a−1) · E[1 − (1 + pk)^(−s)] with p ~ Beta(a−1, β).
+///
+/// For a ≥ 2, where the closed form's series overflows (large a with long
+/// horizons): the expectation is integrated over u = logit(p), where the
+/// density p^(a−1)(1−p)^β/B(a−1, β) is a smooth bell around ln((a−1)/β) with
+/// exponential tails, by Gauss–Legendre panels doubling outwards from it. For
+/// β < 1 the integrand φ(p) = 1 − (1 + pk)^(−s) is taken as φ(1) − (φ(1) −
+/// φ(p)), whose tail towards p = 1 then falls like (1−p)^(β+1).
+fn expected_if_alive_integral(s: f64, a: f64, beta: f64, k: f64) -> f64 {
+    use super::quadrature::integrate_doubling;
+    let am1 = a - 1.0;
+    let phi = |p: f64| -(-s * (p * k).ln_1p()).exp_m1();
+    let ln_norm = ln_beta(am1, beta);
+    let subtract = beta < 1.0;
+    let phi1 = phi(1.0);
+    // ln σ(u) and ln σ(−u) without overflow.
+    let ln_sigmoid = |u: f64| -> f64 {
+        if u >= 0.0 {
+            -(-u).exp().ln_1p()
+        } else {
+            u - u.exp().ln_1p()
+        }
+    };
+    let f = |u: f64| -> f64 {
+        let (lp, lq) = (ln_sigmoid(u), ln_sigmoid(-u));
+        let dens = (am1 * lp + beta * lq - ln_norm).exp();
+        let p = lp.exp();
+        let g = if subtract { phi1 - phi(p) } else { phi(p) };
+        g * dens
+    };
+    let centre = (am1 / beta).ln();
+    let width = 0.25 * (1.0 / am1 + 1.0 / beta).sqrt();
+    let reach = 100.0 + 1000.0 / am1.min(beta);
+    let right = integrate_doubling(|v| f(centre + v), 0.0, reach, width);
+    let left = integrate_doubling(|v| f(centre - v), 0.0, reach, width);
+    let mean = if subtract {
+        phi1 - (left + right)
+    } else {
+        left + right
+    };
+    (am1 + beta) / am1 * mean
 }
 
 /// The BG/NBD probability of exactly n purchases in (0, t] for a customer alive
