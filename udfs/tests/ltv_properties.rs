@@ -65,6 +65,25 @@ proptest! {
         prop_assert!(e2 >= e1 * (1.0 - 1e-12), "{e1} then {e2}");
     }
 
+    /// Large dropout parameters (a up to 10^4) and horizons up to 10^3 times
+    /// alpha + T: the region where the closed form's series overflowed.
+    #[test]
+    fn expected_purchases_finite_for_large_a(
+        r in 0.05f64..5.0, alpha in 0.1f64..100.0, a in 1.0f64..10_000.0, b_ratio in 0.01f64..10.0,
+        (x, tx, t) in summary(),
+        ln_k in -7.0f64..7.0,
+    ) {
+        let p = BgNbd { r, alpha, a, b: a * b_ratio };
+        let h = ln_k.exp() * (alpha + t);
+        let e1 = p.expected_purchases(h, x, tx, t);
+        let e2 = p.expected_purchases(2.0 * h, x, tx, t);
+        prop_assert!(e1.is_finite() && e1 >= 0.0, "{e1}");
+        prop_assert!(e2 >= e1 * (1.0 - 1e-9), "{e1} then {e2}");
+        let m = MbgNbd { r, alpha, a, b: a * b_ratio };
+        let em = m.expected_purchases(h, x, tx, t);
+        prop_assert!(em.is_finite() && em >= 0.0, "{em}");
+    }
+
     #[test]
     fn expected_spend_between_own_mean_and_population_mean(
         p in 0.1f64..20.0, q in 1.1f64..20.0, gamma in 0.1f64..100.0,
