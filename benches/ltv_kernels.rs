@@ -57,7 +57,9 @@ fn scores(c: &mut Criterion) {
         b.iter(|| {
             rows.iter()
                 .map(|&(x, tx, t)| {
-                    let spend = gg.expected_spend(x, if x > 0.0 { 30.0 } else { 0.0 });
+                    let spend = gg
+                        .expected_spend(x, if x > 0.0 { 30.0 } else { 0.0 })
+                        .unwrap_or(0.0);
                     clv(
                         &bg as &dyn PurchaseModel,
                         spend,

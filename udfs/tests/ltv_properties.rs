@@ -84,6 +84,24 @@ proptest! {
         prop_assert!(em.is_finite() && em >= 0.0, "{em}");
     }
 
+    /// Any q, heavy-tailed fits (q <= 1) included: an expected spend is
+    /// finite and positive, or absent exactly where p x + q <= 1.
+    #[test]
+    fn expected_spend_is_positive_or_absent(
+        p in 0.01f64..20.0, q in 0.01f64..5.0, gamma in 0.1f64..100.0,
+        x in 0u32..50, m in 0.01f64..1000.0,
+    ) {
+        let gg = GammaGamma { p, q, gamma };
+        let x = x as f64;
+        match gg.expected_spend(x, if x > 0.0 { m } else { 0.0 }) {
+            Some(e) => prop_assert!(e.is_finite() && e > 0.0, "{e}"),
+            None => {
+                prop_assert!(p * x + q <= 1.0);
+                prop_assert!(x < gg.min_frequency_with_spend());
+            }
+        }
+    }
+
     #[test]
     fn expected_spend_between_own_mean_and_population_mean(
         p in 0.1f64..20.0, q in 1.1f64..20.0, gamma in 0.1f64..100.0,
@@ -91,7 +109,7 @@ proptest! {
     ) {
         let gg = GammaGamma { p, q, gamma };
         let pop = p * gamma / (q - 1.0);
-        let e = gg.expected_spend(x as f64, m);
+        let e = gg.expected_spend(x as f64, m).unwrap();
         let (lo, hi) = if m < pop { (m, pop) } else { (pop, m) };
         prop_assert!(e >= lo * (1.0 - 1e-12) && e <= hi * (1.0 + 1e-12), "{e} not in [{lo}, {hi}]");
     }

@@ -158,7 +158,14 @@ impl ScalarUDFImpl for ClvUdf {
             }
             let expected_spend = match spend_cache.get(spend.value(i))? {
                 Model::GammaGamma { params, .. } => {
-                    params.expected_spend(x, if x > 0.0 { m } else { 0.0 })
+                    match params.expected_spend(x, if x > 0.0 { m } else { 0.0 }) {
+                        Some(spend) => spend,
+                        // No finite expected spend (p·x + q <= 1): no CLV.
+                        None => {
+                            out.append_null();
+                            continue;
+                        }
+                    }
                 }
                 other => {
                     return Err(UdfError::argument(

@@ -78,13 +78,33 @@ impl GammaGamma {
     }
 
     /// E[M | x, m]: the expected mean transaction value of a customer with x
-    /// repeat purchases averaging m (a weighted mean of m and the population
-    /// mean pγ/(q−1)). With x = 0 it is the population mean.
-    pub fn expected_spend(&self, x: f64, m: f64) -> f64 {
+    /// repeat purchases averaging m, p(γ + x·m)/(px + q − 1) (a weighted mean
+    /// of m and the population mean pγ/(q−1)). With x = 0 it is the
+    /// population mean.
+    ///
+    /// The posterior mean exists only when px + q > 1 (the population mean
+    /// only when q > 1): a fit with q ≤ 1 says spend is so heavy-tailed that
+    /// a customer with few purchases has no finite expected value. Then this
+    /// is None (NULL in SQL), never the negative or infinite number the
+    /// formula would give (lifetimes returns those).
+    pub fn expected_spend(&self, x: f64, m: f64) -> Option<f64> {
         let GammaGamma { p, q, gamma } = *self;
-        let w = p * x / (p * x + q - 1.0);
-        let population = p * gamma / (q - 1.0);
-        (1.0 - w) * population + w * m
+        let denominator = p * x + q - 1.0;
+        if !(denominator > 0.0) {
+            return None;
+        }
+        let e = p * (gamma + x * m) / denominator;
+        e.is_finite().then_some(e)
+    }
+
+    /// The fewest repeat purchases with a finite expected spend: 0 when
+    /// q > 1, else the least whole x with px + q > 1.
+    pub fn min_frequency_with_spend(&self) -> f64 {
+        if self.q > 1.0 {
+            0.0
+        } else {
+            ((1.0 - self.q) / self.p).floor() + 1.0
+        }
     }
 }
 
@@ -128,8 +148,8 @@ mod tests {
             gamma: 15.44,
         };
         let pop = 6.25 * 15.44 / 2.74;
-        assert!((gg.expected_spend(0.0, 0.0) - pop).abs() < 1e-12);
-        let e = gg.expected_spend(10.0, 50.0);
+        assert!((gg.expected_spend(0.0, 0.0).unwrap() - pop).abs() < 1e-12);
+        let e = gg.expected_spend(10.0, 50.0).unwrap();
         assert!(e < 50.0 && e > pop);
     }
 }

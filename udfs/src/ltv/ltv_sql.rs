@@ -7,7 +7,9 @@
 //! `horizon_days`, `expected_spend` and `clv` over horizon_days / 30 months at
 //! `monthly_discount` (default 0.01, lifetimes' default). The Gamma-Gamma fit
 //! uses repeat buyers whose mean repeat value is positive; customers whose
-//! repeat purchases net to <= 0 (returns) get NULL `expected_spend` and `clv`.
+//! repeat purchases net to <= 0 (returns) get NULL `expected_spend` and `clv`,
+//! and so do customers without a finite expected spend (p·x + q <= 1 when the
+//! fit has q <= 1, see [`super::gamma_gamma::GammaGamma::expected_spend`]).
 //! Columns: customer_id, frequency, recency, t, monetary, p_alive,
 //! expected_purchases, expected_spend, clv.
 

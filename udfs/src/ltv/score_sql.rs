@@ -59,8 +59,9 @@ impl Score {
         }
     }
 
-    /// Compute from a model and the numeric arguments.
-    fn compute(self, model: &Model, v: &[f64]) -> std::result::Result<f64, UdfError> {
+    /// Compute from a model and the numeric arguments; None where the value
+    /// does not exist (an expected spend with p·x + q <= 1): NULL.
+    fn compute(self, model: &Model, v: &[f64]) -> std::result::Result<Option<f64>, UdfError> {
         let name = self.name();
         let wrong = |want: &str| {
             UdfError::argument(
@@ -92,7 +93,7 @@ impl Score {
                 ))
             }
         };
-        Ok(match self {
+        Ok(Some(match self {
             Score::PAlive => pm.p_alive(rfm[0], rfm[1], rfm[2]),
             Score::ExpectedPurchases => {
                 pm.expected_purchases(horizon(v[0])?, rfm[0], rfm[1], rfm[2])
@@ -107,7 +108,7 @@ impl Score {
                 }
                 pm.prob_purchases(n, horizon(v[1])?, rfm[0], rfm[1], rfm[2])
             }
-        })
+        }))
     }
 }
 
@@ -270,7 +271,7 @@ impl ScoreUdf {
             for (slot, c) in v.iter_mut().zip(nums) {
                 *slot = c.value(i);
             }
-            out.append_value(self.score.compute(model, &v)?);
+            out.append_option(self.score.compute(model, &v)?);
         }
         Ok(())
     }
