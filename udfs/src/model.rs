@@ -108,13 +108,46 @@ impl Model {
 
     /// Parse a model value; `function` names the caller in errors.
     pub fn parse(function: &'static str, text: &str) -> Result<Model, UdfError> {
-        serde_json::from_str(text).map_err(|e| {
+        let model: Model = serde_json::from_str(text).map_err(|e| {
             UdfError::argument(
                 function,
                 "model",
                 format!("not a crmlake model ({e}); pass the value a *_fit function returned"),
             )
-        })
+        })?;
+        model
+            .check_params()
+            .map_err(|m| UdfError::argument(function, "model", m))?;
+        Ok(model)
+    }
+
+    /// The lifetime-value models' parameters are shapes and scales: finite
+    /// and > 0 (a hand-written `"r": -1` would otherwise be scored).
+    fn check_params(&self) -> Result<(), String> {
+        let named: Vec<(&str, f64)> = match self {
+            Model::Bgnbd { params: m, .. } => {
+                vec![("r", m.r), ("alpha", m.alpha), ("a", m.a), ("b", m.b)]
+            }
+            Model::Mbgnbd { params: m, .. } => {
+                vec![("r", m.r), ("alpha", m.alpha), ("a", m.a), ("b", m.b)]
+            }
+            Model::Paretonbd { params: m, .. } => {
+                vec![("r", m.r), ("alpha", m.alpha), ("s", m.s), ("beta", m.beta)]
+            }
+            Model::GammaGamma { params: m, .. } => {
+                vec![("p", m.p), ("q", m.q), ("gamma", m.gamma)]
+            }
+            _ => Vec::new(),
+        };
+        for (name, v) in named {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(format!(
+                    "{} parameter {name} = {v} is not a finite number > 0",
+                    self.kind()
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// What `model_info` shows: the model itself, except that a rules model

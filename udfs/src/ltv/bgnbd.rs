@@ -553,6 +553,19 @@ mod tests {
         );
     }
 
+    /// One customer: the likelihood has a maximum, but it leaves the
+    /// parameters undetermined (r = 65,970 with standard errors hundreds of
+    /// times a and b): not converged.
+    #[test]
+    fn one_customer_is_not_a_converged_fit() {
+        let mut d = RfmData::new();
+        d.add(3.0, 30.0, 38.86, 1.0);
+        let f = fit(&d);
+        assert!(!f.converged, "{f:?}");
+        let cdnow = fit(&crate::ltv::data::tests::cdnow());
+        assert!(cdnow.converged, "{cdnow:?}");
+    }
+
     /// CLV's shared-coefficient series gives exactly the single-call values.
     #[test]
     fn many_horizons_equal_single_calls() {

@@ -152,6 +152,7 @@ pub fn rfm_valid(x: f64, tx: f64, t: f64) -> bool {
         & t.is_finite()
         & (tx <= t)
         & ((x != 0.0) | (tx == 0.0))
+        & ((x == 0.0) | (tx > 0.0))
 }
 
 /// Check one summary row; the message names the offending argument.
@@ -170,6 +171,11 @@ pub fn check_rfm(x: f64, tx: f64, t: f64) -> Result<(), String> {
     }
     if x == 0.0 && tx != 0.0 {
         return Err(format!("recency {tx} must be 0 when frequency is 0"));
+    }
+    if x > 0.0 && tx == 0.0 {
+        return Err(format!(
+            "recency 0 with frequency {x}: repeat purchases come after the first, so recency must be > 0"
+        ));
     }
     Ok(())
 }

@@ -11,7 +11,10 @@
 //! and so do customers without a finite expected spend (p·x + q <= 1 when the
 //! fit has q <= 1, see [`super::gamma_gamma::GammaGamma::expected_spend`]).
 //! Columns: customer_id, frequency, recency, t, monetary, p_alive,
-//! expected_purchases, expected_spend, clv.
+//! expected_purchases, expected_spend, clv, fits_converged (both fits found
+//! a maximum that determines their parameters; false means the scores rest
+//! on a fit the data cannot support, e.g. a handful of customers: fit by hand
+//! and read `model_info`).
 
 use std::sync::Arc;
 
@@ -68,7 +71,9 @@ impl TableFunctionImpl for CustomerLtv {
                     expected_purchases(m.pm, {horizon:?}, s.frequency, s.recency, s.t) AS expected_purchases, \
                     CASE WHEN {spend_ok} THEN expected_spend(m.sm, s.frequency, s.monetary) END AS expected_spend, \
                     CASE WHEN {spend_ok} THEN clv(m.pm, m.sm, s.frequency, s.recency, s.t, s.monetary, \
-                                                   {months:?}, {discount:?}, 'day') END AS clv \
+                                                   {months:?}, {discount:?}, 'day') END AS clv, \
+                    strpos(m.pm, '\"converged\":true') > 0 \
+                      AND COALESCE(strpos(m.sm, '\"converged\":true') > 0, true) AS fits_converged \
              FROM s CROSS JOIN m",
             input = quote_literal(&input),
             as_of = date_literal(as_of),
@@ -81,7 +86,7 @@ pub fn entry() -> FunctionEntry {
     FunctionEntry {
         name: NAME,
         kind: FunctionKind::Table,
-        signature: "customer_ltv(input, as_of, horizon_days [, monthly_discount]) -> TABLE(customer_id, frequency, recency, t, monetary, p_alive, expected_purchases, expected_spend, clv)",
+        signature: "customer_ltv(input, as_of, horizon_days [, monthly_discount]) -> TABLE(customer_id, frequency, recency, t, monetary, p_alive, expected_purchases, expected_spend, clv, fits_converged)",
         description: "customer_summary in days, BG/NBD and Gamma-Gamma fits, and per customer P(alive), expected purchases over horizon_days, expected spend and CLV over horizon_days/30 months (discount default 0.01/month)",
         example: "SELECT count(*) FROM customer_ltv('SELECT * FROM (VALUES (1, DATE ''2024-01-01'', 10.0), (1, DATE ''2024-02-01'', 20.0), (2, DATE ''2024-01-05'', 15.0), (3, DATE ''2024-01-07'', 8.0), (3, DATE ''2024-01-20'', 9.0), (3, DATE ''2024-03-02'', 30.0), (4, DATE ''2024-02-11'', 5.0), (5, DATE ''2024-01-03'', 12.0), (5, DATE ''2024-03-20'', 11.0)) AS v(customer_id, ts, amount)', '2024-03-31', 90) WHERE p_alive BETWEEN 0 AND 1 AND clv >= 0; -- 5",
         registration: Registration::Table(Arc::new(CustomerLtv)),

@@ -124,6 +124,10 @@ pub struct Mle {
     pub std_errors: Option<Vec<f64>>,
 }
 
+/// The largest standard error of a parameter's logarithm a converged fit
+/// may have (CDNOW's fits: at most 0.53, Pareto/NBD's β).
+const MAX_LOG_SE: f64 = 10.0;
+
 /// Maximise `ll_grad(params) -> (log-likelihood, gradient)` over positive
 /// parameters from `start`, optimising their logarithms with BFGS. The
 /// objective is scaled by `1/n` (n = customers) so one tolerance fits any data size.
@@ -147,7 +151,16 @@ pub fn maximize_positive(
     // A maximum is a point with zero gradient *and* a positive-definite
     // information matrix; a flat or boundary point (a parameter running off
     // to 0 or infinity, unidentified parameters) is reported as not converged.
-    let converged = m.converged && std_errors.is_some();
+    // So is a maximum that leaves a parameter undetermined: a standard error
+    // of its logarithm (SE / value) above MAX_LOG_SE, i.e. one standard error
+    // spanning more than a factor e^10 (one customer, or three who never came
+    // back, fit to r = 65,970 with SE 400 times a and b).
+    let identified = std_errors.as_ref().is_some_and(|se| {
+        se.iter()
+            .zip(&params)
+            .all(|(s, p)| s.is_finite() && s / p <= MAX_LOG_SE)
+    });
+    let converged = m.converged && identified;
     Mle {
         params,
         log_likelihood: -m.value / scale,
