@@ -687,7 +687,9 @@ impl ListBaskets {
         }
     }
 
-    /// Add a column of baskets (NULL rows left out, NULL items skipped).
+    /// Add a column of baskets (NULL rows left out, NULL items skipped, and
+    /// a list left with no item is no basket: the rule of the row-wise
+    /// functions, where a basket is the non-NULL items of one basket id).
     pub fn update(&mut self, lists: &ArrayRef) -> Result<()> {
         let lists = lists.as_list::<i32>();
         let values = lists.values();
@@ -704,7 +706,9 @@ impl ListBaskets {
                     basket.push(intern(self.function, &mut self.items, &keys, i)?);
                 }
             }
-            self.baskets.push(basket);
+            if !basket.is_empty() {
+                self.baskets.push(basket);
+            }
         }
         Ok(())
     }

@@ -6,8 +6,10 @@
 //! best by lift; a warning says when the cap cut), the items they mention and
 //! the 100 most bought items for the popularity fallback, with the
 //! thresholds it was fitted with; `model_info` shows those counts and
-//! thresholds. Options as for `association_rules`. NULL baskets are left
-//! out; an empty list is a basket with nothing in it. The partial state (the
+//! thresholds. Options as for `association_rules`. NULL items are skipped,
+//! and a list with no other item (empty, NULL, or only NULLs) is no basket:
+//! the same baskets `frequent_itemsets`/`association_rules` count from
+//! (basket, item) rows, so supports and lifts agree. The partial state (the
 //! baskets) merges across partitions.
 
 use std::sync::Arc;
