@@ -307,6 +307,19 @@ impl TrainAccumulator {
         if self.labels.is_empty() {
             return Ok(None);
         }
+        // A classifier needs both classes (scikit-learn refuses too): with
+        // one, every model predicts a constant.
+        let churned = self.labels.iter().filter(|&&y| y == 1.0).count();
+        let stayed = self.labels.len() - churned;
+        if churned == 0 || stayed == 0 {
+            return Err(UdfError::data(
+                NAME,
+                format!(
+                    "the label has one class only ({churned} churned, {stayed} not churned); training needs rows of both (check the label window and the as_of date)"
+                ),
+            )
+            .into());
+        }
         // The training copy and what training adds per row: 8-byte
         // columns, a bin per feature, labels, weights, gradients, hessians,
         // outputs and row indices.
