@@ -3,8 +3,10 @@
 //! item ids, the partial state that merges across partitions, and item values
 //! back into Arrow arrays.
 //!
-//! Items are carried as BIGINT (any integer type) or VARCHAR (any string
-//! type); basket ids as BIGINT (integers) or VARCHAR (anything else plain).
+//! Items are carried as BIGINT (any integer type but UInt64) or VARCHAR (any
+//! string type, and UInt64 as decimal text: its values can pass BIGINT's
+//! largest); basket ids as BIGINT (integers but UInt64) or VARCHAR (anything
+//! else plain).
 
 use std::cmp::Ordering;
 use std::ops::Range;
@@ -72,9 +74,12 @@ fn is_string(t: &DataType) -> bool {
 }
 
 /// The type an item argument is read as: integers as BIGINT, strings as
-/// VARCHAR; anything else is an error naming the argument.
+/// VARCHAR; UInt64, whose values can pass BIGINT's largest, as its decimal
+/// text (VARCHAR), so every value is an item of its own; anything else is an
+/// error naming the argument.
 pub fn coerce_item(function: &'static str, argument: &str, t: &DataType) -> Result<DataType> {
     match t {
+        DataType::UInt64 => Ok(DataType::Utf8),
         t if t.is_integer() => Ok(DataType::Int64),
         t if is_string(t) => Ok(DataType::Utf8),
         DataType::Dictionary(_, v) if is_string(v) || v.is_integer() => {
@@ -90,10 +95,11 @@ pub fn coerce_item(function: &'static str, argument: &str, t: &DataType) -> Resu
     }
 }
 
-/// The type a basket id is read as: integers as BIGINT, any other plain type
-/// as VARCHAR.
+/// The type a basket id is read as: integers as BIGINT (UInt64 as text, like
+/// items), any other plain type as VARCHAR.
 pub fn coerce_basket_id(function: &'static str, t: &DataType) -> Result<DataType> {
     match t {
+        DataType::UInt64 => Ok(DataType::Utf8),
         t if t.is_integer() => Ok(DataType::Int64),
         t if t.is_nested() => Err(UdfError::argument(
             function,
