@@ -266,6 +266,21 @@ pub fn fit(points: &[f64], d: usize, params: &Params) -> Fit {
     })
 }
 
+/// The number of distinct points (n × d, row-major), counted up to `limit`
+/// (the count stops there: k-means needs only to know whether there are k).
+pub fn distinct_points(points: &[f64], d: usize, limit: usize) -> usize {
+    let mut seen = std::collections::HashSet::new();
+    for p in points.chunks_exact(d.max(1)) {
+        // -0.0 and 0.0 are one point.
+        let key: Vec<u64> = p.iter().map(|v| (v + 0.0).to_bits()).collect();
+        seen.insert(key);
+        if seen.len() >= limit {
+            break;
+        }
+    }
+    seen.len()
+}
+
 /// Mean silhouette of `points` labelled by their nearest of `centroids`,
 /// over at most `sample` points chosen with `seed` (all when fewer).
 pub fn silhouette(points: &[f64], d: usize, centroids: &[f64], sample: usize, seed: u64) -> f64 {

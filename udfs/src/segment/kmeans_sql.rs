@@ -20,7 +20,12 @@
 //!   `(k, inertia, silhouette)` for each k, to choose k by the elbow or the
 //!   silhouette. The silhouette is the mean over a sample of at most
 //!   `silhouette_sample` points (default 2,000, drawn with `seed`), exact
-//!   below that.
+//!   below that; NULL for k = 1 (undefined). Only k up to the number of
+//!   distinct points are listed.
+//!
+//! k clusters need k distinct points: `kmeans_fit` with fewer is an error
+//! naming k and the distinct count (rather than duplicate centres and empty
+//! clusters, or silently fewer clusters).
 //!
 //! `model_info` shows centroids in original units, sizes, inertia (on the
 //! standardised features, the quantity k-means minimises), iterations and
@@ -218,7 +223,7 @@ fn scan_row_type() -> DataType {
     DataType::Struct(Fields::from(vec![
         Field::new("k", DataType::Int64, false),
         Field::new("inertia", DataType::Float64, false),
-        Field::new("silhouette", DataType::Float64, false),
+        Field::new("silhouette", DataType::Float64, true),
     ]))
 }
 
@@ -441,6 +446,20 @@ impl KMeansAccumulator {
             n * (d * 8 + 16 * crate::pool::threads()),
         )?;
         let (points, mean, scale) = self.standardised();
+        // k clusters need k distinct points; fewer would leave duplicate
+        // centres and empty clusters (or, with k > n, silently fewer).
+        let distinct = kmeans::distinct_points(&points, d, self.k_min);
+        if distinct < self.k_min {
+            return Err(UdfError::argument(
+                FIT,
+                "k",
+                format!(
+                    "k = {} but the {n} rows have only {distinct} distinct points; choose k <= {distinct}",
+                    self.k_min
+                ),
+            )
+            .into());
+        }
         let params = Params {
             k: self.k_min,
             ..self.params
@@ -523,15 +542,16 @@ impl KMeansAccumulator {
         let (mut ks, mut inertias, mut sils) = (Vec::new(), Vec::new(), Vec::new());
         if n > 0 {
             let (points, _, _) = self.standardised();
-            for k in self.k_min..=self.k_max.min(n) {
+            // Only the k that the distinct points allow.
+            let distinct = kmeans::distinct_points(&points, d, self.k_max);
+            for k in self.k_min..=self.k_max.min(distinct) {
                 let fit = kmeans::fit(&points, d, &Params { k, ..self.params });
                 ks.push(k as i64);
                 inertias.push(fit.inertia);
-                sils.push(if k == 1 {
-                    0.0
-                } else {
+                // The silhouette of one cluster is undefined: NULL.
+                sils.push((k > 1).then(|| {
                     kmeans::silhouette(&points, d, &fit.centroids, self.sample, self.params.seed)
-                });
+                }));
             }
         }
         let DataType::Struct(fields) = scan_row_type() else {
