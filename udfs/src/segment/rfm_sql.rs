@@ -7,7 +7,11 @@
 //! out. Per customer:
 //! - `recency_days`: days from the last purchase day to `as_of` (BIGINT);
 //! - `frequency`: distinct orders when the input has an `order_id` column,
-//!   otherwise distinct purchase days (BIGINT);
+//!   otherwise distinct purchase days (BIGINT). With an `order_id` column a
+//!   NULL `order_id` is no order: a customer whose lines all lack one has
+//!   frequency 0 (and the lowest F score, as any customer without a known
+//!   order), the same rule as `churn_features`; clean or fill `order_id`
+//!   first, or drop the column to count purchase days;
 //! - `monetary`: the sum of `amount` (DOUBLE; returns count against it, so
 //!   clean the input first);
 //! - `r_score`, `f_score`, `m_score`: quintiles 1–5 over all customers, 5
