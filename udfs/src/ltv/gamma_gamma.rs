@@ -90,7 +90,7 @@ impl GammaGamma {
     pub fn expected_spend(&self, x: f64, m: f64) -> Option<f64> {
         let GammaGamma { p, q, gamma } = *self;
         let denominator = p * x + q - 1.0;
-        if !(denominator > 0.0) {
+        if denominator.is_nan() || denominator <= 0.0 {
             return None;
         }
         let e = p * (gamma + x * m) / denominator;
