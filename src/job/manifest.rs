@@ -6,7 +6,7 @@
 //!  "job": {"name": "demo", "file": "jobs/demo.toml", "sha256": "..."},
 //!  "crmlake_version": "0.1.0", "run_date": "2026-12-01",
 //!  "started_at": "...", "finished_at": "...", "lake": "file:///...", "out": "file:///...",
-//!  "settings": {"target_partitions": null, "memory_limit_mb": null, "max_file_mb": null},
+//!  "settings": {"target_partitions": null, "memory_limit_mb": 6006, "memory_limit_default": true, "max_file_mb": null},
 //!  "inputs": [{"table": "transactions", "path": "file:///.../part-0.parquet",
 //!              "size": 123, "last_modified": "...", "e_tag": "..."}],
 //!  "steps": [{"table": "clean_transactions", "kind": "table", "status": "succeeded",
@@ -41,7 +41,10 @@ pub struct JobInfo {
 #[derive(Debug, Clone, Serialize)]
 pub struct SettingsInfo {
     pub target_partitions: Option<usize>,
+    /// The pool the run had (the job's setting or the default).
     pub memory_limit_mb: Option<usize>,
+    /// Whether that was the default (the job set none).
+    pub memory_limit_default: bool,
     pub max_file_mb: Option<u64>,
 }
 

@@ -24,11 +24,16 @@ use crate::common::*;
 
 /// A port nothing listens on now (the OS's choice; released at once).
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    free_ports::<1>()[0]
+}
+
+/// N different free ports: the listeners are held until all are chosen, so
+/// the OS cannot hand the same port out twice (it did, once, in CI).
+fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: Vec<std::net::TcpListener> = (0..N)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    std::array::from_fn(|i| listeners[i].local_addr().unwrap().port())
 }
 
 /// One executor process and its work folder.
@@ -100,15 +105,16 @@ impl Cluster {
         let work_dir = self.dir.join(format!("executor-{i}"));
         fs::create_dir_all(&work_dir).unwrap();
         let log = fs::File::create(self.dir.join(format!("executor-{i}.log"))).unwrap();
+        let ports = free_ports::<2>();
         let child = Command::new(env!("CARGO_BIN_EXE_crmlake"))
             .args([
                 "executor",
                 "--scheduler",
                 &self.address,
                 "--port",
-                &free_port().to_string(),
+                &ports[0].to_string(),
                 "--grpc-port",
-                &free_port().to_string(),
+                &ports[1].to_string(),
                 "--concurrent-tasks",
                 "1",
                 "--heartbeat-seconds",

@@ -274,6 +274,14 @@ fn demo_commits_partitions_rejects_and_a_manifest_and_reruns_replace_them() {
     assert_eq!(format!("{}\n", m["run_id"].as_str().unwrap()), second_run);
     assert_eq!(m["run_date"], DEMO_DATE);
     assert_eq!(m["crmlake_version"], env!("CARGO_PKG_VERSION"));
+    // The demo sets no memory limit: the run had the default pool, a
+    // quarter of this machine's memory (at least 256 MB), and says so.
+    assert_eq!(m["settings"]["memory_limit_default"], true);
+    assert!(
+        m["settings"]["memory_limit_mb"].as_u64().unwrap() >= 256,
+        "{}",
+        m["settings"]
+    );
     let demo_text = fs::read_to_string(root().join("jobs/demo.toml")).unwrap();
     {
         use sha2::Digest;
@@ -565,6 +573,7 @@ fn memory_limit_spills_or_fails_naming_the_limit() {
     ok(run_job(&sort, &out, &[]));
     let m = manifests(&out).pop().unwrap();
     assert_eq!(m["settings"]["memory_limit_mb"], 32);
+    assert_eq!(m["settings"]["memory_limit_default"], false);
     assert!(m["steps"][0]["spilled_bytes"].as_u64().unwrap() > 0, "{m}");
     assert_eq!(
         csv(
