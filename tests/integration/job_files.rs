@@ -47,7 +47,10 @@ const TOKENS: &[&str] = &[
 ];
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(200))]
+    // CRMLAKE_FUZZ_CASES=N for a long run (benches/RESULTS.md).
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("CRMLAKE_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(200)
+    ))]
 
     #[test]
     fn edited_demo_jobs_parse_or_fail_cleanly(

@@ -6,11 +6,22 @@
 //! the scoring that follows are all exercised. A panic inside DataFusion's
 //! execution surfaces either as a panic of this test or as an error naming
 //! it; both fail.
+//!
+//! CI runs 48 cases per target; `CRMLAKE_FUZZ_CASES=N` runs N (a long run is
+//! recorded in benches/RESULTS.md, "Parsers never panic").
 
 use std::sync::OnceLock;
 
 use datafusion::prelude::SessionContext;
 use proptest::prelude::*;
+
+/// Cases per target: `CRMLAKE_FUZZ_CASES`, else `default`.
+fn fuzz_cases(default: u32) -> u32 {
+    std::env::var("CRMLAKE_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
 
 fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
@@ -222,7 +233,7 @@ const OPTION_TOKENS: &[&str] = &[
 ];
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(48))]
+    #![proptest_config(ProptestConfig::with_cases(fuzz_cases(48)))]
 
     #[test]
     fn edited_models_of_every_kind_never_panic(
