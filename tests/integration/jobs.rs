@@ -627,7 +627,7 @@ fn memory_limit_spills_or_fails_naming_the_limit() {
         &[
             "step 1 of 1 ('churn')",
             "memory limit of 16 MB",
-            "churn_train needs about 21 MB to train on 200000 rows of 2 features; raise memory_limit_mb or sample the input",
+            "churn_train needs about 19 MB to train on 200000 rows of 2 features; raise memory_limit_mb or sample the input",
         ],
     );
 }

@@ -168,6 +168,7 @@ impl AggregateUDFImpl for ChurnTrain {
             labels: Vec::new(),
             skipped: 0,
             options,
+            consumed: false,
         }))
     }
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
@@ -211,6 +212,9 @@ struct TrainAccumulator {
     labels: Vec<f64>,
     skipped: i64,
     options: TrainOptions,
+    /// Training moved the rows out (no second copy of them): the
+    /// accumulator cannot take more rows or be evaluated again.
+    consumed: bool,
 }
 
 impl TrainAccumulator {
@@ -221,6 +225,7 @@ impl TrainAccumulator {
     /// Append the rows of `features` / `labels` (a struct and a DOUBLE
     /// column) that are not NULL.
     fn add(&mut self, features: &StructArray, labels: &dyn Array) -> Result<()> {
+        self.check_not_consumed()?;
         let labels = labels.as_primitive::<Float64Type>();
         for i in 0..features.len() {
             if features.is_null(i) || labels.is_null(i) {
@@ -303,7 +308,21 @@ impl TrainAccumulator {
         keyed.into_iter().map(|(_, i)| i).collect()
     }
 
-    fn train(&self) -> Result<Option<ChurnModel>> {
+    /// An error once training has moved the rows out: only a window
+    /// frame (evaluated again after more rows) gets here.
+    fn check_not_consumed(&self) -> Result<()> {
+        if self.consumed {
+            return Err(UdfError::data(
+                NAME,
+                "trains once over all its rows; it cannot be used as a window function",
+            )
+            .into());
+        }
+        Ok(())
+    }
+
+    fn train(&mut self) -> Result<Option<ChurnModel>> {
+        self.check_not_consumed()?;
         if self.labels.is_empty() {
             return Ok(None);
         }
@@ -320,35 +339,44 @@ impl TrainAccumulator {
             )
             .into());
         }
-        // The training copy and what training adds per row: 8-byte
-        // columns, a bin per feature, labels, weights, gradients, hessians,
-        // outputs and row indices.
+        // What training adds per row: the rows themselves are moved into
+        // training order, not copied (one 8-byte column at a time is in
+        // flight), then a bin and 8 bytes of working space per feature, and
+        // labels, weights, gradients, hessians, outputs and row indices.
         let (n, d) = (self.labels.len(), self.fields.len());
         let _memory = crate::memory::reserve(
             NAME,
             &format!("train on {n} rows of {d} features"),
-            n * (d * 17 + 72),
+            n * (d * 9 + 80),
         )?;
         let order = self.canonical_order();
         let mut features = Vec::with_capacity(self.fields.len());
         let mut columns = Vec::with_capacity(self.fields.len());
-        for (f, field) in self.fields.iter().enumerate() {
+        self.consumed = true;
+        for f in 0..self.fields.len() {
+            let name = self.fields[f].name().clone();
             if self.is_text(f) {
+                let text = std::mem::take(&mut self.text[f]);
                 let mut c = CategoryColumn::default();
                 for &i in &order {
-                    c.push(self.text[f][i].as_deref());
+                    c.push(text[i].as_deref());
                 }
                 let (names, values) = c.finish();
-                features.push(Feature::categorical(field.name().as_str(), names));
+                features.push(Feature::categorical(name.as_str(), names));
                 columns.push(values);
             } else {
-                features.push(Feature::numeric(field.name().as_str()));
-                columns.push(order.iter().map(|&i| self.numeric[f][i]).collect());
+                // Each column is reordered and its arrival-order copy
+                // dropped before the next: no second copy of all rows.
+                let column = std::mem::take(&mut self.numeric[f]);
+                features.push(Feature::numeric(name.as_str()));
+                columns.push(order.iter().map(|&i| column[i]).collect());
             }
         }
+        self.text_bytes = 0;
+        let labels = std::mem::take(&mut self.labels);
         let frame = Frame {
             columns,
-            labels: order.iter().map(|&i| self.labels[i]).collect(),
+            labels: order.iter().map(|&i| labels[i]).collect(),
             weights: Vec::new(),
         };
         ChurnModel::train(frame, features, &self.options, self.skipped.max(0) as u64)
@@ -384,6 +412,7 @@ impl Accumulator for TrainAccumulator {
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        self.check_not_consumed()?;
         let mut out = Vec::with_capacity(self.fields.len() + 2);
         for f in 0..self.fields.len() {
             out.push(if self.is_text(f) {
