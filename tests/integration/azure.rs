@@ -9,54 +9,35 @@
 //! installs it (`~/.cache/crmlake/azurite/node_modules/.bin/`). Without it the
 //! test says so and passes locally, but fails under CI (`CI` set).
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
 
 use base64::Engine;
 use hmac::{KeyInit, Mac};
 
 use crate::common::*;
+use crate::local_server::{free_port, program, Server};
 
 /// Azurite's well-known development account and key.
 const ACCOUNT: &str = "devstoreaccount1";
 const KEY: &str =
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
-struct Server {
-    child: Child,
-    port: u16,
-    _data: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn azurite() -> Option<PathBuf> {
-    if let Ok(p) = std::env::var("CRMLAKE_AZURITE") {
-        return Some(p.into());
-    }
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect())
-        .unwrap_or_default();
-    if let Some(home) = std::env::var_os("HOME") {
-        dirs.push(PathBuf::from(home).join(".cache/crmlake/azurite/node_modules/.bin"));
-    }
-    dirs.into_iter()
-        .map(|d| d.join("azurite-blob"))
-        .find(|p| p.is_file())
+    let cache = std::env::var_os("HOME")
+        .map(|h| PathBuf::from(h).join(".cache/crmlake/azurite/node_modules/.bin"));
+    program(
+        "CRMLAKE_AZURITE",
+        "azurite-blob",
+        cache.as_slice(),
+        "npm install azurite@3.35.0",
+    )
 }
 
 /// `PUT /<account>/<container>?restype=container`, signed with the account
 /// key (SharedKey): object_store reads and writes blobs but does not create
 /// containers.
-fn create_container(port: u16, container: &str) -> std::io::Result<String> {
+fn container_request(port: u16, container: &str) -> String {
     let date = chrono::Utc::now()
         .format("%a, %d %b %Y %H:%M:%S GMT")
         .to_string();
@@ -70,58 +51,35 @@ fn create_container(port: u16, container: &str) -> std::io::Result<String> {
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
     mac.update(to_sign.as_bytes());
     let signature = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
-    let request = format!(
+    format!(
         "PUT /{ACCOUNT}/{container}?restype=container HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\
          x-ms-date: {date}\r\nx-ms-version: {version}\r\n\
          Authorization: SharedKey {ACCOUNT}:{signature}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    );
-    let mut s = TcpStream::connect(("127.0.0.1", port))?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    s.write_all(request.as_bytes())?;
-    let mut out = String::new();
-    s.read_to_string(&mut out)?;
-    Ok(out)
+    )
 }
 
+/// Azurite's blob service on a free port, with `containers` made.
 fn start(containers: &[&str]) -> Option<Server> {
-    let Some(bin) = azurite() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "azurite-blob not found: .ci/run must install azurite from npm"
-        );
-        eprintln!("SKIPPED azure test: no azurite-blob (npm install azurite@3.35.0)");
-        return None;
-    };
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let bin = azurite()?;
+    let port = free_port();
     let data = tempfile::tempdir().unwrap();
-    let child = Command::new(bin)
-        .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
-        .args(["--location", data.path().to_str().unwrap()])
-        .args(["--silent", "--skipApiVersionCheck", "--loose"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("azurite-blob starts");
-    let server = Server {
-        child,
-        port,
-        _data: data,
-    };
-    let started = Instant::now();
+    let location = data.path().to_str().unwrap().to_string();
+    let port_text = port.to_string();
+    let args = [
+        "--blobHost",
+        "127.0.0.1",
+        "--blobPort",
+        &port_text,
+        "--location",
+        &location,
+        "--silent",
+        "--skipApiVersionCheck",
+        "--loose",
+    ];
+    let server = Server::start(&bin, &args, port, Some(data));
     for container in containers {
-        loop {
-            match create_container(port, container) {
-                Ok(resp) if resp.starts_with("HTTP/1.1 201") => break,
-                _ if started.elapsed() < Duration::from_secs(30) => {
-                    std::thread::sleep(Duration::from_millis(200))
-                }
-                other => panic!("azurite did not come up: {other:?}"),
-            }
-        }
+        // A fresh request each time: its date is part of the signature.
+        server.until(|| container_request(port, container), "HTTP/1.1 201");
     }
     Some(server)
 }

@@ -21,20 +21,7 @@ use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::prelude::SessionContext;
 
 use crate::common::*;
-
-/// A port nothing listens on now (the OS's choice; released at once).
-fn free_port() -> u16 {
-    free_ports::<1>()[0]
-}
-
-/// N different free ports: the listeners are held until all are chosen, so
-/// the OS cannot hand the same port out twice (it did, once, in CI).
-fn free_ports<const N: usize>() -> [u16; N] {
-    let listeners: Vec<std::net::TcpListener> = (0..N)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    std::array::from_fn(|i| listeners[i].local_addr().unwrap().port())
-}
+use crate::local_server::{free_port, free_ports};
 
 /// One executor process and its work folder.
 struct Executor {

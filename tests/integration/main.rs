@@ -13,6 +13,7 @@ mod job_files;
 mod jobs;
 mod kmeans;
 mod lake;
+mod local_server;
 mod ltv;
 mod partitioning;
 mod s3;

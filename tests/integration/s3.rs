@@ -7,79 +7,31 @@
 //! says so and passes locally, but fails under CI (`CI` set), so CI can never
 //! skip it silently.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
 
 use crate::common::*;
+use crate::local_server::{free_port, program, Server};
 
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn moto_server() -> Option<String> {
-    if let Ok(p) = std::env::var("CRMLAKE_MOTO_SERVER") {
-        return Some(p);
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join("moto_server"))
-        .find(|p| p.is_file())
-        .map(|p| p.display().to_string())
-}
-
-fn http(port: u16, request: &str) -> std::io::Result<String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port))?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    s.write_all(request.as_bytes())?;
-    let mut out = String::new();
-    s.read_to_string(&mut out)?;
-    Ok(out)
-}
-
+/// moto on a free port, with bucket `lakebucket` made.
 fn start() -> Option<Server> {
-    let Some(bin) = moto_server() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "moto_server not found: .ci/run must install moto[server]"
-        );
-        eprintln!("SKIPPED s3 test: no moto_server on PATH (pip install 'moto[server]')");
-        return None;
-    };
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(bin)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("moto_server starts");
-    let server = Server { child, port };
-    let started = Instant::now();
-    loop {
-        let put = format!(
-            "PUT /lakebucket HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-        );
-        match http(port, &put) {
-            Ok(resp) if resp.starts_with("HTTP/1.1 200") => return Some(server),
-            _ if started.elapsed() < Duration::from_secs(30) => {
-                std::thread::sleep(Duration::from_millis(200))
-            }
-            other => panic!("moto_server did not come up: {other:?}"),
-        }
-    }
+    let bin = program(
+        "CRMLAKE_MOTO_SERVER",
+        "moto_server",
+        &[],
+        "pip install 'moto[server]'",
+    )?;
+    let port = free_port();
+    let server = Server::start(
+        &bin,
+        &["-H", "127.0.0.1", "-p", &port.to_string()],
+        port,
+        None,
+    );
+    server.until(
+        || format!("PUT /lakebucket HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
+        "HTTP/1.1 200",
+    );
+    Some(server)
 }
 
 fn crmlake_s3(port: u16, args: &[&str]) -> Output {
