@@ -168,8 +168,7 @@ impl Model {
             .to_string(),
             Model::Churn { params, model } => churn_info(params, model),
             Model::GammaGamma { params, .. } if params.q <= 1.0 => {
-                let mut info: serde_json::Value =
-                    serde_json::from_str(&self.to_json()).unwrap_or_default();
+                let mut info = serde_json::to_value(self).unwrap_or_default();
                 let from = params.min_frequency_with_spend();
                 info["warning"] = serde_json::Value::String(format!(
                     "q = {} <= 1: spend is so heavy-tailed that the population mean p*gamma/(q-1) does not exist, and expected_spend (and clv) is NULL for customers with p*frequency + q <= 1, here frequency < {from} (every customer without repeat purchases among them). Cap or winsorise extreme order values, or fit on a longer history, before using this model",
