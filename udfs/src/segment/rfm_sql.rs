@@ -142,7 +142,8 @@ impl TableFunctionImpl for Rfm {
         // better-or-equal + 1) / 2; the score floor(5 (mid - 1/2) / n) + 1 in
         // integers. `part` keeps values that cannot be ranked (NaN spend) in
         // a window of their own, whose score is then set NULL.
-        let score = |column: &str, worst_first: &str, best_first: &str, part: &str| {
+        let score = |column: &str, worst_first: &str, part: &str| {
+            let best_first = if worst_first == "ASC" { "DESC" } else { "ASC" };
             format!(
                 "CAST(floor(5.0 * CAST(RANK() OVER ({part} ORDER BY {column} {worst_first}) \
                    + COUNT(*) OVER ({part}) - RANK() OVER ({part} ORDER BY {column} {best_first}) AS DOUBLE) \
@@ -172,9 +173,9 @@ impl TableFunctionImpl for Rfm {
                     CASE WHEN m_score IS NOT NULL THEN concat(CAST(r_score AS VARCHAR), CAST(f_score AS VARCHAR), CAST(m_score AS VARCHAR)) END AS rfm_cell, \
                     {segment} AS segment \
              FROM g",
-            r = score("recency_days", "DESC", "ASC", ""),
-            f = score("frequency", "ASC", "DESC", ""),
-            m = score("monetary", "ASC", "DESC", "PARTITION BY isnan(monetary)"),
+            r = score("recency_days", "DESC", ""),
+            f = score("frequency", "ASC", ""),
+            m = score("monetary", "ASC", "PARTITION BY isnan(monetary)"),
             segment = segment_case(),
             monetary = table_input::exact_sum("amount", ""),
         );
