@@ -293,8 +293,10 @@ pub fn expected_if_alive_many(
     let c = a + b + x - 1.0;
     let mut z = [0.0; CHUNK];
     let mut by_integral = [false; CHUNK];
+    let mut ks = [0.0; CHUNK];
     for j in 0..n {
         let k = horizons[j] / (alpha + t);
+        ks[j] = k;
         // Where the series' terms would pass e^SERIES_LOG_LIMIT (then
         // overflow, with (1−z)^(a−1) underflowing: NaN) or need too many
         // terms, the integral form takes over; z = 0 keeps the series idle.
@@ -314,7 +316,7 @@ pub fn expected_if_alive_many(
             continue;
         }
         if by_integral[j] {
-            out[j] = expected_if_alive_integral(r + x, a, b + x, horizons[j] / (alpha + t));
+            out[j] = expected_if_alive_integral(r + x, a, b + x, ks[j]);
             continue;
         }
         let log1mz = (-z[j]).ln_1p();
