@@ -47,6 +47,21 @@ pub fn for_each_chunk_mut<T: Send>(
         .for_each(|(c, part)| f(c * chunk, part));
 }
 
+/// `f(start, a_part, b_part)` for consecutive parts of `a` and `b` (of equal
+/// length) of `chunk` elements each, on the pool.
+pub fn for_each_chunk_mut2<A: Send, B: Send>(
+    a: &mut [A],
+    b: &mut [B],
+    chunk: usize,
+    f: impl Fn(usize, &mut [A], &mut [B]) + Sync + Send,
+) {
+    let chunk = chunk.max(1);
+    a.par_chunks_mut(chunk)
+        .zip(b.par_chunks_mut(chunk))
+        .enumerate()
+        .for_each(|(c, (pa, pb))| f(c * chunk, pa, pb));
+}
+
 /// Runs `f` with the kernels' work on a pool of its own of `threads`
 /// threads (tests check that results do not depend on the thread count).
 pub fn with_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {

@@ -260,7 +260,6 @@ pub fn fit_gbt(
     let n = frame.rows();
     let mut raw = vec![base; n];
     let (mut g, mut h) = (vec![0.0; n], vec![0.0; n]);
-    let count = vec![1.0; n];
     let mut trees = Vec::new();
     let mut gain = vec![0.0; features.len()];
     let mut gains: Vec<Vec<f64>> = Vec::new();
@@ -271,15 +270,20 @@ pub fn fit_gbt(
     let mut best = (f64::INFINITY, 0usize);
     let mut row = vec![0.0; features.len()];
     for round in 0..p.max_iter {
-        for &i in &train {
-            let mu = sigmoid(raw[i]);
-            g[i] = frame.weights[i] * (mu - frame.labels[i]);
-            h[i] = frame.weights[i] * mu * (1.0 - mu);
-        }
+        // Every row's gradient (held-out rows' are never read), in pieces
+        // on the pool: each row's value does not depend on the others.
+        crate::pool::for_each_chunk_mut2(&mut g, &mut h, ROW_CHUNK, |start, g, h| {
+            for (k, (g, h)) in g.iter_mut().zip(h).enumerate() {
+                let i = start + k;
+                let mu = sigmoid(raw[i]);
+                *g = frame.weights[i] * (mu - frame.labels[i]);
+                *h = frame.weights[i] * mu * (1.0 - mu);
+            }
+        });
         let signal = Signal {
             g: &g,
             h: &h,
-            count: &count,
+            count: None,
         };
         let rows: Vec<u32> = train.iter().map(|&i| i as u32).collect();
         let built = build(&bins, &signal, rows, &p.tree, &mut rng);
@@ -291,12 +295,16 @@ pub fn fit_gbt(
                 raw[r as usize] += v;
             }
         }
-        for (k, &i) in valid.iter().enumerate() {
-            for (f, col) in columns.iter().enumerate() {
-                row[f] = col[i];
+        crate::pool::for_each_chunk_mut(&mut valid_raw, ROW_CHUNK, |start, part| {
+            let mut row = vec![0.0; columns.len()];
+            for (k, v) in part.iter_mut().enumerate() {
+                let i = valid[start + k];
+                for (f, col) in columns.iter().enumerate() {
+                    row[f] = col[i];
+                }
+                *v += tree.predict(&row);
             }
-            valid_raw[k] += tree.predict(&row);
-        }
+        });
         gains.push(built.gain);
         trees.push(tree);
         if valid.is_empty() {
@@ -348,6 +356,9 @@ pub fn fit_gbt(
     (ensemble, report, gain)
 }
 
+/// Rows per piece of the per-row loops of `fit_gbt` on the pool.
+const ROW_CHUNK: usize = 1 << 14;
+
 /// Options of the random forest.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ForestParams {
@@ -375,7 +386,7 @@ pub fn fit_forest(frame: &Frame, features: &[Feature], p: &ForestParams) -> (Ens
         let signal = Signal {
             g: &g,
             h: &h,
-            count: &mult,
+            count: Some(&mult),
         };
         let built = build(&bins, &signal, rows, &p.tree, &mut rng);
         (built.tree, built.gain)

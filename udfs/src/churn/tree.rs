@@ -21,6 +21,12 @@
 //! `h = w`, `λ = 0`. Growth is leaf-wise (the leaf with the best gain is split
 //! next, LightGBM) or depth-wise (level by level), bounded by `max_leaves`
 //! and `max_depth`.
+//!
+//! Parallel work goes to the kernels' pool ([`crate::pool`]): binning by
+//! feature, then by rows; a large leaf's histogram in pieces of rows whose
+//! bounds depend only on the leaf's row count, added in piece order; a large
+//! leaf's rows partitioned in fixed pieces. A tree is therefore the same
+//! bits on any number of threads.
 
 use std::collections::VecDeque;
 
@@ -137,42 +143,29 @@ pub struct Bins {
 }
 
 impl Bins {
-    /// Bin `columns` (NaN missing) into at most `max_bins` (2..=255) value bins.
+    /// Bin `columns` (NaN missing) into at most `max_bins` (2..=255) value
+    /// bins. Features find their thresholds, then rows their codes, on the
+    /// kernels' pool (one sorted copy of a column per busy thread).
     pub fn new(columns: &[Vec<f64>], max_bins: usize) -> Bins {
         let max_bins = max_bins.clamp(2, 255);
         let d = columns.len();
-        let mut codes = vec![0u8; columns.first().map_or(0, Vec::len) * d];
-        let mut thresholds = Vec::with_capacity(columns.len());
-        for (f, col) in columns.iter().enumerate() {
-            let mut present: Vec<f64> = col.iter().copied().filter(|v| !v.is_nan()).collect();
-            present.sort_unstable_by(f64::total_cmp);
-            let mut distinct = present.clone();
-            distinct.dedup();
-            let t: Vec<f64> = if distinct.len() <= max_bins {
-                distinct
-                    .windows(2)
-                    .map(|w| w[0] + (w[1] - w[0]) / 2.0)
-                    .collect()
-            } else {
-                let mut t: Vec<f64> = (1..max_bins)
-                    .map(|q| present[q * present.len() / max_bins])
-                    .collect();
-                t.dedup();
-                // The largest value would leave the last bin empty.
-                if t.last() == present.last() {
-                    t.pop();
+        let n = columns.first().map_or(0, Vec::len);
+        let thresholds = crate::pool::map(d, |f| bin_thresholds(&columns[f], max_bins));
+        let mut codes = vec![0u8; n * d];
+        if d > 0 {
+            crate::pool::for_each_chunk_mut(&mut codes, CODE_ROWS * d, |start, part| {
+                let first = start / d;
+                for (k, row) in part.chunks_mut(d).enumerate() {
+                    for ((code, col), t) in row.iter_mut().zip(columns).zip(&thresholds) {
+                        let v = col[first + k];
+                        *code = if v.is_nan() {
+                            t.len() as u8 + 1
+                        } else {
+                            t.partition_point(|&b| b < v) as u8
+                        };
+                    }
                 }
-                t
-            };
-            let missing = t.len() as u8 + 1;
-            for (r, &v) in col.iter().enumerate() {
-                codes[r * d + f] = if v.is_nan() {
-                    missing
-                } else {
-                    t.partition_point(|&b| b < v) as u8
-                };
-            }
-            thresholds.push(t);
+            });
         }
         Bins { thresholds, codes }
     }
@@ -190,6 +183,33 @@ impl Bins {
     fn value_bins(&self, f: usize) -> usize {
         self.thresholds[f].len() + 1
     }
+}
+
+/// Rows per piece when rows are given their bin codes.
+const CODE_ROWS: usize = 1 << 14;
+
+/// Upper bounds of the value bins of `col` but the last: between distinct
+/// values when there are at most `max_bins`, else at quantiles.
+fn bin_thresholds(col: &[f64], max_bins: usize) -> Vec<f64> {
+    let mut present: Vec<f64> = col.iter().copied().filter(|v| !v.is_nan()).collect();
+    present.sort_unstable_by(f64::total_cmp);
+    let distinct = 1 + present.windows(2).filter(|w| w[0] != w[1]).count();
+    if present.is_empty() || distinct <= max_bins {
+        present.dedup();
+        return present
+            .windows(2)
+            .map(|w| w[0] + (w[1] - w[0]) / 2.0)
+            .collect();
+    }
+    let mut t: Vec<f64> = (1..max_bins)
+        .map(|q| present[q * present.len() / max_bins])
+        .collect();
+    t.dedup();
+    // The largest value would leave the last bin empty.
+    if t.last() == present.last() {
+        t.pop();
+    }
+    t
 }
 
 /// How a tree grows.
@@ -220,11 +240,12 @@ pub struct TreeParams {
     pub growth: Growth,
 }
 
-/// Per-row training signal: gradient, hessian and row count.
+/// Per-row training signal: gradient, hessian and row count (`None`: each
+/// row counts once).
 pub struct Signal<'a> {
     pub g: &'a [f64],
     pub h: &'a [f64],
-    pub count: &'a [f64],
+    pub count: Option<&'a [f64]>,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -283,21 +304,63 @@ struct Builder<'a> {
     signal: &'a Signal<'a>,
     params: &'a TreeParams,
     offsets: Vec<usize>,
-    total_bins: usize,
 }
 
 impl Builder<'_> {
-    /// Per bin sums of the signal of `rows`. Row by row (each row's signal
-    /// is read once); each bin still adds its rows in the order given.
+    /// Per bin sums of the signal of `rows`, row by row (each row's signal
+    /// is read once). A large leaf's rows are cut into pieces whose bounds
+    /// depend on the row count only; the pieces' histograms are built on
+    /// the kernels' pool and added in piece order, so the sums are the same
+    /// bits on any number of threads (a leaf of one piece adds its rows in
+    /// their order).
     fn histogram(&self, rows: &[u32]) -> Vec<Sums> {
-        let mut hist = vec![Sums::default(); self.total_bins];
+        let d = self.bins.features();
+        let pieces = rows
+            .len()
+            .div_ceil(HISTOGRAM_PIECE_ROWS)
+            .min(MAX_HISTOGRAM_PIECES);
+        if pieces <= 1 {
+            return self.histogram_of(rows, 0, d);
+        }
+        let len = rows.len().div_ceil(pieces);
+        let parts = crate::pool::map(pieces, |p| {
+            let piece = &rows[(p * len).min(rows.len())..((p + 1) * len).min(rows.len())];
+            self.histogram_of(piece, 0, d)
+        });
+        let mut parts = parts.into_iter();
+        let mut hist = parts.next().unwrap_or_default();
+        for part in parts {
+            for (a, b) in hist.iter_mut().zip(&part) {
+                a.add(b);
+            }
+        }
+        hist
+    }
+
+    /// [`Self::histogram`] of features `from..to` only (their bins, in order).
+    fn histogram_of(&self, rows: &[u32], from: usize, to: usize) -> Vec<Sums> {
+        match self.signal.count {
+            Some(count) => self.fill(rows, from, to, |r| count[r]),
+            None => self.fill(rows, from, to, |_| 1.0),
+        }
+    }
+
+    fn fill(
+        &self,
+        rows: &[u32],
+        from: usize,
+        to: usize,
+        count: impl Fn(usize) -> f64,
+    ) -> Vec<Sums> {
+        let base = self.offsets[from];
+        let mut hist = vec![Sums::default(); self.offsets[to] - base];
         let s = self.signal;
         let d = self.bins.features();
-        let starts = &self.offsets[..d];
+        let starts: Vec<usize> = self.offsets[from..to].iter().map(|o| o - base).collect();
         for &r in rows {
             let r = r as usize;
-            let (g, h, c) = (s.g[r], s.h[r], s.count[r]);
-            let codes = &self.bins.codes[r * d..(r + 1) * d];
+            let (g, h, c) = (s.g[r], s.h[r], count(r));
+            let codes = &self.bins.codes[r * d + from..r * d + to];
             for (&start, &code) in starts.iter().zip(codes) {
                 let b = &mut hist[start + code as usize];
                 b.g += g;
@@ -369,6 +432,76 @@ impl Builder<'_> {
     }
 }
 
+/// Rows a partition needs before it is split over the pool.
+const PARALLEL_ROWS: usize = 1 << 15;
+
+/// Rows a histogram needs before it is built in pieces on the pool.
+const HISTOGRAM_PIECE_ROWS: usize = 1 << 13;
+
+/// Most pieces a histogram is built in.
+const MAX_HISTOGRAM_PIECES: usize = 64;
+
+/// Rows per piece of a parallel partition (fixed: the result is the same
+/// on any number of threads, and equal to the sequential one).
+const PARTITION_CHUNK: usize = 1 << 14;
+
+/// Stable partition of `part`: the rows going left first, then the others,
+/// each in their order; returns how many go left. `scratch` is reused
+/// space. Large leaves are split in pieces on the kernels' pool; the result
+/// is the same.
+fn stable_partition(
+    part: &mut [u32],
+    scratch: &mut Vec<u32>,
+    goes_left: impl Fn(u32) -> bool + Sync,
+) -> usize {
+    if part.len() < PARALLEL_ROWS {
+        scratch.clear();
+        scratch.resize(part.len(), 0);
+        let left = split_rows(part, scratch, &goes_left);
+        part[..left].copy_from_slice(&scratch[..left]);
+        for (dst, &src) in part[left..].iter_mut().zip(scratch[left..].iter().rev()) {
+            *dst = src;
+        }
+        return left;
+    }
+    let rows: &[u32] = part;
+    let pieces = crate::pool::map(rows.len().div_ceil(PARTITION_CHUNK), |c| {
+        let chunk = &rows[c * PARTITION_CHUNK..((c + 1) * PARTITION_CHUNK).min(rows.len())];
+        let mut out = vec![0u32; chunk.len()];
+        let left = split_rows(chunk, &mut out, &goes_left);
+        (out, left)
+    });
+    let mut w = 0;
+    for (out, left) in &pieces {
+        part[w..w + left].copy_from_slice(&out[..*left]);
+        w += left;
+    }
+    let left_len = w;
+    for (out, left) in &pieces {
+        for &r in out[*left..].iter().rev() {
+            part[w] = r;
+            w += 1;
+        }
+    }
+    left_len
+}
+
+/// Writes `rows` into `out` (as long): the rows going left at the front in
+/// their order, the others at the back in reverse order; returns how many
+/// go left. Without a branch on the test: each row is written at both ends
+/// and only the end it belongs to advances.
+fn split_rows(rows: &[u32], out: &mut [u32], goes_left: &impl Fn(u32) -> bool) -> usize {
+    let (mut lo, mut hi) = (0usize, out.len());
+    for &r in rows {
+        let left = goes_left(r);
+        out[lo] = r;
+        out[hi - 1] = r;
+        lo += usize::from(left);
+        hi -= usize::from(!left);
+    }
+    lo
+}
+
 fn push_node(t: &mut Tree, sums: &Sums, lambda: f64) -> usize {
     t.feature.push(-1);
     t.threshold.push(0.0);
@@ -397,7 +530,6 @@ pub fn build(
         bins,
         signal,
         params,
-        total_bins: offsets[d],
         offsets,
     };
     let mut rows = rows;
@@ -435,7 +567,7 @@ pub fn build(
     let mut open: VecDeque<Leaf> = VecDeque::new();
     open.push_back(root_leaf);
     let mut leaves = 1usize;
-    let mut right_rows: Vec<u32> = Vec::new();
+    let mut scratch: Vec<u32> = Vec::new();
     loop {
         if params.max_leaves > 0 && leaves >= params.max_leaves {
             break;
@@ -468,33 +600,22 @@ pub fn build(
             continue;
         };
         let f = split.feature;
-        let missing = bins.value_bins(f) as u8;
-        let goes_left = |r: u32| {
-            let c = bins.code(r as usize, f);
-            if c == missing {
+        // Which way each bin code goes (the missing code: the default way).
+        let missing = bins.value_bins(f);
+        let mut left_of_code = [false; 256];
+        for (code, left) in left_of_code.iter_mut().enumerate() {
+            *left = if code == missing {
                 split.default_left
             } else {
-                (c as usize) <= split.bin
-            }
-        };
-        // Stable partition of the leaf's rows: left ones move forward in
-        // place (never past an unread row), right ones wait in `right_rows`.
-        let part = &mut rows[leaf.start..leaf.end];
-        right_rows.clear();
-        let mut left_len = 0;
-        for i in 0..part.len() {
-            let r = part[i];
-            if goes_left(r) {
-                part[left_len] = r;
-                left_len += 1;
-            } else {
-                right_rows.push(r);
-            }
+                code <= split.bin
+            };
         }
-        part[left_len..].copy_from_slice(&right_rows);
+        let goes_left = |r: u32| left_of_code[bins.code(r as usize, f) as usize];
+        let left_len = stable_partition(&mut rows[leaf.start..leaf.end], &mut scratch, goes_left);
+        let right_len = leaf.end - leaf.start - left_len;
         let mid = leaf.start + left_len;
         let right_sums = leaf.sums.minus(&split.left);
-        let (small_hist, small_is_left) = if left_len <= right_rows.len() {
+        let (small_hist, small_is_left) = if left_len <= right_len {
             (builder.histogram(&rows[leaf.start..mid]), true)
         } else {
             (builder.histogram(&rows[mid..leaf.end]), false)
@@ -590,7 +711,7 @@ mod tests {
         let signal = Signal {
             g: &g,
             h: &ones,
-            count: &ones,
+            count: None,
         };
         for growth in [Growth::Leaf, Growth::Depth] {
             let b = build(
@@ -620,7 +741,7 @@ mod tests {
         let signal = Signal {
             g: &g,
             h: &ones,
-            count: &ones,
+            count: None,
         };
         let b = build(
             &bins,
@@ -630,5 +751,146 @@ mod tests {
             &mut Rng::new(1),
         );
         assert_eq!(b.tree.leaves(), 5);
+    }
+
+    /// 200,000 rows of 6 features (one with missing values) and a signal
+    /// with counts, from a seeded generator.
+    fn large_input() -> (Vec<Vec<f64>>, Vec<f64>, Vec<f64>, Vec<f64>) {
+        let n = 200_000;
+        let mut rng = Rng::new(7);
+        let columns: Vec<Vec<f64>> = (0..6)
+            .map(|f| {
+                (0..n)
+                    .map(|_| {
+                        let v = rng.below(1000) as f64 / (f as f64 + 1.0);
+                        if f == 5 && rng.below(10) == 0 {
+                            f64::NAN
+                        } else {
+                            v
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let g: Vec<f64> = (0..n)
+            .map(|i| (columns[0][i] / 500.0).sin() - 0.3)
+            .collect();
+        let h: Vec<f64> = (0..n).map(|i| 0.1 + (i % 7) as f64 / 10.0).collect();
+        let count: Vec<f64> = (0..n).map(|i| (i % 3) as f64).collect();
+        (columns, g, h, count)
+    }
+
+    #[test]
+    fn histograms_in_pieces_match_plain_sums() {
+        let (columns, g, h, count) = large_input();
+        let bins = Bins::new(&columns, 64);
+        let signal = Signal {
+            g: &g,
+            h: &h,
+            count: Some(&count),
+        };
+        let params = params(0, Growth::Leaf);
+        let d = bins.features();
+        let mut offsets = vec![0usize; d + 1];
+        for f in 0..d {
+            offsets[f + 1] = offsets[f] + bins.value_bins(f) + 1;
+        }
+        let builder = Builder {
+            bins: &bins,
+            signal: &signal,
+            params: &params,
+            offsets: offsets.clone(),
+        };
+        // Every third row, so the rows of a leaf are not all rows.
+        let rows: Vec<u32> = (0..g.len() as u32).filter(|r| r % 3 != 1).collect();
+        let hist = builder.histogram(&rows);
+        for f in 0..d {
+            for b in 0..=bins.value_bins(f) {
+                let (mut eg, mut eh, mut ec) = (0.0, 0.0, 0.0);
+                for &r in &rows {
+                    if bins.code(r as usize, f) as usize == b {
+                        eg += g[r as usize];
+                        eh += h[r as usize];
+                        ec += count[r as usize];
+                    }
+                }
+                let got = hist[offsets[f] + b];
+                assert!(
+                    (got.g - eg).abs() <= 1e-9 * (1.0 + eg.abs()),
+                    "g of feature {f} bin {b}"
+                );
+                assert!(
+                    (got.h - eh).abs() <= 1e-9 * (1.0 + eh.abs()),
+                    "h of feature {f} bin {b}"
+                );
+                assert_eq!(got.c, ec, "count of feature {f} bin {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn partition_in_pieces_is_the_stable_partition() {
+        let mut rng = Rng::new(3);
+        for n in [
+            0usize,
+            1,
+            5,
+            1000,
+            PARALLEL_ROWS - 1,
+            PARALLEL_ROWS,
+            3 * PARALLEL_ROWS + 17,
+        ] {
+            let rows: Vec<u32> = (0..n as u32).map(|i| i * 2 + 1).collect();
+            let left: Vec<bool> = (0..2 * n + 2).map(|_| rng.below(3) == 0).collect();
+            let goes_left = |r: u32| left[r as usize];
+            let expected: Vec<u32> = rows
+                .iter()
+                .copied()
+                .filter(|&r| goes_left(r))
+                .chain(rows.iter().copied().filter(|&r| !goes_left(r)))
+                .collect();
+            let mut part = rows.clone();
+            let k = stable_partition(&mut part, &mut Vec::new(), goes_left);
+            assert_eq!(part, expected, "{n} rows");
+            assert_eq!(k, rows.iter().filter(|&&r| goes_left(r)).count());
+        }
+    }
+
+    #[test]
+    fn large_trees_are_the_same_on_any_number_of_threads() {
+        let (columns, g, h, count) = large_input();
+        let bins = crate::pool::with_threads(1, || Bins::new(&columns, 255));
+        assert_eq!(
+            crate::pool::with_threads(3, || Bins::new(&columns, 255)).codes,
+            bins.codes
+        );
+        for count in [None, Some(&count[..])] {
+            let signal = Signal {
+                g: &g,
+                h: &h,
+                count,
+            };
+            let grow = || {
+                let b = build(
+                    &bins,
+                    &signal,
+                    (0..g.len() as u32).collect(),
+                    &TreeParams {
+                        min_samples_leaf: 20.0,
+                        ..params(31, Growth::Leaf)
+                    },
+                    &mut Rng::new(1),
+                );
+                (b.tree, b.rows)
+            };
+            let one = crate::pool::with_threads(1, grow);
+            assert_eq!(one.0.leaves(), 31);
+            for threads in [2, 3, 8] {
+                assert!(
+                    crate::pool::with_threads(threads, grow) == one,
+                    "{threads} threads"
+                );
+            }
+        }
     }
 }
