@@ -13,11 +13,10 @@
 //! x-independent ones: no overflow for heavy buyers and no cancellation.
 
 use super::vecmath;
-use std::collections::HashMap;
 
 use super::data::RfmData;
 use super::optimize::{maximize_positive, Mle};
-use super::special::{digamma, hyp2f1_tail_scaled_many, ln_beta, ln_gamma, logsumexp};
+use super::special::{digamma, hyp2f1_tail_scaled_many, ln_beta, ln_gamma, logsumexp_weights};
 
 /// BG/NBD parameters.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -33,24 +32,37 @@ pub struct BgNbd {
 pub struct XTerms {
     pub value: f64,
     pub grad: [f64; 4],
+    /// The log of the "dropped out after the last purchase" odds factor,
+    /// ln(a / (b + x − 1)) for BG/NBD (x > 0), ln(a / (b + x)) for MBG/NBD.
+    pub ln_odds: f64,
 }
 
 impl XTerms {
     /// Σ over `data` of `ll_given(terms(x), x, t_x, T)`, with `terms` computed
-    /// once per distinct x: the weighted log-likelihood and gradient of a model
-    /// split as BG/NBD and MBG/NBD are.
+    /// once per run of equal x (the fits sort their rows by x, so once per
+    /// distinct x and chunk): the weighted log-likelihood and gradient of a
+    /// model split as BG/NBD and MBG/NBD are.
     pub fn sum(
         data: &RfmData,
-        terms: impl Fn(f64) -> XTerms,
+        terms: impl Fn(f64) -> XTerms + Sync,
         ll_given: impl Fn(&XTerms, f64, f64, f64) -> (f64, [f64; 4]) + Sync,
     ) -> (f64, [f64; 4]) {
-        let mut table: HashMap<u64, XTerms> = HashMap::new();
-        for row in data.rows() {
-            table.entry(row.x.to_bits()).or_insert_with(|| terms(row.x));
-        }
-        super::data::par_sum(data.rows(), |row| {
-            ll_given(&table[&row.x.to_bits()], row.x, row.tx, row.t)
-        })
+        super::data::par_sum_with(
+            data.rows(),
+            || None::<(u64, XTerms)>,
+            |last, row| {
+                let key = row.x.to_bits();
+                let xt = match last {
+                    Some((k, xt)) if *k == key => *xt,
+                    _ => {
+                        let xt = terms(row.x);
+                        *last = Some((key, xt));
+                        xt
+                    }
+                };
+                ll_given(&xt, row.x, row.tx, row.t)
+            },
+        )
     }
 }
 
@@ -97,6 +109,11 @@ impl BgNbd {
                 dab,
                 dab + digamma(b + x) - digamma(b),
             ],
+            ln_odds: if x > 0.0 {
+                a.ln() - (b + x - 1.0).ln()
+            } else {
+                0.0
+            },
         }
     }
 
@@ -108,28 +125,21 @@ impl BgNbd {
     /// [`Self::ll_one`] with the x-only terms given.
     pub fn ll_given(&self, xt: &XTerms, x: f64, tx: f64, t: f64) -> (f64, [f64; 4]) {
         let BgNbd { r, alpha, a, b } = *self;
-        let a3 = -(r + x) * (alpha + t).ln();
-        let da3 = [-(alpha + t).ln(), -(r + x) / (alpha + t), 0.0, 0.0];
+        let l3 = (alpha + t).ln();
+        let a3 = -(r + x) * l3;
         let mut g = xt.grad;
         if x > 0.0 {
-            let a4 = a.ln() - (b + x - 1.0).ln() - (r + x) * (alpha + tx).ln();
-            let da4 = [
-                -(alpha + tx).ln(),
-                -(r + x) / (alpha + tx),
-                1.0 / a,
-                -1.0 / (b + x - 1.0),
-            ];
-            let lse = logsumexp(a3, a4);
-            let w3 = (a3 - lse).exp();
-            let w4 = (a4 - lse).exp();
-            for i in 0..4 {
-                g[i] += w3 * da3[i] + w4 * da4[i];
-            }
+            let l4 = (alpha + tx).ln();
+            let a4 = xt.ln_odds - (r + x) * l4;
+            let (lse, w3, w4) = logsumexp_weights(a3, a4);
+            g[0] -= w3 * l3 + w4 * l4;
+            g[1] -= (r + x) * (w3 / (alpha + t) + w4 / (alpha + tx));
+            g[2] += w4 / a;
+            g[3] -= w4 / (b + x - 1.0);
             (xt.value + lse, g)
         } else {
-            for i in 0..4 {
-                g[i] += da3[i];
-            }
+            g[0] -= l3;
+            g[1] -= (r + x) / (alpha + t);
             (xt.value + a3, g)
         }
     }

@@ -14,7 +14,7 @@ use super::bgnbd::{
 };
 use super::data::RfmData;
 use super::optimize::maximize_positive;
-use super::special::{digamma, ln_gamma, logsumexp};
+use super::special::{digamma, ln_gamma, logsumexp_weights};
 
 /// MBG/NBD parameters (named as BG/NBD's).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -54,6 +54,7 @@ impl MbgNbd {
                 dab,
                 dab + digamma(b + x + 1.0) - digamma(b),
             ],
+            ln_odds: a.ln() - (b + x).ln(),
         }
     }
 
@@ -65,15 +66,15 @@ impl MbgNbd {
     /// [`Self::ll_one`] with the x-only terms given.
     pub fn ll_given(&self, xt: &XTerms, x: f64, tx: f64, t: f64) -> (f64, [f64; 4]) {
         let MbgNbd { r, alpha, a, b } = *self;
-        let a3 = -(r + x) * (alpha + t).ln();
-        let a4 = a.ln() - (b + x).ln() - (r + x) * (alpha + tx).ln();
-        let lse = logsumexp(a3, a4);
-        let (w3, w4) = ((a3 - lse).exp(), (a4 - lse).exp());
+        let (l3, l4) = ((alpha + t).ln(), (alpha + tx).ln());
+        let a3 = -(r + x) * l3;
+        let a4 = xt.ln_odds - (r + x) * l4;
+        let (lse, w3, w4) = logsumexp_weights(a3, a4);
         let mut g = xt.grad;
-        g[0] += -w3 * (alpha + t).ln() - w4 * (alpha + tx).ln();
-        g[1] += -w3 * (r + x) / (alpha + t) - w4 * (r + x) / (alpha + tx);
+        g[0] -= w3 * l3 + w4 * l4;
+        g[1] -= (r + x) * (w3 / (alpha + t) + w4 / (alpha + tx));
         g[2] += w4 / a;
-        g[3] += -w4 / (b + x);
+        g[3] -= w4 / (b + x);
         (xt.value + lse, g)
     }
 

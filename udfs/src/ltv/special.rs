@@ -99,9 +99,46 @@ pub fn logsumexp(a: f64, b: f64) -> f64 {
     m + ((a - m).exp() + (b - m).exp()).ln()
 }
 
+/// `(ln(e^a + e^b), e^(a − lse), e^(b − lse))`: the log-sum and the two
+/// weights, from one `exp` and one `ln_1p` (the likelihoods' per-customer
+/// hot path).
+pub fn logsumexp_weights(a: f64, b: f64) -> (f64, f64, f64) {
+    if a >= b {
+        let e = (b - a).exp();
+        let wa = 1.0 / (1.0 + e);
+        (a + e.ln_1p(), wa, e * wa)
+    } else {
+        let e = (a - b).exp();
+        let wb = 1.0 / (1.0 + e);
+        (b + e.ln_1p(), e * wb, wb)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn logsumexp_weights_match_the_plain_formulas() {
+        for (a, b) in [
+            (0.0, 0.0),
+            (-3.5, 2.25),
+            (2.25, -3.5),
+            (-800.0, -801.5),
+            (10.0, -700.0),
+        ] {
+            let (lse, wa, wb) = logsumexp_weights(a, b);
+            let m = f64::max(a, b);
+            let plain = m + ((a - m).exp() + (b - m).exp()).ln();
+            // The plain formula's rounding of `plain` (an ulp of |a|) carries
+            // into its weights: the tolerance scales with it.
+            let tol = 1e-15 * plain.abs().max(1.0);
+            assert!((lse - plain).abs() <= tol, "{a} {b}");
+            assert!((wa - (a - plain).exp()).abs() <= tol, "{a} {b}");
+            assert!((wb - (b - plain).exp()).abs() <= tol, "{a} {b}");
+            assert!((wa + wb - 1.0).abs() <= 1e-15);
+        }
+    }
 
     #[test]
     fn digamma_known_values() {
