@@ -48,9 +48,18 @@ pub use error::UdfError;
 
 /// Register every crmlake function (scalar, aggregate and table functions) in
 /// `ctx`. Call once per session; registering twice replaces the functions.
+/// Also adds crmlake's optimizer rule (once per session):
+/// `repurchase_rate` and `churn_rate` run as GROUP BY plans
+/// ([`kpi::customer_rates_plan`]).
 pub fn register_all(ctx: &SessionContext) -> Result<()> {
     for entry in catalog() {
         entry.register(ctx);
+    }
+    let rule = kpi::customer_rates_plan::RULE_NAME;
+    if !ctx.state().optimizers().iter().any(|r| r.name() == rule) {
+        ctx.add_optimizer_rule(std::sync::Arc::new(
+            kpi::customer_rates_plan::CustomerRatesAsGroupBy,
+        ));
     }
     Ok(())
 }

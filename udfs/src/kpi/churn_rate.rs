@@ -105,23 +105,12 @@ impl AggregateUDFImpl for ChurnRate {
         Ok(DataType::Float64)
     }
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        let as_of = constant_date(NAME, "as_of", &constant(NAME, "as_of", args.exprs, 2)?)?;
-        let window = constant_number(
-            NAME,
-            "window_days",
+        let windows = Windows::from_constants(
+            &constant(NAME, "as_of", args.exprs, 2)?,
             &constant(NAME, "window_days", args.exprs, 3)?,
         )?;
-        if !(window >= 1.0 && window.fract() == 0.0 && window < 1e6) {
-            return Err(UdfError::argument(
-                NAME,
-                "window_days",
-                format!("must be a whole number >= 1, got {window}"),
-            )
-            .into());
-        }
         Ok(Box::new(ChurnAccumulator {
-            as_of,
-            window: window as i32,
+            windows,
             customers: HashMap::new(),
             text_bytes: 0,
         }))
@@ -148,11 +137,41 @@ impl AggregateUDFImpl for ChurnRate {
     }
 }
 
+/// A call's two windows in days since the epoch: the previous one is
+/// (start, middle], the current one (middle, as_of].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Windows {
+    pub start: i32,
+    pub middle: i32,
+    pub as_of: i32,
+}
+
+impl Windows {
+    /// From the constant `as_of` and `window_days` arguments.
+    pub(crate) fn from_constants(as_of: &ScalarValue, window: &ScalarValue) -> Result<Windows> {
+        let as_of = constant_date(NAME, "as_of", as_of)?;
+        let window = constant_number(NAME, "window_days", window)?;
+        if !(window >= 1.0 && window.fract() == 0.0 && window < 1e6) {
+            return Err(UdfError::argument(
+                NAME,
+                "window_days",
+                format!("must be a whole number >= 1, got {window}"),
+            )
+            .into());
+        }
+        let window = window as i32;
+        Ok(Windows {
+            start: as_of - 2 * window,
+            middle: as_of - window,
+            as_of,
+        })
+    }
+}
+
 /// Per customer: bought in the previous window, bought in the current one.
 #[derive(Debug)]
 struct ChurnAccumulator {
-    as_of: i32,
-    window: i32,
+    windows: Windows,
     customers: HashMap<String, (bool, bool)>,
     /// Bytes of the keys' text (running: `size` is O(1)).
     text_bytes: usize,
@@ -183,12 +202,16 @@ impl Accumulator for ChurnAccumulator {
             values[0].as_string::<i32>(),
             values[1].as_primitive::<Date32Type>(),
         );
-        let (start, middle) = (self.as_of - 2 * self.window, self.as_of - self.window);
+        let Windows {
+            start,
+            middle,
+            as_of,
+        } = self.windows;
         for i in 0..c.len() {
             if c.is_valid(i) && d.is_valid(i) {
                 let day = d.value(i);
                 let previous = day > start && day <= middle;
-                let current = day > middle && day <= self.as_of;
+                let current = day > middle && day <= as_of;
                 self.add(c.value(i), previous, current);
             }
         }

@@ -4,6 +4,7 @@
 pub mod churn_rate;
 pub mod cohort_sql;
 pub mod csat;
+pub mod customer_rates_plan;
 pub mod loyalty_tier;
 pub mod nps;
 pub mod repurchase_rate;
