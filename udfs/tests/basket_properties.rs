@@ -148,14 +148,14 @@ proptest! {
             }
         }
         prop_assert_eq!(rules.len(), expected);
-        for r in &rules {
+        for r in rules.iter() {
             let union: Vec<u32> = {
-                let mut u = r.antecedent.iter().chain(&r.consequent).copied().collect::<Vec<_>>();
+                let mut u = r.antecedent.iter().chain(r.consequent).copied().collect::<Vec<_>>();
                 u.sort_unstable();
                 u
             };
             let m = r.metrics(n);
-            let (s, sa, sc) = (counts[&union] as f64 / n as f64, counts[&r.antecedent] as f64 / n as f64, counts[&r.consequent] as f64 / n as f64);
+            let (s, sa, sc) = (counts[&union] as f64 / n as f64, counts[r.antecedent] as f64 / n as f64, counts[r.consequent] as f64 / n as f64);
             prop_assert!((m.support - s).abs() < 1e-15);
             prop_assert!((m.confidence - s / sa).abs() < 1e-12);
             prop_assert!(m.confidence >= min_confidence && m.confidence <= 1.0);
@@ -164,8 +164,8 @@ proptest! {
             prop_assert!(m.conviction.is_infinite() || (m.conviction - (1.0 - sc) / (1.0 - m.confidence)).abs() <= 1e-9 * m.conviction.abs());
         }
         // Best lift first.
-        for w in rules.windows(2) {
-            prop_assert!(w[0].metrics(n).lift >= w[1].metrics(n).lift);
+        for i in 1..rules.len() {
+            prop_assert!(rules.get(i - 1).metrics(n).lift >= rules.get(i).metrics(n).lift);
         }
     }
 

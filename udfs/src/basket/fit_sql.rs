@@ -27,7 +27,7 @@ use datafusion::logical_expr::{
 use super::accumulate::{coerce_item_list, KeyType, ListBaskets};
 use super::items::prepare;
 use super::recommend::{BasketRules, RulesParams, StoredRule, POPULAR_ITEMS};
-use super::rules::Rule;
+use super::rules::Rules;
 use super::{check_fraction, mine, rules_of, Mined, MiningOptions};
 use crate::constant_args::{constant, constant_number, constant_text};
 use crate::error::UdfError;
@@ -197,7 +197,7 @@ impl Accumulator for FitAccumulator {
 
 /// The model: items of the rules plus the most popular ones, renumbered by
 /// popularity (most bought first, ties by value), and the rules by those ids.
-fn build_model(mined: &Mined, rules: &[Rule], before: Option<u64>, counts: &[u64]) -> BasketRules {
+fn build_model(mined: &Mined, rules: &Rules, before: Option<u64>, counts: &[u64]) -> BasketRules {
     let mut by_popularity: Vec<u32> = (0..counts.len() as u32).collect();
     by_popularity
         .sort_unstable_by(|&a, &b| counts[b as usize].cmp(&counts[a as usize]).then(a.cmp(&b)));
@@ -205,8 +205,8 @@ fn build_model(mined: &Mined, rules: &[Rule], before: Option<u64>, counts: &[u64
     for &i in by_popularity.iter().take(POPULAR_ITEMS) {
         keep[i as usize] = true;
     }
-    for r in rules {
-        for &i in r.antecedent.iter().chain(&r.consequent) {
+    for r in rules.iter() {
+        for &i in r.antecedent.iter().chain(r.consequent) {
             keep[i as usize] = true;
         }
     }
@@ -228,8 +228,8 @@ fn build_model(mined: &Mined, rules: &[Rule], before: Option<u64>, counts: &[u64
         .map(|r| {
             let m = r.metrics(mined.n);
             StoredRule {
-                antecedent: renumber(&r.antecedent),
-                consequent: renumber(&r.consequent),
+                antecedent: renumber(r.antecedent),
+                consequent: renumber(r.consequent),
                 count: r.count,
                 confidence: m.confidence,
                 lift: m.lift,

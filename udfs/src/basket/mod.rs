@@ -51,7 +51,7 @@ use crate::error::UdfError;
 use crate::options::Options;
 use fpgrowth::{Itemsets, Limits};
 use items::{Prepared, Values};
-use rules::{Rule, RuleFilter};
+use rules::{RuleFilter, Rules};
 
 /// Options of the mining functions.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -202,7 +202,7 @@ pub fn rules_of(
     mined: &Mined,
     min_confidence: f64,
     options: &MiningOptions,
-) -> (Vec<Rule>, Option<u64>) {
+) -> (Rules, Option<u64>) {
     let filter = RuleFilter {
         min_confidence,
         min_lift: options.min_lift,
