@@ -7,6 +7,10 @@
 //! current window do not count. `as_of` is a constant DATE, TIMESTAMP or
 //! 'YYYY-MM-DD'; `window_days` a constant whole number >= 1. Rows with a NULL
 //! customer or ts are left out; nobody in the previous window gives NULL.
+//!
+//! In sessions made by `register_all` the call is planned as a GROUP BY plan
+//! ([`super::customer_rates_plan`]); this accumulator answers the calls that
+//! rule leaves (windows, DISTINCT, non-constant arguments, other sessions).
 
 use std::collections::HashMap;
 use std::sync::Arc;

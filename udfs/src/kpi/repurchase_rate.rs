@@ -5,6 +5,10 @@
 //! order are left out; no customers gives NULL. The partial state (each
 //! customer's first order and whether another was seen) merges across
 //! partitions.
+//!
+//! In sessions made by `register_all` the call is planned as a GROUP BY plan
+//! ([`super::customer_rates_plan`]); this accumulator answers the calls that
+//! rule leaves (windows, DISTINCT, non-constant arguments, other sessions).
 
 use std::collections::HashMap;
 use std::sync::Arc;
