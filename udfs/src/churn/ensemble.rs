@@ -21,6 +21,8 @@
 //! per split; each leaf holds the weighted churn rate of its rows and the
 //! forest averages them (soft voting). The output is a probability.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 use super::data::{sigmoid, Feature, Frame};
@@ -112,15 +114,22 @@ pub struct Explainer {
     tables: Vec<Option<ShapTable>>,
 }
 
+/// Per feature, the tree input of each category (None: numeric).
+type CategoryRanks = Vec<Option<Vec<f64>>>;
+
+/// Per feature, the trees' input column: numeric columns borrowed from the
+/// frame, ranked categories computed.
+type TreeColumns<'a> = Vec<Cow<'a, [f64]>>;
+
 /// Category ranks by smoothed churn rate weighted by `weights` (ties by
 /// category index), and the columns with categories replaced by their ranks.
 /// Rows of weight 0 (gbt's validation rows) do not move the ranks, so the
 /// held-out labels stay out of training.
-fn rank_categories(
-    frame: &Frame,
+fn rank_categories<'a>(
+    frame: &'a Frame,
     features: &[Feature],
     weights: &[f64],
-) -> (Vec<Option<Vec<f64>>>, Vec<Vec<f64>>) {
+) -> (CategoryRanks, TreeColumns<'a>) {
     let total_w: f64 = weights.iter().sum();
     let prior = if total_w > 0.0 {
         frame
@@ -138,9 +147,11 @@ fn rank_categories(
     for (f, feature) in features.iter().enumerate() {
         let col = &frame.columns[f];
         match &feature.categories {
+            // Numeric columns are read in place; only ranked categories
+            // are new columns.
             None => {
                 ranks.push(None);
-                columns.push(col.clone());
+                columns.push(Cow::Borrowed(&col[..]));
             }
             Some(cats) => {
                 let m = cats.len();
@@ -159,11 +170,11 @@ fn rank_categories(
                 for (r, &c) in order.iter().enumerate() {
                     rank[c] = r as f64;
                 }
-                columns.push(
+                columns.push(Cow::Owned(
                     col.iter()
                         .map(|&v| if v.is_nan() { v } else { rank[v as usize] })
                         .collect(),
-                );
+                ));
                 ranks.push(Some(rank));
             }
         }

@@ -28,7 +28,7 @@ use datafusion::logical_expr::{
 };
 
 use super::data::{CategoryColumn, Feature, Frame};
-use super::model::{ChurnModel, TrainOptions};
+use super::model::{Algorithm, ChurnModel, TrainOptions};
 use crate::constant_args::{constant, constant_text};
 use crate::error::UdfError;
 use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
@@ -341,13 +341,23 @@ impl TrainAccumulator {
         }
         // What training adds per row: the rows themselves are moved into
         // training order, not copied (one 8-byte column at a time is in
-        // flight), then a bin and 8 bytes of working space per feature, and
-        // labels, weights, gradients, hessians, outputs and row indices.
+        // flight), then labels, weights, gradients, hessians, outputs and
+        // row indices (80 bytes), and per feature: for gbt a bin, a ranked
+        // copy of each categorical column and, while binning, one sorted
+        // column per busy thread (numeric columns are read in place); for
+        // the other algorithms a bin and an 8-byte working copy.
         let (n, d) = (self.labels.len(), self.fields.len());
+        let per_row = match self.options.algorithm {
+            Algorithm::Gbt(_) => {
+                let categorical = (0..d).filter(|&f| self.is_text(f)).count();
+                d + 8 * (categorical + crate::pool::threads().min(d)) + 80
+            }
+            _ => d * 9 + 80,
+        };
         let _memory = crate::memory::reserve(
             NAME,
             &format!("train on {n} rows of {d} features"),
-            n * (d * 9 + 80),
+            n * per_row,
         )?;
         let order = self.canonical_order();
         let mut features = Vec::with_capacity(self.fields.len());

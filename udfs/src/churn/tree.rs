@@ -146,18 +146,18 @@ impl Bins {
     /// Bin `columns` (NaN missing) into at most `max_bins` (2..=255) value
     /// bins. Features find their thresholds, then rows their codes, on the
     /// kernels' pool (one sorted copy of a column per busy thread).
-    pub fn new(columns: &[Vec<f64>], max_bins: usize) -> Bins {
+    pub fn new<C: AsRef<[f64]> + Sync>(columns: &[C], max_bins: usize) -> Bins {
         let max_bins = max_bins.clamp(2, 255);
         let d = columns.len();
-        let n = columns.first().map_or(0, Vec::len);
-        let thresholds = crate::pool::map(d, |f| bin_thresholds(&columns[f], max_bins));
+        let n = columns.first().map_or(0, |c| c.as_ref().len());
+        let thresholds = crate::pool::map(d, |f| bin_thresholds(columns[f].as_ref(), max_bins));
         let mut codes = vec![0u8; n * d];
         if d > 0 {
             crate::pool::for_each_chunk_mut(&mut codes, CODE_ROWS * d, |start, part| {
                 let first = start / d;
                 for (k, row) in part.chunks_mut(d).enumerate() {
                     for ((code, col), t) in row.iter_mut().zip(columns).zip(&thresholds) {
-                        let v = col[first + k];
+                        let v = col.as_ref()[first + k];
                         *code = if v.is_nan() {
                             t.len() as u8 + 1
                         } else {
