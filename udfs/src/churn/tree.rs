@@ -314,18 +314,16 @@ impl Builder<'_> {
     /// bits on any number of threads (a leaf of one piece adds its rows in
     /// their order).
     fn histogram(&self, rows: &[u32]) -> Vec<Sums> {
-        let d = self.bins.features();
         let pieces = rows
             .len()
             .div_ceil(HISTOGRAM_PIECE_ROWS)
             .min(MAX_HISTOGRAM_PIECES);
         if pieces <= 1 {
-            return self.histogram_of(rows, 0, d);
+            return self.histogram_of(rows);
         }
         let len = rows.len().div_ceil(pieces);
         let parts = crate::pool::map(pieces, |p| {
-            let piece = &rows[(p * len).min(rows.len())..((p + 1) * len).min(rows.len())];
-            self.histogram_of(piece, 0, d)
+            self.histogram_of(&rows[(p * len).min(rows.len())..((p + 1) * len).min(rows.len())])
         });
         let mut parts = parts.into_iter();
         let mut hist = parts.next().unwrap_or_default();
@@ -337,30 +335,23 @@ impl Builder<'_> {
         hist
     }
 
-    /// [`Self::histogram`] of features `from..to` only (their bins, in order).
-    fn histogram_of(&self, rows: &[u32], from: usize, to: usize) -> Vec<Sums> {
+    /// [`Self::histogram`] of one piece, its rows added in order.
+    fn histogram_of(&self, rows: &[u32]) -> Vec<Sums> {
         match self.signal.count {
-            Some(count) => self.fill(rows, from, to, |r| count[r]),
-            None => self.fill(rows, from, to, |_| 1.0),
+            Some(count) => self.fill(rows, |r| count[r]),
+            None => self.fill(rows, |_| 1.0),
         }
     }
 
-    fn fill(
-        &self,
-        rows: &[u32],
-        from: usize,
-        to: usize,
-        count: impl Fn(usize) -> f64,
-    ) -> Vec<Sums> {
-        let base = self.offsets[from];
-        let mut hist = vec![Sums::default(); self.offsets[to] - base];
-        let s = self.signal;
+    fn fill(&self, rows: &[u32], count: impl Fn(usize) -> f64) -> Vec<Sums> {
         let d = self.bins.features();
-        let starts: Vec<usize> = self.offsets[from..to].iter().map(|o| o - base).collect();
+        let mut hist = vec![Sums::default(); self.offsets[d]];
+        let s = self.signal;
+        let starts = &self.offsets[..d];
         for &r in rows {
             let r = r as usize;
             let (g, h, c) = (s.g[r], s.h[r], count(r));
-            let codes = &self.bins.codes[r * d + from..r * d + to];
+            let codes = &self.bins.codes[r * d..(r + 1) * d];
             for (&start, &code) in starts.iter().zip(codes) {
                 let b = &mut hist[start + code as usize];
                 b.g += g;
@@ -458,11 +449,7 @@ fn stable_partition(
         scratch.clear();
         scratch.resize(part.len(), 0);
         let left = split_rows(part, scratch, &goes_left);
-        part[..left].copy_from_slice(&scratch[..left]);
-        for (dst, &src) in part[left..].iter_mut().zip(scratch[left..].iter().rev()) {
-            *dst = src;
-        }
-        return left;
+        return gather(part, &[(&scratch[..], left)]);
     }
     let rows: &[u32] = part;
     let pieces = crate::pool::map(rows.len().div_ceil(PARTITION_CHUNK), |c| {
@@ -471,14 +458,22 @@ fn stable_partition(
         let left = split_rows(chunk, &mut out, &goes_left);
         (out, left)
     });
+    let pieces: Vec<(&[u32], usize)> = pieces.iter().map(|(out, left)| (&out[..], *left)).collect();
+    gather(part, &pieces)
+}
+
+/// Writes into `part` the left rows of every piece ([`split_rows`]'s
+/// output and its left count), in piece order, then their right rows, in
+/// their original order; returns how many went left.
+fn gather(part: &mut [u32], pieces: &[(&[u32], usize)]) -> usize {
     let mut w = 0;
-    for (out, left) in &pieces {
-        part[w..w + left].copy_from_slice(&out[..*left]);
+    for &(out, left) in pieces {
+        part[w..w + left].copy_from_slice(&out[..left]);
         w += left;
     }
     let left_len = w;
-    for (out, left) in &pieces {
-        for &r in out[*left..].iter().rev() {
+    for &(out, left) in pieces {
+        for &r in out[left..].iter().rev() {
             part[w] = r;
             w += 1;
         }
