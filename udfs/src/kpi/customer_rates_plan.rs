@@ -159,6 +159,11 @@ fn filtered(e: Expr, filter: &Option<Expr>) -> Result<Expr> {
     }
 }
 
+/// `count(customer) FILTER (WHERE filter)`.
+fn count_where(customer: &Expr, filter: Expr) -> Result<Expr> {
+    count(customer.clone()).filter(filter).build()
+}
+
 fn date(day: i32) -> Expr {
     lit(ScalarValue::Date32(Some(day)))
 }
@@ -220,18 +225,8 @@ fn branch(agg: &Aggregate, customer: &Expr, calls: &[&Call], alias: &str) -> Res
             Rate::Churn { .. } => (a.clone(), a.and(b.is_not_true())),
         };
         let p = call.position;
-        outer_aggs.push(
-            count(customer_col.clone())
-                .filter(whole)
-                .build()?
-                .alias(format!("__crmlake_n{p}")),
-        );
-        outer_aggs.push(
-            count(customer_col.clone())
-                .filter(part)
-                .build()?
-                .alias(format!("__crmlake_k{p}")),
-        );
+        outer_aggs.push(count_where(&customer_col, whole)?.alias(format!("__crmlake_n{p}")));
+        outer_aggs.push(count_where(&customer_col, part)?.alias(format!("__crmlake_k{p}")));
     }
     let outer = LogicalPlanBuilder::from(inner)
         .aggregate(outer_groups, outer_aggs)?
@@ -259,34 +254,27 @@ fn branch(agg: &Aggregate, customer: &Expr, calls: &[&Call], alias: &str) -> Res
 
 fn rewrite_aggregate(agg: &Aggregate, calls: Vec<Call>) -> Result<LogicalPlan> {
     let groups = agg.group_expr.len();
-    // Calls grouped by customer expression, in order of first appearance.
-    let mut customers: Vec<&Expr> = Vec::new();
-    let mut by_customer: HashMap<&Expr, Vec<&Call>> = HashMap::new();
+    // Calls grouped by customer expression, in order of first appearance,
+    // and the branch answering each call's position.
+    let mut customers: Vec<(&Expr, Vec<&Call>)> = Vec::new();
+    let mut rate_of: HashMap<usize, usize> = HashMap::new();
     for call in &calls {
-        by_customer
-            .entry(&call.customer)
-            .or_insert_with(|| {
-                customers.push(&call.customer);
-                Vec::new()
-            })
-            .push(call);
+        let b = match customers.iter().position(|(e, _)| *e == &call.customer) {
+            Some(b) => b,
+            None => {
+                customers.push((&call.customer, Vec::new()));
+                customers.len() - 1
+            }
+        };
+        customers[b].1.push(call);
+        rate_of.insert(call.position, b);
     }
-    let rate_of: HashMap<usize, usize> = calls
-        .iter()
-        .map(|c| {
-            let b = customers
-                .iter()
-                .position(|e| *e == &c.customer)
-                .unwrap_or(0);
-            (c.position, b)
-        })
-        .collect();
     let branches: Vec<(String, LogicalPlan)> = customers
         .iter()
         .enumerate()
-        .map(|(b, customer)| {
+        .map(|(b, (customer, calls))| {
             let alias = format!("__crmlake_rates_{b}");
-            let plan = branch(agg, customer, &by_customer[customer], &alias)?;
+            let plan = branch(agg, customer, calls, &alias)?;
             Ok((alias, plan))
         })
         .collect::<Result<_>>()?;
@@ -350,7 +338,11 @@ fn rewrite_aggregate(agg: &Aggregate, calls: Vec<Call>) -> Result<LogicalPlan> {
         projection
             .push(Expr::Column(source.clone()).alias_qualified(qualifier.cloned(), field.name()));
     }
-    let mut rest_index = groups;
+    // The other aggregates' columns, in order, after the rest's groups.
+    let mut rest_columns = rest.iter().flat_map(|r| {
+        let schema = r.schema();
+        (groups..schema.fields().len()).map(move |i| Column::from(schema.qualified_field(i)))
+    });
     for position in 0..agg.aggr_expr.len() {
         let (qualifier, field) = agg.schema.qualified_field(groups + position);
         let source = match rate_of.get(&position) {
@@ -358,17 +350,11 @@ fn rewrite_aggregate(agg: &Aggregate, calls: Vec<Call>) -> Result<LogicalPlan> {
                 Some(TableReference::bare(branches[b].0.clone())),
                 value_column(position),
             ),
-            None => {
-                let schema = rest.as_ref().map(|r| r.schema().clone());
-                let Some(schema) = schema else {
-                    return Err(datafusion::error::DataFusionError::Internal(
-                        "customer rates rewrite: an aggregate without its plan".into(),
-                    ));
-                };
-                let c = Column::from(schema.qualified_field(rest_index));
-                rest_index += 1;
-                c
-            }
+            None => rest_columns.next().ok_or_else(|| {
+                datafusion::error::DataFusionError::Internal(
+                    "customer rates rewrite: an aggregate without its plan".into(),
+                )
+            })?,
         };
         projection.push(Expr::Column(source).alias_qualified(qualifier.cloned(), field.name()));
     }
