@@ -323,6 +323,8 @@ struct RunContext<'a> {
     run_date: NaiveDate,
     /// `settings.max_file_mb` in bytes: a table part rolls over beyond it.
     max_file_bytes: u64,
+    /// The session's memory pool in MB ([`memory_limit_mb`], read once).
+    memory_limit_mb: Option<usize>,
 }
 
 /// The last day with a transaction in `lake` (`max(ts)` of its
@@ -375,7 +377,8 @@ pub async fn run_job(job: &JobFile, opts: &RunOptions) -> Result<RunReport> {
     let run_date = opts
         .run_date
         .unwrap_or_else(|| chrono::Utc::now().date_naive());
-    let (ctx, lake_report) = open_session(job, opts).await?;
+    let memory_limit = memory_limit_mb(job);
+    let (ctx, lake_report) = open_session(job, opts, memory_limit).await?;
     let run_id = format!(
         "{}-{}",
         chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"),
@@ -393,6 +396,7 @@ pub async fn run_job(job: &JobFile, opts: &RunOptions) -> Result<RunReport> {
         run_id: &run_id,
         run_date,
         max_file_bytes: job.settings.max_file_mb.unwrap_or(out_root::MAX_FILE_MB) * 1024 * 1024,
+        memory_limit_mb: memory_limit,
     };
     let result = run_locked(job, &rc, &lake_report, started_at).await;
     lock.release().await;
@@ -443,16 +447,17 @@ pub fn lake_location(job: &JobFile, given: Option<&str>) -> String {
         .to_string()
 }
 
-/// The session a job runs in: its lake ([`lake_location`]) and engine
-/// settings.
+/// The session a job runs in: its lake ([`lake_location`]), engine
+/// settings and a memory pool of `memory_limit_mb`.
 async fn open_session(
     job: &JobFile,
     opts: &RunOptions,
+    memory_limit_mb: Option<usize>,
 ) -> Result<(SessionContext, crate::lake::LakeReport)> {
     let session_opts = SessionOptions {
         lake: Some(lake_location(job, opts.lake.as_deref())),
         target_partitions: job.settings.target_partitions,
-        memory_limit: memory_limit_mb(job).map(|mb| mb.saturating_mul(1024 * 1024)),
+        memory_limit: memory_limit_mb.map(|mb| mb.saturating_mul(1024 * 1024)),
         cluster: opts.cluster.clone(),
     };
     lake_session(&session_opts).await
@@ -576,7 +581,7 @@ fn new_manifest(
         out: rc.out.shown().to_string(),
         settings: SettingsInfo {
             target_partitions: job.settings.target_partitions,
-            memory_limit_mb: memory_limit_mb(job),
+            memory_limit_mb: rc.memory_limit_mb,
             memory_limit_default: job.settings.memory_limit_mb.is_none(),
             max_file_mb: job.settings.max_file_mb,
         },
@@ -631,7 +636,7 @@ async fn run_step(
     record.peak_rss_bytes = manifest::peak_rss_bytes();
     if let Err(e) = result {
         progress.abandon();
-        let e = explain_error(e, memory_limit_mb(job));
+        let e = explain_error(e, rc.memory_limit_mb);
         record.status = "failed";
         record.error = Some(e.to_string());
         return Err((record, e));
