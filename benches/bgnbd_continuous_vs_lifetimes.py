@@ -23,9 +23,10 @@ Both sides' estimates are printed; they must agree.
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
+
+from gnu_time import timed
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--customers", type=int, default=200_000)
@@ -38,17 +39,6 @@ crm = os.path.abspath(args.crmlake)
 os.makedirs(args.work, exist_ok=True)
 lake = os.path.join(args.work, f"lake-{args.customers}")
 data = os.path.join(args.work, f"summary-{args.customers}.parquet")
-
-
-def timed(cmd):
-    """Run `cmd` under GNU time: (wall seconds, peak RSS MiB, stdout)."""
-    out = subprocess.run(["/usr/bin/time", "-f", "TIME %e %M"] + cmd,
-                         capture_output=True, text=True)
-    if out.returncode != 0:
-        sys.exit(f"{cmd[0]} failed:\n{out.stdout}\n{out.stderr}")
-    m = re.search(r"TIME ([0-9.]+) ([0-9]+)", out.stderr)
-    return float(m.group(1)), int(m.group(2)) / 1024, out.stdout
-
 
 if not os.path.exists(data):
     subprocess.run([crm, "generate", "--customers", str(args.customers), "--seed", "1",

@@ -29,9 +29,9 @@ scikit-learn on the same rows), so a faster side is not a worse model.
 """
 import argparse
 import os
-import re
-import subprocess
 import sys
+
+from gnu_time import timed
 import tempfile
 
 FEATURES = ["recency_days", "frequency", "frequency_30", "frequency_90", "frequency_365",
@@ -49,17 +49,6 @@ args = ap.parse_args()
 crm = os.path.abspath(args.crmlake)
 os.makedirs(args.work, exist_ok=True)
 data = os.path.join(args.work, "features.parquet")
-
-
-def timed(cmd):
-    """Run `cmd` under GNU time: (wall seconds, peak RSS MiB, stdout)."""
-    out = subprocess.run(["/usr/bin/time", "-f", "TIME %e %M"] + cmd,
-                         capture_output=True, text=True)
-    if out.returncode != 0:
-        sys.exit(f"{cmd[0]} failed:\n{out.stdout}\n{out.stderr}")
-    m = re.search(r"TIME ([0-9.]+) ([0-9]+)", out.stderr)
-    return float(m.group(1)), int(m.group(2)) / 1024, out.stdout
-
 
 if not os.path.exists(data):
     features = ", ".join(f"CAST({f} AS DOUBLE) AS {f}" for f in FEATURES)
