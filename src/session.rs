@@ -63,7 +63,12 @@ pub fn base_session(opts: &SessionOptions) -> Result<SessionContext> {
         None => SessionContext::new_with_config_rt(config, runtime),
         Some(address) => crate::cluster::client_context(config, runtime, address)?,
     };
-    crmlake_udfs::register_all(&ctx).map_err(|e| CrmlakeError::Internal(e.to_string()))?;
+    let registered = match &opts.cluster {
+        None => crmlake_udfs::register_all(&ctx),
+        // Plans leave the process: table functions as views.
+        Some(_) => crmlake_udfs::register_for_cluster(&ctx),
+    };
+    registered.map_err(|e| CrmlakeError::Internal(e.to_string()))?;
     Ok(ctx)
 }
 

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{TableFunctionArgs, TableProvider};
 use datafusion::common::ScalarValue;
-use datafusion::datasource::{MemTable, ViewTable};
+use datafusion::datasource::MemTable;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::Expr;
 use datafusion::prelude::SessionContext;
@@ -56,9 +56,11 @@ pub fn table_function_sql(
     let state = ctx.state();
     let provider: Arc<dyn TableProvider> =
         function.call_with_args(TableFunctionArgs::new(&exprs, &state))?;
+    // A view's SQL, or the SQL equivalent of a table function that plans
+    // its own scan (the mining functions' streaming rows).
     provider
-        .downcast_ref::<ViewTable>()
-        .and_then(|v| v.definition().cloned())
+        .get_table_definition()
+        .map(str::to_string)
         .ok_or_else(|| {
             DataFusionError::Internal(format!(
                 "{name} did not return a SQL view; it cannot be called from Python"

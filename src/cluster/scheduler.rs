@@ -57,7 +57,7 @@ pub fn scheduler_session(config: SessionConfig) -> datafusion::error::Result<Ses
         .with_runtime_env(runtime)
         .build();
     let ctx = SessionContext::new_with_state(state);
-    crmlake_udfs::register_all(&ctx)?;
+    crmlake_udfs::register_for_cluster(&ctx)?;
     Ok(ctx.state())
 }
 

@@ -298,6 +298,149 @@ fn results_do_not_depend_on_partitions_or_row_order() {
     });
 }
 
+/// The table functions stream their rows in batches of the session's
+/// `batch_size` from their own plan node, with the rows of the aggregate
+/// behind them in the same order; a cluster session plans them as SQL over
+/// that aggregate instead.
+#[test]
+fn mining_table_functions_stream_batches_of_the_aggregate_rows() {
+    runtime().block_on(async {
+        let ctx = session(2).await;
+        query(&ctx, "SET datafusion.execution.batch_size = 1000").await;
+        let calls = [
+            (
+                "association_rules('retail', 0.001, 0.5)",
+                "association_rules_agg(basket_id, item, 0.001, 0.5)",
+                5731,
+            ),
+            (
+                "frequent_itemsets('retail', 0.001)",
+                "frequent_itemsets_agg(basket_id, item, 0.001)",
+                // pyfim's count at 0.001 (tests/fixtures/basket).
+                7589,
+            ),
+        ];
+        for (table, aggregate, rows) in calls {
+            let streamed = query(&ctx, &format!("SELECT * FROM {table}")).await;
+            assert!(streamed.len() >= 6, "{table}: {} batches", streamed.len());
+            assert!(streamed.iter().all(|b| b.num_rows() <= 1000), "{table}");
+            let whole = query(
+                &ctx,
+                &format!("SELECT unnest(r) AS s FROM (SELECT {aggregate} AS r FROM retail)"),
+            )
+            .await;
+            let streamed =
+                datafusion::arrow::compute::concat_batches(&streamed[0].schema(), &streamed)
+                    .unwrap();
+            let whole =
+                datafusion::arrow::compute::concat_batches(&whole[0].schema(), &whole).unwrap();
+            assert_eq!(streamed.num_rows(), rows, "{table}");
+            let fields = whole.column(0).as_struct();
+            assert_eq!(fields.num_columns(), streamed.num_columns());
+            for (c, column) in fields.columns().iter().enumerate() {
+                assert_eq!(column, streamed.column(c), "{table}: column {c}");
+            }
+            let plan = query(&ctx, &format!("EXPLAIN SELECT count(*) FROM {table}")).await;
+            let text = datafusion::arrow::util::pretty::pretty_format_batches(&plan)
+                .unwrap()
+                .to_string();
+            assert!(text.contains("MiningExec"), "{text}");
+        }
+        let cluster = SessionContext::new();
+        crmlake_udfs::register_for_cluster(&cluster).unwrap();
+        let path = root().join("data/baskets/retail.parquet");
+        cluster
+            .register_parquet(
+                "retail",
+                path.to_str().unwrap(),
+                ParquetReadOptions::default(),
+            )
+            .await
+            .unwrap();
+        let plan = query(
+            &cluster,
+            "EXPLAIN SELECT count(*) FROM association_rules('retail', 0.001, 0.5)",
+        )
+        .await;
+        let text = datafusion::arrow::util::pretty::pretty_format_batches(&plan)
+            .unwrap()
+            .to_string();
+        assert!(
+            !text.contains("MiningExec") && text.contains("association_rules_agg"),
+            "{text}"
+        );
+        let n = query(
+            &cluster,
+            "SELECT count(*) FROM association_rules('retail', 0.001, 0.5)",
+        )
+        .await;
+        assert_eq!(count(&n), 5731);
+    });
+}
+
+/// Two calls with different arguments in one query are two tables, not one
+/// (DataFusion tells scans apart by name and schema).
+#[test]
+fn two_calls_in_one_query_are_two_tables() {
+    runtime().block_on(async {
+        let ctx = session(2).await;
+        let b = query(
+            &ctx,
+            "SELECT (SELECT count(*) FROM association_rules('retail', 0.001, 0.5)) AS a, \
+                    (SELECT count(*) FROM association_rules('retail', 0.002, 0.5)) AS b, \
+                    (SELECT count(*) FROM frequent_itemsets('retail', 0.001)) AS c, \
+                    (SELECT count(*) FROM frequent_itemsets('retail', 0.001, 'max_len=1')) AS d",
+        )
+        .await;
+        let b = &b[0];
+        let v: Vec<i64> = (0..4)
+            .map(|c| b.column(c).as_primitive::<Int64Type>().value(0))
+            .collect();
+        assert_eq!(v[0], 5731);
+        assert!(v[1] < v[0], "{v:?}");
+        assert_eq!(v[2], 7589);
+        assert!(v[3] < v[2], "{v:?}");
+    });
+}
+
+/// The baskets and the mined rows are reserved from the session's memory
+/// pool: under a pool too small for them the query fails naming the
+/// function and the memory it needed.
+#[test]
+fn mining_over_the_memory_pool_fails_naming_the_function() {
+    runtime().block_on(async {
+        use datafusion::execution::memory_pool::GreedyMemoryPool;
+        use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(std::sync::Arc::new(GreedyMemoryPool::new(2 << 20)))
+            .build_arc()
+            .unwrap();
+        let ctx = SessionContext::new_with_config_rt(Default::default(), runtime);
+        crmlake_udfs::register_all(&ctx).unwrap();
+        let path = root().join("data/baskets/retail.parquet");
+        ctx.register_parquet(
+            "retail",
+            path.to_str().unwrap(),
+            ParquetReadOptions::default(),
+        )
+        .await
+        .unwrap();
+        let e = ctx
+            .sql("SELECT count(*) FROM association_rules('retail', 0.001, 0.5)")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .expect_err("2 MB cannot hold 88,162 baskets");
+        let text = e.to_string();
+        assert!(
+            text.contains("association_rules needs about")
+                && text.contains("MB to collect the baskets"),
+            "{text}"
+        );
+    });
+}
+
 /// basket_fit over retail's baskets and recommend: the top rule's consequent
 /// comes first for its antecedent; model_info shows counts and thresholds.
 #[test]

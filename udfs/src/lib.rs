@@ -64,6 +64,25 @@ pub fn register_all(ctx: &SessionContext) -> Result<()> {
     Ok(())
 }
 
+/// [`register_all`] for a session whose plans run on a Ballista cluster:
+/// every table function returns the view of its definition (SQL over
+/// crmlake's aggregates and DataFusion's operators, which the cluster can
+/// run), not a plan node of its own. The mining table functions then
+/// unnest the aggregate's list instead of streaming their rows.
+pub fn register_for_cluster(ctx: &SessionContext) -> Result<()> {
+    register_all(ctx)?;
+    for entry in catalog() {
+        if let catalog::Registration::Table(f) = &entry.registration {
+            let view = table_input::AsView {
+                function: entry.name,
+                inner: std::sync::Arc::clone(f),
+            };
+            ctx.register_udtf(entry.name, std::sync::Arc::new(view));
+        }
+    }
+    Ok(())
+}
+
 /// Names of every function [`register_all`] registers, sorted.
 pub fn function_names() -> Vec<&'static str> {
     let mut names: Vec<&'static str> = catalog().iter().map(|e| e.name).collect();

@@ -16,7 +16,7 @@
 
 use std::sync::Arc;
 
-use datafusion::catalog::{Session, TableFunctionArgs, TableProvider};
+use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::TableReference;
 use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::datasource::ViewTable;
@@ -361,4 +361,29 @@ pub fn view(
 ) -> Result<Arc<dyn TableProvider>> {
     let plan = plan(function, state, sql)?;
     Ok(Arc::new(ViewTable::new(plan, Some(sql.to_string()))))
+}
+
+/// A table function whose providers are replaced by the view of their
+/// definition: for sessions whose plans leave the process (a Ballista
+/// cluster), where a custom plan node such as the mining functions' streaming
+/// scan cannot be shipped. Providers that are already SQL views, or have no
+/// definition, are returned as they are.
+#[derive(Debug)]
+pub struct AsView {
+    pub function: &'static str,
+    pub inner: Arc<dyn TableFunctionImpl>,
+}
+
+impl TableFunctionImpl for AsView {
+    fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
+        let session = args.session();
+        let provider = self.inner.call_with_args(args)?;
+        if provider.downcast_ref::<ViewTable>().is_some() {
+            return Ok(provider);
+        }
+        match provider.get_table_definition() {
+            Some(sql) => view(self.function, state(self.function, session)?, sql),
+            None => Ok(provider),
+        }
+    }
 }

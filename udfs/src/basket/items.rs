@@ -28,6 +28,18 @@ impl Values {
         self.len() == 0
     }
 
+    /// Bytes held (a walk over the strings: for a one-off count, not a
+    /// running one).
+    pub fn heap_size(&self) -> usize {
+        match self {
+            Values::Int(v) => v.capacity() * 8,
+            Values::Str(v) => {
+                v.capacity() * std::mem::size_of::<String>()
+                    + v.iter().map(String::capacity).sum::<usize>()
+            }
+        }
+    }
+
     /// The values at `ids`, in that order.
     pub fn select(&self, ids: &[u32]) -> Values {
         match self {

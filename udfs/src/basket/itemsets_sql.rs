@@ -8,25 +8,28 @@
 //! ordered by size, then count descending, then items. Options: `max_len`,
 //! `max_basket_items`, `max_itemsets` (see [the module](super)).
 //!
-//! The table function is SQL over the aggregate
-//! `frequent_itemsets_agg(basket_id, item, min_support [, options])`, which
-//! returns the same rows as one list of structs and can mine per group.
+//! The rows stream out in batches ([`super::table_sql`]). The aggregate
+//! `frequent_itemsets_agg(basket_id, item, min_support [, options])` returns
+//! the same rows as one list of structs and can mine per group; the table
+//! function's definition is SQL over it (what a cluster session runs).
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, ListArray, StructArray};
 use datafusion::arrow::buffer::OffsetBuffer;
-use datafusion::arrow::datatypes::{DataType, Field, Fields};
+use datafusion::arrow::datatypes::{DataType, Field, Fields, Schema};
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::error::Result;
 use datafusion::logical_expr::AggregateUDF;
 
 use super::accumulate::{values_array, KeyType};
 use super::agg_sql::{MiningUdaf, Output};
-use super::{check_fraction, Mined, MiningOptions};
+use super::table_sql::{MiningCall, MiningTable};
+use super::Mined;
 use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
 use crate::lists::one_row_list;
-use crate::table_input::{self, check_columns, quote_literal, Args, ColumnKind};
+use crate::table_input::{self, Args, ColumnKind};
 
 const NAME: &str = "frequent_itemsets";
 
@@ -70,64 +73,50 @@ fn fields(item: KeyType) -> Fields {
     ])
 }
 
-/// The itemsets of `mined` as a one-row list of structs.
-pub fn rows(mined: &Mined, item: KeyType) -> ListArray {
-    let sets = &mined.itemsets;
-    let n = sets.len();
-    let items = ListArray::new(
-        Arc::new(Field::new_list_field(item.data_type(), true)),
-        OffsetBuffer::from_lengths((0..n).map(|i| sets.get(i).0.len())),
-        values_array(&mined.values, sets.items.iter().copied()),
-        None,
-    );
-    let size = Int64Array::from_iter_values((0..n).map(|i| sets.get(i).0.len() as i64));
-    let count = Int64Array::from_iter_values(sets.counts.iter().map(|&c| c as i64));
-    let support =
-        Float64Array::from_iter_values(sets.counts.iter().map(|&c| c as f64 / mined.n as f64));
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(items),
-        Arc::new(size),
-        Arc::new(count),
-        Arc::new(support),
-    ];
-    let structs = StructArray::new(fields(item), columns, None);
-    one_row_list(Arc::new(structs))
+/// The number of output columns.
+pub const COLUMNS: usize = 4;
+
+/// The schema of the table function's rows.
+pub fn schema(item: KeyType) -> Schema {
+    Schema::new(fields(item))
 }
 
-/// Check a mining table function's input and its literal arguments; returns
-/// the input SQL and the arguments of the aggregate as SQL literals.
-pub(super) fn mining_call(
-    function: &'static str,
-    state: &datafusion::execution::context::SessionState,
-    args: &Args,
-    rules: bool,
-) -> Result<(String, String)> {
-    let input_sql = args.input_sql(0)?;
-    let input = table_input::plan(
-        function,
-        state,
-        &format!("SELECT * FROM {input_sql} AS input"),
-    )?;
-    check_columns(function, input.schema(), &INPUT_COLUMNS)?;
-    let min_support = check_fraction(function, "min_support", args.number(1)?, false)?;
-    let mut literals = format!("{min_support:?}");
-    let options_at = if rules {
-        let c = check_fraction(function, "min_confidence", args.number(2)?, true)?;
-        literals.push_str(&format!(", {c:?}"));
-        3
-    } else {
-        2
-    };
-    let options = if args.has(options_at) {
-        args.string(options_at)?
-    } else {
-        String::new()
-    };
-    // Checked here so that a bad key is reported at planning, with the
-    // table function's name.
-    MiningOptions::parse(function, &options, rules, 0)?;
-    literals.push_str(&format!(", {}", quote_literal(&options)));
-    Ok((input_sql, literals))
+/// Column `c` (in the order of [`schema`]) of the itemsets at `range`.
+pub fn column(mined: &Mined, range: Range<usize>, item: KeyType, c: usize) -> ArrayRef {
+    let sets = &mined.itemsets;
+    let len = |i: usize| sets.offsets[i + 1] - sets.offsets[i];
+    match c {
+        0 => Arc::new(ListArray::new(
+            Arc::new(Field::new_list_field(item.data_type(), true)),
+            OffsetBuffer::from_lengths(range.clone().map(len)),
+            values_array(
+                &mined.values,
+                sets.items[sets.offsets[range.start]..sets.offsets[range.end]]
+                    .iter()
+                    .copied(),
+            ),
+            None,
+        )),
+        1 => Arc::new(Int64Array::from_iter_values(range.map(|i| len(i) as i64))),
+        2 => Arc::new(Int64Array::from_iter_values(
+            sets.counts[range].iter().map(|&c| c as i64),
+        )),
+        _ => Arc::new(Float64Array::from_iter_values(
+            sets.counts[range]
+                .iter()
+                .map(|&c| c as f64 / mined.n as f64),
+        )),
+    }
+}
+
+/// The itemsets of `mined` as a one-row list of structs (the aggregate's
+/// value).
+pub fn rows(mined: &Mined, item: KeyType) -> ListArray {
+    let all = 0..mined.itemsets.len();
+    let columns = (0..COLUMNS)
+        .map(|c| column(mined, all.clone(), item, c))
+        .collect();
+    one_row_list(Arc::new(StructArray::new(fields(item), columns, None)))
 }
 
 #[derive(Debug)]
@@ -137,12 +126,13 @@ impl TableFunctionImpl for FrequentItemsets {
     fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
         let state = table_input::state(NAME, args.session())?;
         let a = Args::new(NAME, &["input", "min_support", "options"], 2, &args)?;
-        let (input_sql, literals) = mining_call(NAME, state, &a, false)?;
+        let call = MiningCall::new(NAME, Output::Itemsets, state, &a)?;
+        let (input_sql, literals) = (&call.input_sql, call.literals());
         let sql = format!(
             "SELECT s['items'] AS items, s['size'] AS size, s['count'] AS \"count\", s['support'] AS support \
              FROM (SELECT unnest(r) AS s FROM \
                     (SELECT frequent_itemsets_agg(basket_id, item, {literals}) AS r FROM {input_sql} AS input) AS a) AS u"
         );
-        table_input::view(NAME, state, &sql)
+        Ok(Arc::new(MiningTable::new(call, sql)?))
     }
 }

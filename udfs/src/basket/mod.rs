@@ -46,6 +46,7 @@ pub mod recommend;
 pub mod recommend_sql;
 pub mod rules;
 pub mod rules_sql;
+pub mod table_sql;
 
 use crate::error::UdfError;
 use crate::options::Options;

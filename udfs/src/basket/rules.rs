@@ -72,7 +72,20 @@ impl Rules {
     }
 
     pub fn iter(&self) -> impl ExactSizeIterator<Item = Rule<'_>> + '_ {
-        self.heads.iter().map(|h| self.rule(h))
+        self.range(0..self.len())
+    }
+
+    /// The rules at `range` (panics past the end, as slicing does).
+    pub fn range(
+        &self,
+        range: std::ops::Range<usize>,
+    ) -> impl ExactSizeIterator<Item = Rule<'_>> + Clone + '_ {
+        self.heads[range].iter().map(|h| self.rule(h))
+    }
+
+    /// Bytes held: the heads and the items.
+    pub fn heap_size(&self) -> usize {
+        self.heads.capacity() * std::mem::size_of::<Head>() + self.items.capacity() * 4
     }
 
     /// Keep the first `n` rules (their items only).

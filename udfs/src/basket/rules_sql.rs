@@ -10,23 +10,26 @@
 //! `max_len`, `max_basket_items`, `max_itemsets`, `min_lift`,
 //! `max_consequent` (default 1) and `max_rules` (see [the module](super)).
 //!
-//! SQL over the aggregate `association_rules_agg(basket_id, item,
-//! min_support, min_confidence [, options])`, which returns the rows as one
-//! list of structs and can mine per group.
+//! The rows stream out in batches ([`super::table_sql`]). The aggregate
+//! `association_rules_agg(basket_id, item, min_support, min_confidence [,
+//! options])` returns the same rows as one list of structs and can mine per
+//! group; the table function's definition is SQL over it (what a cluster
+//! session runs).
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, ListArray, StructArray};
 use datafusion::arrow::buffer::OffsetBuffer;
-use datafusion::arrow::datatypes::{DataType, Field, Fields};
+use datafusion::arrow::datatypes::{DataType, Field, Fields, Schema};
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::error::Result;
 use datafusion::logical_expr::AggregateUDF;
 
 use super::accumulate::{values_array, KeyType};
 use super::agg_sql::{MiningUdaf, Output};
-use super::itemsets_sql::mining_call;
 use super::rules::{Metrics, Rule, Rules};
+use super::table_sql::{MiningCall, MiningTable};
 use super::Mined;
 use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
 use crate::lists::one_row_list;
@@ -85,46 +88,63 @@ fn fields(item: KeyType) -> Fields {
     Fields::from(f)
 }
 
+/// The number of output columns.
+pub const COLUMNS: usize = 10;
+
+/// The schema of the table function's rows.
+pub fn schema(item: KeyType) -> Schema {
+    Schema::new(fields(item))
+}
+
 fn side<'r>(
     mined: &Mined,
     item: KeyType,
-    rules: &'r Rules,
+    rules: impl Iterator<Item = Rule<'r>> + Clone,
     pick: fn(Rule<'r>) -> &'r [u32],
 ) -> ArrayRef {
     Arc::new(ListArray::new(
         Arc::new(Field::new_list_field(item.data_type(), true)),
-        OffsetBuffer::from_lengths(rules.iter().map(|r| pick(r).len())),
-        values_array(
-            &mined.values,
-            rules.iter().flat_map(|r| pick(r).iter().copied()),
-        ),
+        OffsetBuffer::from_lengths(rules.clone().map(|r| pick(r).len())),
+        values_array(&mined.values, rules.flat_map(|r| pick(r).iter().copied())),
         None,
     ))
 }
 
-/// `rules` of `mined` as a one-row list of structs. Each metric column is
-/// computed straight from the rules (no table of all rules' metrics beside
-/// the columns: 56 bytes a rule).
-pub fn rows(mined: &Mined, rules: &Rules, item: KeyType) -> ListArray {
+/// Column `c` (in the order of [`schema`]) of the rules at `range`, each
+/// metric computed straight from the rules (no table of all rules' metrics
+/// beside the columns: 56 bytes a rule).
+pub fn column(
+    mined: &Mined,
+    rules: &Rules,
+    range: Range<usize>,
+    item: KeyType,
+    c: usize,
+) -> ArrayRef {
+    let at = || rules.range(range.clone());
     let metric = |f: fn(&Metrics) -> f64| -> ArrayRef {
         Arc::new(Float64Array::from_iter_values(
-            rules.iter().map(|r| f(&r.metrics(mined.n))),
+            at().map(|r| f(&r.metrics(mined.n))),
         ))
     };
-    let columns: Vec<ArrayRef> = vec![
-        side(mined, item, rules, |r| r.antecedent),
-        side(mined, item, rules, |r| r.consequent),
-        metric(|m| m.support),
-        metric(|m| m.confidence),
-        metric(|m| m.lift),
-        metric(|m| m.leverage),
-        metric(|m| m.conviction),
-        metric(|m| m.antecedent_support),
-        metric(|m| m.consequent_support),
-        Arc::new(Int64Array::from_iter_values(
-            rules.iter().map(|r| r.count as i64),
-        )),
-    ];
+    match c {
+        0 => side(mined, item, at(), |r| r.antecedent),
+        1 => side(mined, item, at(), |r| r.consequent),
+        2 => metric(|m| m.support),
+        3 => metric(|m| m.confidence),
+        4 => metric(|m| m.lift),
+        5 => metric(|m| m.leverage),
+        6 => metric(|m| m.conviction),
+        7 => metric(|m| m.antecedent_support),
+        8 => metric(|m| m.consequent_support),
+        _ => Arc::new(Int64Array::from_iter_values(at().map(|r| r.count as i64))),
+    }
+}
+
+/// `rules` of `mined` as a one-row list of structs (the aggregate's value).
+pub fn rows(mined: &Mined, rules: &Rules, item: KeyType) -> ListArray {
+    let columns = (0..COLUMNS)
+        .map(|c| column(mined, rules, 0..rules.len(), item, c))
+        .collect();
     one_row_list(Arc::new(StructArray::new(fields(item), columns, None)))
 }
 
@@ -140,7 +160,8 @@ impl TableFunctionImpl for AssociationRules {
             3,
             &args,
         )?;
-        let (input_sql, literals) = mining_call(NAME, state, &a, true)?;
+        let call = MiningCall::new(NAME, Output::Rules, state, &a)?;
+        let (input_sql, literals) = (&call.input_sql, call.literals());
         let columns = ["antecedent", "consequent"]
             .iter()
             .chain(METRICS.iter())
@@ -152,6 +173,6 @@ impl TableFunctionImpl for AssociationRules {
              FROM (SELECT unnest(r) AS s FROM \
                     (SELECT association_rules_agg(basket_id, item, {literals}) AS r FROM {input_sql} AS input) AS a) AS u"
         );
-        table_input::view(NAME, state, &sql)
+        Ok(Arc::new(MiningTable::new(call, sql)?))
     }
 }
