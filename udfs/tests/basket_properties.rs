@@ -2,7 +2,8 @@
 //! itemsets an exhaustive count of every basket's subsets finds; support is
 //! anti-monotone; rule metrics follow from the itemset counts; results do not
 //! depend on basket order, item order or the number of threads; a rules model
-//! round-trips through its stored form unchanged.
+//! round-trips through its stored form unchanged; the streaming table
+//! functions give the rows of the aggregates behind them at any batch size.
 
 use std::collections::BTreeMap;
 
@@ -212,5 +213,93 @@ proptest! {
         };
         let text = model.to_json();
         prop_assert_eq!(Model::parse("t", &text).unwrap(), model);
+    }
+}
+
+/// The rows of `sql` in `ctx`, concatenated, with how many batches came.
+async fn rows_of(
+    ctx: &datafusion::prelude::SessionContext,
+    sql: &str,
+) -> (datafusion::arrow::array::RecordBatch, usize) {
+    let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+    let schema = ctx.sql(sql).await.unwrap().schema().inner().clone();
+    let n = batches.len();
+    (
+        datafusion::arrow::compute::concat_batches(&schema, &batches).unwrap(),
+        n,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// The streaming table functions give the rows of the aggregates behind
+    /// them, in the same order, at any batch size and partitioning, in
+    /// batches of at most `batch_size` rows.
+    #[test]
+    fn streamed_rows_equal_the_aggregate_rows(
+        b in baskets(),
+        batch_size in 1usize..20,
+        partitions in 1usize..4,
+    ) {
+        use datafusion::arrow::array::{Array, AsArray, Int64Array, RecordBatch};
+        use datafusion::arrow::datatypes::{DataType, Field, Schema};
+        use datafusion::datasource::MemTable;
+        use datafusion::prelude::{SessionConfig, SessionContext};
+        use std::sync::Arc;
+
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        runtime.block_on(async {
+            let config = SessionConfig::new()
+                .with_target_partitions(partitions)
+                .with_batch_size(batch_size);
+            let ctx = SessionContext::new_with_config(config);
+            crmlake_udfs::register_all(&ctx).unwrap();
+            let (ids, items): (Vec<i64>, Vec<i64>) = b
+                .iter()
+                .enumerate()
+                .flat_map(|(id, items)| items.iter().map(move |&i| (id as i64, i as i64)))
+                .unzip();
+            let schema = Arc::new(Schema::new(vec![
+                Field::new("basket_id", DataType::Int64, false),
+                Field::new("item", DataType::Int64, false),
+            ]));
+            let batch = RecordBatch::try_new(
+                Arc::clone(&schema),
+                vec![Arc::new(Int64Array::from(ids)), Arc::new(Int64Array::from(items))],
+            )
+            .unwrap();
+            // One part per partition, so partial baskets merge.
+            let parts: Vec<Vec<RecordBatch>> = (0..partitions)
+                .map(|p| {
+                    let len = batch.num_rows();
+                    let (from, to) = (len * p / partitions, len * (p + 1) / partitions);
+                    vec![batch.slice(from, to - from)]
+                })
+                .collect();
+            ctx.register_table("t", Arc::new(MemTable::try_new(schema, parts).unwrap()))
+                .unwrap();
+            for (table, aggregate) in [
+                (
+                    "association_rules('t', 0.1, 0.0, 'max_consequent=2')",
+                    "association_rules_agg(basket_id, item, 0.1, 0.0, 'max_consequent=2')",
+                ),
+                ("frequent_itemsets('t', 0.1)", "frequent_itemsets_agg(basket_id, item, 0.1)"),
+            ] {
+                let (streamed, batches) = rows_of(&ctx, &format!("SELECT * FROM {table}")).await;
+                let (whole, _) = rows_of(
+                    &ctx,
+                    &format!("SELECT unnest(r) AS s FROM (SELECT {aggregate} AS r FROM t)"),
+                )
+                .await;
+                let whole = whole.column(0).as_struct();
+                prop_assert_eq!(whole.len(), streamed.num_rows(), "{}", table);
+                prop_assert!(batches <= streamed.num_rows().div_ceil(batch_size).max(1));
+                for (c, column) in whole.columns().iter().enumerate() {
+                    prop_assert_eq!(column, streamed.column(c), "{} column {}", table, c);
+                }
+            }
+            Ok(())
+        })?;
     }
 }

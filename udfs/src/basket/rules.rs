@@ -245,6 +245,10 @@ pub fn association_rules(itemsets: &Itemsets, n: u64, filter: RuleFilter) -> Rul
             });
         }
     }
+    // Vectors grown by doubling hold up to twice what they use; the rules
+    // are kept (and counted in the memory pool) at their size.
+    rules.heads.shrink_to_fit();
+    rules.items.shrink_to_fit();
     rules.sort(n);
     rules
 }
