@@ -127,6 +127,22 @@ def test_kpis_by_hand(ctx):
     assert one(ctx, "SELECT loyalty_tier(650.0, 'Bronze', 0, 'Silver', 500, 'Gold', 2000)") == "Silver"
 
 
+def test_sentiment_matches_the_vader_fixture(ctx):
+    # vaderSentiment 3.3.2's compound, rounded to 4 decimals, for every
+    # sentence of the fixture (tests/fixtures/feedback/README.md).
+    rows = [json.loads(l) for l in (FIXTURES / "feedback" / "vader_3.3.2.jsonl").read_text().splitlines()]
+    table = pa.table({"i": list(range(len(rows))), "text": [r["text"] for r in rows]})
+    ctx.register_record_batches("sentences", [table.to_batches()])
+    got = ctx.sql("SELECT sentiment(text) AS s FROM sentences ORDER BY i").to_pydict()["s"]
+    assert len(got) == len(rows) == 5040
+    for r, s in zip(rows, got):
+        want = r["compound"]
+        if s is None:
+            assert r["text"].strip() == "" and want == 0.0
+        else:
+            assert abs(s - want) <= 0.5e-4 + 1e-12, r["text"]
+
+
 def test_rfm_matches_the_pandas_reference(ctx):
     got = rows(
         ctx,

@@ -6,7 +6,7 @@
 //! registered.
 
 pub use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
-use crate::{basket, churn, kpi, ltv, segment};
+use crate::{basket, churn, feedback, kpi, ltv, segment};
 
 /// Every crmlake function, sorted by name.
 pub fn catalog() -> Vec<FunctionEntry> {
@@ -45,6 +45,7 @@ pub fn catalog() -> Vec<FunctionEntry> {
         ltv::summary_sql::summary_entry(),
         ltv::summary_sql::holdout_entry(),
         crate::model_info::entry(),
+        feedback::sentiment_sql::entry(),
     ];
     entries.extend(churn::metrics_sql::entries());
     entries.sort_by_key(|e| e.name);

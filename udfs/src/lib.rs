@@ -24,6 +24,7 @@ pub mod churn;
 pub mod constant_args;
 pub mod error;
 pub mod feature_fields;
+pub mod feedback;
 pub mod function_entry;
 pub mod groups;
 pub mod kpi;

@@ -1,0 +1,158 @@
+//! `sentiment(text)`: the VADER compound score of a text, in [−1, 1]
+//! ([`super::vader`]: vaderSentiment 3.3.2's rules and lexicon, embedded).
+//!
+//! NULL for a NULL text and for a text without a word (empty or only
+//! whitespace). Text past 64 KiB is scored on its first 64 KiB (cut at a
+//! character boundary) and a warning gives how many texts of the batch were
+//! cut. The score is not rounded (vaderSentiment rounds to 4 decimals).
+//! A text is positive at compound >= 0.05 and negative at <= −0.05 by the
+//! VADER authors' convention.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Builder};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::error::Result;
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+
+use super::vader::vader;
+use crate::error::UdfError;
+use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
+
+const NAME: &str = "sentiment";
+
+/// Texts are scored on at most this many bytes.
+pub const MAX_TEXT_BYTES: usize = 64 * 1024;
+
+pub fn entry() -> FunctionEntry {
+    FunctionEntry {
+        name: NAME,
+        kind: FunctionKind::Scalar,
+        signature: "sentiment(text VARCHAR) -> DOUBLE",
+        description: "VADER compound sentiment in [-1, 1] (vaderSentiment 3.3.2's rules and lexicon, embedded); NULL for NULL or empty text",
+        example: "SELECT t, round(sentiment(t), 4) AS s FROM (VALUES ('Great service, very friendly!'), ('The delivery was NOT good.'), ('')) AS v(t)",
+        registration: Registration::Scalar(Arc::new(ScalarUDF::from(Sentiment::new()))),
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct Sentiment {
+    signature: Signature,
+}
+
+impl Sentiment {
+    pub fn new() -> Self {
+        Sentiment {
+            signature: Signature::user_defined(Volatility::Immutable),
+        }
+    }
+}
+
+impl Default for Sentiment {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// `text` cut to at most [`MAX_TEXT_BYTES`] at a character boundary.
+fn capped(text: &str) -> (&str, bool) {
+    if text.len() <= MAX_TEXT_BYTES {
+        return (text, false);
+    }
+    let mut end = MAX_TEXT_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    (&text[..end], true)
+}
+
+/// Scores of `texts` (NULL where the text is NULL or has no word).
+fn score<'a>(texts: impl Iterator<Item = Option<&'a str>>, len: usize) -> ArrayRef {
+    let v = vader();
+    let mut out = Float64Builder::with_capacity(len);
+    let mut cut = 0usize;
+    for text in texts {
+        let score = text.and_then(|t| {
+            let (t, was_cut) = capped(t);
+            cut += was_cut as usize;
+            v.compound(t)
+        });
+        out.append_option(score);
+    }
+    if cut > 0 {
+        log::warn!("{NAME}: {cut} texts longer than {MAX_TEXT_BYTES} bytes were scored on their first {MAX_TEXT_BYTES} bytes");
+    }
+    Arc::new(out.finish())
+}
+
+impl ScalarUDFImpl for Sentiment {
+    fn name(&self) -> &str {
+        NAME
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Float64)
+    }
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        if arg_types.len() != 1 {
+            return Err(UdfError::arity(NAME, "text", arg_types.len()).into());
+        }
+        match &arg_types[0] {
+            t @ (DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) => Ok(vec![t.clone()]),
+            DataType::Null => Ok(vec![DataType::Utf8]),
+            DataType::Dictionary(_, v)
+                if matches!(
+                    v.as_ref(),
+                    DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+                ) =>
+            {
+                Ok(vec![v.as_ref().clone()])
+            }
+            other => Err(UdfError::argument(
+                NAME,
+                "text",
+                format!("must be a string (VARCHAR), got {other}"),
+            )
+            .into()),
+        }
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let a = &arrays[0];
+        let out = match a.data_type() {
+            DataType::Utf8 => score(a.as_string::<i32>().iter(), a.len()),
+            DataType::LargeUtf8 => score(a.as_string::<i64>().iter(), a.len()),
+            DataType::Utf8View => score(a.as_string_view().iter(), a.len()),
+            other => {
+                return Err(UdfError::argument(
+                    NAME,
+                    "text",
+                    format!("must be a string (VARCHAR), got {other}"),
+                )
+                .into())
+            }
+        };
+        Ok(ColumnarValue::Array(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_texts_are_cut_at_a_character_boundary() {
+        let text = "é".repeat(MAX_TEXT_BYTES); // 2 bytes each
+        let (cut, was_cut) = capped(&text);
+        assert!(was_cut);
+        assert_eq!(cut.len(), MAX_TEXT_BYTES);
+        let text = format!("a{}", "é".repeat(MAX_TEXT_BYTES / 2));
+        let (cut, _) = capped(&text);
+        assert_eq!(cut.len(), MAX_TEXT_BYTES - 1);
+        assert_eq!(capped("good"), ("good", false));
+    }
+}
