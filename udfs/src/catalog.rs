@@ -29,6 +29,7 @@ pub fn catalog() -> Vec<FunctionEntry> {
         kpi::cohort_sql::entry(),
         kpi::repurchase_rate::entry(),
         kpi::churn_rate::entry(),
+        kpi::complaint_rate::entry(),
         kpi::nps::entry(),
         kpi::csat::entry(),
         kpi::loyalty_tier::entry(),

@@ -181,6 +181,11 @@ fn cases() -> Vec<Case> {
             constants: vec![],
         },
         Case {
+            name: "complaint_rate",
+            batch: |r, start, n| vec![customers(start, n), labels(r, n)],
+            constants: vec![],
+        },
+        Case {
             name: "churn_rate",
             batch: |r, start, n| {
                 let days =

@@ -1,4 +1,4 @@
-//! `repurchase_rate` and `churn_rate` planned as GROUP BY plans (the
+//! `repurchase_rate`, `churn_rate` and `complaint_rate` planned as GROUP BY plans (the
 //! optimizer rule of `kpi::customer_rates_plan`) give the accumulators'
 //! answers: every query runs in a session with the rule (`register_all`) and
 //! in one with the functions alone, and the two results must be equal; the
@@ -37,6 +37,10 @@ const QUERIES: &[&str] = &[
     "SELECT g, repurchase_rate(c, o) AS r FROM t WHERE false GROUP BY g",
     "SELECT date_trunc('month', d) AS m, repurchase_rate(c, o) AS r FROM t GROUP BY date_trunc('month', d) ORDER BY m NULLS FIRST",
     "SELECT churn_rate(c, CAST(d AS TIMESTAMP) + INTERVAL '23 hours', '2024-03-31', 30) AS r FROM t",
+    "SELECT complaint_rate(c, amount > 2.5) AS k FROM t",
+    "SELECT g, complaint_rate(c, amount > 2.5) AS k, repurchase_rate(c, o) AS r FROM t GROUP BY g ORDER BY g NULLS FIRST",
+    "SELECT g, complaint_rate(c, o = 'a') AS k FROM t GROUP BY g ORDER BY g NULLS FIRST",
+    "SELECT g, complaint_rate(c, amount > 2.5) FILTER (WHERE d IS NOT NULL) AS k, sum(amount) AS s FROM t GROUP BY g ORDER BY g NULLS FIRST",
 ];
 
 async fn run(ctx: &SessionContext, sql: &str) -> String {
@@ -51,7 +55,11 @@ async fn aggregates_a_rate(ctx: &SessionContext, sql: &str) -> bool {
         .await
         .lines()
         .filter(|l| l.contains("Aggregate"))
-        .any(|l| l.contains("repurchase_rate(") || l.contains("churn_rate("))
+        .any(|l| {
+            l.contains("repurchase_rate(")
+                || l.contains("churn_rate(")
+                || l.contains("complaint_rate(")
+        })
 }
 
 /// A session with the rule, and one with the functions only.

@@ -1,5 +1,5 @@
-//! The plan rewrite that runs `repurchase_rate` and `churn_rate` as GROUP BY
-//! plans DataFusion can spill.
+//! The plan rewrite that runs `repurchase_rate`, `churn_rate` and
+//! `complaint_rate` as GROUP BY plans DataFusion can spill.
 //!
 //! Both rates are per-customer questions ("two distinct orders?", "bought in
 //! the previous window and not in the current one?"). Their accumulators
@@ -12,9 +12,11 @@
 //! inner: GROUP BY <the query's groups>, customer
 //!        min(order), max(order)                         -- repurchase_rate
 //!        bool_or(ts in previous), bool_or(ts in current) -- churn_rate
+//!        bool_or(is_complaint), count(*)                -- complaint_rate
 //! outer: GROUP BY <the query's groups>
 //!        count(customer) FILTER (min <> max) / count(customer) FILTER (min IS NOT NULL)
 //!        count(customer) FILTER (prev AND NOT cur) / count(customer) FILTER (prev)
+//!        count(customer) FILTER (complained) / count(customer) FILTER (rows > 0)
 //! ```
 //!
 //! (a customer has two distinct orders exactly when the smallest and largest
@@ -43,6 +45,7 @@ use datafusion::logical_expr::{
 use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
 
 use super::churn_rate::{ChurnRate, Windows};
+use super::complaint_rate::ComplaintRate;
 use super::repurchase_rate::RepurchaseRate;
 
 /// The rule's name, as `EXPLAIN VERBOSE` shows it.
@@ -58,6 +61,8 @@ enum Rate {
     Repurchase { order: Expr },
     /// `churn_rate(customer, day, as_of, window)`.
     Churn { day: Expr, windows: Windows },
+    /// `complaint_rate(customer, is_complaint)`.
+    Complaint { flag: Expr },
 }
 
 struct Call {
@@ -122,6 +127,16 @@ fn rewritable(position: usize, expr: &Expr) -> Option<Call> {
             filter,
             rate: Rate::Repurchase {
                 order: args[1].clone(),
+            },
+        });
+    }
+    if func.inner().is::<ComplaintRate>() && args.len() == 2 {
+        return Some(Call {
+            position,
+            customer: args[0].clone(),
+            filter,
+            rate: Rate::Complaint {
+                flag: args[1].clone(),
             },
         });
     }
@@ -198,6 +213,9 @@ fn branch(agg: &Aggregate, customer: &Expr, calls: &[&Call], alias: &str) -> Res
                     .and(day.clone().lt_eq(date(windows.as_of)));
                 (bool_or(previous), bool_or(current))
             }
+            // Whether it complained, and its rows (passing the call's
+            // filter: a customer is counted only with a row of its own).
+            Rate::Complaint { flag } => (bool_or(flag.clone()), count(lit(1i64))),
         };
         inner_aggs.push(filtered(a, &call.filter)?.alias(format!("__crmlake_a{}", call.position)));
         inner_aggs.push(filtered(b, &call.filter)?.alias(format!("__crmlake_b{}", call.position)));
@@ -223,6 +241,7 @@ fn branch(agg: &Aggregate, customer: &Expr, calls: &[&Call], alias: &str) -> Res
             // wrong (the plan is then refused), so the flag itself is the
             // first filter.
             Rate::Churn { .. } => (a.clone(), a.and(b.is_not_true())),
+            Rate::Complaint { .. } => (b.gt(lit(0i64)), a),
         };
         let p = call.position;
         outer_aggs.push(count_where(&customer_col, whole)?.alias(format!("__crmlake_n{p}")));

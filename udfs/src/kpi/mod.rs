@@ -1,8 +1,9 @@
-//! Retention and feedback KPIs: cohort retention, repurchase and churn
-//! rates, NPS, CSAT, loyalty tiers.
+//! Retention and feedback KPIs: cohort retention, repurchase, churn and
+//! complaint rates, NPS and CSAT (with intervals), loyalty tiers.
 
 pub mod churn_rate;
 pub mod cohort_sql;
+pub mod complaint_rate;
 pub mod csat;
 pub mod customer_rates_plan;
 pub mod loyalty_tier;
