@@ -32,6 +32,8 @@ pub fn catalog() -> Vec<FunctionEntry> {
         kpi::complaint_rate::entry(),
         kpi::nps::entry(),
         kpi::csat::entry(),
+        kpi::intervals::nps_entry(),
+        kpi::intervals::csat_entry(),
         kpi::loyalty_tier::entry(),
         ltv::fit_sql::bgnbd_entry(),
         ltv::fit_sql::gamma_gamma_entry(),

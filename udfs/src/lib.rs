@@ -35,6 +35,7 @@ pub mod model;
 pub mod model_arg;
 pub mod model_cache;
 pub mod model_info;
+pub mod normal;
 pub mod options;
 pub mod pool;
 pub mod segment;

@@ -49,6 +49,28 @@ impl CsatCounts {
 }
 
 impl Tally for CsatCounts {
+    fn respondents(&self) -> u64 {
+        self.respondents
+    }
+    /// The Wilson score interval of the satisfied share (Wilson 1927), in
+    /// percent: it stays within [0, 100] and keeps its coverage for small
+    /// samples and shares near 0 or 1, where the normal (Wald) interval
+    /// does not.
+    fn interval(&self, z: f64) -> Option<(f64, f64)> {
+        if self.respondents == 0 {
+            return None;
+        }
+        let n = self.respondents as f64;
+        let p = self.satisfied as f64 / n;
+        let z2 = z * z;
+        let denominator = 1.0 + z2 / n;
+        let centre = (p + z2 / (2.0 * n)) / denominator;
+        let half = z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / denominator;
+        Some((
+            100.0 * (centre - half).max(0.0),
+            100.0 * (centre + half).min(1.0),
+        ))
+    }
     const FIELDS: usize = 2;
     fn add(&mut self, score: f64, satisfied_from: f64) -> std::result::Result<(), String> {
         if !score.is_finite() {
@@ -72,7 +94,7 @@ impl Tally for CsatCounts {
 }
 
 /// The constant `satisfied_from` argument (4 when absent).
-fn satisfied_from(args: &AccumulatorArgs) -> Result<f64> {
+pub(crate) fn satisfied_from(args: &AccumulatorArgs) -> Result<f64> {
     let Some(expr) = args.exprs.get(1) else {
         return Ok(DEFAULT_SATISFIED_FROM);
     };

@@ -6,6 +6,7 @@ pub mod cohort_sql;
 pub mod complaint_rate;
 pub mod csat;
 pub mod customer_rates_plan;
+pub mod intervals;
 pub mod loyalty_tier;
 pub mod nps;
 pub mod repurchase_rate;

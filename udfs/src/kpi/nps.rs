@@ -72,6 +72,19 @@ pub fn entry() -> FunctionEntry {
 }
 
 impl Tally for NpsCounts {
+    fn respondents(&self) -> u64 {
+        self.promoters + self.passives + self.detractors
+    }
+    /// NPS ± z·SE, with SE the standard error of the difference of the
+    /// promoter and detractor shares p and d of one multinomial sample of n:
+    /// SE = 100·sqrt((p + d − (p − d)²) / n); clipped to [−100, 100].
+    fn interval(&self, z: f64) -> Option<(f64, f64)> {
+        let n = self.respondents() as f64;
+        let nps = self.score()?;
+        let (p, d) = (self.promoters as f64 / n, self.detractors as f64 / n);
+        let se = 100.0 * ((p + d - (p - d) * (p - d)).max(0.0) / n).sqrt();
+        Some(((nps - z * se).max(-100.0), (nps + z * se).min(100.0)))
+    }
     const FIELDS: usize = 3;
     fn add(&mut self, value: f64, _: f64) -> std::result::Result<(), String> {
         NpsCounts::add(self, value)

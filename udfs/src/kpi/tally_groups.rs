@@ -1,4 +1,5 @@
-//! `GROUP BY` for the counting KPIs (`nps`, `csat`): one accumulator for all
+//! `GROUP BY` for the counting KPIs (`nps`, `csat` and their `_interval`
+//! forms): one accumulator for all
 //! groups, holding a small tally per group in one vector, instead of a boxed
 //! accumulator per group (what DataFusion does for aggregates without a
 //! groups accumulator). `GROUP BY segment` over many segments stays a loop
@@ -6,16 +7,25 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, UInt64Array};
-use datafusion::arrow::datatypes::{Float64Type, UInt64Type};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, StructArray, UInt64Array,
+};
+use datafusion::arrow::buffer::NullBuffer;
+use datafusion::arrow::datatypes::{DataType, Field, Fields, Float64Type, UInt64Type};
+use datafusion::common::ScalarValue;
 use datafusion::error::Result;
-use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
+use datafusion::logical_expr::{Accumulator, EmitTo, GroupsAccumulator};
 
 use crate::error::UdfError;
 use crate::groups::kept;
 
 /// A KPI's per-group counts.
 pub(crate) trait Tally: Default + Copy + Send + Sync + std::fmt::Debug + 'static {
+    /// Answers counted.
+    fn respondents(&self) -> u64;
+    /// The KPI's (low, high) at the two-sided normal quantile `z`, or
+    /// `None` without answers.
+    fn interval(&self, z: f64) -> Option<(f64, f64)>;
     /// Number of counters (the aggregate's state fields, in order).
     const FIELDS: usize;
     /// Count one answer; `Err` with the message for an invalid one.
@@ -26,22 +36,117 @@ pub(crate) trait Tally: Default + Copy + Send + Sync + std::fmt::Debug + 'static
     fn score(&self) -> Option<f64>;
 }
 
+/// What the aggregate returns for a group's tally: the KPI, or the KPI with
+/// its confidence interval, `{value, low, high, n}`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum TallyOutput {
+    Score,
+    /// `z`: the two-sided normal quantile of the confidence level.
+    Interval {
+        z: f64,
+    },
+}
+
+/// The fields of an interval value.
+pub(crate) fn interval_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("value", DataType::Float64, true),
+        Field::new("low", DataType::Float64, true),
+        Field::new("high", DataType::Float64, true),
+        Field::new("n", DataType::Int64, true),
+    ])
+}
+
+impl TallyOutput {
+    pub(crate) fn data_type(self) -> DataType {
+        match self {
+            TallyOutput::Score => DataType::Float64,
+            TallyOutput::Interval { .. } => DataType::Struct(interval_fields()),
+        }
+    }
+
+    /// The output of `tallies`, one row each (NULL without answers).
+    fn array<T: Tally>(self, tallies: &[T]) -> ArrayRef {
+        let scores: Float64Array = tallies.iter().map(T::score).collect();
+        let TallyOutput::Interval { z } = self else {
+            return Arc::new(scores);
+        };
+        let bounds: Vec<Option<(f64, f64)>> = tallies.iter().map(|t| t.interval(z)).collect();
+        let low: Float64Array = bounds.iter().map(|b| b.map(|b| b.0)).collect();
+        let high: Float64Array = bounds.iter().map(|b| b.map(|b| b.1)).collect();
+        let n = Int64Array::from_iter_values(tallies.iter().map(|t| t.respondents() as i64));
+        let valid = NullBuffer::from_iter(tallies.iter().map(|t| t.respondents() > 0));
+        Arc::new(StructArray::new(
+            interval_fields(),
+            vec![Arc::new(scores), Arc::new(low), Arc::new(high), Arc::new(n)],
+            Some(valid),
+        ))
+    }
+}
+
 /// Tallies of every group; `param` is the aggregate's constant argument
 /// (csat's `satisfied_from`).
 #[derive(Debug)]
 pub(crate) struct TallyGroups<T> {
     name: &'static str,
     param: f64,
+    output: TallyOutput,
     tallies: Vec<T>,
 }
 
 impl<T: Tally> TallyGroups<T> {
     pub(crate) fn new(name: &'static str, param: f64) -> Self {
+        Self::with_output(name, param, TallyOutput::Score)
+    }
+
+    pub(crate) fn with_output(name: &'static str, param: f64, output: TallyOutput) -> Self {
         TallyGroups {
             name,
             param,
+            output,
             tallies: Vec::new(),
         }
+    }
+}
+
+/// The aggregate without GROUP BY: one group of [`TallyGroups`].
+#[derive(Debug)]
+pub(crate) struct OneTally<T> {
+    groups: TallyGroups<T>,
+}
+
+impl<T: Tally> OneTally<T> {
+    pub(crate) fn new(name: &'static str, param: f64, output: TallyOutput) -> Self {
+        let mut groups = TallyGroups::with_output(name, param, output);
+        groups.tallies.push(T::default());
+        OneTally { groups }
+    }
+}
+
+impl<T: Tally> Accumulator for OneTally<T> {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let zeros = vec![0; values[0].len()];
+        self.groups.update_batch(values, &zeros, None, 1)
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        let zeros = vec![0; states[0].len()];
+        self.groups.merge_batch(states, &zeros, 1)
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        state_columns(&self.groups.tallies)
+            .iter()
+            .map(|a| ScalarValue::try_from_array(a, 0))
+            .collect()
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        ScalarValue::try_from_array(&self.groups.output.array(&self.groups.tallies), 0)
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self) + std::mem::size_of::<T>()
     }
 }
 
@@ -79,9 +184,7 @@ impl<T: Tally> GroupsAccumulator for TallyGroups<T> {
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
         let tallies = emit_to.take_needed(&mut self.tallies);
-        Ok(Arc::new(
-            tallies.iter().map(T::score).collect::<Float64Array>(),
-        ))
+        Ok(self.output.array(&tallies))
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
