@@ -7,7 +7,7 @@ use crate::common::*;
 
 fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
-    for t in ["transactions", "customers"] {
+    for t in ["transactions", "customers", "feedback"] {
         let mut names: Vec<_> = fs::read_dir(dir.join(t))
             .unwrap()
             .map(|e| e.unwrap().path())
@@ -46,7 +46,7 @@ fn same_seed_same_lake_and_truth_recorded() {
     args(&b, "7");
     args(&c, "8");
     let fa = files(&a);
-    assert_eq!(fa.len(), 6, "3 files per table");
+    assert_eq!(fa.len(), 9, "3 files per table");
     assert!(fa == files(&b), "same seed must give byte-identical files");
     assert!(fa != files(&c), "another seed gives another lake");
 
@@ -88,6 +88,94 @@ fn same_seed_same_lake_and_truth_recorded() {
         cols.contains("transactions,customer_id ts order_id product_id description quantity unit_price amount country"),
         "{cols}"
     );
+    assert!(
+        cols.contains("feedback,feedback_id customer_id ts channel kind nps_score csat_score text language first_response_at resolved_at"),
+        "{cols}"
+    );
+    assert_eq!(truth["feedback"]["negative_after_dropout"], 0.7);
+    let n = ok(crmlake(&[
+        "sql",
+        "--lake",
+        a.to_str().unwrap(),
+        "--format",
+        "csv",
+        "-c",
+        "SELECT count(*) FROM feedback",
+    ]));
+    assert_eq!(
+        n.lines().nth(1).unwrap(),
+        truth["counts"]["feedback_rows"].to_string()
+    );
+}
+
+/// The feedback of a generated lake: real sentences of the shipped files,
+/// scores consistent with each sentence's label, responses after the
+/// message, and the planted effect: messages written after a customer's
+/// last purchase by customers who then bought nothing for 90 days are
+/// negative more often (every other message is negative with probability
+/// 0.25; the one a customer who drops out writes after its last purchase
+/// with 0.7).
+#[test]
+fn feedback_follows_its_labels_and_carries_the_planted_effect() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    ok(crmlake(&[
+        "generate",
+        "--customers",
+        "20000",
+        "--seed",
+        "5",
+        "--out",
+        lake.to_str().unwrap(),
+    ]));
+    let sentences = root().join("data/feedback/sentences.tsv");
+    let sql = format!(
+        "CREATE EXTERNAL TABLE s STORED AS CSV LOCATION '{}' OPTIONS ('format.delimiter' E'\\t', 'format.has_header' 'true'); \
+         WITH labels AS (SELECT text, max(label) AS label, count(DISTINCT label) AS labels FROM s GROUP BY text), \
+              last AS (SELECT customer_id, max(ts) AS last_ts FROM transactions GROUP BY 1), \
+              f AS (SELECT f.*, l.label, l.labels, (f.ts > t.last_ts AND t.last_ts < TIMESTAMP '2024-07-01' - INTERVAL '90 days') AS after_lapse \
+                    FROM feedback f LEFT JOIN labels l USING (text) JOIN last t USING (customer_id)) \
+         SELECT count(*) FILTER (WHERE label IS NULL) AS unknown_text, \
+                count(*) FILTER (WHERE labels = 1 AND ((label = 1) <> (nps_score >= 7) OR (label = 1) <> (csat_score >= 4))) AS inconsistent, \
+                count(*) FILTER (WHERE first_response_at < ts OR resolved_at < first_response_at) AS time_travel, \
+                count(*) FILTER (WHERE kind = 'complaint' AND first_response_at IS NULL AND ts < TIMESTAMP '2024-06-01') AS unanswered, \
+                avg(CASE WHEN label = 0 THEN 1.0 ELSE 0.0 END) FILTER (WHERE after_lapse) AS negative_after, \
+                count(*) FILTER (WHERE after_lapse) AS n_after, \
+                avg(CASE WHEN label = 0 THEN 1.0 ELSE 0.0 END) FILTER (WHERE NOT after_lapse) AS negative_other, \
+                count(*) FILTER (WHERE NOT after_lapse) AS n_other \
+         FROM f",
+        sentences.display()
+    );
+    let out = ok(crmlake(&[
+        "sql",
+        "--lake",
+        lake.to_str().unwrap(),
+        "--format",
+        "json",
+        "-c",
+        &sql,
+    ]));
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    let r = &rows[0];
+    assert_eq!(r["unknown_text"], 0, "{r}");
+    assert_eq!(r["inconsistent"], 0, "{r}");
+    assert_eq!(r["time_travel"], 0, "{r}");
+    assert_eq!(r["unanswered"], 0, "{r}");
+    let (after, n_after) = (
+        r["negative_after"].as_f64().unwrap(),
+        r["n_after"].as_f64().unwrap(),
+    );
+    let (other, n_other) = (
+        r["negative_other"].as_f64().unwrap(),
+        r["n_other"].as_f64().unwrap(),
+    );
+    // Messages not after a lapse are the base rate's (0.25) within 4
+    // standard errors; after a lapse, the planted messages raise the share
+    // by more than 10 standard errors of the difference.
+    let se_other = (0.25 * 0.75 / n_other).sqrt();
+    assert!((other - 0.25).abs() < 4.0 * se_other + 0.02, "{r}");
+    let se = (after * (1.0 - after) / n_after + other * (1.0 - other) / n_other).sqrt();
+    assert!(after - other > 10.0 * se, "{r}");
 }
 
 #[test]

@@ -16,6 +16,8 @@
 //!   a Zipf(s) popularity over `items` products, plus planted co-purchase pairs:
 //!   when an order holds the antecedent, the consequent is added with the stated
 //!   probability.
+//! * feedback: messages with real review sentences, negative more often from
+//!   customers who stop buying ([`feedback`]).
 //!
 //! Deterministic for a seed (each output file has its own random stream, so the
 //! result does not depend on the number of threads), streaming (memory is one
@@ -39,6 +41,10 @@ use rand_distr::{Beta, Distribution, Exp, Gamma, Poisson};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{CrmlakeError, Result};
+
+pub mod feedback;
+
+use feedback::{FeedbackBuilders, FeedbackParams, FeedbackSampler, Life, DEFAULT_FEEDBACK};
 
 /// BG/NBD parameters, time unit one day.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -90,7 +96,15 @@ pub struct Truth {
     pub bgnbd: BgNbdParams,
     pub gamma_gamma: GammaGammaParams,
     pub basket: BasketParams,
+    /// The feedback table's planted rates (lakes generated before it existed
+    /// have none: the defaults are read).
+    #[serde(default = "default_feedback")]
+    pub feedback: FeedbackParams,
     pub counts: Counts,
+}
+
+fn default_feedback() -> FeedbackParams {
+    DEFAULT_FEEDBACK
 }
 
 /// What was written.
@@ -99,6 +113,8 @@ pub struct Counts {
     pub transaction_rows: u64,
     pub orders: u64,
     pub files: u64,
+    #[serde(default)]
+    pub feedback_rows: u64,
 }
 
 /// Settings of one `crmlake generate` run.
@@ -133,6 +149,8 @@ const START: (i32, u32, u32) = (2023, 1, 1);
 const ACQUISITION_DAYS: u32 = 84;
 const OBSERVATION_DAYS: i64 = 546; // 78 weeks, as CDNOW
 const BATCH_ROWS: usize = 64 * 1024;
+/// Mixed into the seed of the feedback's random streams.
+const FEEDBACK_STREAM: u64 = 0xFEED_BAC4_0000_0001;
 const COUNTRIES: &[&str] = &[
     "United Kingdom",
     "Germany",
@@ -419,11 +437,14 @@ fn generate_file(
     opts: &GenerateOptions,
     truth: &Truth,
     sampler: &BasketSampler,
+    voices: &FeedbackSampler,
     file: u64,
 ) -> Result<Counts> {
     let first = file * opts.customers_per_file;
     let n = opts.customers_per_file.min(opts.customers - first);
     let mut rng = StdRng::seed_from_u64(stream_seed(opts.seed, file));
+    // The feedback's own stream: the transactions are the same with it.
+    let mut feedback_rng = StdRng::seed_from_u64(stream_seed(opts.seed ^ FEEDBACK_STREAM, file));
     let bad = |what: &str, e: &dyn std::fmt::Display| {
         CrmlakeError::user(format!("{what} parameters: {e}"))
     };
@@ -436,8 +457,11 @@ fn generate_file(
     let name = format!("part-{file:05}.parquet");
     let tx_path = opts.out.join("transactions").join(&name);
     let cu_path = opts.out.join("customers").join(&name);
+    let fb_path = opts.out.join("feedback").join(&name);
     let mut tx_writer = FileWriter::create(&tx_path, transactions_schema())?;
     let mut cu_writer = FileWriter::create(&cu_path, customers_schema())?;
+    let mut fb_writer = FileWriter::create(&fb_path, feedback::feedback_schema())?;
+    let mut fb = FeedbackBuilders::new();
     let mut tx = TxBuilders::new();
     let mut cu_id = Int64Builder::with_capacity(BATCH_ROWS);
     let mut cu_country = StringBuilder::with_capacity(BATCH_ROWS, BATCH_ROWS * 8);
@@ -485,7 +509,10 @@ fn generate_file(
 
         let mut t = birth;
         let mut k = 0u32;
+        let mut last_purchase;
+        let mut dropped_out = false;
         loop {
+            last_purchase = t;
             let z: f64 = value_dist.sample(&mut rng);
             let ts = start_us + (t * day_us) as i64;
             sampler.draw(&mut rng, &mut items);
@@ -524,10 +551,27 @@ fn generate_file(
                 break;
             }
             if k > 1 && rng.random::<f64>() < p {
+                dropped_out = true;
                 break;
             }
         }
+        let life = Life {
+            customer_id,
+            first_purchase: birth,
+            last_purchase,
+            dropped_out,
+        };
+        voices.customer(&mut feedback_rng, &life, start_us, horizon, &mut fb);
+        if fb.rows >= BATCH_ROWS {
+            counts.feedback_rows += fb.rows as u64;
+            fb_writer.write(fb.finish())?;
+        }
     }
+    if fb.rows > 0 {
+        counts.feedback_rows += fb.rows as u64;
+        fb_writer.write(fb.finish())?;
+    }
+    fb_writer.close()?;
     if tx.rows > 0 {
         tx_writer.write(tx.finish())?;
     }
@@ -556,7 +600,7 @@ pub fn generate(opts: &GenerateOptions) -> Result<Truth> {
             "--customers-per-file must be at least 1",
         ));
     }
-    for t in ["transactions", "customers"] {
+    for t in ["transactions", "customers", "feedback"] {
         let dir = opts.out.join(t);
         if dir.exists() {
             return Err(CrmlakeError::user(format!(
@@ -583,9 +627,11 @@ pub fn generate(opts: &GenerateOptions) -> Result<Truth> {
             mean_extra_lines: 2.0,
             pairs: planted_pairs(opts.seed, opts.items),
         },
+        feedback: DEFAULT_FEEDBACK,
         counts: Counts::default(),
     };
     let sampler = BasketSampler::new(&truth.basket)?;
+    let voices = FeedbackSampler::new(truth.feedback)?;
     let files = opts.customers.div_ceil(opts.customers_per_file);
     let next = AtomicUsize::new(0);
     let threads = opts.threads.clamp(1, files as usize);
@@ -599,10 +645,11 @@ pub fn generate(opts: &GenerateOptions) -> Result<Truth> {
                         if f >= files {
                             return Ok(total);
                         }
-                        let c = generate_file(opts, &truth, &sampler, f)?;
+                        let c = generate_file(opts, &truth, &sampler, &voices, f)?;
                         total.transaction_rows += c.transaction_rows;
                         total.orders += c.orders;
                         total.files += c.files;
+                        total.feedback_rows += c.feedback_rows;
                     }
                 })
             })
@@ -621,6 +668,7 @@ pub fn generate(opts: &GenerateOptions) -> Result<Truth> {
         truth.counts.transaction_rows += c.transaction_rows;
         truth.counts.orders += c.orders;
         truth.counts.files += c.files;
+        truth.counts.feedback_rows += c.feedback_rows;
     }
     let path = opts.out.join("_truth.json");
     let json =
