@@ -21,4 +21,7 @@ rm -f data/baskets/retail.parquet
 cargo run --release -- sql -f scripts/build_retail_parquet.sql
 rm data/baskets/retail_rows.csv
 cp "$shared"/churn/wa_churn.csv data/churn/
+# The feedback table and data/feedback/sentences.tsv (Python with pyarrow:
+# set PYTHON to an interpreter that has it).
+"${PYTHON:-python3}" scripts/build_sample_feedback.py
 chmod 644 data/cdnow/* data/baskets/* data/churn/*

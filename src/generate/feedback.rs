@@ -145,6 +145,12 @@ pub struct FeedbackBuilders {
     pub rows: usize,
 }
 
+impl Default for FeedbackBuilders {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl FeedbackBuilders {
     pub fn new() -> Self {
         FeedbackBuilders {
