@@ -21,6 +21,12 @@ work="${WORK:-/tmp/crmlake-scale}"
 lake="$work/lake-$customers"
 out="$work/out-$customers${limit:+-limit$limit}"
 mkdir -p "$work"
+if [ -d "$lake/transactions" ] && [ ! -d "$lake/feedback" ]; then
+  # A lake of this bench made before `generate` wrote feedback: the demo's
+  # feedback steps need it.
+  echo "regenerating $lake (it has no feedback table)"
+  rm -rf "$lake"
+fi
 if [ ! -d "$lake/transactions" ]; then
   /usr/bin/time -f "generate: %e s, peak RSS %M KB" \
     "$bin" generate --customers "$customers" --seed 1 --out "$lake"
