@@ -22,7 +22,8 @@ use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Signature, Volatil
 
 use super::accumulate::{coerce_basket_id, coerce_item, KeyType, PairBaskets};
 use super::items::prepare;
-use super::{check_fraction, itemsets_sql, mine, rules_of, rules_sql, MiningOptions};
+use super::output_rows::{itemsets, rules};
+use super::{check_fraction, mine, rules_of, MiningOptions};
 use crate::constant_args::{constant, constant_number, constant_text};
 use crate::error::UdfError;
 use crate::options::coerce_options;
@@ -59,8 +60,8 @@ impl Output {
     /// The struct of one output row, for items of type `item`.
     pub fn row_type(self, item: KeyType) -> DataType {
         match self {
-            Output::Itemsets => itemsets_sql::row_type(item),
-            Output::Rules => rules_sql::row_type(item),
+            Output::Itemsets => itemsets::row_type(item),
+            Output::Rules => rules::row_type(item),
         }
     }
 }
@@ -213,10 +214,10 @@ impl Accumulator for MiningAccumulator {
         );
         let mined = mine(name, prepared, self.min_support, &self.options)?;
         let rows = match self.output {
-            Output::Itemsets => itemsets_sql::rows(&mined, self.item_type),
+            Output::Itemsets => itemsets::rows(&mined, self.item_type),
             Output::Rules => {
                 let (rules, _) = rules_of(name, &mined, self.min_confidence, &self.options);
-                rules_sql::rows(&mined, &rules, self.item_type)
+                rules::rows(&mined, &rules, self.item_type)
             }
         };
         Ok(ScalarValue::List(Arc::new(rows)))

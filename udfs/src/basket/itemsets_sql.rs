@@ -13,29 +13,18 @@
 //! the same rows as one list of structs and can mine per group; the table
 //! function's definition is SQL over it (what a cluster session runs).
 
-use std::ops::Range;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, ListArray, StructArray};
-use datafusion::arrow::buffer::OffsetBuffer;
-use datafusion::arrow::datatypes::{DataType, Field, Fields, Schema};
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::error::Result;
 use datafusion::logical_expr::AggregateUDF;
 
-use super::accumulate::{values_array, KeyType};
 use super::agg_sql::{MiningUdaf, Output};
 use super::table_sql::{MiningCall, MiningTable};
-use super::Mined;
 use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
-use crate::lists::one_row_list;
-use crate::table_input::{self, Args, ColumnKind};
+use crate::table_input::{self, Args};
 
 const NAME: &str = "frequent_itemsets";
-
-/// The columns every mining table function needs.
-pub const INPUT_COLUMNS: [(&str, ColumnKind); 2] =
-    [("basket_id", ColumnKind::Key), ("item", ColumnKind::Key)];
 
 pub fn entry() -> FunctionEntry {
     FunctionEntry {
@@ -57,66 +46,6 @@ pub fn agg_entry() -> FunctionEntry {
         example: "SELECT store, unnest(frequent_itemsets_agg(basket_id, item, 0.5)) FROM (VALUES ('a', 1, 'bread'), ('a', 1, 'milk'), ('a', 2, 'bread'), ('b', 3, 'tea')) AS t(store, basket_id, item) GROUP BY store ORDER BY store",
         registration: Registration::Aggregate(Arc::new(AggregateUDF::from(MiningUdaf::new(Output::Itemsets)))),
     }
-}
-
-/// The struct of one itemset row.
-pub fn row_type(item: KeyType) -> DataType {
-    DataType::Struct(fields(item))
-}
-
-fn fields(item: KeyType) -> Fields {
-    Fields::from(vec![
-        Field::new("items", item.list_type(), false),
-        Field::new("size", DataType::Int64, false),
-        Field::new("count", DataType::Int64, false),
-        Field::new("support", DataType::Float64, false),
-    ])
-}
-
-/// The number of output columns.
-pub const COLUMNS: usize = 4;
-
-/// The schema of the table function's rows.
-pub fn schema(item: KeyType) -> Schema {
-    Schema::new(fields(item))
-}
-
-/// Column `c` (in the order of [`schema`]) of the itemsets at `range`.
-pub fn column(mined: &Mined, range: Range<usize>, item: KeyType, c: usize) -> ArrayRef {
-    let sets = &mined.itemsets;
-    let len = |i: usize| sets.offsets[i + 1] - sets.offsets[i];
-    match c {
-        0 => Arc::new(ListArray::new(
-            Arc::new(Field::new_list_field(item.data_type(), true)),
-            OffsetBuffer::from_lengths(range.clone().map(len)),
-            values_array(
-                &mined.values,
-                sets.items[sets.offsets[range.start]..sets.offsets[range.end]]
-                    .iter()
-                    .copied(),
-            ),
-            None,
-        )),
-        1 => Arc::new(Int64Array::from_iter_values(range.map(|i| len(i) as i64))),
-        2 => Arc::new(Int64Array::from_iter_values(
-            sets.counts[range].iter().map(|&c| c as i64),
-        )),
-        _ => Arc::new(Float64Array::from_iter_values(
-            sets.counts[range]
-                .iter()
-                .map(|&c| c as f64 / mined.n as f64),
-        )),
-    }
-}
-
-/// The itemsets of `mined` as a one-row list of structs (the aggregate's
-/// value).
-pub fn rows(mined: &Mined, item: KeyType) -> ListArray {
-    let all = 0..mined.itemsets.len();
-    let columns = (0..COLUMNS)
-        .map(|c| column(mined, all.clone(), item, c))
-        .collect();
-    one_row_list(Arc::new(StructArray::new(fields(item), columns, None)))
 }
 
 #[derive(Debug)]

@@ -42,6 +42,7 @@ pub mod fit_sql;
 pub mod fpgrowth;
 pub mod items;
 pub mod itemsets_sql;
+pub mod output_rows;
 pub mod recommend;
 pub mod recommend_sql;
 pub mod rules;

@@ -50,11 +50,15 @@ use futures::{StreamExt, TryStreamExt};
 use super::accumulate::{coerce_basket_id, coerce_item, KeyType, PairBaskets};
 use super::agg_sql::Output;
 use super::items::prepare;
-use super::itemsets_sql::INPUT_COLUMNS;
+use super::output_rows::{itemsets, rules};
 use super::rules::Rules;
-use super::{check_fraction, itemsets_sql, mine, rules_of, rules_sql, Mined, MiningOptions};
+use super::{check_fraction, mine, rules_of, Mined, MiningOptions};
 use crate::error::UdfError;
-use crate::table_input::{self, check_columns, quote_literal, Args};
+use crate::table_input::{self, check_columns, quote_literal, Args, ColumnKind};
+
+/// The columns every mining table function needs.
+pub const INPUT_COLUMNS: [(&str, ColumnKind); 2] =
+    [("basket_id", ColumnKind::Key), ("item", ColumnKind::Key)];
 
 /// A checked call of a mining table function.
 #[derive(Debug, Clone)]
@@ -153,8 +157,8 @@ impl MiningCall {
 
     fn schema(&self) -> Schema {
         match self.output {
-            Output::Itemsets => itemsets_sql::schema(self.item_type),
-            Output::Rules => rules_sql::schema(self.item_type),
+            Output::Itemsets => itemsets::schema(self.item_type),
+            Output::Rules => rules::schema(self.item_type),
         }
     }
 }
@@ -543,8 +547,8 @@ impl Found {
         let arrays: Vec<ArrayRef> = columns
             .iter()
             .map(|&c| match self {
-                Found::Itemsets(m, item) => itemsets_sql::column(m, range.clone(), *item, c),
-                Found::Rules(m, r, item) => rules_sql::column(m, r, range.clone(), *item, c),
+                Found::Itemsets(m, item) => itemsets::column(m, range.clone(), *item, c),
+                Found::Rules(m, r, item) => rules::column(m, r, range.clone(), *item, c),
             })
             .collect();
         let options = RecordBatchOptions::new().with_row_count(Some(range.len()));

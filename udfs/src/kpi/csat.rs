@@ -17,9 +17,9 @@ use datafusion::logical_expr::utils::format_state_name;
 use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, GroupsAccumulator, Signature, Volatility,
 };
-use datafusion::physical_expr::expressions::Literal;
 
 use super::tally_groups::{Tally, TallyGroups};
+use crate::constant_args::{constant, constant_number};
 use crate::error::UdfError;
 use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
 use crate::kpi::nps::coerce_numeric;
@@ -93,25 +93,22 @@ impl Tally for CsatCounts {
     }
 }
 
-/// The constant `satisfied_from` argument (4 when absent).
-pub(crate) fn satisfied_from(args: &AccumulatorArgs) -> Result<f64> {
-    let Some(expr) = args.exprs.get(1) else {
+/// The constant `satisfied_from` argument of `function` (4 when absent).
+/// Read through [`constant`], which also takes a literal that reached us
+/// wrapped (as through datafusion-ffi from Python).
+pub(crate) fn satisfied_from(function: &'static str, args: &AccumulatorArgs) -> Result<f64> {
+    if args.exprs.len() < 2 {
         return Ok(DEFAULT_SATISFIED_FROM);
-    };
-    let lit = expr
-        .downcast_ref::<Literal>()
-        .ok_or_else(|| UdfError::argument(NAME, "satisfied_from", "must be a constant number"))?;
-    match lit.value().cast_to(&DataType::Float64) {
-        Ok(ScalarValue::Float64(Some(v))) if v.is_finite() => Ok(v),
-        _ => {
-            let other = lit.value();
-            Err(UdfError::argument(
-                NAME,
-                "satisfied_from",
-                format!("must be a finite number, got {other}"),
-            )
-            .into())
-        }
+    }
+    let value = constant(function, "satisfied_from", args.exprs, 1)?;
+    match constant_number(function, "satisfied_from", &value) {
+        Ok(v) if v.is_finite() => Ok(v),
+        _ => Err(UdfError::argument(
+            function,
+            "satisfied_from",
+            format!("must be a finite number, got {value}"),
+        )
+        .into()),
     }
 }
 
@@ -161,7 +158,7 @@ impl AggregateUDFImpl for Csat {
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
         Ok(Box::new(CsatAccumulator {
             counts: CsatCounts::default(),
-            satisfied_from: satisfied_from(&args)?,
+            satisfied_from: satisfied_from(NAME, &args)?,
         }))
     }
     fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
@@ -173,7 +170,7 @@ impl AggregateUDFImpl for Csat {
     ) -> Result<Box<dyn GroupsAccumulator>> {
         Ok(Box::new(TallyGroups::<CsatCounts>::new(
             NAME,
-            satisfied_from(&args)?,
+            satisfied_from(NAME, &args)?,
         )))
     }
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {

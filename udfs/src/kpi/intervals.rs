@@ -99,7 +99,7 @@ impl Kpi {
     fn param(self, args: &AccumulatorArgs) -> Result<f64> {
         match self {
             Kpi::Nps => Ok(0.0),
-            Kpi::Csat => satisfied_from(args),
+            Kpi::Csat => satisfied_from(self.name(), args),
         }
     }
 }
