@@ -8,17 +8,14 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, AsArray};
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type, UInt64Type};
-use datafusion::common::ScalarValue;
+use datafusion::arrow::datatypes::{DataType, FieldRef};
 use datafusion::error::Result;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::utils::format_state_name;
 use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, GroupsAccumulator, Signature, Volatility,
 };
 
-use super::tally_groups::{Tally, TallyGroups};
+use super::tally_groups::{state_fields, OneTally, Tally, TallyGroups, TallyOutput};
 use crate::constant_args::{constant, constant_number};
 use crate::error::UdfError;
 use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
@@ -71,7 +68,7 @@ impl Tally for CsatCounts {
             100.0 * (centre + half).min(1.0),
         ))
     }
-    const FIELDS: usize = 2;
+    const FIELD_NAMES: &'static [&'static str] = &["satisfied", "respondents"];
     fn add(&mut self, score: f64, satisfied_from: f64) -> std::result::Result<(), String> {
         if !score.is_finite() {
             return Err(format!("score {score} is not a finite number"));
@@ -156,10 +153,11 @@ impl AggregateUDFImpl for Csat {
         coerce_numeric(NAME, &["score", "satisfied_from"], arg_types)
     }
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        Ok(Box::new(CsatAccumulator {
-            counts: CsatCounts::default(),
-            satisfied_from: satisfied_from(NAME, &args)?,
-        }))
+        Ok(Box::new(OneTally::<CsatCounts>::new(
+            NAME,
+            satisfied_from(NAME, &args)?,
+            TallyOutput::Score,
+        )))
     }
     fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
         true
@@ -174,57 +172,7 @@ impl AggregateUDFImpl for Csat {
         )))
     }
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        Ok(["satisfied", "respondents"]
-            .iter()
-            .map(|s| {
-                Arc::new(Field::new(
-                    format_state_name(args.name, s),
-                    DataType::UInt64,
-                    true,
-                ))
-            })
-            .collect())
-    }
-}
-
-#[derive(Debug)]
-struct CsatAccumulator {
-    counts: CsatCounts,
-    satisfied_from: f64,
-}
-
-impl Accumulator for CsatAccumulator {
-    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        for score in values[0].as_primitive::<Float64Type>().iter().flatten() {
-            Tally::add(&mut self.counts, score, self.satisfied_from)
-                .map_err(|m| UdfError::data(NAME, m))?;
-        }
-        Ok(())
-    }
-
-    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        let satisfied = states[0].as_primitive::<UInt64Type>();
-        let respondents = states[1].as_primitive::<UInt64Type>();
-        for i in 0..satisfied.len() {
-            self.counts.satisfied += satisfied.value(i);
-            self.counts.respondents += respondents.value(i);
-        }
-        Ok(())
-    }
-
-    fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        Ok(vec![
-            ScalarValue::UInt64(Some(self.counts.satisfied)),
-            ScalarValue::UInt64(Some(self.counts.respondents)),
-        ])
-    }
-
-    fn evaluate(&mut self) -> Result<ScalarValue> {
-        Ok(ScalarValue::Float64(self.counts.score()))
-    }
-
-    fn size(&self) -> usize {
-        std::mem::size_of_val(self)
+        Ok(state_fields::<CsatCounts>(args.name))
     }
 }
 

@@ -14,17 +14,16 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::arrow::datatypes::{DataType, FieldRef};
 use datafusion::error::Result;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::utils::format_state_name;
 use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, GroupsAccumulator, Signature, Volatility,
 };
 
 use super::csat::{satisfied_from, CsatCounts};
 use super::nps::{coerce_numeric, NpsCounts};
-use super::tally_groups::{OneTally, TallyGroups, TallyOutput};
+use super::tally_groups::{state_fields, OneTally, TallyGroups, TallyOutput};
 use crate::constant_args::{constant, constant_number};
 use crate::error::UdfError;
 use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
@@ -161,20 +160,10 @@ impl AggregateUDFImpl for KpiInterval {
         })
     }
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        let fields: &[&str] = match self.kpi {
-            Kpi::Nps => &["promoters", "passives", "detractors"],
-            Kpi::Csat => &["satisfied", "respondents"],
-        };
-        Ok(fields
-            .iter()
-            .map(|s| {
-                Arc::new(Field::new(
-                    format_state_name(args.name, s),
-                    DataType::UInt64,
-                    true,
-                ))
-            })
-            .collect())
+        Ok(match self.kpi {
+            Kpi::Nps => state_fields::<NpsCounts>(args.name),
+            Kpi::Csat => state_fields::<CsatCounts>(args.name),
+        })
     }
 }
 

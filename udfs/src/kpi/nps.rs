@@ -9,17 +9,14 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, AsArray};
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type, UInt64Type};
-use datafusion::common::ScalarValue;
+use datafusion::arrow::datatypes::{DataType, FieldRef};
 use datafusion::error::Result;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::utils::format_state_name;
 use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, GroupsAccumulator, Signature, Volatility,
 };
 
-use super::tally_groups::{Tally, TallyGroups};
+use super::tally_groups::{state_fields, OneTally, Tally, TallyGroups, TallyOutput};
 use crate::error::UdfError;
 use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
 
@@ -85,7 +82,7 @@ impl Tally for NpsCounts {
         let se = 100.0 * ((p + d - (p - d) * (p - d)).max(0.0) / n).sqrt();
         Some(((nps - z * se).max(-100.0), (nps + z * se).min(100.0)))
     }
-    const FIELDS: usize = 3;
+    const FIELD_NAMES: &'static [&'static str] = &["promoters", "passives", "detractors"];
     fn add(&mut self, value: f64, _: f64) -> std::result::Result<(), String> {
         NpsCounts::add(self, value)
             .map_err(|v| format!("score {v} is not a whole number from 0 to 10"))
@@ -157,7 +154,11 @@ impl AggregateUDFImpl for Nps {
         coerce_numeric(NAME, &["score"], arg_types)
     }
     fn accumulator(&self, _args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        Ok(Box::new(NpsAccumulator::default()))
+        Ok(Box::new(OneTally::<NpsCounts>::new(
+            NAME,
+            0.0,
+            TallyOutput::Score,
+        )))
     }
     fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
         true
@@ -169,63 +170,7 @@ impl AggregateUDFImpl for Nps {
         Ok(Box::new(TallyGroups::<NpsCounts>::new(NAME, 0.0)))
     }
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        Ok(["promoters", "passives", "detractors"]
-            .iter()
-            .map(|s| {
-                Arc::new(Field::new(
-                    format_state_name(args.name, s),
-                    DataType::UInt64,
-                    true,
-                ))
-            })
-            .collect())
-    }
-}
-
-#[derive(Debug, Default)]
-struct NpsAccumulator {
-    counts: NpsCounts,
-}
-
-impl Accumulator for NpsAccumulator {
-    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        let scores = values[0].as_primitive::<Float64Type>();
-        for score in scores.iter().flatten() {
-            Tally::add(&mut self.counts, score, 0.0).map_err(|m| UdfError::data(NAME, m))?;
-        }
-        Ok(())
-    }
-
-    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        let cols: Vec<_> = states
-            .iter()
-            .map(|a| a.as_primitive::<UInt64Type>())
-            .collect();
-        for i in 0..cols[0].len() {
-            self.counts.merge(&NpsCounts {
-                promoters: cols[0].value(i),
-                passives: cols[1].value(i),
-                detractors: cols[2].value(i),
-            });
-        }
-        Ok(())
-    }
-
-    fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        let c = self.counts;
-        Ok(vec![
-            ScalarValue::UInt64(Some(c.promoters)),
-            ScalarValue::UInt64(Some(c.passives)),
-            ScalarValue::UInt64(Some(c.detractors)),
-        ])
-    }
-
-    fn evaluate(&mut self) -> Result<ScalarValue> {
-        Ok(ScalarValue::Float64(self.counts.score()))
-    }
-
-    fn size(&self) -> usize {
-        std::mem::size_of_val(self)
+        Ok(state_fields::<NpsCounts>(args.name))
     }
 }
 

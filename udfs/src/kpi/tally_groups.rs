@@ -11,9 +11,10 @@ use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, StructArray, UInt64Array,
 };
 use datafusion::arrow::buffer::NullBuffer;
-use datafusion::arrow::datatypes::{DataType, Field, Fields, Float64Type, UInt64Type};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Float64Type, UInt64Type};
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
+use datafusion::logical_expr::utils::format_state_name;
 use datafusion::logical_expr::{Accumulator, EmitTo, GroupsAccumulator};
 
 use crate::error::UdfError;
@@ -26,8 +27,8 @@ pub(crate) trait Tally: Default + Copy + Send + Sync + std::fmt::Debug + 'static
     /// The KPI's (low, high) at the two-sided normal quantile `z`, or
     /// `None` without answers.
     fn interval(&self, z: f64) -> Option<(f64, f64)>;
-    /// Number of counters (the aggregate's state fields, in order).
-    const FIELDS: usize;
+    /// Names of the counters (the aggregate's state fields, in order).
+    const FIELD_NAMES: &'static [&'static str];
     /// Count one answer; `Err` with the message for an invalid one.
     fn add(&mut self, value: f64, param: f64) -> std::result::Result<(), String>;
     fn field(&self, i: usize) -> u64;
@@ -150,9 +151,24 @@ impl<T: Tally> Accumulator for OneTally<T> {
     }
 }
 
+/// The aggregate's state fields for a tally: one UInt64 per counter, named
+/// after the aggregate `name`.
+pub(crate) fn state_fields<T: Tally>(name: &str) -> Vec<FieldRef> {
+    T::FIELD_NAMES
+        .iter()
+        .map(|f| {
+            Arc::new(Field::new(
+                format_state_name(name, f),
+                DataType::UInt64,
+                true,
+            ))
+        })
+        .collect()
+}
+
 /// The state fields of `tallies`, one UInt64 column per counter.
 fn state_columns<T: Tally>(tallies: &[T]) -> Vec<ArrayRef> {
-    (0..T::FIELDS)
+    (0..T::FIELD_NAMES.len())
         .map(|f| {
             Arc::new(UInt64Array::from_iter_values(
                 tallies.iter().map(|t| t.field(f)),
@@ -199,7 +215,7 @@ impl<T: Tally> GroupsAccumulator for TallyGroups<T> {
         total_num_groups: usize,
     ) -> Result<()> {
         self.tallies.resize(total_num_groups, T::default());
-        for (f, column) in values.iter().enumerate().take(T::FIELDS) {
+        for (f, column) in values.iter().enumerate().take(T::FIELD_NAMES.len()) {
             let counts = column.as_primitive::<UInt64Type>();
             for (i, &g) in group_indices.iter().enumerate() {
                 if counts.is_valid(i) {
