@@ -53,13 +53,24 @@ fn reserve_in(
     purpose: &str,
     bytes: usize,
 ) -> Result<MemoryReservation, UdfError> {
-    let reservation = MemoryConsumer::new(function).register(pool);
-    reservation.try_grow(bytes).map_err(|_| UdfError::Memory {
+    let mut reservation = MemoryConsumer::new(function).register(pool);
+    resize(&mut reservation, function, purpose, bytes)?;
+    Ok(reservation)
+}
+
+/// Grow or shrink `reservation` to `bytes`; over the pool, an error that
+/// says how much `function` needed to `purpose`.
+pub fn resize(
+    reservation: &mut MemoryReservation,
+    function: &'static str,
+    purpose: &str,
+    bytes: usize,
+) -> Result<(), UdfError> {
+    reservation.try_resize(bytes).map_err(|_| UdfError::Memory {
         function,
         purpose: purpose.to_string(),
         megabytes: bytes.div_ceil(1 << 20),
-    })?;
-    Ok(reservation)
+    })
 }
 
 #[cfg(test)]

@@ -53,7 +53,7 @@ use super::items::prepare;
 use super::output_rows::{itemsets, rules};
 use super::rules::Rules;
 use super::{check_fraction, mine, rules_of, Mined, MiningOptions};
-use crate::error::UdfError;
+use crate::memory::resize;
 use crate::table_input::{self, check_columns, quote_literal, Args, ColumnKind};
 
 /// The columns every mining table function needs.
@@ -461,24 +461,6 @@ async fn collect(
     // The caller's reservation counts the baskets from here.
     reservation.free();
     Ok(all)
-}
-
-/// Grow or shrink `reservation` to `bytes`; over the pool, an error that
-/// says how much `function` needed for `purpose`.
-fn resize(
-    reservation: &mut MemoryReservation,
-    function: &'static str,
-    purpose: &str,
-    bytes: usize,
-) -> Result<()> {
-    reservation.try_resize(bytes).map_err(|_| {
-        UdfError::Memory {
-            function,
-            purpose: purpose.to_string(),
-            megabytes: bytes.div_ceil(1 << 20),
-        }
-        .into()
-    })
 }
 
 /// What a call found, in its compact form.
