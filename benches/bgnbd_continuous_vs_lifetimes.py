@@ -26,7 +26,7 @@ import os
 import subprocess
 import sys
 
-from gnu_time import timed
+from gnu_time import best_of, timed
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--customers", type=int, default=200_000)
@@ -62,15 +62,8 @@ m = BetaGeoFitter().fit(s["x"], s["tx"], s["t"])
 print("PARAMS", m.params_["r"], m.params_["alpha"], m.params_["a"], m.params_["b"])
 """
 
-best = {}
-outputs = {}
-for _ in range(args.repeats):
-    for name, cmd in [("crmlake", [crm, "sql", "--format", "json", "-c", crm_sql]),
-                      ("lifetimes", [sys.executable, "-c", lifetimes_program])]:
-        seconds, rss, out = timed(cmd)
-        old = best.get(name)
-        best[name] = (min(seconds, old[0]) if old else seconds, max(rss, old[1]) if old else rss)
-        outputs[name] = out
+best, outputs = best_of([("crmlake", [crm, "sql", "--format", "json", "-c", crm_sql]),
+                         ("lifetimes", [sys.executable, "-c", lifetimes_program])], args.repeats)
 
 crm_model = json.loads(json.loads(outputs["crmlake"])[0]["m"])["params"]
 lt = outputs["lifetimes"].split("PARAMS")[1].split()

@@ -31,7 +31,7 @@ import argparse
 import os
 import sys
 
-from gnu_time import timed
+from gnu_time import best_of, timed
 import tempfile
 
 FEATURES = ["recency_days", "frequency", "frequency_30", "frequency_90", "frequency_365",
@@ -98,13 +98,8 @@ lgb_file = os.path.join(args.work, "lgb_train.py")
 with open(lgb_file, "w") as f:
     f.write(lgb_program)
 
-best = {}
-for _ in range(args.repeats):
-    for name, cmd in [("crmlake", [crm, "sql", "-c", train_sql]),
-                      ("lightgbm", [sys.executable, lgb_file])]:
-        seconds, rss, _ = timed(cmd)
-        old = best.get(name)
-        best[name] = (min(seconds, old[0]) if old else seconds, max(rss, old[1]) if old else rss)
+best, _ = best_of([("crmlake", [crm, "sql", "-c", train_sql]),
+                   ("lightgbm", [sys.executable, lgb_file])], args.repeats)
 
 timed([crm, "sql", "-c", score_sql])
 timed([sys.executable, lgb_file, lgb_scores])

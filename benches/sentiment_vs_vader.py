@@ -22,7 +22,7 @@ import os
 import random
 import sys
 
-from gnu_time import timed
+from gnu_time import best_of
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--messages", type=int, default=1_000_000)
@@ -58,15 +58,8 @@ total = sum(analyzer.polarity_scores(t)["compound"] for t in texts)
 print("TOTAL", total, len(texts))
 """
 
-best = {}
-outputs = {}
-for _ in range(args.repeats):
-    for name, cmd in [("crmlake", [crm, "sql", "--format", "json", "-c", crm_sql]),
-                      ("vaderSentiment", [sys.executable, "-c", python_program])]:
-        seconds, rss, out = timed(cmd)
-        old = best.get(name)
-        best[name] = (min(seconds, old[0]) if old else seconds, max(rss, old[1]) if old else rss)
-        outputs[name] = out
+best, outputs = best_of([("crmlake", [crm, "sql", "--format", "json", "-c", crm_sql]),
+                         ("vaderSentiment", [sys.executable, "-c", python_program])], args.repeats)
 
 crm_out = json.loads(outputs["crmlake"])[0]
 py_total, py_n = outputs["vaderSentiment"].split("TOTAL")[1].split()
