@@ -16,6 +16,12 @@ const BASKETS: f64 = 88_162.0;
 /// file scan is split so partial states merge.
 async fn session(partitions: usize) -> SessionContext {
     let ctx = udf_session(partitions);
+    register_retail(&ctx).await;
+    ctx
+}
+
+/// retail.parquet as table `retail` of `ctx`.
+async fn register_retail(ctx: &SessionContext) {
     let path = root().join("data/baskets/retail.parquet");
     ctx.register_parquet(
         "retail",
@@ -24,7 +30,6 @@ async fn session(partitions: usize) -> SessionContext {
     )
     .await
     .unwrap();
-    ctx
 }
 
 fn count(batches: &[RecordBatch]) -> i64 {
@@ -348,15 +353,7 @@ fn mining_table_functions_stream_batches_of_the_aggregate_rows() {
         }
         let cluster = SessionContext::new();
         crmlake_udfs::register_for_cluster(&cluster).unwrap();
-        let path = root().join("data/baskets/retail.parquet");
-        cluster
-            .register_parquet(
-                "retail",
-                path.to_str().unwrap(),
-                ParquetReadOptions::default(),
-            )
-            .await
-            .unwrap();
+        register_retail(&cluster).await;
         let plan = query(
             &cluster,
             "EXPLAIN SELECT count(*) FROM association_rules('retail', 0.001, 0.5)",
@@ -417,14 +414,7 @@ fn mining_over_the_memory_pool_fails_naming_the_function() {
             .unwrap();
         let ctx = SessionContext::new_with_config_rt(Default::default(), runtime);
         crmlake_udfs::register_all(&ctx).unwrap();
-        let path = root().join("data/baskets/retail.parquet");
-        ctx.register_parquet(
-            "retail",
-            path.to_str().unwrap(),
-            ParquetReadOptions::default(),
-        )
-        .await
-        .unwrap();
+        register_retail(&ctx).await;
         let e = ctx
             .sql("SELECT count(*) FROM association_rules('retail', 0.001, 0.5)")
             .await
