@@ -385,10 +385,9 @@ impl ExecutionPlan for MiningExec {
         let columns = self.columns.clone();
         let schema = Arc::clone(&self.schema);
         let batch_rows = context.session_config().batch_size().max(1);
-        let reservation = MemoryConsumer::new(call.function).register(context.memory_pool());
+        let mut reservation = MemoryConsumer::new(call.function).register(context.memory_pool());
         let mined = async move {
-            let baskets = collect(&call, input, context).await?;
-            let mut reservation = reservation;
+            let baskets = collect(&call, input, context, &mut reservation).await?;
             let found = Found::mine(&call, baskets, &mut reservation)?;
             Ok::<_, DataFusionError>((found, reservation))
         };
@@ -409,11 +408,13 @@ impl ExecutionPlan for MiningExec {
 }
 
 /// Read every partition of `input` into baskets, one task per partition,
-/// and merge them as the aggregate's final step merges partial states.
+/// and merge them as the aggregate's final step merges partial states;
+/// `reservation` holds the merged baskets.
 async fn collect(
     call: &MiningCall,
     input: Arc<dyn ExecutionPlan>,
     context: Arc<TaskContext>,
+    reservation: &mut MemoryReservation,
 ) -> Result<PairBaskets> {
     let partitions = input.output_partitioning().partition_count();
     let mut tasks = Vec::with_capacity(partitions);
@@ -436,7 +437,6 @@ async fn collect(
         }));
     }
     let mut all = PairBaskets::new(call.function, call.id_type, call.item_type);
-    let mut reservation = MemoryConsumer::new(call.function).register(context.memory_pool());
     for task in tasks {
         let (mut part, held) = task
             .join_unwind()
@@ -452,14 +452,12 @@ async fn collect(
         drop(state);
         drop(held);
         resize(
-            &mut reservation,
+            reservation,
             call.function,
             "collect the baskets",
             all.heap_size(),
         )?;
     }
-    // The caller's reservation counts the baskets from here.
-    reservation.free();
     Ok(all)
 }
 
@@ -471,15 +469,14 @@ enum Found {
 }
 
 impl Found {
-    /// Mine `baskets` as `call` asks; `reservation` holds the baskets while
-    /// they are mined, then the result.
+    /// Mine `baskets` as `call` asks; `reservation`, holding the baskets
+    /// while they are mined, then holds the result.
     fn mine(
         call: &MiningCall,
         baskets: PairBaskets,
         reservation: &mut MemoryReservation,
     ) -> Result<Found> {
         let f = call.function;
-        resize(reservation, f, "collect the baskets", baskets.heap_size())?;
         let prepared = prepare(
             &baskets.items,
             baskets.baskets(),
