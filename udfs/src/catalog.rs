@@ -49,6 +49,7 @@ pub fn catalog() -> Vec<FunctionEntry> {
         ltv::summary_sql::holdout_entry(),
         crate::model_info::entry(),
         feedback::sentiment_sql::entry(),
+        feedback::features_sql::entry(),
     ];
     entries.extend(churn::metrics_sql::entries());
     entries.sort_by_key(|e| e.name);

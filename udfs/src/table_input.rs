@@ -276,6 +276,8 @@ pub enum ColumnKind {
     Time,
     /// Any integer, float or decimal.
     Number,
+    /// A string (any string type, dictionary-encoded too).
+    Text,
 }
 
 /// Check that the planned input has the columns a function needs, with a
@@ -311,12 +313,14 @@ pub fn check_columns(
             ColumnKind::Key => !t.is_nested(),
             ColumnKind::Time => matches!(t, T::Date32 | T::Date64 | T::Timestamp(..)),
             ColumnKind::Number => t.is_numeric() || matches!(t, T::Null),
+            ColumnKind::Text => is_text(t),
         };
         if !ok {
             let want = match kind {
                 ColumnKind::Key => "a plain (non-nested) type",
                 ColumnKind::Time => "DATE or TIMESTAMP",
                 ColumnKind::Number => "a number",
+                ColumnKind::Text => "a string (VARCHAR)",
             };
             return Err(UdfError::argument(
                 function,
@@ -327,6 +331,16 @@ pub fn check_columns(
         }
     }
     Ok(())
+}
+
+/// Whether `t` is a string type (or NULL, or a dictionary of strings).
+fn is_text(t: &datafusion::arrow::datatypes::DataType) -> bool {
+    use datafusion::arrow::datatypes::DataType as T;
+    match t {
+        T::Utf8 | T::Utf8View | T::LargeUtf8 | T::Null => true,
+        T::Dictionary(_, v) => is_text(v),
+        _ => false,
+    }
 }
 
 /// SQL for the sum of the numeric expression `expr` over a group (with an
