@@ -382,6 +382,15 @@ fn family_queries() -> Vec<(&'static str, String)> {
                 .into(),
         ),
         (
+            "feedback_features",
+            "SELECT count(*) AS customers, sum(messages_365) AS messages, \
+                    sum(complaints_90) AS complaints, sum(last_nps) AS nps, \
+                    sum(mean_sentiment_90) AS sentiment, sum(negative_share) AS negative, \
+                    sum(open_complaints) AS open, sum(median_resolution_hours) AS hours \
+             FROM feedback_features('feedback', '2024-03-31')"
+                .into(),
+        ),
+        (
             "churn",
             "WITH f AS (SELECT customer_id, churned, \
                           named_struct('recency_days', recency_days, 'frequency', frequency, \
