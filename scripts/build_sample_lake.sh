@@ -24,4 +24,5 @@ cp "$shared"/churn/wa_churn.csv data/churn/
 # The feedback table and data/feedback/sentences.tsv (Python with pyarrow:
 # set PYTHON to an interpreter that has it).
 "${PYTHON:-python3}" scripts/build_sample_feedback.py
+"${PYTHON:-python3}" scripts/build_taxonomy.py
 chmod 644 data/cdnow/* data/baskets/* data/churn/*

@@ -41,6 +41,8 @@ def session(partitions: int = 2) -> SessionContext:
     crmlake.register(ctx)
     ctx.register_parquet("transactions", str(LAKE / "transactions"))
     ctx.register_parquet("customers", str(LAKE / "customers"))
+    ctx.register_parquet("feedback", str(LAKE / "feedback"))
+    ctx.register_parquet("feedback_taxonomy", str(LAKE / "feedback_taxonomy"))
     return ctx
 
 

@@ -29,7 +29,7 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    ArrayRef, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
+    ArrayRef, Int64Builder, RecordBatch, StringArray, StringBuilder, TimestampMicrosecondBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use rand::rngs::StdRng;
@@ -41,6 +41,35 @@ use crate::error::{CrmlakeError, Result};
 
 /// The shipped review sentences: `label <TAB> source <TAB> text`, one header.
 const SENTENCES: &str = include_str!("../../data/feedback/sentences.tsv");
+
+/// The default topic taxonomy, `topic <TAB> keyword <TAB> language`, one
+/// header (also the sample lake's `feedback_taxonomy`, scripts/build_taxonomy.py).
+const TAXONOMY: &str = include_str!("../../data/feedback/taxonomy.tsv");
+
+/// The default taxonomy as one batch of the `feedback_taxonomy` table
+/// (`topic, keyword, language`).
+pub fn taxonomy_batch() -> Result<RecordBatch> {
+    let rows: Vec<Vec<&str>> = TAXONOMY
+        .lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.split('\t').collect())
+        .collect();
+    if let Some(bad) = rows.iter().find(|r| r.len() != 3) {
+        return Err(CrmlakeError::Internal(format!(
+            "data/feedback/taxonomy.tsv: a line without 3 fields: {bad:?}"
+        )));
+    }
+    let column =
+        |i: usize| Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r[i]))) as ArrayRef;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("topic", DataType::Utf8, false),
+        Field::new("keyword", DataType::Utf8, false),
+        Field::new("language", DataType::Utf8, false),
+    ]));
+    RecordBatch::try_new(schema, vec![column(0), column(1), column(2)])
+        .map_err(|e| CrmlakeError::Internal(format!("taxonomy batch: {e}")))
+}
 
 const CHANNELS: [(&str, f64); 5] = [
     ("web", 0.30),

@@ -17,7 +17,8 @@
 //!   when an order holds the antecedent, the consequent is added with the stated
 //!   probability.
 //! * feedback: messages with real review sentences, negative more often from
-//!   customers who stop buying ([`feedback`]).
+//!   customers who stop buying ([`feedback`]), and the default topic taxonomy
+//!   `feedback_taxonomy` (data/feedback/taxonomy.tsv, as in the sample lake).
 //!
 //! Deterministic for a seed (each output file has its own random stream, so the
 //! result does not depend on the number of threads), streaming (memory is one
@@ -600,7 +601,7 @@ pub fn generate(opts: &GenerateOptions) -> Result<Truth> {
             "--customers-per-file must be at least 1",
         ));
     }
-    for t in ["transactions", "customers", "feedback"] {
+    for t in ["transactions", "customers", "feedback", "feedback_taxonomy"] {
         let dir = opts.out.join(t);
         if dir.exists() {
             return Err(CrmlakeError::user(format!(
@@ -670,6 +671,14 @@ pub fn generate(opts: &GenerateOptions) -> Result<Truth> {
         truth.counts.files += c.files;
         truth.counts.feedback_rows += c.feedback_rows;
     }
+    let taxonomy = feedback::taxonomy_batch()?;
+    let path = opts
+        .out
+        .join("feedback_taxonomy")
+        .join("feedback_taxonomy.parquet");
+    let mut writer = FileWriter::create(&path, taxonomy.schema())?;
+    writer.write(taxonomy.columns().to_vec())?;
+    writer.close()?;
     let path = opts.out.join("_truth.json");
     let json =
         serde_json::to_string_pretty(&truth).map_err(|e| CrmlakeError::Internal(e.to_string()))?;

@@ -391,6 +391,14 @@ fn family_queries() -> Vec<(&'static str, String)> {
                 .into(),
         ),
         (
+            "feedback_topics and feedback_summary",
+            "SELECT period, channel, topic, messages, customers, nps, csat, complaint_rate, \
+                    mean_sentiment, negative_share, resolution_hours_median, open_complaints \
+             FROM feedback_summary('feedback', '2024-06-30', 'month', 'taxonomy=feedback_taxonomy') \
+             ORDER BY period, channel, topic"
+                .into(),
+        ),
+        (
             "churn",
             "WITH f AS (SELECT customer_id, churned, \
                           named_struct('recency_days', recency_days, 'frequency', frequency, \

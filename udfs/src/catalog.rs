@@ -50,6 +50,8 @@ pub fn catalog() -> Vec<FunctionEntry> {
         crate::model_info::entry(),
         feedback::sentiment_sql::entry(),
         feedback::features_sql::entry(),
+        feedback::topics_sql::entry(),
+        feedback::summary_sql::entry(),
     ];
     entries.extend(churn::metrics_sql::entries());
     entries.sort_by_key(|e| e.name);
