@@ -8,6 +8,7 @@ mod churn;
 mod cli;
 mod cluster;
 mod common;
+mod feedback;
 mod generate;
 mod job_files;
 mod jobs;

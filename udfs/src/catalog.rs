@@ -52,6 +52,10 @@ pub fn catalog() -> Vec<FunctionEntry> {
         feedback::features_sql::entry(),
         feedback::topics_sql::entry(),
         feedback::summary_sql::entry(),
+        feedback::terms_sql::entry(),
+        feedback::keywords_sql::entry(),
+        feedback::learned_sql::train_entry(),
+        feedback::learned_sql::score_entry(),
     ];
     entries.extend(churn::metrics_sql::entries());
     entries.sort_by_key(|e| e.name);

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::basket::recommend::{BasketRules, RulesParams};
 use crate::churn::model::{ChurnModel, Learner};
 use crate::error::UdfError;
+use crate::feedback::learned::SentimentModel;
 use crate::ltv::bgnbd::BgNbd;
 use crate::ltv::gamma_gamma::GammaGamma;
 use crate::ltv::mbgnbd::MbgNbd;
@@ -72,6 +73,13 @@ pub enum Model {
         #[serde(flatten)]
         model: ChurnModel,
     },
+    /// A learned sentiment scorer (`sentiment_train`); `params` are the
+    /// resolved options.
+    Sentiment {
+        params: serde_json::Map<String, serde_json::Value>,
+        #[serde(flatten)]
+        model: SentimentModel,
+    },
     /// Association rules for `recommend` (`basket_fit`).
     BasketRules {
         params: RulesParams,
@@ -90,6 +98,7 @@ impl Model {
             Model::BasketRules { .. } => "basket_rules",
             Model::Kmeans { .. } => "kmeans",
             Model::Churn { .. } => "churn",
+            Model::Sentiment { .. } => "sentiment",
         }
     }
 
@@ -102,7 +111,8 @@ impl Model {
             Model::GammaGamma { .. }
             | Model::BasketRules { .. }
             | Model::Kmeans { .. }
-            | Model::Churn { .. } => None,
+            | Model::Churn { .. }
+            | Model::Sentiment { .. } => None,
         }
     }
 
@@ -167,6 +177,17 @@ impl Model {
             })
             .to_string(),
             Model::Churn { params, model } => churn_info(params, model),
+            Model::Sentiment { params, model } => serde_json::json!({
+                "kind": self.kind(),
+                "params": params,
+                "docs": model.docs,
+                "metrics": model.metrics,
+                "intercept": model.intercept,
+                "nonzero_weights": model.weights.len(),
+                "top_positive": model.top_positive.iter().map(|(g, w)| serde_json::json!({"ngram": g, "weight": w})).collect::<Vec<_>>(),
+                "top_negative": model.top_negative.iter().map(|(g, w)| serde_json::json!({"ngram": g, "weight": w})).collect::<Vec<_>>(),
+            })
+            .to_string(),
             Model::GammaGamma { params, .. } if params.q <= 1.0 => {
                 let mut info = serde_json::to_value(self).unwrap_or_default();
                 let from = params.min_frequency_with_spend();

@@ -2,7 +2,8 @@
 //! `feedback_topics`, free of DataFusion).
 //!
 //! A taxonomy is a list of (topic, keyword) pairs. Text and keywords are
-//! compared after [`normalize`]: Unicode NFKC (so full-width `ＡＰＰ` is `APP`,
+//! compared after [`normalize`] (shared with the other feedback text
+//! functions): Unicode NFKC (so full-width `ＡＰＰ` is `APP`,
 //! half-width katakana is full-width, and decomposed Hangul (NFD) is the
 //! composed syllable), lower case, and every run of whitespace as one space.
 //! Where a keyword may match depends on its script:
@@ -19,7 +20,8 @@
 //! the single topic [`OTHER`] when none does.
 
 use aho_corasick::AhoCorasick;
-use unicode_normalization::UnicodeNormalization;
+
+use super::text::{is_cjk, normalize};
 
 /// The topic of a text no keyword matches.
 pub const OTHER: &str = "other";
@@ -58,39 +60,6 @@ pub enum TaxonomyError {
     NotAMap(String),
     #[error("cannot compile the keywords: {0}")]
     Build(String),
-}
-
-/// `text` as keywords are matched against it: NFKC, lower case, every run of
-/// whitespace as one space, trimmed.
-pub fn normalize(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut space = false;
-    for c in text.nfkc() {
-        if c.is_whitespace() {
-            space = !out.is_empty();
-            continue;
-        }
-        if space {
-            out.push(' ');
-            space = false;
-        }
-        out.extend(c.to_lowercase());
-    }
-    out
-}
-
-fn is_cjk(c: char) -> bool {
-    matches!(c as u32,
-        0x1100..=0x11FF      // Hangul jamo
-        | 0x3040..=0x30FF    // hiragana, katakana
-        | 0x3130..=0x318F    // Hangul compatibility jamo
-        | 0x3400..=0x4DBF    // Han extension A
-        | 0x4E00..=0x9FFF    // Han
-        | 0xA960..=0xA97F    // Hangul jamo extended A
-        | 0xAC00..=0xD7AF    // Hangul syllables
-        | 0xD7B0..=0xD7FF    // Hangul jamo extended B
-        | 0xF900..=0xFAFF    // Han compatibility
-        | 0x20000..=0x3134F) // Han extensions B..G
 }
 
 impl Taxonomy {
@@ -206,6 +175,7 @@ impl Taxonomy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use unicode_normalization::UnicodeNormalization;
 
     fn names(t: &Taxonomy, text: &str) -> Vec<String> {
         t.tag(text)
