@@ -399,6 +399,16 @@ fn family_queries() -> Vec<(&'static str, String)> {
                 .into(),
         ),
         (
+            "keywords and sentiment_train",
+            "WITH k AS (SELECT kind, rank, term, count, count_rest, log_odds, z \
+                        FROM keywords('feedback', 'kind', 5)), \
+                  m AS (SELECT sentiment_train(text, nps_score >= 9, 'hash_bits=14') AS model \
+                        FROM feedback WHERE nps_score IS NOT NULL) \
+             SELECT k.*, sentiment_score(m.model, k.term) AS term_score \
+             FROM k CROSS JOIN m ORDER BY k.kind, k.rank"
+                .into(),
+        ),
+        (
             "churn",
             "WITH f AS (SELECT customer_id, churned, \
                           named_struct('recency_days', recency_days, 'frequency', frequency, \

@@ -287,7 +287,9 @@ pub fn train(texts: &[&str], labels: &[f64], p: &TrainParams, skipped: u64) -> S
     let positive = labels.iter().filter(|&&y| y == 1.0).count();
     let rate = (positive as f64 / n.max(1) as f64).clamp(1e-6, 1.0 - 1e-6);
     x0[dims] = (rate / (1.0 - rate)).ln();
-    let fit = lbfgs(objective, x0, p.max_iter, 10);
+    // scikit-learn's lbfgs stops when the largest gradient entry of the
+    // mean loss is below tol = 1e-4; ours is the summed loss.
+    let fit = lbfgs(objective, x0, p.max_iter, 10, 1e-4 * n.max(1) as f64);
     let w = &fit.x;
     // Training metrics.
     let (mut loss, mut right) = (0.0, 0usize);
@@ -449,13 +451,14 @@ pub struct Fit {
 
 /// Minimise a smooth convex function given as `f(x) -> (value, gradient)`
 /// by L-BFGS with `m` correction pairs and a backtracking (Armijo) line
-/// search. Converged when the value changes by less than 1e-10 relative or
-/// the largest gradient entry is below 1e-6.
+/// search. Converged when the largest gradient entry is below `gtol` or the
+/// value changes by less than 1e-10 relative.
 pub fn lbfgs(
     mut f: impl FnMut(&[f64]) -> (f64, Vec<f64>),
     x0: Vec<f64>,
     max_iter: usize,
     m: usize,
+    gtol: f64,
 ) -> Fit {
     let n = x0.len();
     let mut x = x0;
@@ -464,7 +467,7 @@ pub fn lbfgs(
     let mut y_hist: Vec<Vec<f64>> = Vec::new();
     let dotv = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(p, q)| p * q).sum::<f64>();
     for iter in 0..max_iter {
-        if g.iter().fold(0.0f64, |a, v| a.max(v.abs())) < 1e-6 {
+        if g.iter().fold(0.0f64, |a, v| a.max(v.abs())) < gtol {
             return Fit {
                 x,
                 iterations: iter,
@@ -596,7 +599,7 @@ mod tests {
             let v = (x[0] - 3.0).powi(2) + 10.0 * (x[1] + 1.0).powi(2);
             (v, vec![2.0 * (x[0] - 3.0), 20.0 * (x[1] + 1.0)])
         };
-        let fit = lbfgs(f, vec![0.0, 0.0], 100, 5);
+        let fit = lbfgs(f, vec![0.0, 0.0], 100, 5, 1e-8);
         assert!(fit.converged);
         assert!((fit.x[0] - 3.0).abs() < 1e-5 && (fit.x[1] + 1.0).abs() < 1e-5);
     }
