@@ -88,6 +88,39 @@ impl Ensemble {
         phi.iter_mut().for_each(|v| *v *= self.scale);
     }
 
+    /// SHAP values for many rows at once: `inputs` and `phis` hold one row
+    /// of `d` values after another. Tree by tree over all the rows, so one
+    /// tree's tables stay in cache while every row looks them up (row by
+    /// row, all trees' tables — megabytes for hundreds of trees with deep
+    /// paths — were read for each row and most look-ups missed the cache).
+    /// Each row's values are added in tree order, as in [`Ensemble::shap`],
+    /// so the results are the same.
+    pub fn shap_rows(
+        &self,
+        explainer: Option<&Explainer>,
+        inputs: &[f64],
+        phis: &mut [f64],
+        d: usize,
+        scratch: &mut ShapScratch,
+    ) {
+        if d == 0 {
+            return;
+        }
+        phis.iter_mut().for_each(|v| *v = 0.0);
+        for (i, tree) in self.trees.iter().enumerate() {
+            let table = explainer
+                .and_then(|e| e.tables.get(i))
+                .and_then(Option::as_ref);
+            for (t, phi) in inputs.chunks(d).zip(phis.chunks_mut(d)) {
+                match table {
+                    Some(table) => table.add(tree, t, phi),
+                    None => add_tree_shap(tree, t, phi, scratch),
+                }
+            }
+        }
+        phis.iter_mut().for_each(|v| *v *= self.scale);
+    }
+
     /// The ensemble's TreeSHAP tables (see [`ShapTable`]), built once per
     /// model for explaining many rows.
     pub fn explainer(&self) -> Explainer {

@@ -550,6 +550,26 @@ impl Scorer<'_> {
         self.model.probability_of(raw)
     }
 
+    /// [`Scorer::contributions`] for many rows: `xs` and `out` hold one row
+    /// of `d` values after another (tree-major for ensembles, see
+    /// [`super::ensemble::Ensemble::shap_rows`]).
+    pub fn contributions_rows(&mut self, xs: &[f64], out: &mut [f64], d: usize) {
+        match &self.model.learner {
+            Learner::Logistic(m) => {
+                for (x, o) in xs.chunks(d.max(1)).zip(out.chunks_mut(d.max(1))) {
+                    m.contributions(x, o);
+                }
+            }
+            Learner::Gbt(e) | Learner::RandomForest(e) => {
+                let mut inputs = vec![0.0; xs.len()];
+                for (x, t) in xs.chunks(d.max(1)).zip(inputs.chunks_mut(d.max(1))) {
+                    e.tree_input(x, t);
+                }
+                e.shap_rows(self.explainer, &inputs, out, d, &mut self.shap);
+            }
+        }
+    }
+
     /// Each feature's contribution to the raw output for encoded `x`; they
     /// add up to `raw(x) − expected_value`.
     pub fn contributions(&mut self, x: &[f64], out: &mut [f64]) {

@@ -10,8 +10,10 @@
 //!   scored with `sentiment(text)`;
 //! - a `topics` column (a list of strings, e.g. from `feedback_topics`) is
 //!   used as is; otherwise option `taxonomy=<table>` tags `text` with
-//!   `feedback_topics` over that table's `topic, keyword`; without either,
-//!   every message has the topic `'all'`.
+//!   `feedback_topics` over that table's `topic, keyword` (a table of the
+//!   same session: from Python, where a table function sees only its input,
+//!   put `feedback_topics(...) AS topics` in the input query instead);
+//!   without either, every message has the topic `'all'`.
 //!
 //! Only messages with `ts` strictly before `as_of` (midnight at the start of
 //! that date) are read. `period` is `day`, `week` (starting Monday), `month`
@@ -57,7 +59,7 @@ pub fn entry() -> FunctionEntry {
         kind: FunctionKind::Table,
         signature: "feedback_summary(input, as_of, period [, options]) -> TABLE(period, channel, topic, messages, customers, nps, csat, complaint_rate, mean_sentiment, negative_share, response_hours_median, response_hours_p90, resolution_hours_median, resolution_hours_p90, open_complaints)",
         description: "Feedback KPIs per period (day|week|month|quarter) x channel x topic from messages before as_of: NPS and CSAT with intervals, complaint rate, sentiment, response and resolution hours (median, p90), open complaints; options taxonomy=<table>, confidence",
-        example: "SELECT period, channel, topic, messages, nps, complaint_rate, round(mean_sentiment, 4) AS sentiment, resolution_hours_median, open_complaints FROM feedback_summary('SELECT * FROM (VALUES (1, TIMESTAMP ''2024-02-20 10:00:00'', ''web'', ''complaint'', CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), ''The parcel arrived late and broken.'', TIMESTAMP ''2024-02-20 12:00:00'', TIMESTAMP ''2024-02-21 10:00:00''), (2, TIMESTAMP ''2024-02-22 09:00:00'', ''web'', ''survey'', 10, 5, ''Great prices!'', NULL, NULL), (3, TIMESTAMP ''2024-02-25 18:00:00'', ''app'', ''complaint'', NULL, NULL, ''Delivery was late.'', TIMESTAMP ''2024-02-26 09:00:00'', NULL)) AS t(customer_id, ts, channel, kind, nps_score, csat_score, text, first_response_at, resolved_at)', '2024-03-01', 'month', 'taxonomy=feedback_taxonomy') ORDER BY channel, topic",
+        example: "SELECT period, channel, topic, messages, nps, complaint_rate, round(mean_sentiment, 4) AS sentiment, resolution_hours_median, open_complaints FROM feedback_summary('SELECT *, feedback_topics(text, ''delivery: late, parcel*, deliver*; price: price*, cheap*; product: broken'') AS topics FROM (VALUES (1, TIMESTAMP ''2024-02-20 10:00:00'', ''web'', ''complaint'', CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), ''The parcel arrived late and broken.'', TIMESTAMP ''2024-02-20 12:00:00'', TIMESTAMP ''2024-02-21 10:00:00''), (2, TIMESTAMP ''2024-02-22 09:00:00'', ''web'', ''survey'', 10, 5, ''Great prices!'', NULL, NULL), (3, TIMESTAMP ''2024-02-25 18:00:00'', ''app'', ''complaint'', NULL, NULL, ''Delivery was late.'', TIMESTAMP ''2024-02-26 09:00:00'', NULL)) AS t(customer_id, ts, channel, kind, nps_score, csat_score, text, first_response_at, resolved_at)', '2024-03-01', 'month') ORDER BY channel, topic",
         registration: Registration::Table(Arc::new(FeedbackSummary)),
     }
 }
