@@ -41,6 +41,7 @@ pub mod pool;
 pub mod segment;
 pub mod simd;
 pub mod table_input;
+pub mod text_arg;
 
 use datafusion::error::Result;
 use datafusion::prelude::SessionContext;

@@ -181,7 +181,8 @@ pub fn input_sql(function: &'static str, argument: &str, text: &str) -> Result<S
     Ok(format!("(SELECT * FROM {})", quote_reference(&reference)))
 }
 
-fn quote_ident(s: &str) -> String {
+/// A SQL identifier for `s`, quoted.
+pub fn quote_ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 
@@ -313,7 +314,7 @@ pub fn check_columns(
             ColumnKind::Key => !t.is_nested(),
             ColumnKind::Time => matches!(t, T::Date32 | T::Date64 | T::Timestamp(..)),
             ColumnKind::Number => t.is_numeric() || matches!(t, T::Null),
-            ColumnKind::Text => is_text(t),
+            ColumnKind::Text => crate::text_arg::is_text(t),
         };
         if !ok {
             let want = match kind {
@@ -331,16 +332,6 @@ pub fn check_columns(
         }
     }
     Ok(())
-}
-
-/// Whether `t` is a string type (or NULL, or a dictionary of strings).
-fn is_text(t: &datafusion::arrow::datatypes::DataType) -> bool {
-    use datafusion::arrow::datatypes::DataType as T;
-    match t {
-        T::Utf8 | T::Utf8View | T::LargeUtf8 | T::Null => true,
-        T::Dictionary(_, v) => is_text(v),
-        _ => false,
-    }
 }
 
 /// SQL for the sum of the numeric expression `expr` over a group (with an

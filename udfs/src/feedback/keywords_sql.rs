@@ -34,7 +34,7 @@ use datafusion::error::Result;
 use crate::error::UdfError;
 use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
 use crate::options::Options;
-use crate::table_input::{self, check_columns, quote_literal, Args, ColumnKind};
+use crate::table_input::{self, check_columns, quote_ident, quote_literal, Args, ColumnKind};
 
 const NAME: &str = "keywords";
 
@@ -51,10 +51,6 @@ pub fn entry() -> FunctionEntry {
 
 #[derive(Debug)]
 pub struct Keywords;
-
-fn quote_ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
-}
 
 impl TableFunctionImpl for Keywords {
     fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {

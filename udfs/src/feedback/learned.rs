@@ -460,7 +460,6 @@ pub fn lbfgs(
     m: usize,
     gtol: f64,
 ) -> Fit {
-    let n = x0.len();
     let mut x = x0;
     let (mut fx, mut g) = f(&x);
     let mut s_hist: Vec<Vec<f64>> = Vec::new();
@@ -548,7 +547,6 @@ pub fn lbfgs(
             };
         }
     }
-    let _ = n;
     Fit {
         x,
         iterations: max_iter,

@@ -38,6 +38,7 @@ use crate::model::Model;
 use crate::model_arg::{coerce_model, Models};
 use crate::model_cache::{fold_hash, ModelCache};
 use crate::options::{coerce_options, Options};
+use crate::text_arg::text_type;
 
 const TRAIN: &str = "sentiment_train";
 const SCORE: &str = "sentiment_score";
@@ -166,13 +167,6 @@ impl Default for SentimentTrain {
     }
 }
 
-fn is_string(t: &DataType) -> bool {
-    matches!(
-        t,
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null
-    ) || matches!(t, DataType::Dictionary(_, v) if matches!(v.as_ref(), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View))
-}
-
 impl AggregateUDFImpl for SentimentTrain {
     fn name(&self) -> &str {
         TRAIN
@@ -184,14 +178,7 @@ impl AggregateUDFImpl for SentimentTrain {
         if !(2..=3).contains(&arg_types.len()) {
             return Err(UdfError::arity(TRAIN, "text, label [, options]", arg_types.len()).into());
         }
-        if !is_string(&arg_types[0]) {
-            return Err(UdfError::argument(
-                TRAIN,
-                "text",
-                format!("must be a string (VARCHAR), got {}", arg_types[0]),
-            )
-            .into());
-        }
+        text_type(TRAIN, "text", &arg_types[0])?;
         let label = &arg_types[1];
         if !(label.is_numeric() || matches!(label, DataType::Boolean | DataType::Null)) {
             return Err(UdfError::argument(
@@ -436,14 +423,7 @@ impl ScalarUDFImpl for SentimentScore {
         if arg_types.len() != 2 {
             return Err(UdfError::arity(SCORE, "model, text", arg_types.len()).into());
         }
-        if !is_string(&arg_types[1]) {
-            return Err(UdfError::argument(
-                SCORE,
-                "text",
-                format!("must be a string (VARCHAR), got {}", arg_types[1]),
-            )
-            .into());
-        }
+        text_type(SCORE, "text", &arg_types[1])?;
         Ok(vec![coerce_model(SCORE, &arg_types[0])?, DataType::Utf8])
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {

@@ -20,6 +20,7 @@ use datafusion::logical_expr::{
 use super::vader::vader;
 use crate::error::UdfError;
 use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
+use crate::text_arg::text_type;
 
 const NAME: &str = "sentiment";
 
@@ -101,24 +102,7 @@ impl ScalarUDFImpl for Sentiment {
         if arg_types.len() != 1 {
             return Err(UdfError::arity(NAME, "text", arg_types.len()).into());
         }
-        match &arg_types[0] {
-            t @ (DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) => Ok(vec![t.clone()]),
-            DataType::Null => Ok(vec![DataType::Utf8]),
-            DataType::Dictionary(_, v)
-                if matches!(
-                    v.as_ref(),
-                    DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
-                ) =>
-            {
-                Ok(vec![v.as_ref().clone()])
-            }
-            other => Err(UdfError::argument(
-                NAME,
-                "text",
-                format!("must be a string (VARCHAR), got {other}"),
-            )
-            .into()),
-        }
+        Ok(vec![text_type(NAME, "text", &arg_types[0])?])
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;

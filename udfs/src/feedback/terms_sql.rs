@@ -19,6 +19,7 @@ use super::text::Terms;
 use crate::constant_args::constant_text;
 use crate::error::UdfError;
 use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
+use crate::text_arg::text_type;
 
 const NAME: &str = "feedback_terms";
 
@@ -85,28 +86,11 @@ impl ScalarUDFImpl for FeedbackTerms {
         if arg_types.is_empty() || arg_types.len() > 2 {
             return Err(UdfError::arity(NAME, "text [, stop_words]", arg_types.len()).into());
         }
+        // Read as Utf8 whichever string type arrives.
         arg_types
             .iter()
             .zip(["text", "stop_words"])
-            .map(|(t, name)| match t {
-                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null => {
-                    Ok(DataType::Utf8)
-                }
-                DataType::Dictionary(_, v)
-                    if matches!(
-                        v.as_ref(),
-                        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
-                    ) =>
-                {
-                    Ok(DataType::Utf8)
-                }
-                other => Err(UdfError::argument(
-                    NAME,
-                    name,
-                    format!("must be a string (VARCHAR), got {other}"),
-                )
-                .into()),
-            })
+            .map(|(t, name)| text_type(NAME, name, t).map(|_| DataType::Utf8))
             .collect()
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {

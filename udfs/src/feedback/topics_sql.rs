@@ -31,6 +31,7 @@ use datafusion::logical_expr::{
 use super::topics::{Taxonomy, OTHER};
 use crate::error::UdfError;
 use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
+use crate::text_arg::{is_text, text_type};
 
 const NAME: &str = "feedback_topics";
 
@@ -62,10 +63,6 @@ impl Default for FeedbackTopics {
     fn default() -> Self {
         Self::new()
     }
-}
-
-fn is_string(t: &DataType) -> bool {
-    matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
 }
 
 fn taxonomy_error(message: impl std::fmt::Display) -> datafusion::error::DataFusionError {
@@ -180,26 +177,13 @@ impl ScalarUDFImpl for FeedbackTopics {
         if arg_types.len() != 2 {
             return Err(UdfError::arity(NAME, "text, taxonomy", arg_types.len()).into());
         }
-        let plain = |t: &DataType| match t {
-            DataType::Dictionary(_, v) if is_string(v) => v.as_ref().clone(),
-            DataType::Null => DataType::Utf8,
-            t => t.clone(),
-        };
-        let text = plain(&arg_types[0]);
-        if !is_string(&text) {
-            return Err(UdfError::argument(
-                NAME,
-                "text",
-                format!("must be a string (VARCHAR), got {}", arg_types[0]),
-            )
-            .into());
-        }
-        let taxonomy = match plain(&arg_types[1]) {
-            t if is_string(&t) => DataType::Utf8,
+        let text = text_type(NAME, "text", &arg_types[0])?;
+        let taxonomy = match &arg_types[1] {
+            t if is_text(t) => DataType::Utf8,
             DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _)
                 if matches!(f.data_type(), DataType::Struct(_)) =>
             {
-                DataType::List(f)
+                DataType::List(f.clone())
             }
             other => {
                 return Err(taxonomy_error(format!(
@@ -214,13 +198,13 @@ impl ScalarUDFImpl for FeedbackTopics {
         let texts = args.args[0].to_array(len)?;
         let out = match &args.args[1] {
             // A literal: one taxonomy for the whole batch.
-            ColumnarValue::Scalar(s) if is_string(&s.data_type()) => {
+            ColumnarValue::Scalar(s) if is_text(&s.data_type()) => {
                 let map = s.try_as_str().flatten().map(str::to_string);
                 tag_all(text_iter(&texts), len, |_| map.clone(), |m| from_map(m))?
             }
             other => {
                 let a = other.to_array(len)?;
-                if is_string(a.data_type()) {
+                if is_text(a.data_type()) {
                     let a = cast(&a, &DataType::Utf8)?;
                     let maps = a.as_string::<i32>();
                     tag_all(
