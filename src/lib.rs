@@ -7,6 +7,7 @@
 pub mod cluster;
 pub mod error;
 pub mod generate;
+pub mod invalid_utf8;
 pub mod job;
 pub mod lake;
 pub mod object_stores;

@@ -61,10 +61,13 @@ pub async fn run_script(
             .await
             .map_err(|e| CrmlakeError::query(&context, e))?;
         let schema = df.schema().inner().clone();
-        let batches = df
-            .collect()
-            .await
-            .map_err(|e| CrmlakeError::query(&context, e))?;
+        let batches = match df.collect().await {
+            Ok(b) => b,
+            Err(e) => {
+                let e = CrmlakeError::query(&context, e);
+                return Err(crate::invalid_utf8::name_invalid_utf8(ctx, text, e).await);
+            }
+        };
         if timing {
             let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
             eprintln!(

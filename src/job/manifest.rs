@@ -12,7 +12,7 @@
 //!  "steps": [{"table": "clean_transactions", "kind": "table", "status": "succeeded",
 //!             "sql": "...", "rows_in": 541909, "rows_out": 392692,
 //!             "rejected": {"cancellation": 9288}, "rejected_total": 9288,
-//!             "seconds": 1.2, "peak_rss_bytes": 123456789, "spilled_bytes": 0,
+//!             "warnings": {}, "seconds": 1.2, "peak_rss_bytes": 123456789, "spilled_bytes": 0,
 //!             "output": ".../clean_transactions/run_date=2026-12-01/",
 //!             "rejects_output": ".../_rejects/clean_transactions/run_date=2026-12-01/",
 //!             "model_version": null, "model_metrics": null, "error": null}]}
@@ -22,6 +22,10 @@
 //! (Linux: the high-water mark is reset before each step; null elsewhere);
 //! `spilled_bytes` what its sorts, joins and aggregations spilled to disk to
 //! stay under `settings.memory_limit_mb`.
+//! `warnings` counts what a step let through with a change, by kind:
+//! `text_truncated` is the number of texts the text functions read only the
+//! first 64 KiB of (counted in this process: on `--cluster`, executors in
+//! other processes log it but it is not counted here).
 //! URLs are shown without user, password or query, so credentials never
 //! reach a manifest.
 
@@ -69,6 +73,7 @@ pub struct StepRecord {
     pub rows_out: u64,
     pub rejected: BTreeMap<String, u64>,
     pub rejected_total: u64,
+    pub warnings: BTreeMap<String, u64>,
     pub seconds: f64,
     pub peak_rss_bytes: Option<u64>,
     pub spilled_bytes: u64,

@@ -627,6 +627,7 @@ async fn run_step(
     };
     manifest::reset_peak_rss();
     let started = Instant::now();
+    let truncated_before = crmlake_udfs::text_arg::truncated_texts();
     let result = if step.model {
         write_model(rc, step, &context, &mut record).await
     } else {
@@ -634,9 +635,14 @@ async fn run_step(
     };
     record.seconds = started.elapsed().as_secs_f64();
     record.peak_rss_bytes = manifest::peak_rss_bytes();
+    let truncated = crmlake_udfs::text_arg::truncated_texts().saturating_sub(truncated_before);
+    if truncated > 0 {
+        record.warnings.insert("text_truncated".into(), truncated);
+    }
     if let Err(e) = result {
         progress.abandon();
         let e = explain_error(e, rc.memory_limit_mb);
+        let e = crate::invalid_utf8::name_invalid_utf8(rc.ctx, &record.sql, e).await;
         record.status = "failed";
         record.error = Some(e.to_string());
         return Err((record, e));
@@ -644,10 +650,15 @@ async fn run_step(
     record.status = "succeeded";
     let rejected = record.rejected_total;
     progress.finish(&format!(
-        "{context}: {} rows{} in {:.2}s",
+        "{context}: {} rows{}{} in {:.2}s",
         record.rows_out,
         if rejected > 0 {
             format!(", {rejected} rejected")
+        } else {
+            String::new()
+        },
+        if truncated > 0 {
+            format!(", {truncated} texts cut to 64 KiB")
         } else {
             String::new()
         },

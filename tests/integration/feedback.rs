@@ -171,3 +171,118 @@ fn sentiment_train_reaches_scikit_learn_accuracy_under_the_same_folds() {
         assert_eq!(b.num_rows(), 2);
     });
 }
+
+/// Texts over 64 KiB are read on their first 64 KiB: a warning on stderr,
+/// and the count in the step's manifest record (`warnings.text_truncated`).
+#[test]
+fn texts_over_64_kib_are_cut_and_counted_in_the_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let job = dir.path().join("long.toml");
+    // Three texts of 100,005+ bytes and one short one; only the long ones count.
+    std::fs::write(
+        &job,
+        "name = \"long\"\n[[steps]]\ntable = \"scores\"\n\
+         sql = \"SELECT value AS i, sentiment(CASE WHEN value < 4 THEN repeat('good ', 20000 + value) ELSE 'good' END) AS s FROM generate_series(1, 4)\"\n",
+    )
+    .unwrap();
+    let run = crmlake(&[
+        "run",
+        job.to_str().unwrap(),
+        "--lake",
+        &sample_lake(),
+        "--out",
+        out.to_str().unwrap(),
+        "--run-date",
+        "2024-01-31",
+    ]);
+    let err = stderr(&run);
+    ok(run);
+    assert!(
+        err.contains("sentiment: 3 texts longer than 65536 bytes"),
+        "no warning:\n{err}"
+    );
+    let runs: Vec<_> = std::fs::read_dir(out.join("_runs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    assert_eq!(runs.len(), 1);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&runs[0]).unwrap()).unwrap();
+    assert_eq!(manifest["steps"][0]["warnings"]["text_truncated"], 3);
+    // The cut text still scores: 'good' repeated is positive.
+    let scores = ok(lake_sql(
+        &out,
+        &[],
+        "SELECT count(*) AS n FROM scores WHERE i < 4 AND s > 0.9",
+    ));
+    assert_eq!(scores, "n\n3\n");
+}
+
+/// A lake file whose string column is not UTF-8: the error names the file
+/// and the column, from `sql -c` and from a job step, exit code 1.
+#[test]
+fn invalid_utf8_in_a_lake_file_is_reported_with_the_file_and_column() {
+    use datafusion::arrow::buffer::{Buffer, OffsetBuffer};
+    use datafusion::parquet::arrow::ArrowWriter;
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    for (table, file) in [
+        ("feedback", "a-good.parquet"),
+        ("feedback", "b-bad.parquet"),
+    ] {
+        std::fs::create_dir_all(lake.join(table)).unwrap();
+        let bytes: &[u8] = if file.contains("bad") {
+            b"goodbad\xff\xfeok"
+        } else {
+            b"goodbad  ok"
+        };
+        // SAFETY: offsets are in bounds and increasing; the bytes are
+        // deliberately not UTF-8 in the bad file (what the test is about).
+        let text = unsafe {
+            StringArray::new_unchecked(
+                OffsetBuffer::new(vec![0i32, 4, 9, 11].into()),
+                Buffer::from(bytes),
+                None,
+            )
+        };
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("customer_id", DataType::Int64, false),
+            Field::new("text", DataType::Utf8, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(Int64Array::from(vec![1, 2, 3])), Arc::new(text)],
+        )
+        .unwrap();
+        let f = std::fs::File::create(lake.join(table).join(file)).unwrap();
+        let mut w = ArrowWriter::try_new(f, schema, None).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+    }
+    user_error(
+        lake_sql(&lake, &[], "SELECT max(sentiment(text)) FROM feedback"),
+        &["feedback/b-bad.parquet: column 'text'", "not valid UTF-8"],
+    );
+    let job = dir.path().join("scores.toml");
+    std::fs::write(
+        &job,
+        "name = \"scores\"\n[[steps]]\ntable = \"scores\"\nsql = \"SELECT customer_id, sentiment(text) AS s FROM feedback\"\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    user_error(
+        crmlake(&[
+            "run",
+            job.to_str().unwrap(),
+            "--lake",
+            lake.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--run-date",
+            "2024-01-31",
+        ]),
+        &["b-bad.parquet: column 'text'", "not valid UTF-8"],
+    );
+}

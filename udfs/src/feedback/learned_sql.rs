@@ -38,7 +38,7 @@ use crate::model::Model;
 use crate::model_arg::{coerce_model, Models};
 use crate::model_cache::{fold_hash, ModelCache};
 use crate::options::{coerce_options, Options};
-use crate::text_arg::text_type;
+use crate::text_arg::{text_type, TextCap};
 
 const TRAIN: &str = "sentiment_train";
 const SCORE: &str = "sentiment_score";
@@ -252,6 +252,7 @@ impl TrainAccumulator {
     fn add(&mut self, texts: &ArrayRef, labels: &ArrayRef) -> Result<()> {
         let texts = texts.as_string::<i32>();
         let labels = labels.as_primitive::<Float64Type>();
+        let mut cap = TextCap::new(TRAIN);
         for i in 0..texts.len() {
             if texts.is_null(i) || labels.is_null(i) {
                 self.skipped += 1;
@@ -266,11 +267,12 @@ impl TrainAccumulator {
                 )
                 .into());
             }
-            let t = texts.value(i).to_string();
+            let t = cap.cap(texts.value(i)).to_string();
             self.text_bytes += t.capacity();
             self.texts.push(t);
             self.labels.push(y);
         }
+        cap.finish();
         Ok(())
     }
 }
@@ -434,6 +436,7 @@ impl ScalarUDFImpl for SentimentScore {
         let texts = texts.as_string::<i32>();
         let mut out = Float64Builder::with_capacity(n);
         let mut current: Option<(usize, usize, Arc<Prepared>)> = None;
+        let mut cap = TextCap::new(SCORE);
         for i in 0..n {
             if models.is_null(i) || texts.is_null(i) {
                 out.append_null();
@@ -449,8 +452,12 @@ impl ScalarUDFImpl for SentimentScore {
                     p
                 }
             };
-            out.append_value(p.model.score_with(texts.value(i), &p.idf, &p.weights));
+            out.append_value(
+                p.model
+                    .score_with(cap.cap(texts.value(i)), &p.idf, &p.weights),
+            );
         }
+        cap.finish();
         Ok(ColumnarValue::Array(Arc::new(out.finish())))
     }
 }

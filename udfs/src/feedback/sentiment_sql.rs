@@ -3,8 +3,7 @@
 //!
 //! NULL for a NULL text and for a text without a word (empty or only
 //! whitespace). Text past 64 KiB is scored on its first 64 KiB (cut at a
-//! character boundary) and a warning gives how many texts of the batch were
-//! cut. The score is not rounded (vaderSentiment rounds to 4 decimals).
+//! character boundary, logged and counted: [`crate::text_arg::TextCap`]). The score is not rounded (vaderSentiment rounds to 4 decimals).
 //! A text is positive at compound >= 0.05 and negative at <= −0.05 by the
 //! VADER authors' convention.
 
@@ -20,12 +19,9 @@ use datafusion::logical_expr::{
 use super::vader::vader;
 use crate::error::UdfError;
 use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
-use crate::text_arg::text_type;
+use crate::text_arg::{text_type, TextCap};
 
 const NAME: &str = "sentiment";
-
-/// Texts are scored on at most this many bytes.
-pub const MAX_TEXT_BYTES: usize = 64 * 1024;
 
 pub fn entry() -> FunctionEntry {
     FunctionEntry {
@@ -57,34 +53,15 @@ impl Default for Sentiment {
     }
 }
 
-/// `text` cut to at most [`MAX_TEXT_BYTES`] at a character boundary.
-fn capped(text: &str) -> (&str, bool) {
-    if text.len() <= MAX_TEXT_BYTES {
-        return (text, false);
-    }
-    let mut end = MAX_TEXT_BYTES;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    (&text[..end], true)
-}
-
 /// Scores of `texts` (NULL where the text is NULL or has no word).
 fn score<'a>(texts: impl Iterator<Item = Option<&'a str>>, len: usize) -> ArrayRef {
     let v = vader();
     let mut out = Float64Builder::with_capacity(len);
-    let mut cut = 0usize;
+    let mut cap = TextCap::new(NAME);
     for text in texts {
-        let score = text.and_then(|t| {
-            let (t, was_cut) = capped(t);
-            cut += was_cut as usize;
-            v.compound(t)
-        });
-        out.append_option(score);
+        out.append_option(text.and_then(|t| v.compound(cap.cap(t))));
     }
-    if cut > 0 {
-        log::warn!("{NAME}: {cut} texts longer than {MAX_TEXT_BYTES} bytes were scored on their first {MAX_TEXT_BYTES} bytes");
-    }
+    cap.finish();
     Arc::new(out.finish())
 }
 
@@ -121,22 +98,5 @@ impl ScalarUDFImpl for Sentiment {
             }
         };
         Ok(ColumnarValue::Array(out))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn long_texts_are_cut_at_a_character_boundary() {
-        let text = "é".repeat(MAX_TEXT_BYTES); // 2 bytes each
-        let (cut, was_cut) = capped(&text);
-        assert!(was_cut);
-        assert_eq!(cut.len(), MAX_TEXT_BYTES);
-        let text = format!("a{}", "é".repeat(MAX_TEXT_BYTES / 2));
-        let (cut, _) = capped(&text);
-        assert_eq!(cut.len(), MAX_TEXT_BYTES - 1);
-        assert_eq!(capped("good"), ("good", false));
     }
 }

@@ -19,7 +19,7 @@ use super::text::Terms;
 use crate::constant_args::constant_text;
 use crate::error::UdfError;
 use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
-use crate::text_arg::text_type;
+use crate::text_arg::{text_type, TextCap};
 
 const NAME: &str = "feedback_terms";
 
@@ -55,17 +55,19 @@ impl Default for FeedbackTerms {
 
 fn list<'a>(terms: &Terms, texts: impl Iterator<Item = Option<&'a str>>, len: usize) -> ArrayRef {
     let mut out = ListBuilder::with_capacity(StringBuilder::new(), len);
+    let mut cap = TextCap::new(NAME);
     for text in texts {
         match text {
             None => out.append_null(),
             Some(t) => {
-                for term in terms.terms(t) {
+                for term in terms.terms(cap.cap(t)) {
                     out.values().append_value(term);
                 }
                 out.append(true);
             }
         }
     }
+    cap.finish();
     Arc::new(out.finish())
 }
 

@@ -31,7 +31,7 @@ use datafusion::logical_expr::{
 use super::topics::{Taxonomy, OTHER};
 use crate::error::UdfError;
 use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
-use crate::text_arg::{is_text, text_type};
+use crate::text_arg::{is_text, text_type, TextCap};
 
 const NAME: &str = "feedback_topics";
 
@@ -125,6 +125,7 @@ fn tag_all<'a, K: PartialEq>(
 ) -> Result<ArrayRef> {
     let mut out = ListBuilder::with_capacity(StringBuilder::new(), len);
     let mut current: Option<(K, Taxonomy)> = None;
+    let mut cap = TextCap::new(NAME);
     for (i, text) in texts.enumerate() {
         let Some(text) = text.filter(|t| !t.trim().is_empty()) else {
             out.append_null();
@@ -140,7 +141,7 @@ fn tag_all<'a, K: PartialEq>(
         let Some((_, taxonomy)) = &current else {
             unreachable!("set above")
         };
-        let found = taxonomy.tag(text);
+        let found = taxonomy.tag(cap.cap(text));
         if found.is_empty() {
             out.values().append_value(OTHER);
         }
@@ -149,6 +150,7 @@ fn tag_all<'a, K: PartialEq>(
         }
         out.append(true);
     }
+    cap.finish();
     Ok(Arc::new(out.finish()))
 }
 
