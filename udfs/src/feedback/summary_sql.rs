@@ -35,10 +35,10 @@
 //!
 //! Percentiles are exact (`percentile_cont`, linear between ranks as numpy's
 //! default). Options: `taxonomy=<table>`, `confidence=<in (0, 1), 0.95>`.
-//! SQL over the input, returned as a view. Customers and the complaint rate
-//! come from one grouping per (period, channel, topic, customer) joined to
-//! the per-message aggregates, not from two distinct counts (each a hash
-//! set per group): over 10M messages that halved the time.
+//! SQL over the input, returned as a view: one GROUP BY over the messages
+//! with their topics unnested. Customers and the complaint rate are two
+//! distinct counts in that grouping; over 10.1M messages this took 2.34 s
+//! where a second per-customer grouping joined back took 3.00 s.
 
 use std::sync::Arc;
 
@@ -169,35 +169,23 @@ impl TableFunctionImpl for FeedbackSummary {
              tagged AS ( \
                SELECT *, unnest(CASE WHEN cardinality(topics) > 0 THEN topics \
                                      ELSE make_array('other') END) AS topic \
-               FROM base), \
-             per_message AS ( \
-               SELECT period, channel, topic, COUNT(*) AS messages, \
-                      nps_interval(nps_score, {confidence}) AS nps, \
-                      csat_interval(csat_score, 4, {confidence}) AS csat, \
-                      AVG(sentiment) AS mean_sentiment, \
-                      CAST(COUNT(*) FILTER (WHERE sentiment <= {negative}) AS DOUBLE) \
-                        / CAST(NULLIF(COUNT(sentiment), 0) AS DOUBLE) AS negative_share, \
-                      median(response_hours) AS response_hours_median, \
-                      {rp90} AS response_hours_p90, \
-                      median(resolution_hours) AS resolution_hours_median, \
-                      {sp90} AS resolution_hours_p90, \
-                      COUNT(*) FILTER (WHERE complaint AND (resolved_day IS NULL OR resolved_day >= {as_of})) \
-                        AS open_complaints \
-               FROM tagged GROUP BY period, channel, topic), \
-             customer AS ( \
-               SELECT period, channel, topic, customer_id, bool_or(complaint) AS complained \
-               FROM tagged GROUP BY period, channel, topic, customer_id), \
-             per_customer AS ( \
-               SELECT period, channel, topic, COUNT(*) AS customers, \
-                      CAST(COUNT(*) FILTER (WHERE complained) AS DOUBLE) / CAST(COUNT(*) AS DOUBLE) \
-                        AS complaint_rate \
-               FROM customer GROUP BY period, channel, topic) \
-             SELECT m.period, m.channel, CAST(m.topic AS VARCHAR) AS topic, m.messages, c.customers, \
-                    m.nps, m.csat, c.complaint_rate, m.mean_sentiment, m.negative_share, \
-                    m.response_hours_median, m.response_hours_p90, \
-                    m.resolution_hours_median, m.resolution_hours_p90, m.open_complaints \
-             FROM per_message m JOIN per_customer c \
-               ON m.period = c.period AND (m.channel IS NOT DISTINCT FROM c.channel) AND m.topic = c.topic",
+               FROM base) \
+             SELECT period, channel, CAST(topic AS VARCHAR) AS topic, COUNT(*) AS messages, \
+                    COUNT(DISTINCT customer_id) AS customers, \
+                    nps_interval(nps_score, {confidence}) AS nps, \
+                    csat_interval(csat_score, 4, {confidence}) AS csat, \
+                    CAST(COUNT(DISTINCT customer_id) FILTER (WHERE complaint) AS DOUBLE) \
+                      / CAST(COUNT(DISTINCT customer_id) AS DOUBLE) AS complaint_rate, \
+                    AVG(sentiment) AS mean_sentiment, \
+                    CAST(COUNT(*) FILTER (WHERE sentiment <= {negative}) AS DOUBLE) \
+                      / CAST(NULLIF(COUNT(sentiment), 0) AS DOUBLE) AS negative_share, \
+                    median(response_hours) AS response_hours_median, \
+                    {rp90} AS response_hours_p90, \
+                    median(resolution_hours) AS resolution_hours_median, \
+                    {sp90} AS resolution_hours_p90, \
+                    COUNT(*) FILTER (WHERE complaint AND (resolved_day IS NULL OR resolved_day >= {as_of})) \
+                      AS open_complaints \
+             FROM tagged GROUP BY period, channel, topic",
             period_literal = quote_literal(&period),
             response = hours("first_response_at"),
             resolution = hours("resolved_at"),
