@@ -34,6 +34,7 @@ pub fn catalog() -> Vec<FunctionEntry> {
         kpi::csat::entry(),
         kpi::intervals::nps_entry(),
         kpi::intervals::csat_entry(),
+        kpi::quantiles::entry(),
         kpi::loyalty_tier::entry(),
         ltv::fit_sql::bgnbd_entry(),
         ltv::fit_sql::gamma_gamma_entry(),

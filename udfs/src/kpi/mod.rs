@@ -9,5 +9,6 @@ pub mod customer_rates_plan;
 pub mod intervals;
 pub mod loyalty_tier;
 pub mod nps;
+pub mod quantiles;
 pub mod repurchase_rate;
 mod tally_groups;
