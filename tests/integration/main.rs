@@ -17,6 +17,7 @@ mod lake;
 mod local_server;
 mod ltv;
 mod partitioning;
+mod recommender;
 mod s3;
 mod segment;
 mod sqllogictests;

@@ -6,7 +6,7 @@
 //! registered.
 
 pub use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
-use crate::{basket, churn, feedback, kpi, ltv, segment};
+use crate::{basket, churn, feedback, kpi, ltv, recommender, segment};
 
 /// Every crmlake function, sorted by name.
 pub fn catalog() -> Vec<FunctionEntry> {
@@ -57,6 +57,11 @@ pub fn catalog() -> Vec<FunctionEntry> {
         feedback::keywords_sql::entry(),
         feedback::learned_sql::train_entry(),
         feedback::learned_sql::score_entry(),
+        recommender::fit_sql::entry(),
+        recommender::recommend_sql::recommend_entry(),
+        recommender::recommend_sql::similar_entry(),
+        recommender::metrics_sql::entry(),
+        recommender::eval_sql::entry(),
     ];
     entries.extend(churn::metrics_sql::entries());
     entries.sort_by_key(|e| e.name);

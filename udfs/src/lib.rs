@@ -38,6 +38,7 @@ pub mod model_info;
 pub mod normal;
 pub mod options;
 pub mod pool;
+pub mod recommender;
 pub mod segment;
 pub mod simd;
 pub mod table_input;

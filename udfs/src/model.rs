@@ -18,6 +18,7 @@ use crate::ltv::gamma_gamma::GammaGamma;
 use crate::ltv::mbgnbd::MbgNbd;
 use crate::ltv::paretonbd::ParetoNbd;
 use crate::ltv::PurchaseModel;
+use crate::recommender::model::RecommenderModel;
 use crate::segment::kmeans::{KMeansModel, KMeansParams};
 
 /// Diagnostics every fitted model carries.
@@ -86,6 +87,12 @@ pub enum Model {
         #[serde(flatten)]
         rules: BasketRules,
     },
+    /// A per-customer recommender (`recommender_fit`); `params` are the
+    /// resolved options.
+    Recommender {
+        params: serde_json::Map<String, serde_json::Value>,
+        model: RecommenderModel,
+    },
 }
 
 impl Model {
@@ -99,6 +106,7 @@ impl Model {
             Model::Kmeans { .. } => "kmeans",
             Model::Churn { .. } => "churn",
             Model::Sentiment { .. } => "sentiment",
+            Model::Recommender { .. } => "recommender",
         }
     }
 
@@ -112,7 +120,8 @@ impl Model {
             | Model::BasketRules { .. }
             | Model::Kmeans { .. }
             | Model::Churn { .. }
-            | Model::Sentiment { .. } => None,
+            | Model::Sentiment { .. }
+            | Model::Recommender { .. } => None,
         }
     }
 
@@ -177,6 +186,12 @@ impl Model {
             })
             .to_string(),
             Model::Churn { params, model } => churn_info(params, model),
+            Model::Recommender { params, model } => {
+                let mut info = model.info();
+                info["kind"] = self.kind().into();
+                info["params"] = params.clone().into();
+                info.to_string()
+            }
             Model::Sentiment { params, model } => serde_json::json!({
                 "kind": self.kind(),
                 "params": params,

@@ -1,0 +1,202 @@
+//! Per-customer recommenders against the `implicit` library
+//! (tests/fixtures/recommender/): item–item neighbours and recommendations
+//! by cosine, TF-IDF and BM25 on the sample lake, and the same model on
+//! any partitioning.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Float64Type};
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+
+use crate::common::*;
+
+/// What the fixture was made from: lines before 2011-09-01 with a customer
+/// and a positive quantity, one unit of weight per line.
+const INTERACTIONS: &str = "SELECT customer_id, product_id FROM transactions \
+     WHERE customer_id IS NOT NULL AND quantity > 0 AND ts < TIMESTAMP '2011-09-01 00:00:00'";
+
+type Ranked = Vec<(String, f64)>;
+
+async fn lake_session(partitions: usize) -> SessionContext {
+    let ctx = udf_session(partitions);
+    ctx.register_parquet(
+        "transactions",
+        root().join("data/lake/transactions").to_str().unwrap(),
+        ParquetReadOptions::default(),
+    )
+    .await
+    .unwrap();
+    ctx
+}
+
+/// Rows of (key, LIST<STRUCT<item, score>>) as key → ranked list.
+fn ranked(batches: &[RecordBatch]) -> BTreeMap<String, Ranked> {
+    let mut out = BTreeMap::new();
+    for b in batches {
+        let keys = cast(b.column(0), &DataType::Utf8).unwrap();
+        let keys = keys.as_string::<i32>();
+        let lists = b.column(1).as_list::<i32>();
+        for r in 0..b.num_rows() {
+            let entries = lists.value(r);
+            let entries = entries.as_struct();
+            let items = cast(entries.column(0), &DataType::Utf8).unwrap();
+            let items = items.as_string::<i32>();
+            let scores = entries.column(1).as_primitive::<Float64Type>();
+            let list = (0..entries.len())
+                .map(|i| (items.value(i).to_string(), scores.value(i)))
+                .collect();
+            out.insert(keys.value(r).to_string(), list);
+        }
+    }
+    out
+}
+
+/// The fixture's lists: (similarity, key, exclude_seen or "") → ranked.
+fn fixture(file: &str, with_flag: bool) -> BTreeMap<(String, String, String), Ranked> {
+    let text =
+        std::fs::read_to_string(root().join("tests/fixtures/recommender").join(file)).unwrap();
+    let mut out: BTreeMap<(String, String, String), Ranked> = BTreeMap::new();
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let (flag, item, score) = if with_flag {
+            (f[2], f[4], f[5])
+        } else {
+            ("", f[3], f[4])
+        };
+        out.entry((f[0].into(), f[1].into(), flag.into()))
+            .or_default()
+            .push((item.into(), score.parse().unwrap()));
+    }
+    out
+}
+
+/// Same scores rank by rank (1e-9), and the same items apart from those
+/// tied with the last score (which of a tie makes the cut is arbitrary).
+fn assert_same_top(what: &str, got: &Ranked, want: &Ranked) {
+    assert_eq!(got.len(), want.len(), "{what}: {got:?} vs {want:?}");
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1.0);
+    for (r, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(close(g.1, w.1), "{what}: rank {}: {g:?} vs {w:?}", r + 1);
+    }
+    let Some(last) = want.last().map(|w| w.1) else {
+        return;
+    };
+    let above = |l: &Ranked| -> BTreeSet<String> {
+        l.iter()
+            .filter(|(_, s)| !close(*s, last))
+            .map(|(i, _)| i.clone())
+            .collect()
+    };
+    assert_eq!(above(got), above(want), "{what}");
+}
+
+#[test]
+fn item_knn_matches_implicit_on_the_sample_lake() {
+    let similar = fixture("similar.csv", false);
+    let recommend = fixture("recommend.csv", true);
+    runtime().block_on(async {
+        let ctx = lake_session(4).await;
+        for similarity in ["cosine", "tfidf", "bm25"] {
+            query(
+                &ctx,
+                &format!(
+                    "CREATE OR REPLACE TABLE m AS SELECT recommender_fit(customer_id, product_id, 1, \
+                     'similarity={similarity}, neighbours=20') AS model FROM ({INTERACTIONS})"
+                ),
+            )
+            .await;
+            let items: Vec<String> = similar
+                .keys()
+                .filter(|k| k.0 == similarity)
+                .map(|k| format!("('{}')", k.1))
+                .collect();
+            let got = ranked(
+                &query(
+                    &ctx,
+                    &format!(
+                        "SELECT k, similar_items(model, k, 20) FROM m CROSS JOIN (VALUES {}) AS t(k)",
+                        items.join(", ")
+                    ),
+                )
+                .await,
+            );
+            let mut checked = 0;
+            for ((sim, item, _), want) in similar.iter().filter(|e| e.0 .0 == similarity) {
+                assert_same_top(&format!("{sim} similar_items({item})"), &got[item], want);
+                checked += 1;
+            }
+            assert!(checked >= 150, "{similarity}: {checked} items");
+            for exclude in ["false", "true"] {
+                let customers: BTreeSet<&str> = recommend
+                    .keys()
+                    .filter(|k| k.0 == similarity && k.2 == exclude)
+                    .map(|k| k.1.as_str())
+                    .collect();
+                let got = ranked(
+                    &query(
+                        &ctx,
+                        &format!(
+                            "SELECT c, recommend_for(model, c, 10, 'exclude_seen={exclude}') FROM m \
+                             CROSS JOIN (VALUES {}) AS t(c)",
+                            customers
+                                .iter()
+                                .map(|c| format!("({c})"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    )
+                    .await,
+                );
+                for c in &customers {
+                    let key = (similarity.to_string(), c.to_string(), exclude.to_string());
+                    // implicit fills a short list with the customer's own
+                    // items at score 0 (it zeroes them, it does not drop
+                    // them); recommend_for leaves them out.
+                    let mut want = recommend[&key].clone();
+                    if exclude == "true" {
+                        want.retain(|(_, s)| *s != 0.0);
+                    }
+                    assert_same_top(
+                        &format!("{similarity} recommend_for({c}, exclude_seen={exclude})"),
+                        &got[*c],
+                        &want,
+                    );
+                }
+                assert!(customers.len() >= 150);
+            }
+        }
+    });
+}
+
+/// The model is the same text on 1, 3 and 8 partitions.
+#[test]
+fn recommender_models_do_not_depend_on_partitioning() {
+    runtime().block_on(async {
+        let mut models = Vec::new();
+        for partitions in [1, 3, 8] {
+            let ctx = lake_session(partitions).await;
+            for options in ["similarity=bm25, neighbours=50", "algorithm=repeat"] {
+                let b = query(
+                    &ctx,
+                    &format!(
+                        "SELECT CAST(recommender_fit(customer_id, product_id, quantity, '{options}') AS VARCHAR) \
+                         FROM transactions WHERE customer_id IS NOT NULL AND quantity > 0"
+                    ),
+                )
+                .await;
+                let text = cast(b[0].column(0), &DataType::Utf8).unwrap();
+                let text = text.as_string::<i32>().value(0).to_string();
+                // Everything but the fit time.
+                let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+                v["model"]["fit_seconds"] = 0.into();
+                models.push((partitions, options, v));
+            }
+        }
+        for (p, o, v) in &models[2..] {
+            let first = &models.iter().find(|m| m.1 == *o).unwrap().2;
+            assert!(first == v, "{o}: model on {p} partitions differs");
+        }
+    });
+}

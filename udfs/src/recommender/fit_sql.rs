@@ -1,0 +1,412 @@
+//! `recommender_fit(customer_id, item, weight [, options])` aggregate →
+//! recommender model (a JSON value like every crmlake model).
+//!
+//! Rows are (customer, item, weight): e.g. one row per invoice line with
+//! weight 1, or per customer and item with the quantity. Rows of one
+//! (customer, item) are summed. Customer and item ids of any plain type are
+//! compared as text. Rows with a NULL customer, item or weight are left out
+//! and counted (`model_info` → `skipped`); a negative, infinite or NaN
+//! weight is an error giving how many rows of the batch have one.
+//!
+//! Options:
+//! - `algorithm`: `item_knn` (default), `popular` or `repeat` (see
+//!   [`super::model::Algorithm`]);
+//! - for `item_knn`: `similarity` = `bm25` (default), `cosine` or `tfidf`;
+//!   `neighbours` (K, default 100); `bm25_k1` (1.2) and `bm25_b` (0.75);
+//! - for all: `min_item_customers` (items bought by fewer customers are
+//!   left out, default 1) and `max_items` (keep only the most popular).
+//!
+//! The model is the same for any order or partitioning of the rows
+//! (customers and items are numbered in sorted order; see
+//! [`super::interactions`]).
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type, Int64Type};
+use datafusion::common::ScalarValue;
+use datafusion::error::Result;
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::utils::format_state_name;
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDF, AggregateUDFImpl, Signature, Volatility,
+};
+
+use super::interactions::{Collector, ItemFilter};
+use super::knn::Similarity;
+use super::model::{Fit, RecommenderModel};
+use crate::constant_args::{constant, constant_text};
+use crate::error::UdfError;
+use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
+use crate::kpi::repurchase_rate::coerce_id;
+use crate::lists::list_scalar;
+use crate::model::Model;
+use crate::options::{coerce_options, Options};
+
+const NAME: &str = "recommender_fit";
+
+pub fn entry() -> FunctionEntry {
+    FunctionEntry {
+        name: NAME,
+        kind: FunctionKind::Aggregate,
+        signature: "recommender_fit(customer_id, item, weight [, options]) -> model",
+        description: "Fit a per-customer recommender on (customer, item, weight) rows: algorithm=item_knn (similarity=bm25|cosine|tfidf, neighbours=K), popular or repeat; options min_item_customers, max_items",
+        example: "SELECT model_info(recommender_fit(c, item, 1, 'algorithm=item_knn, similarity=cosine, neighbours=10')) FROM (VALUES (1, 'tea'), (1, 'cups'), (2, 'tea'), (2, 'cups'), (3, 'tea'), (3, 'sugar')) AS t(c, item)",
+        registration: Registration::Aggregate(Arc::new(AggregateUDF::from(RecommenderFit::new()))),
+    }
+}
+
+const SKIP_REASONS: [&str; 3] = ["null_customer", "null_item", "null_weight"];
+
+/// The options, resolved, and what the model shows of them.
+fn parse_options(
+    text: &str,
+) -> std::result::Result<(Fit, ItemFilter, serde_json::Map<String, serde_json::Value>), UdfError> {
+    let o = Options::parse(
+        NAME,
+        text,
+        &[
+            "algorithm",
+            "similarity",
+            "neighbours",
+            "bm25_k1",
+            "bm25_b",
+            "min_item_customers",
+            "max_items",
+        ],
+    )?;
+    let bad = |message: String| UdfError::Options {
+        function: NAME,
+        message,
+    };
+    let algorithm = o
+        .get("algorithm")
+        .unwrap_or("item_knn")
+        .trim()
+        .to_ascii_lowercase();
+    let mut shown = serde_json::Map::new();
+    shown.insert("algorithm".into(), algorithm.clone().into());
+    let knn_only = ["similarity", "neighbours", "bm25_k1", "bm25_b"];
+    let fit = match algorithm.as_str() {
+        "popular" | "repeat" => {
+            if let Some(k) = knn_only.iter().find(|k| o.get(k).is_some()) {
+                return Err(bad(format!("{k} is an option of algorithm=item_knn, not {algorithm}")));
+            }
+            if algorithm == "popular" {
+                Fit::Popular
+            } else {
+                Fit::Repeat
+            }
+        }
+        "item_knn" => {
+            let neighbours: usize = o.parse_or("neighbours", 100)?;
+            if neighbours == 0 {
+                return Err(bad("neighbours must be at least 1".into()));
+            }
+            let name = o.get("similarity").unwrap_or("bm25").trim().to_ascii_lowercase();
+            let similarity = match name.as_str() {
+                "cosine" | "tfidf" if o.get("bm25_k1").is_some() || o.get("bm25_b").is_some() => {
+                    return Err(bad(format!(
+                        "bm25_k1 and bm25_b are options of similarity=bm25, not {name}"
+                    )))
+                }
+                "cosine" => Similarity::Cosine,
+                "tfidf" => Similarity::Tfidf,
+                "bm25" => {
+                    let k1: f64 = o.parse_or("bm25_k1", 1.2)?;
+                    let b: f64 = o.parse_or("bm25_b", 0.75)?;
+                    if !(k1 >= 0.0 && k1.is_finite() && (0.0..=1.0).contains(&b)) {
+                        return Err(bad(format!(
+                            "bm25_k1 must be a number >= 0 and bm25_b in [0, 1], got {k1} and {b}"
+                        )));
+                    }
+                    shown.insert("bm25_k1".into(), k1.into());
+                    shown.insert("bm25_b".into(), b.into());
+                    Similarity::Bm25 { k1, b }
+                }
+                other => {
+                    return Err(bad(format!(
+                        "similarity must be bm25, cosine or tfidf, got '{other}'"
+                    )))
+                }
+            };
+            shown.insert("similarity".into(), name.into());
+            shown.insert("neighbours".into(), neighbours.into());
+            Fit::ItemKnn {
+                similarity,
+                neighbours,
+            }
+        }
+        other => {
+            return Err(bad(format!(
+                "algorithm must be item_knn, popular or repeat, got '{other}' (als, ease and hybrid are not in this version)"
+            )))
+        }
+    };
+    let min_item_customers: u64 = o.parse_or("min_item_customers", 1)?;
+    let max_items = match o.get("max_items") {
+        None => None,
+        Some(_) => {
+            let m: usize = o.parse_or("max_items", 0)?;
+            if m == 0 {
+                return Err(bad("max_items must be at least 1".into()));
+            }
+            shown.insert("max_items".into(), m.into());
+            Some(m)
+        }
+    };
+    shown.insert("min_item_customers".into(), min_item_customers.into());
+    Ok((
+        fit,
+        ItemFilter {
+            min_item_customers,
+            max_items,
+        },
+        shown,
+    ))
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct RecommenderFit {
+    signature: Signature,
+}
+
+impl RecommenderFit {
+    pub fn new() -> Self {
+        RecommenderFit {
+            signature: Signature::user_defined(Volatility::Immutable),
+        }
+    }
+}
+
+impl Default for RecommenderFit {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl AggregateUDFImpl for RecommenderFit {
+    fn name(&self) -> &str {
+        NAME
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        if !(3..=4).contains(&arg_types.len()) {
+            return Err(UdfError::arity(
+                NAME,
+                "customer_id, item, weight [, options]",
+                arg_types.len(),
+            )
+            .into());
+        }
+        let weight = &arg_types[2];
+        if !(weight.is_numeric() || weight.is_null()) {
+            return Err(UdfError::argument(
+                NAME,
+                "weight",
+                format!("must be a number (e.g. 1 or the quantity), got {weight}"),
+            )
+            .into());
+        }
+        let mut out = vec![
+            coerce_id(NAME, "customer_id", &arg_types[0])?,
+            coerce_id(NAME, "item", &arg_types[1])?,
+            DataType::Float64,
+        ];
+        if let Some(t) = arg_types.get(3) {
+            out.push(coerce_options(NAME, t)?);
+        }
+        Ok(out)
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8View)
+    }
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        let text = if args.exprs.len() > 3 {
+            constant_text(NAME, "options", &constant(NAME, "options", args.exprs, 3)?)?
+        } else {
+            String::new()
+        };
+        let (fit, filter, shown) = parse_options(&text)?;
+        Ok(Box::new(FitAccumulator {
+            rows: Collector::default(),
+            skipped: [0; 3],
+            fit,
+            filter,
+            shown,
+        }))
+    }
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        let list = |t: DataType| DataType::List(Arc::new(Field::new_list_field(t, true)));
+        let mut fields: Vec<FieldRef> = vec![
+            Arc::new(Field::new(
+                format_state_name(args.name, "customers"),
+                list(DataType::Utf8),
+                true,
+            )),
+            Arc::new(Field::new(
+                format_state_name(args.name, "items"),
+                list(DataType::Utf8),
+                true,
+            )),
+            Arc::new(Field::new(
+                format_state_name(args.name, "weights"),
+                list(DataType::Float64),
+                true,
+            )),
+        ];
+        for reason in SKIP_REASONS {
+            fields.push(Arc::new(Field::new(
+                format_state_name(args.name, reason),
+                DataType::Int64,
+                true,
+            )));
+        }
+        Ok(fields)
+    }
+}
+
+#[derive(Debug)]
+struct FitAccumulator {
+    rows: Collector,
+    skipped: [i64; 3],
+    fit: Fit,
+    filter: ItemFilter,
+    shown: serde_json::Map<String, serde_json::Value>,
+}
+
+impl FitAccumulator {
+    fn add(&mut self, customers: &ArrayRef, items: &ArrayRef, weights: &ArrayRef) -> Result<()> {
+        let (c, i) = (customers.as_string::<i32>(), items.as_string::<i32>());
+        let w = weights.as_primitive::<Float64Type>();
+        let bad = (0..w.len())
+            .filter(|&r| w.is_valid(r) && !(w.value(r) >= 0.0 && w.value(r).is_finite()))
+            .collect::<Vec<_>>();
+        if let Some(&first) = bad.first() {
+            return Err(UdfError::argument(
+                NAME,
+                "weight",
+                format!(
+                    "must be a finite number >= 0: {} rows of this batch are not (the first is {})",
+                    bad.len(),
+                    w.value(first)
+                ),
+            )
+            .into());
+        }
+        for r in 0..c.len() {
+            if c.is_null(r) {
+                self.skipped[0] += 1;
+            } else if i.is_null(r) {
+                self.skipped[1] += 1;
+            } else if w.is_null(r) {
+                self.skipped[2] += 1;
+            } else {
+                self.rows.add(c.value(r), i.value(r), w.value(r));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Accumulator for FitAccumulator {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        self.add(&values[0], &values[1], &values[2])
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        let (c, i, w) = (
+            states[0].as_list::<i32>(),
+            states[1].as_list::<i32>(),
+            states[2].as_list::<i32>(),
+        );
+        for row in 0..c.len() {
+            for (k, s) in self.skipped.iter_mut().enumerate() {
+                let a = states[3 + k].as_primitive::<Int64Type>();
+                if a.is_valid(row) {
+                    *s += a.value(row);
+                }
+            }
+            if c.is_valid(row) && i.is_valid(row) && w.is_valid(row) {
+                self.add(&c.value(row), &i.value(row), &w.value(row))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        let mut customers = Vec::with_capacity(self.rows.len());
+        let mut items = Vec::with_capacity(self.rows.len());
+        let mut weights = Vec::with_capacity(self.rows.len());
+        for (c, i, w) in self.rows.rows() {
+            customers.push(c);
+            items.push(i);
+            weights.push(w);
+        }
+        let mut out = vec![
+            list_scalar(Arc::new(StringArray::from(customers))),
+            list_scalar(Arc::new(StringArray::from(items))),
+            list_scalar(Arc::new(Float64Array::from(weights))),
+        ];
+        for s in self.skipped {
+            out.push(ScalarValue::Int64(Some(s)));
+        }
+        Ok(out)
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        if self.rows.is_empty() {
+            return Ok(ScalarValue::Utf8View(None));
+        }
+        let rows = std::mem::take(&mut self.rows);
+        let data = rows.build(self.filter);
+        if data.items.is_empty() {
+            return Err(UdfError::data(
+                NAME,
+                format!(
+                    "no item is bought by min_item_customers = {} customers or more",
+                    self.filter.min_item_customers
+                ),
+            )
+            .into());
+        }
+        let items = data.items.len();
+        let work = match self.fit {
+            // The transpose, the weighted copy and its transpose, the
+            // neighbour lists, and one accumulator per thread.
+            Fit::ItemKnn { neighbours, .. } => {
+                3 * data.matrix.bytes()
+                    + items * neighbours.min(items) * 12
+                    + crate::pool::threads() * items * 12
+            }
+            Fit::Popular | Fit::Repeat => 0,
+        };
+        let _memory = crate::memory::reserve(
+            NAME,
+            &format!(
+                "fit on {} customers and {items} items",
+                data.customers.len()
+            ),
+            work,
+        )?;
+        let mut model = RecommenderModel::fit(data, self.fit);
+        for (reason, &n) in SKIP_REASONS.iter().zip(&self.skipped) {
+            if n > 0 {
+                model.skipped.insert((*reason).into(), n.into());
+            }
+        }
+        Ok(ScalarValue::Utf8View(Some(
+            Model::Recommender {
+                params: self.shown.clone(),
+                model,
+            }
+            .to_json(),
+        )))
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self) + self.rows.bytes()
+    }
+}

@@ -1,0 +1,25 @@
+//! Per-customer recommenders: "what will this customer buy next", from
+//! their whole history (where `basket::recommend` answers "what goes with
+//! this basket" from association rules).
+//!
+//! - [`interactions`]: the customer × item matrix, numbered in sorted order
+//!   so a model does not depend on row order or partitioning;
+//! - [`knn`]: item–item neighbours by cosine, TF-IDF or BM25 weighting, as
+//!   the `implicit` library computes them;
+//! - [`model`]: the fitted model (algorithm, items, histories, popularity)
+//!   and its scoring;
+//! - [`metrics`]: precision, recall, NDCG, AP and hit at k;
+//! - SQL: [`fit_sql`] (`recommender_fit`), [`recommend_sql`]
+//!   (`recommend_for`, `similar_items`), [`metrics_sql`]
+//!   (`ranking_metrics`), [`eval_sql`] (`recommender_eval`).
+//!
+//! Algorithms here: `item_knn`, and the baselines `popular` and `repeat`.
+
+pub mod eval_sql;
+pub mod fit_sql;
+pub mod interactions;
+pub mod knn;
+pub mod metrics;
+pub mod metrics_sql;
+pub mod model;
+pub mod recommend_sql;
