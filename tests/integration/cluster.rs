@@ -409,6 +409,25 @@ fn family_queries() -> Vec<(&'static str, String)> {
                 .into(),
         ),
         (
+            "recommender_fit, recommend_for and similar_items",
+            "WITH m AS (SELECT recommender_fit(customer_id, product_id, 1, 'neighbours=20') AS model \
+                        FROM transactions WHERE ts < TIMESTAMP '2024-04-01 00:00:00'), \
+                  c AS (SELECT DISTINCT customer_id, product_id FROM transactions \
+                        ORDER BY customer_id, product_id LIMIT 300) \
+             SELECT c.customer_id, c.product_id, recommend_for(m.model, c.customer_id, 5) AS next, \
+                    recommend_for(m.model, c.customer_id, 5, 'exclude_seen=true') AS new, \
+                    similar_items(m.model, c.product_id, 3) AS similar \
+             FROM c CROSS JOIN m ORDER BY c.customer_id, c.product_id"
+                .into(),
+        ),
+        (
+            "recommender_eval",
+            "SELECT * FROM recommender_eval('SELECT customer_id, product_id AS item, ts FROM transactions', \
+                                            '2024-04-01', 10, 'neighbours=20') \
+             ORDER BY algorithm, exclude_seen"
+                .into(),
+        ),
+        (
             "churn",
             "WITH f AS (SELECT customer_id, churned, \
                           named_struct('recency_days', recency_days, 'frequency', frequency, \

@@ -166,17 +166,20 @@ impl TableFunctionImpl for RecommenderEval {
             }
             quote_literal(&parts.join(", "))
         };
-        let models = algorithms
+        // All models from one grouping of the fit rows, then one row each.
+        let fits = algorithms
             .iter()
-            .map(|alg| {
-                format!(
-                    "SELECT {name} AS algorithm, recommender_fit(c, i, w, {opts}) AS model FROM train",
-                    name = quote_literal(alg),
-                    opts = fit_options(alg)
-                )
-            })
+            .map(|alg| format!("recommender_fit(c, i, w, {})", fit_options(alg)))
             .collect::<Vec<_>>()
-            .join(" UNION ALL ");
+            .join(", ");
+        let names = algorithms
+            .iter()
+            .map(|alg| quote_literal(alg))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let models = format!(
+            "SELECT unnest(make_array({names})) AS algorithm, unnest(make_array({fits})) AS model FROM train"
+        );
         let lists = flags
             .iter()
             .map(|&flag| {
