@@ -641,6 +641,7 @@ fn the_demo_job_on_the_cluster_writes_what_a_local_run_writes() {
         ("kpis", "SELECT * FROM t"),
         ("ltv", "SELECT * FROM t ORDER BY customer_id"),
         ("basket_rules", "SELECT * FROM t ORDER BY antecedent, consequent"),
+        ("basket_recommendations", "SELECT * FROM t ORDER BY customer_id"),
         ("recommendations", "SELECT * FROM t ORDER BY customer_id"),
         ("rfm_segments", "SELECT * FROM t ORDER BY customer_id"),
         ("cohort_retention", "SELECT * FROM t ORDER BY cohort, period_number"),
