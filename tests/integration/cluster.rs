@@ -421,6 +421,13 @@ fn family_queries() -> Vec<(&'static str, String)> {
                 .into(),
         ),
         (
+            "recommendations",
+            "SELECT * FROM recommendations('SELECT recommender_fit(customer_id, product_id, 1, ''neighbours=20'') AS model FROM transactions', \
+                                           'SELECT DISTINCT customer_id FROM transactions', 5) \
+             ORDER BY customer_id LIMIT 500"
+                .into(),
+        ),
+        (
             "recommender_eval",
             "SELECT * FROM recommender_eval('SELECT customer_id, product_id AS item, ts FROM transactions', \
                                             '2024-04-01', 10, 'neighbours=20') \

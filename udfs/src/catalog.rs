@@ -60,6 +60,7 @@ pub fn catalog() -> Vec<FunctionEntry> {
         recommender::fit_sql::entry(),
         recommender::recommend_sql::recommend_entry(),
         recommender::recommend_sql::similar_entry(),
+        recommender::recommendations_sql::entry(),
         recommender::metrics_sql::entry(),
         recommender::eval_sql::entry(),
     ];

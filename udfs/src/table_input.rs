@@ -288,6 +288,16 @@ pub fn check_columns(
     schema: &DFSchema,
     required: &[(&str, ColumnKind)],
 ) -> Result<()> {
+    check_argument_columns(function, "input", schema, required)
+}
+
+/// [`check_columns`] for the table or query of argument `argument`.
+pub fn check_argument_columns(
+    function: &'static str,
+    argument: &str,
+    schema: &DFSchema,
+    required: &[(&str, ColumnKind)],
+) -> Result<()> {
     use datafusion::arrow::datatypes::DataType as T;
     let found = || {
         schema
@@ -301,7 +311,7 @@ pub fn check_columns(
         let Some(field) = schema.fields().iter().find(|f| f.name() == name) else {
             return Err(UdfError::argument(
                 function,
-                "input",
+                argument,
                 format!(
                     "needs a column '{name}'; found: {}. Rename with SELECT ... AS {name}",
                     found()
@@ -325,7 +335,7 @@ pub fn check_columns(
             };
             return Err(UdfError::argument(
                 function,
-                "input",
+                argument,
                 format!("column '{name}' must be {want}, found {t}"),
             )
             .into());

@@ -10,7 +10,8 @@
 //!   and its scoring;
 //! - [`metrics`]: precision, recall, NDCG, AP and hit at k;
 //! - SQL: [`fit_sql`] (`recommender_fit`), [`recommend_sql`]
-//!   (`recommend_for`, `similar_items`), [`metrics_sql`]
+//!   (`recommend_for`, `similar_items`), [`recommendations_sql`]
+//!   (`recommendations`, all customers at once), [`metrics_sql`]
 //!   (`ranking_metrics`), [`eval_sql`] (`recommender_eval`).
 //!
 //! Algorithms here: `item_knn`, and the baselines `popular` and `repeat`.
@@ -23,3 +24,4 @@ pub mod metrics;
 pub mod metrics_sql;
 pub mod model;
 pub mod recommend_sql;
+pub mod recommendations_sql;
