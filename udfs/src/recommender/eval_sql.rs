@@ -29,7 +29,8 @@ use std::sync::Arc;
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::error::Result;
 
-use super::recommend_sql::MAX_K;
+use super::fit_sql::{KNN_OPTIONS, SHARED_OPTIONS};
+use super::recommend_sql::check_k;
 use crate::error::UdfError;
 use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
 use crate::options::Options;
@@ -37,14 +38,6 @@ use crate::table_input::{self, check_columns, quote_literal, Args, ColumnKind};
 
 const NAME: &str = "recommender_eval";
 const ALGORITHMS: [&str; 3] = ["popular", "repeat", "item_knn"];
-const FIT_OPTIONS: [&str; 6] = [
-    "similarity",
-    "neighbours",
-    "bm25_k1",
-    "bm25_b",
-    "min_item_customers",
-    "max_items",
-];
 
 pub fn entry() -> FunctionEntry {
     FunctionEntry {
@@ -66,23 +59,15 @@ impl TableFunctionImpl for RecommenderEval {
         let a = Args::new(NAME, &["interactions", "split", "k", "options"], 3, &args)?;
         let input = a.input_sql(0)?;
         let split_text = a.string(1)?;
-        let k = a.number(2)?;
-        if !(k.fract() == 0.0 && (1.0..=MAX_K as f64).contains(&k)) {
-            return Err(UdfError::argument(
-                NAME,
-                "k",
-                format!("must be an integer from 1 to {MAX_K}, got {k}"),
-            )
-            .into());
-        }
-        let k = k as i64;
+        let k = check_k(NAME, a.number(2)?)?;
         let options_text = if a.has(3) {
             a.string(3)?
         } else {
             String::new()
         };
         let mut known = vec!["algorithms", "exclude_seen"];
-        known.extend(FIT_OPTIONS);
+        known.extend(KNN_OPTIONS);
+        known.extend(SHARED_OPTIONS);
         let options = Options::parse(NAME, &options_text, &known)?;
         let bad = |message: String| -> datafusion::error::DataFusionError {
             UdfError::Options {
@@ -155,11 +140,12 @@ impl TableFunctionImpl for RecommenderEval {
         // Fit options for recommender_fit, per algorithm.
         let fit_options = |alg: &str| -> String {
             let mut parts = vec![format!("algorithm={alg}")];
-            for key in FIT_OPTIONS {
-                let knn_only = !matches!(key, "min_item_customers" | "max_items");
-                if knn_only && alg != "item_knn" {
-                    continue;
-                }
+            let keys = if alg == "item_knn" {
+                &KNN_OPTIONS[..]
+            } else {
+                &[]
+            };
+            for key in keys.iter().chain(&SHARED_OPTIONS) {
                 if let Some(v) = options.get(key) {
                     parts.push(format!("{key}={v}"));
                 }

@@ -58,23 +58,19 @@ pub fn entry() -> FunctionEntry {
 
 const SKIP_REASONS: [&str; 3] = ["null_customer", "null_item", "null_weight"];
 
+/// The options of `algorithm=item_knn`.
+pub const KNN_OPTIONS: [&str; 4] = ["similarity", "neighbours", "bm25_k1", "bm25_b"];
+/// The options every algorithm takes.
+pub const SHARED_OPTIONS: [&str; 2] = ["min_item_customers", "max_items"];
+
 /// The options, resolved, and what the model shows of them.
 fn parse_options(
     text: &str,
 ) -> std::result::Result<(Fit, ItemFilter, serde_json::Map<String, serde_json::Value>), UdfError> {
-    let o = Options::parse(
-        NAME,
-        text,
-        &[
-            "algorithm",
-            "similarity",
-            "neighbours",
-            "bm25_k1",
-            "bm25_b",
-            "min_item_customers",
-            "max_items",
-        ],
-    )?;
+    let mut known = vec!["algorithm"];
+    known.extend(KNN_OPTIONS);
+    known.extend(SHARED_OPTIONS);
+    let o = Options::parse(NAME, text, &known)?;
     let bad = |message: String| UdfError::Options {
         function: NAME,
         message,
@@ -86,10 +82,9 @@ fn parse_options(
         .to_ascii_lowercase();
     let mut shown = serde_json::Map::new();
     shown.insert("algorithm".into(), algorithm.clone().into());
-    let knn_only = ["similarity", "neighbours", "bm25_k1", "bm25_b"];
     let fit = match algorithm.as_str() {
         "popular" | "repeat" => {
-            if let Some(k) = knn_only.iter().find(|k| o.get(k).is_some()) {
+            if let Some(k) = KNN_OPTIONS.iter().find(|k| o.get(k).is_some()) {
                 return Err(bad(format!("{k} is an option of algorithm=item_knn, not {algorithm}")));
             }
             if algorithm == "popular" {

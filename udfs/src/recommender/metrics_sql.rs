@@ -26,7 +26,7 @@ use datafusion::logical_expr::{
 };
 
 use super::metrics::ranking;
-use super::recommend_sql::MAX_K;
+use super::recommend_sql::check_k;
 use crate::constant_args::{constant, constant_number};
 use crate::error::UdfError;
 use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
@@ -156,17 +156,12 @@ impl AggregateUDFImpl for RankingMetrics {
         ])
     }
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        let k = constant_number(NAME, "k", &constant(NAME, "k", args.exprs, 2)?)?;
-        if !(k.fract() == 0.0 && (1.0..=MAX_K as f64).contains(&k)) {
-            return Err(UdfError::argument(
-                NAME,
-                "k",
-                format!("must be an integer from 1 to {MAX_K}, got {k}"),
-            )
-            .into());
-        }
+        let k = check_k(
+            NAME,
+            constant_number(NAME, "k", &constant(NAME, "k", args.exprs, 2)?)?,
+        )?;
         Ok(Box::new(MetricsAccumulator {
-            k: k as usize,
+            k,
             customers: 0,
             sums: [0.0; 5],
             items: HashSet::new(),

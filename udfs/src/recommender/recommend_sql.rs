@@ -46,6 +46,21 @@ const SIMILAR: &str = "similar_items";
 /// The largest `k` a call may ask for.
 pub const MAX_K: i64 = 1000;
 
+/// A constant `k` argument: an integer from 1 to [`MAX_K`], or an error
+/// naming `function`'s argument `k`.
+pub fn check_k(function: &'static str, k: f64) -> Result<usize> {
+    if k.fract() == 0.0 && (1.0..=MAX_K as f64).contains(&k) {
+        Ok(k as usize)
+    } else {
+        Err(UdfError::argument(
+            function,
+            "k",
+            format!("must be an integer from 1 to {MAX_K}, got {k}"),
+        )
+        .into())
+    }
+}
+
 pub fn recommend_entry() -> FunctionEntry {
     FunctionEntry {
         name: RECOMMEND,

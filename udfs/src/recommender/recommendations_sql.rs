@@ -15,7 +15,7 @@ use std::sync::Arc;
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::error::Result;
 
-use super::recommend_sql::MAX_K;
+use super::recommend_sql::check_k;
 use crate::error::UdfError;
 use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
 use crate::table_input::{self, check_argument_columns, quote_literal, Args, ColumnKind};
@@ -42,15 +42,7 @@ impl TableFunctionImpl for Recommendations {
         let a = Args::new(NAME, &["model", "customers", "k", "options"], 3, &args)?;
         let model = a.input_sql(0)?;
         let customers = a.input_sql(1)?;
-        let k = a.number(2)?;
-        if !(k.fract() == 0.0 && (1.0..=MAX_K as f64).contains(&k)) {
-            return Err(UdfError::argument(
-                NAME,
-                "k",
-                format!("must be an integer from 1 to {MAX_K}, got {k}"),
-            )
-            .into());
-        }
+        let k = check_k(NAME, a.number(2)?)?;
         let options = if a.has(3) {
             a.string(3)?
         } else {
@@ -85,7 +77,6 @@ impl TableFunctionImpl for Recommendations {
              CROSS JOIN (SELECT model, \
                                 regexp_match(model_info(model), '\"algorithm\":\"([a-z_]+)\"')[1] AS json_algorithm \
                          FROM {model} AS m LIMIT 1) AS m",
-            k = k as i64,
             options = quote_literal(&options),
         );
         table_input::view(NAME, state, &sql)
