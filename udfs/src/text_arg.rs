@@ -1,5 +1,6 @@
 //! String arguments and columns: which types count as text, the type a
-//! text argument is read as, and the 64 KiB cap on the text a function
+//! text argument (and an id argument, compared as text) is read as, and
+//! the 64 KiB cap on the text a function
 //! reads. Shared by the table-function input checks and the feedback
 //! functions.
 //!
@@ -43,6 +44,20 @@ pub fn text_type(function: &'static str, argument: &str, t: &DataType) -> Result
         )
         .into()),
     }
+}
+
+/// The type an id argument (a customer, order or item) is read as: text,
+/// for any plain type; a nested type is an error naming the argument.
+pub fn coerce_id(function: &'static str, argument: &str, t: &DataType) -> Result<DataType> {
+    if t.is_nested() {
+        return Err(UdfError::argument(
+            function,
+            argument,
+            format!("must be a plain value (an id), got {t}"),
+        )
+        .into());
+    }
+    Ok(DataType::Utf8)
 }
 
 /// Text functions read at most this many bytes of a text.

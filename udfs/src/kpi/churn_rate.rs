@@ -25,11 +25,11 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, Signature, Volatility,
 };
 
-use super::repurchase_rate::coerce_id;
 use crate::constant_args::{constant, constant_date, constant_number};
 use crate::error::UdfError;
 use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
 use crate::lists::list_scalar;
+use crate::text_arg::coerce_id;
 
 const NAME: &str = "churn_rate";
 

@@ -26,10 +26,10 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, Signature, Volatility,
 };
 
-use super::repurchase_rate::coerce_id;
 use crate::error::UdfError;
 use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
 use crate::lists::list_scalar;
+use crate::text_arg::coerce_id;
 
 const NAME: &str = "complaint_rate";
 

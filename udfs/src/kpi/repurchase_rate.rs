@@ -26,6 +26,7 @@ use datafusion::logical_expr::{
 use crate::error::UdfError;
 use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
 use crate::lists::list_scalar;
+use crate::text_arg::coerce_id;
 
 const NAME: &str = "repurchase_rate";
 
@@ -38,19 +39,6 @@ pub fn entry() -> FunctionEntry {
         example: "SELECT repurchase_rate(c, o) FROM (VALUES (1, 'a'), (1, 'a'), (1, 'b'), (2, 'c'), (3, 'd'), (3, 'e')) AS t(c, o); -- 0.6666666666666666",
         registration: Registration::Aggregate(Arc::new(AggregateUDF::from(RepurchaseRate::new()))),
     }
-}
-
-/// The type an id argument is read as: text, for any plain type.
-pub(crate) fn coerce_id(function: &'static str, argument: &str, t: &DataType) -> Result<DataType> {
-    if t.is_nested() {
-        return Err(UdfError::argument(
-            function,
-            argument,
-            format!("must be a plain value (an id), got {t}"),
-        )
-        .into());
-    }
-    Ok(DataType::Utf8)
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]

@@ -14,7 +14,13 @@
 //! - for `item_knn`: `similarity` = `bm25` (default), `cosine` or `tfidf`;
 //!   `neighbours` (K, default 100); `bm25_k1` (1.2) and `bm25_b` (0.75);
 //! - for all: `min_item_customers` (items bought by fewer customers are
-//!   left out, default 1) and `max_items` (keep only the most popular).
+//!   left out, default 1) and `max_items` (keep only the most popular);
+//! - `histories` (`true`): keep each customer's items in the model, so
+//!   `recommend_for(model, customer_id, k)` finds them. With `false` the
+//!   model holds only the items' side (small at millions of customers) and
+//!   recommendations take the customer's items as a list:
+//!   `recommend_for(model, items, k)` or `recommendations(model, 'SELECT
+//!   customer_id, item FROM ...', k)`.
 //!
 //! The model is the same for any order or partitioning of the rows
 //! (customers and items are numbered in sorted order; see
@@ -22,8 +28,8 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, StringArray};
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type, Int64Type};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, StringArray, UInt32Array};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type, Int64Type, UInt32Type};
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
@@ -38,10 +44,10 @@ use super::model::{Fit, RecommenderModel};
 use crate::constant_args::{constant, constant_text};
 use crate::error::UdfError;
 use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
-use crate::kpi::repurchase_rate::coerce_id;
 use crate::lists::list_scalar;
 use crate::model::Model;
 use crate::options::{coerce_options, Options};
+use crate::text_arg::coerce_id;
 
 const NAME: &str = "recommender_fit";
 
@@ -64,10 +70,8 @@ pub const KNN_OPTIONS: [&str; 4] = ["similarity", "neighbours", "bm25_k1", "bm25
 pub const SHARED_OPTIONS: [&str; 2] = ["min_item_customers", "max_items"];
 
 /// The options, resolved, and what the model shows of them.
-fn parse_options(
-    text: &str,
-) -> std::result::Result<(Fit, ItemFilter, serde_json::Map<String, serde_json::Value>), UdfError> {
-    let mut known = vec!["algorithm"];
+fn parse_options(text: &str) -> std::result::Result<Resolved, UdfError> {
+    let mut known = vec!["algorithm", "histories"];
     known.extend(KNN_OPTIONS);
     known.extend(SHARED_OPTIONS);
     let o = Options::parse(NAME, text, &known)?;
@@ -151,14 +155,33 @@ fn parse_options(
         }
     };
     shown.insert("min_item_customers".into(), min_item_customers.into());
-    Ok((
+    let histories = match o.get("histories").map(|s| s.trim().to_ascii_lowercase()) {
+        None => true,
+        Some(s) if s == "true" => true,
+        Some(s) if s == "false" => false,
+        Some(s) => return Err(bad(format!("histories must be true or false, got '{s}'"))),
+    };
+    if !histories {
+        shown.insert("histories".into(), false.into());
+    }
+    Ok(Resolved {
         fit,
-        ItemFilter {
+        filter: ItemFilter {
             min_item_customers,
             max_items,
         },
+        histories,
         shown,
-    ))
+    })
+}
+
+/// The options of one call, resolved.
+#[derive(Debug)]
+struct Resolved {
+    fit: Fit,
+    filter: ItemFilter,
+    histories: bool,
+    shown: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -224,34 +247,30 @@ impl AggregateUDFImpl for RecommenderFit {
         } else {
             String::new()
         };
-        let (fit, filter, shown) = parse_options(&text)?;
         Ok(Box::new(FitAccumulator {
             rows: Collector::default(),
             skipped: [0; 3],
-            fit,
-            filter,
-            shown,
+            options: parse_options(&text)?,
         }))
     }
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
         let list = |t: DataType| DataType::List(Arc::new(Field::new_list_field(t, true)));
-        let mut fields: Vec<FieldRef> = vec![
+        let mut fields: Vec<FieldRef> = [
+            ("customers", DataType::Utf8),
+            ("items", DataType::Utf8),
+            ("pair_customers", DataType::UInt32),
+            ("pair_items", DataType::UInt32),
+            ("weights", DataType::Float64),
+        ]
+        .into_iter()
+        .map(|(name, t)| {
             Arc::new(Field::new(
-                format_state_name(args.name, "customers"),
-                list(DataType::Utf8),
+                format_state_name(args.name, name),
+                list(t),
                 true,
-            )),
-            Arc::new(Field::new(
-                format_state_name(args.name, "items"),
-                list(DataType::Utf8),
-                true,
-            )),
-            Arc::new(Field::new(
-                format_state_name(args.name, "weights"),
-                list(DataType::Float64),
-                true,
-            )),
-        ];
+            )) as FieldRef
+        })
+        .collect();
         for reason in SKIP_REASONS {
             fields.push(Arc::new(Field::new(
                 format_state_name(args.name, reason),
@@ -267,9 +286,7 @@ impl AggregateUDFImpl for RecommenderFit {
 struct FitAccumulator {
     rows: Collector,
     skipped: [i64; 3],
-    fit: Fit,
-    filter: ItemFilter,
-    shown: serde_json::Map<String, serde_json::Value>,
+    options: Resolved,
 }
 
 impl FitAccumulator {
@@ -312,38 +329,52 @@ impl Accumulator for FitAccumulator {
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        let (c, i, w) = (
-            states[0].as_list::<i32>(),
-            states[1].as_list::<i32>(),
-            states[2].as_list::<i32>(),
-        );
-        for row in 0..c.len() {
+        let lists: Vec<_> = states[..5].iter().map(|a| a.as_list::<i32>()).collect();
+        for row in 0..states[0].len() {
             for (k, s) in self.skipped.iter_mut().enumerate() {
-                let a = states[3 + k].as_primitive::<Int64Type>();
+                let a = states[5 + k].as_primitive::<Int64Type>();
                 if a.is_valid(row) {
                     *s += a.value(row);
                 }
             }
-            if c.is_valid(row) && i.is_valid(row) && w.is_valid(row) {
-                self.add(&c.value(row), &i.value(row), &w.value(row))?;
+            if lists.iter().any(|l| l.is_null(row)) {
+                continue;
             }
+            let (cn, inames) = (lists[0].value(row), lists[1].value(row));
+            let cn: Vec<&str> = cn.as_string::<i32>().iter().flatten().collect();
+            let inames: Vec<&str> = inames.as_string::<i32>().iter().flatten().collect();
+            let (pc, pi, pw) = (
+                lists[2].value(row),
+                lists[3].value(row),
+                lists[4].value(row),
+            );
+            let (pc, pi, pw) = (
+                pc.as_primitive::<UInt32Type>(),
+                pi.as_primitive::<UInt32Type>(),
+                pw.as_primitive::<Float64Type>(),
+            );
+            let rows = (0..pc.len()).map(|r| (pc.value(r), pi.value(r), pw.value(r)));
+            self.rows.add_numbered(&cn, &inames, rows);
         }
         Ok(())
     }
 
+    /// The rows as the distinct customers and items and numbered triples
+    /// into them: each id's text once, not once per row.
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        let mut customers = Vec::with_capacity(self.rows.len());
-        let mut items = Vec::with_capacity(self.rows.len());
-        let mut weights = Vec::with_capacity(self.rows.len());
-        for (c, i, w) in self.rows.rows() {
-            customers.push(c);
-            items.push(i);
-            weights.push(w);
-        }
+        let (customers, items, rows) = self.rows.take();
         let mut out = vec![
             list_scalar(Arc::new(StringArray::from(customers))),
             list_scalar(Arc::new(StringArray::from(items))),
-            list_scalar(Arc::new(Float64Array::from(weights))),
+            list_scalar(Arc::new(UInt32Array::from_iter_values(
+                rows.iter().map(|r| r.0),
+            ))),
+            list_scalar(Arc::new(UInt32Array::from_iter_values(
+                rows.iter().map(|r| r.1),
+            ))),
+            list_scalar(Arc::new(Float64Array::from_iter_values(
+                rows.iter().map(|r| r.2),
+            ))),
         ];
         for s in self.skipped {
             out.push(ScalarValue::Int64(Some(s)));
@@ -356,19 +387,19 @@ impl Accumulator for FitAccumulator {
             return Ok(ScalarValue::Utf8View(None));
         }
         let rows = std::mem::take(&mut self.rows);
-        let data = rows.build(self.filter);
+        let data = rows.build(self.options.filter);
         if data.items.is_empty() {
             return Err(UdfError::data(
                 NAME,
                 format!(
                     "no item is bought by min_item_customers = {} customers or more",
-                    self.filter.min_item_customers
+                    self.options.filter.min_item_customers
                 ),
             )
             .into());
         }
         let items = data.items.len();
-        let work = match self.fit {
+        let work = match self.options.fit {
             // The transpose, the weighted copy and its transpose, the
             // neighbour lists, and one accumulator per thread.
             Fit::ItemKnn { neighbours, .. } => {
@@ -386,7 +417,7 @@ impl Accumulator for FitAccumulator {
             ),
             work,
         )?;
-        let mut model = RecommenderModel::fit(data, self.fit);
+        let mut model = RecommenderModel::fit(data, self.options.fit, self.options.histories);
         for (reason, &n) in SKIP_REASONS.iter().zip(&self.skipped) {
             if n > 0 {
                 model.skipped.insert((*reason).into(), n.into());
@@ -394,7 +425,7 @@ impl Accumulator for FitAccumulator {
         }
         Ok(ScalarValue::Utf8View(Some(
             Model::Recommender {
-                params: self.shown.clone(),
+                params: self.options.shown.clone(),
                 model,
             }
             .to_json(),

@@ -69,6 +69,9 @@ impl Csr {
     }
 }
 
+/// A row as (customer number, item number, weight).
+pub type Numbered = (u32, u32, f64);
+
 /// Rows read so far, with customers and items interned.
 #[derive(Debug, Default)]
 pub struct Collector {
@@ -103,15 +106,42 @@ impl Collector {
         self.rows.is_empty()
     }
 
-    /// Every row as (customer, item, weight), for the partial state.
-    pub fn rows(&self) -> impl Iterator<Item = (&str, &str, f64)> + '_ {
-        self.rows.iter().map(|&(c, i, w)| {
-            (
-                self.customers[c as usize].as_str(),
-                self.items[i as usize].as_str(),
-                w,
-            )
-        })
+    /// Take the rows out, for a partial state: the distinct customers and
+    /// items, and the rows as (customer number, item number, weight) into
+    /// them. The collector is empty afterwards.
+    pub fn take(&mut self) -> (Vec<String>, Vec<String>, Vec<Numbered>) {
+        let taken = std::mem::take(self);
+        (taken.customers, taken.items, taken.rows)
+    }
+
+    /// Add rows numbered into `customers` and `items` (a partial state).
+    pub fn add_numbered<'a>(
+        &mut self,
+        customers: &[&'a str],
+        items: &[&'a str],
+        rows: impl Iterator<Item = (u32, u32, f64)>,
+    ) {
+        let cmap: Vec<u32> = customers
+            .iter()
+            .map(|c| {
+                let (i, b) = Self::intern(&mut self.customer_ids, &mut self.customers, c);
+                self.text_bytes += b;
+                i
+            })
+            .collect();
+        let imap: Vec<u32> = items
+            .iter()
+            .map(|c| {
+                let (i, b) = Self::intern(&mut self.item_ids, &mut self.items, c);
+                self.text_bytes += b;
+                i
+            })
+            .collect();
+        for (c, i, w) in rows {
+            if let (Some(&c), Some(&i)) = (cmap.get(c as usize), imap.get(i as usize)) {
+                self.rows.push((c, i, w));
+            }
+        }
     }
 
     pub fn len(&self) -> usize {

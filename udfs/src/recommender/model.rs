@@ -48,9 +48,22 @@ pub struct RecommenderModel {
     /// Customer × item summed weights.
     pub history: Csr,
     pub fit_seconds: f64,
+    /// Whether `customers` and `history` were kept (`histories=false`
+    /// leaves them out: recommendations then take the history as a list).
+    #[serde(default = "yes")]
+    pub histories: bool,
+    /// Customers and (customer, item) pairs the model was fitted on.
+    #[serde(default)]
+    pub fitted_customers: usize,
+    #[serde(default)]
+    pub fitted_pairs: usize,
     /// Rows and items left out, by reason.
     #[serde(default)]
     pub skipped: serde_json::Map<String, serde_json::Value>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// What a recommendation call asks for.
@@ -64,8 +77,9 @@ pub struct Ask<'a> {
 }
 
 impl RecommenderModel {
-    /// Fit `algorithm` on `data`.
-    pub fn fit(data: Interactions, algorithm: Fit) -> RecommenderModel {
+    /// Fit `algorithm` on `data`; keep the customers' histories when
+    /// `histories`.
+    pub fn fit(data: Interactions, algorithm: Fit, histories: bool) -> RecommenderModel {
         let started = std::time::Instant::now();
         let fitted = match algorithm {
             Fit::Popular => Algorithm::Popular,
@@ -89,13 +103,22 @@ impl RecommenderModel {
             skipped.insert("items_filtered".into(), data.dropped_items.into());
             skipped.insert("pairs_of_filtered_items".into(), data.dropped_pairs.into());
         }
+        let (fitted_customers, fitted_pairs) = (data.customers.len(), data.matrix.indices.len());
+        let (customers, history) = if histories {
+            (data.customers, data.matrix)
+        } else {
+            (Vec::new(), Csr::default())
+        };
         RecommenderModel {
             algorithm: fitted,
             items: data.items,
             popularity: data.popularity,
-            customers: data.customers,
-            history: data.matrix,
+            customers,
+            history,
             fit_seconds: started.elapsed().as_secs_f64(),
+            histories,
+            fitted_customers,
+            fitted_pairs,
             skipped,
         }
     }
@@ -118,19 +141,33 @@ impl RecommenderModel {
     /// The top `ask.k` items for customer row `row` (None: an unknown
     /// customer, who gets the popular items), best first, ties by item.
     pub fn recommend(&self, row: Option<usize>, ask: &Ask) -> Vec<(u32, f64)> {
-        let seen: Vec<u32> = match (row, ask.exclude_seen) {
-            (Some(r), true) => self.history.row(r).map(|(i, _)| i).collect(),
+        match row {
+            Some(r) => {
+                let history: Vec<(u32, f64)> = self.history.row(r).collect();
+                self.recommend_from(Some(&history), ask)
+            }
+            None => self.recommend_from(None, ask),
+        }
+    }
+
+    /// The top `ask.k` items for a customer who bought `history` (item
+    /// numbers ascending, with their weights; None or empty: the popular
+    /// items), best first, ties by item.
+    pub fn recommend_from(&self, history: Option<&[(u32, f64)]>, ask: &Ask) -> Vec<(u32, f64)> {
+        let history = history.filter(|h| !h.is_empty());
+        let seen: Vec<u32> = match (history, ask.exclude_seen) {
+            (Some(h), true) => h.iter().map(|&(i, _)| i).collect(),
             _ => Vec::new(),
         };
         let keep =
             |i: u32| seen.binary_search(&i).is_err() && ask.exclude.binary_search(&i).is_err();
-        let mut scored: Vec<(u32, f64)> = match (row, &self.algorithm) {
+        let mut scored: Vec<(u32, f64)> = match (history, &self.algorithm) {
             (None, _) | (_, Algorithm::Popular) => self.popular(ask.k, &keep),
-            (Some(r), Algorithm::Repeat) => self.history.row(r).filter(|&(i, _)| keep(i)).collect(),
-            (Some(r), Algorithm::ItemKnn { matrix, .. }) => {
+            (Some(h), Algorithm::Repeat) => h.iter().copied().filter(|&(i, _)| keep(i)).collect(),
+            (Some(h), Algorithm::ItemKnn { matrix, .. }) => {
                 let mut acc: Vec<(u32, f64)> = Vec::new();
                 let mut at = std::collections::HashMap::<u32, usize>::new();
-                for (i, w) in self.history.row(r) {
+                for &(i, w) in h {
                     for (j, s) in matrix.row(i as usize) {
                         match at.get(&j) {
                             Some(&p) => acc[p].1 += w * s,
@@ -147,6 +184,21 @@ impl RecommenderModel {
         };
         knn::top_k(&mut scored, ask.k);
         scored
+    }
+
+    /// A history given as item ids: the model's item numbers ascending,
+    /// one unit of weight per mention (unknown items left out).
+    pub fn history_of<'a>(&self, items: impl Iterator<Item = &'a str>) -> Vec<(u32, f64)> {
+        let mut known: Vec<u32> = items.filter_map(|i| self.item(i)).collect();
+        known.sort_unstable();
+        let mut out: Vec<(u32, f64)> = Vec::with_capacity(known.len());
+        for i in known {
+            match out.last_mut() {
+                Some(last) if last.0 == i => last.1 += 1.0,
+                _ => out.push((i, 1.0)),
+            }
+        }
+        out
     }
 
     /// The `k` most popular items `keep` allows, with their customer counts.
@@ -173,13 +225,28 @@ impl RecommenderModel {
         }
     }
 
+    /// Bytes the parsed model holds (its arrays and strings).
+    pub fn bytes(&self) -> usize {
+        let strings = |v: &[String]| v.iter().map(|s| s.capacity() + 24).sum::<usize>();
+        let own = match &self.algorithm {
+            Algorithm::ItemKnn { matrix, .. } => matrix.bytes(),
+            Algorithm::Popular | Algorithm::Repeat => 0,
+        };
+        strings(&self.items)
+            + strings(&self.customers)
+            + self.popularity.capacity() * 8
+            + self.history.bytes()
+            + own
+    }
+
     /// A summary for `model_info` (no arrays).
     pub fn info(&self) -> serde_json::Value {
         let mut v = serde_json::json!({
             "algorithm": self.algorithm.name(),
             "items": self.items.len(),
-            "customers": self.customers.len(),
-            "interactions": self.history.indices.len(),
+            "customers": self.fitted_customers,
+            "interactions": self.fitted_pairs,
+            "histories": self.histories,
             "fit_seconds": self.fit_seconds,
             "skipped": self.skipped,
         });

@@ -4,7 +4,12 @@
 //!
 //! `recommend_for`: the customer's top `k` items by the model's algorithm.
 //! A customer the model does not know (not in its fit) gets the `k` most
-//! popular items, scored by their number of customers. Options (a constant
+//! popular items, scored by their number of customers. In place of the
+//! customer id, the customer's items can be given as a list (one unit of
+//! weight per mention; items the model does not know are left out): the
+//! way to score with a model fitted with `histories=false`, or with a
+//! history newer than the fit. The parsed model is kept between batches
+//! and its memory reserved in DataFusion's pool. Options (a constant
 //! string): `exclude_seen` (`true`: leave out the items the customer bought
 //! in the fit; default `false`, because repeat purchases are most of what
 //! retail customers buy) and `exclude` (items to leave out, separated by
@@ -35,11 +40,11 @@ use super::model::{Ask, RecommenderModel};
 use crate::constant_args::constant_text;
 use crate::error::UdfError;
 use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
-use crate::kpi::repurchase_rate::coerce_id;
 use crate::model::Model;
 use crate::model_arg::{coerce_model, Models};
 use crate::model_cache::{fold_hash, ModelCache};
 use crate::options::Options;
+use crate::text_arg::coerce_id;
 
 const RECOMMEND: &str = "recommend_for";
 const SIMILAR: &str = "similar_items";
@@ -99,14 +104,32 @@ fn list_type() -> DataType {
     )))
 }
 
-static CACHE: ModelCache<RecommenderModel> = ModelCache::new(4, fold_hash);
+/// A parsed model and its share of DataFusion's memory pool, held while
+/// the model is cached.
+struct Held {
+    model: RecommenderModel,
+    _memory: Option<datafusion::execution::memory_pool::MemoryReservation>,
+}
 
-fn parsed(
-    function: &'static str,
-    text: &str,
-) -> std::result::Result<Arc<RecommenderModel>, UdfError> {
+static CACHE: ModelCache<Held> = ModelCache::new(4, fold_hash);
+
+fn parsed(function: &'static str, text: &str) -> std::result::Result<Arc<Held>, UdfError> {
     CACHE.get_or_parse(text, |t| match Model::parse(function, t)? {
-        Model::Recommender { model, .. } => Ok(model),
+        Model::Recommender { model, .. } => {
+            let memory = crate::memory::reserve(
+                function,
+                &format!(
+                    "hold a recommender model of {} customers and {} items",
+                    model.customers.len(),
+                    model.items.len()
+                ),
+                model.bytes(),
+            )?;
+            Ok(Held {
+                model,
+                _memory: memory,
+            })
+        }
         other => Err(UdfError::argument(
             function,
             "model",
@@ -198,9 +221,18 @@ impl ScalarUDFImpl for RecommendFor {
                 UdfError::argument(self.name, "k", format!("must be an integer, got {k}")).into(),
             );
         }
+        let who = match &arg_types[1] {
+            // recommend_for(model, items, k): the customer's items as a list.
+            DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _)
+                if self.name == RECOMMEND && !f.data_type().is_nested() =>
+            {
+                DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true)))
+            }
+            t => coerce_id(self.name, key, t)?,
+        };
         let mut out = vec![
             coerce_model(self.name, &arg_types[0])?,
-            coerce_id(self.name, key, &arg_types[1])?,
+            who,
             DataType::Int64,
         ];
         if arg_types.len() == 4 {
@@ -227,7 +259,7 @@ impl ScalarUDFImpl for RecommendFor {
         let models = args.args[0].to_array(n)?;
         let models = Models::new(self.name, &models)?;
         let keys: ArrayRef = args.args[1].to_array(n)?;
-        let keys = keys.as_string::<i32>();
+        let lists = keys.as_list_opt::<i32>();
         let ks: ArrayRef = args.args[2].to_array(n)?;
         let ks = ks.as_primitive::<Int64Type>();
         let mut out = ListBuilder::with_capacity(
@@ -244,7 +276,7 @@ impl ScalarUDFImpl for RecommendFor {
             DataType::Struct(entry_fields()),
             true,
         )));
-        let mut current: Option<(usize, usize, Arc<RecommenderModel>, Vec<u32>)> = None;
+        let mut current: Option<(usize, usize, Arc<Held>, Vec<u32>)> = None;
         for row in 0..n {
             if models.is_null(row) || keys.is_null(row) || ks.is_null(row) {
                 out.append_null();
@@ -262,24 +294,46 @@ impl ScalarUDFImpl for RecommendFor {
             let text = models.value(row);
             let at = (text.as_ptr() as usize, text.len());
             if current.as_ref().is_none_or(|c| (c.0, c.1) != at) {
-                let model = parsed(self.name, text)?;
-                let mut exclude: Vec<u32> =
-                    asked.exclude.iter().filter_map(|i| model.item(i)).collect();
+                let held = parsed(self.name, text)?;
+                let mut exclude: Vec<u32> = asked
+                    .exclude
+                    .iter()
+                    .filter_map(|i| held.model.item(i))
+                    .collect();
                 exclude.sort_unstable();
-                current = Some((at.0, at.1, model, exclude));
+                current = Some((at.0, at.1, held, exclude));
             }
-            let Some((_, _, model, exclude)) = &current else {
+            let Some((_, _, held, exclude)) = &current else {
                 unreachable!("set above")
             };
-            let key = keys.value(row);
+            let model = &held.model;
             let found = if self.name == RECOMMEND {
                 let ask = Ask {
                     k: k as usize,
                     exclude_seen: asked.exclude_seen,
                     exclude,
                 };
-                Some(model.recommend(model.customer(key), &ask))
+                match lists {
+                    Some(lists) => {
+                        let items = lists.value(row);
+                        let history = model.history_of(items.as_string::<i32>().iter().flatten());
+                        Some(model.recommend_from(Some(&history), &ask))
+                    }
+                    None if !model.histories => {
+                        return Err(UdfError::argument(
+                            RECOMMEND,
+                            "customer_id",
+                            "the model was fitted with histories=false, so it does not know customers: pass the customer's items as a list instead (recommend_for(model, items, k), or recommendations(model, 'SELECT customer_id, item FROM ...', k))",
+                        )
+                        .into())
+                    }
+                    None => {
+                        let key = keys.as_string::<i32>().value(row);
+                        Some(model.recommend(model.customer(key), &ask))
+                    }
+                }
             } else {
+                let key = keys.as_string::<i32>().value(row);
                 match model.item(key) {
                     None => None,
                     Some(i) => Some(model.similar(i, k as usize).ok_or_else(|| {

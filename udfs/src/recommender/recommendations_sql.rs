@@ -6,7 +6,10 @@
 //! `recommender_fit` model (e.g. a job's `models` table filtered to one
 //! name, or `'SELECT recommender_fit(...) AS model FROM ...'`); `customers`
 //! a table name or query with a `customer_id` column (duplicates give
-//! duplicate rows). `k` and `options` are those of `recommend_for`. SQL
+//! duplicate rows), or with `customer_id` and `item`: then each customer's
+//! items (one row per purchase, repeats weigh more) are their history,
+//! one output row per customer — the way to use a model fitted with
+//! `histories=false`, whose size does not grow with the customers. `k` and `options` are those of `recommend_for`. SQL
 //! over the inputs, returned as a view: `recommend_for` over the customers,
 //! which DataFusion runs on every partition in parallel.
 
@@ -63,16 +66,28 @@ impl TableFunctionImpl for Recommendations {
             .into());
         }
         let planned = table_input::plan(NAME, state, &format!("SELECT * FROM {customers} AS c"))?;
-        check_argument_columns(
-            NAME,
-            "customers",
-            planned.schema(),
-            &[("customer_id", ColumnKind::Key)],
-        )?;
+        let has_items = planned.schema().fields().iter().any(|f| f.name() == "item");
+        let mut required = vec![("customer_id", ColumnKind::Key)];
+        if has_items {
+            required.push(("item", ColumnKind::Key));
+        }
+        check_argument_columns(NAME, "customers", planned.schema(), &required)?;
+        // With an item column: each customer's items, as a list.
+        let (customers, who) = if has_items {
+            (
+                format!(
+                    "(SELECT customer_id, array_agg(CAST(item AS VARCHAR)) AS items \
+                      FROM {customers} AS c WHERE item IS NOT NULL GROUP BY customer_id)"
+                ),
+                "c.items",
+            )
+        } else {
+            (customers, "c.customer_id")
+        };
         let sql = format!(
             "SELECT c.customer_id, \
                     json_algorithm AS algorithm, \
-                    recommend_for(m.model, c.customer_id, {k}, {options}) AS items \
+                    recommend_for(m.model, {who}, {k}, {options}) AS items \
              FROM {customers} AS c \
              CROSS JOIN (SELECT model, \
                                 regexp_match(model_info(model), '\"algorithm\":\"([a-z_]+)\"')[1] AS json_algorithm \
