@@ -37,6 +37,10 @@ fn fits() -> impl Strategy<Value = Fit> {
 }
 
 fn fit(rows: &[(u8, u8, f64)], how: Fit) -> RecommenderModel {
+    fit_with(rows, how, true)
+}
+
+fn fit_with(rows: &[(u8, u8, f64)], how: Fit, histories: bool) -> RecommenderModel {
     let mut c = Collector::default();
     for &(u, i, w) in rows {
         c.add(&format!("c{u}"), &format!("i{i}"), w);
@@ -45,15 +49,15 @@ fn fit(rows: &[(u8, u8, f64)], how: Fit) -> RecommenderModel {
         min_item_customers: 1,
         max_items: None,
     });
-    let mut m = RecommenderModel::fit(data, how);
+    let mut m = RecommenderModel::fit(data, how, histories);
     m.fit_seconds = 0.0;
     m
 }
 
 proptest! {
     #[test]
-    fn a_model_round_trips_through_its_stored_form(rows in rows(), how in fits()) {
-        let model = Model::Recommender { params: serde_json::Map::new(), model: fit(&rows, how) };
+    fn a_model_round_trips_through_its_stored_form(rows in rows(), how in fits(), histories in any::<bool>()) {
+        let model = Model::Recommender { params: serde_json::Map::new(), model: fit_with(&rows, how, histories) };
         let back = Model::parse("test", &model.to_json()).unwrap();
         prop_assert_eq!(back, model);
     }
@@ -98,6 +102,23 @@ proptest! {
             if let (Some(r), true) = (row, exclude_seen) {
                 prop_assert!(m.history.row(r).all(|(j, _)| j != *i));
             }
+        }
+    }
+
+    /// A customer's items given as a list score as the customer does, with
+    /// or without the histories in the model (weights of 1 per row).
+    #[test]
+    fn a_history_list_scores_as_the_stored_history(
+        rows in rows(), how in fits(), k in 1usize..8, exclude_seen in any::<bool>(),
+    ) {
+        let ones: Vec<(u8, u8, f64)> = rows.iter().map(|&(c, i, _)| (c, i, 1.0)).collect();
+        let (with, without) = (fit_with(&ones, how, true), fit_with(&ones, how, false));
+        for c in 0u8..15 {
+            let items: Vec<String> = ones.iter().filter(|r| r.0 == c).map(|r| format!("i{}", r.1)).collect();
+            let ask = Ask { k, exclude_seen, exclude: &[] };
+            let by_id = with.recommend(with.customer(&format!("c{c}")), &ask);
+            let history = without.history_of(items.iter().map(String::as_str));
+            prop_assert_eq!(&by_id, &without.recommend_from(Some(&history), &ask));
         }
     }
 
