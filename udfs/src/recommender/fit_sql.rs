@@ -400,10 +400,11 @@ impl Accumulator for FitAccumulator {
         }
         let items = data.items.len();
         let work = match self.options.fit {
-            // The transpose, the weighted copy and its transpose, the
-            // neighbour lists, and one accumulator per thread.
+            // The weighted transpose and its transpose (plus the matrix
+            // itself when the histories stay), the neighbour lists, and one
+            // accumulator per thread.
             Fit::ItemKnn { neighbours, .. } => {
-                3 * data.matrix.bytes()
+                (2 + self.options.histories as usize) * data.matrix.bytes()
                     + items * neighbours.min(items) * 12
                     + crate::pool::threads() * items * 12
             }

@@ -46,10 +46,10 @@ impl Similarity {
     }
 }
 
-/// The weighted item × customer matrix of `items_by_customer` (the
-/// transpose of the customer × item matrix) under `scheme`.
-pub fn weighted(items_by_customer: &Csr, customers: usize, scheme: Similarity) -> Csr {
-    let mut x = items_by_customer.clone();
+/// The item × customer matrix `items_by_customer` (the transpose of the
+/// customer × item matrix), weighted in place under `scheme`.
+pub fn weighted(items_by_customer: Csr, customers: usize, scheme: Similarity) -> Csr {
+    let mut x = items_by_customer;
     let n = x.rows() as f64;
     let idf = || {
         let mut df = vec![0u64; customers];

@@ -81,38 +81,57 @@ impl RecommenderModel {
     /// `histories`.
     pub fn fit(data: Interactions, algorithm: Fit, histories: bool) -> RecommenderModel {
         let started = std::time::Instant::now();
-        let fitted = match algorithm {
-            Fit::Popular => Algorithm::Popular,
-            Fit::Repeat => Algorithm::Repeat,
-            Fit::ItemKnn {
-                similarity,
-                neighbours,
-            } => {
-                let customers = data.customers.len();
-                let items_by_customer = data.matrix.transpose(data.items.len());
-                let w = knn::weighted(&items_by_customer, customers, similarity);
+        let Interactions {
+            customers,
+            items,
+            matrix,
+            popularity,
+            dropped_items,
+            dropped_pairs,
+        } = data;
+        let (fitted_customers, fitted_pairs) = (customers.len(), matrix.indices.len());
+        // Without histories the customer x item matrix goes as soon as its
+        // transpose is made: the fit holds two copies at most.
+        let (customers, history, items_by_customer) = match (histories, algorithm) {
+            (true, Fit::ItemKnn { .. }) => {
+                let t = matrix.transpose(items.len());
+                (customers, matrix, Some(t))
+            }
+            (false, Fit::ItemKnn { .. }) => (
+                Vec::new(),
+                Csr::default(),
+                Some(matrix.transpose(items.len())),
+            ),
+            (true, _) => (customers, matrix, None),
+            (false, _) => (Vec::new(), Csr::default(), None),
+        };
+        let fitted = match (algorithm, items_by_customer) {
+            (
+                Fit::ItemKnn {
+                    similarity,
+                    neighbours,
+                },
+                Some(t),
+            ) => {
+                let w = knn::weighted(t, fitted_customers, similarity);
                 Algorithm::ItemKnn {
                     similarity,
                     neighbours,
-                    matrix: knn::neighbours(&w, customers, neighbours),
+                    matrix: knn::neighbours(&w, fitted_customers, neighbours),
                 }
             }
+            (Fit::Repeat, _) => Algorithm::Repeat,
+            _ => Algorithm::Popular,
         };
         let mut skipped = serde_json::Map::new();
-        if data.dropped_items > 0 {
-            skipped.insert("items_filtered".into(), data.dropped_items.into());
-            skipped.insert("pairs_of_filtered_items".into(), data.dropped_pairs.into());
+        if dropped_items > 0 {
+            skipped.insert("items_filtered".into(), dropped_items.into());
+            skipped.insert("pairs_of_filtered_items".into(), dropped_pairs.into());
         }
-        let (fitted_customers, fitted_pairs) = (data.customers.len(), data.matrix.indices.len());
-        let (customers, history) = if histories {
-            (data.customers, data.matrix)
-        } else {
-            (Vec::new(), Csr::default())
-        };
         RecommenderModel {
             algorithm: fitted,
-            items: data.items,
-            popularity: data.popularity,
+            items,
+            popularity,
             customers,
             history,
             fit_seconds: started.elapsed().as_secs_f64(),
