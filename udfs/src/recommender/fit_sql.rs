@@ -386,6 +386,10 @@ impl Accumulator for FitAccumulator {
         if self.rows.is_empty() {
             return Ok(ScalarValue::Utf8View(None));
         }
+        // What DataFusion already counts for this accumulator (its last
+        // `size`): the collected rows, which `build` frees as it makes the
+        // matrix, so the fit reserves only what it needs beyond them.
+        let accounted = self.size();
         let rows = std::mem::take(&mut self.rows);
         let data = rows.build(self.options.filter);
         if data.items.is_empty() {
@@ -409,7 +413,8 @@ impl Accumulator for FitAccumulator {
                     + crate::pool::threads() * items * 12
             }
             Fit::Popular | Fit::Repeat => 0,
-        };
+        }
+        .saturating_sub(accounted);
         let _memory = crate::memory::reserve(
             NAME,
             &format!(
