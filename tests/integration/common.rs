@@ -115,3 +115,32 @@ pub async fn query(
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
+
+/// `crmlake run JOB --lake LAKE --out OUT --run-date DATE EXTRA...`.
+pub fn run_job_on(job: &Path, lake: &str, out: &Path, date: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "run",
+        job.to_str().unwrap(),
+        "--lake",
+        lake,
+        "--out",
+        out.to_str().unwrap(),
+        "--run-date",
+        date,
+    ];
+    args.extend_from_slice(extra);
+    crmlake(&args)
+}
+
+/// Every manifest under `out/_runs/`, oldest first (run ids sort by time).
+pub fn manifests(out: &Path) -> Vec<serde_json::Value> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(out.join("_runs"))
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    files.retain(|p| p.extension().is_some_and(|e| e == "json"));
+    files.sort();
+    files
+        .iter()
+        .map(|p| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
+        .collect()
+}

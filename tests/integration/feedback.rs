@@ -186,31 +186,16 @@ fn texts_over_64_kib_are_cut_and_counted_in_the_manifest() {
          sql = \"SELECT value AS i, sentiment(CASE WHEN value < 4 THEN repeat('good ', 20000 + value) ELSE 'good' END) AS s FROM generate_series(1, 4)\"\n",
     )
     .unwrap();
-    let run = crmlake(&[
-        "run",
-        job.to_str().unwrap(),
-        "--lake",
-        &sample_lake(),
-        "--out",
-        out.to_str().unwrap(),
-        "--run-date",
-        "2024-01-31",
-    ]);
+    let run = run_job_on(&job, &sample_lake(), &out, "2024-01-31", &[]);
     let err = stderr(&run);
     ok(run);
     assert!(
         err.contains("sentiment: 3 texts longer than 65536 bytes"),
         "no warning:\n{err}"
     );
-    let runs: Vec<_> = std::fs::read_dir(out.join("_runs"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
+    let runs = manifests(&out);
     assert_eq!(runs.len(), 1);
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&runs[0]).unwrap()).unwrap();
-    assert_eq!(manifest["steps"][0]["warnings"]["text_truncated"], 3);
+    assert_eq!(runs[0]["steps"][0]["warnings"]["text_truncated"], 3);
     // The cut text still scores: 'good' repeated is positive.
     let scores = ok(lake_sql(
         &out,
@@ -273,16 +258,7 @@ fn invalid_utf8_in_a_lake_file_is_reported_with_the_file_and_column() {
     .unwrap();
     let out = dir.path().join("out");
     user_error(
-        crmlake(&[
-            "run",
-            job.to_str().unwrap(),
-            "--lake",
-            lake.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--run-date",
-            "2024-01-31",
-        ]),
+        run_job_on(&job, lake.to_str().unwrap(), &out, "2024-01-31", &[]),
         &["b-bad.parquet: column 'text'", "not valid UTF-8"],
     );
 }

@@ -25,44 +25,9 @@ fn run_job(job: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
     run_job_on(job, &sample_lake(), out, DATE, extra)
 }
 
-/// `crmlake run JOB --lake LAKE --out OUT --run-date DATE EXTRA...`.
-fn run_job_on(
-    job: &Path,
-    lake: &str,
-    out: &Path,
-    date: &str,
-    extra: &[&str],
-) -> std::process::Output {
-    let mut args = vec![
-        "run",
-        job.to_str().unwrap(),
-        "--lake",
-        lake,
-        "--out",
-        out.to_str().unwrap(),
-        "--run-date",
-        date,
-    ];
-    args.extend_from_slice(extra);
-    crmlake(&args)
-}
-
 /// `SELECT ...` over the lake `lake`, as CSV.
 fn csv(lake: &Path, sql: &str) -> String {
     ok(lake_sql(lake, &[], sql))
-}
-
-/// Every manifest under `out/_runs/`, oldest first (run ids sort by time).
-fn manifests(out: &Path) -> Vec<serde_json::Value> {
-    let mut files: Vec<PathBuf> = fs::read_dir(out.join("_runs"))
-        .map(|d| d.map(|e| e.unwrap().path()).collect())
-        .unwrap_or_default();
-    files.retain(|p| p.extension().is_some_and(|e| e == "json"));
-    files.sort();
-    files
-        .iter()
-        .map(|p| serde_json::from_str(&fs::read_to_string(p).unwrap()).unwrap())
-        .collect()
 }
 
 fn demo_marker(out: &Path) -> PathBuf {

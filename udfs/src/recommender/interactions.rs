@@ -79,7 +79,7 @@ pub struct Collector {
     item_ids: HashMap<String, u32>,
     customers: Vec<String>,
     items: Vec<String>,
-    rows: Vec<(u32, u32, f64)>,
+    rows: Vec<Numbered>,
     text_bytes: usize,
 }
 
@@ -119,24 +119,22 @@ impl Collector {
         &mut self,
         customers: &[&'a str],
         items: &[&'a str],
-        rows: impl Iterator<Item = (u32, u32, f64)>,
+        rows: impl Iterator<Item = Numbered>,
     ) {
-        let cmap: Vec<u32> = customers
-            .iter()
-            .map(|c| {
-                let (i, b) = Self::intern(&mut self.customer_ids, &mut self.customers, c);
-                self.text_bytes += b;
-                i
-            })
-            .collect();
-        let imap: Vec<u32> = items
-            .iter()
-            .map(|c| {
-                let (i, b) = Self::intern(&mut self.item_ids, &mut self.items, c);
-                self.text_bytes += b;
-                i
-            })
-            .collect();
+        let mut text_bytes = 0;
+        let mut numbers =
+            |ids: &mut HashMap<String, u32>, names: &mut Vec<String>, keys: &[&str]| {
+                keys.iter()
+                    .map(|k| {
+                        let (i, b) = Self::intern(ids, names, k);
+                        text_bytes += b;
+                        i
+                    })
+                    .collect::<Vec<u32>>()
+            };
+        let cmap = numbers(&mut self.customer_ids, &mut self.customers, customers);
+        let imap = numbers(&mut self.item_ids, &mut self.items, items);
+        self.text_bytes += text_bytes;
         for (c, i, w) in rows {
             if let (Some(&c), Some(&i)) = (cmap.get(c as usize), imap.get(i as usize)) {
                 self.rows.push((c, i, w));
@@ -151,15 +149,14 @@ impl Collector {
     /// Bytes held (an estimate of the hash maps' and vectors' heap).
     pub fn bytes(&self) -> usize {
         let slot = std::mem::size_of::<(String, u32)>() + 1;
-        self.rows.capacity() * std::mem::size_of::<(u32, u32, f64)>()
+        self.rows.capacity() * std::mem::size_of::<Numbered>()
             + (self.customer_ids.capacity() + self.item_ids.capacity()) * slot
             + (self.customers.capacity() + self.items.capacity()) * std::mem::size_of::<String>()
             + self.text_bytes
     }
 
     /// The matrix: customers and items in sorted order, items kept by
-    /// `keep_item` (given the item's number of customers), duplicate rows
-    /// summed, zero-weight entries kept (a purchase of weight 0 is still a
+    /// `filter` (by their number of customers), duplicate rows summed, zero-weight entries kept (a purchase of weight 0 is still a
     /// purchase for `exclude_seen`).
     pub fn build(mut self, filter: ItemFilter) -> Interactions {
         let order = |names: &[String]| {
@@ -186,7 +183,7 @@ impl Collector {
                 false
             }
         });
-        let all_items: Vec<String> = iitems
+        let mut all_items: Vec<String> = iitems
             .iter()
             .map(|&i| std::mem::take(&mut self.items[i as usize]))
             .collect();
@@ -222,7 +219,7 @@ impl Collector {
         }
         let items: Vec<String> = kept
             .iter()
-            .map(|&i| all_items[i as usize].clone())
+            .map(|&i| std::mem::take(&mut all_items[i as usize]))
             .collect();
         let mut matrix = Csr {
             indptr: vec![0],

@@ -90,38 +90,29 @@ impl RecommenderModel {
             dropped_pairs,
         } = data;
         let (fitted_customers, fitted_pairs) = (customers.len(), matrix.indices.len());
-        // Without histories the customer x item matrix goes as soon as its
-        // transpose is made: the fit holds two copies at most.
-        let (customers, history, items_by_customer) = match (histories, algorithm) {
-            (true, Fit::ItemKnn { .. }) => {
-                let t = matrix.transpose(items.len());
-                (customers, matrix, Some(t))
-            }
-            (false, Fit::ItemKnn { .. }) => (
-                Vec::new(),
-                Csr::default(),
-                Some(matrix.transpose(items.len())),
-            ),
-            (true, _) => (customers, matrix, None),
-            (false, _) => (Vec::new(), Csr::default(), None),
+        let transposed =
+            matches!(algorithm, Fit::ItemKnn { .. }).then(|| matrix.transpose(items.len()));
+        // Without histories the customer x item matrix goes here, before the
+        // item-item work: the fit holds two copies at most.
+        let (customers, history) = if histories {
+            (customers, matrix)
+        } else {
+            (Vec::new(), Csr::default())
         };
-        let fitted = match (algorithm, items_by_customer) {
-            (
-                Fit::ItemKnn {
-                    similarity,
-                    neighbours,
-                },
-                Some(t),
-            ) => {
-                let w = knn::weighted(t, fitted_customers, similarity);
+        let fitted = match algorithm {
+            Fit::Popular => Algorithm::Popular,
+            Fit::Repeat => Algorithm::Repeat,
+            Fit::ItemKnn {
+                similarity,
+                neighbours,
+            } => {
+                let w = knn::weighted(transposed.unwrap_or_default(), fitted_customers, similarity);
                 Algorithm::ItemKnn {
                     similarity,
                     neighbours,
                     matrix: knn::neighbours(&w, fitted_customers, neighbours),
                 }
             }
-            (Fit::Repeat, _) => Algorithm::Repeat,
-            _ => Algorithm::Popular,
         };
         let mut skipped = serde_json::Map::new();
         if dropped_items > 0 {
