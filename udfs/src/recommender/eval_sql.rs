@@ -29,7 +29,7 @@ use std::sync::Arc;
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::error::Result;
 
-use super::fit_sql::{KNN_OPTIONS, SHARED_OPTIONS};
+use super::fit_sql::{options_of, ALS_OPTIONS, EASE_OPTIONS, KNN_OPTIONS, SHARED_OPTIONS};
 use super::recommend_sql::check_k;
 use crate::error::UdfError;
 use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
@@ -37,7 +37,7 @@ use crate::options::Options;
 use crate::table_input::{self, check_columns, quote_literal, Args, ColumnKind};
 
 const NAME: &str = "recommender_eval";
-const ALGORITHMS: [&str; 3] = ["popular", "repeat", "item_knn"];
+const ALGORITHMS: [&str; 6] = ["popular", "repeat", "item_knn", "als", "ease", "hybrid"];
 
 pub fn entry() -> FunctionEntry {
     FunctionEntry {
@@ -65,8 +65,10 @@ impl TableFunctionImpl for RecommenderEval {
         } else {
             String::new()
         };
-        let mut known = vec!["algorithms", "exclude_seen"];
+        let mut known = vec!["algorithms", "exclude_seen", "parts"];
         known.extend(KNN_OPTIONS);
+        known.extend(ALS_OPTIONS);
+        known.extend(EASE_OPTIONS);
         known.extend(SHARED_OPTIONS);
         let options = Options::parse(NAME, &options_text, &known)?;
         let bad = |message: String| -> datafusion::error::DataFusionError {
@@ -140,12 +142,7 @@ impl TableFunctionImpl for RecommenderEval {
         // Fit options for recommender_fit, per algorithm.
         let fit_options = |alg: &str| -> String {
             let mut parts = vec![format!("algorithm={alg}")];
-            let keys = if alg == "item_knn" {
-                &KNN_OPTIONS[..]
-            } else {
-                &[]
-            };
-            for key in keys.iter().chain(&SHARED_OPTIONS) {
+            for key in options_of(alg, options.get("parts")) {
                 if let Some(v) = options.get(key) {
                     parts.push(format!("{key}={v}"));
                 }

@@ -38,6 +38,7 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, Signature, Volatility,
 };
 
+use super::als::AlsParams;
 use super::interactions::{Collector, ItemFilter};
 use super::knn::Similarity;
 use super::model::{Fit, RecommenderModel};
@@ -66,19 +67,89 @@ const SKIP_REASONS: [&str; 3] = ["null_customer", "null_item", "null_weight"];
 
 /// The options of `algorithm=item_knn`.
 pub const KNN_OPTIONS: [&str; 4] = ["similarity", "neighbours", "bm25_k1", "bm25_b"];
+/// The options of `algorithm=als`.
+pub const ALS_OPTIONS: [&str; 7] = [
+    "confidence",
+    "factors",
+    "regularization",
+    "alpha",
+    "iterations",
+    "seed",
+    "cg_steps",
+];
+/// The options of `algorithm=ease`.
+pub const EASE_OPTIONS: [&str; 2] = ["lambda", "neighbours"];
 /// The options every algorithm takes.
 pub const SHARED_OPTIONS: [&str; 2] = ["min_item_customers", "max_items"];
+/// The default hybrid: its blend and the option values its parts take
+/// unless given (chosen by `recommender_eval` on the sample lake, time split
+/// at 2011-09-01, k = 10; see benches/RESULTS.md).
+pub const HYBRID_DEFAULTS: [(&str, &str); 4] = [
+    ("parts", DEFAULT_PARTS),
+    ("factors", "128"),
+    ("regularization", "20"),
+    ("neighbours", "200"),
+];
+/// The algorithms a hybrid's parts may name.
+const PART_ALGORITHMS: [&str; 5] = ["popular", "repeat", "item_knn", "als", "ease"];
+/// The default blend of `algorithm=hybrid`.
+pub const DEFAULT_PARTS: &str = "repeat:0.3+item_knn:0.2+als:0.3+ease:0.2";
+
+/// The options `algorithm` reads (besides `algorithm` and `histories`).
+pub fn options_of(algorithm: &str, parts: Option<&str>) -> Vec<&'static str> {
+    let own = |alg: &str| -> &'static [&'static str] {
+        match alg {
+            "item_knn" => &KNN_OPTIONS,
+            "als" => &ALS_OPTIONS,
+            "ease" => &EASE_OPTIONS,
+            _ => &[],
+        }
+    };
+    let mut out: Vec<&'static str> = SHARED_OPTIONS.to_vec();
+    let algorithms: Vec<&str> = if algorithm == "hybrid" {
+        out.push("parts");
+        parts
+            .unwrap_or(DEFAULT_PARTS)
+            .split('+')
+            .map(|p| p.split(':').next().unwrap_or("").trim())
+            .collect()
+    } else {
+        vec![algorithm]
+    };
+    for alg in algorithms {
+        for k in own(alg) {
+            if !out.contains(k) {
+                out.push(k);
+            }
+        }
+    }
+    out
+}
 
 /// The options, resolved, and what the model shows of them.
 fn parse_options(text: &str) -> std::result::Result<Resolved, UdfError> {
-    let mut known = vec!["algorithm", "histories"];
+    let mut known = vec!["algorithm", "histories", "parts"];
     known.extend(KNN_OPTIONS);
+    known.extend(ALS_OPTIONS);
+    known.extend(EASE_OPTIONS);
     known.extend(SHARED_OPTIONS);
-    let o = Options::parse(NAME, text, &known)?;
+    let mut o = Options::parse(NAME, text, &known)?;
     let bad = |message: String| UdfError::Options {
         function: NAME,
         message,
     };
+    let is_hybrid = o
+        .get("algorithm")
+        .is_some_and(|a| a.trim().eq_ignore_ascii_case("hybrid"));
+    if is_hybrid {
+        let mut filled = text.trim().to_string();
+        for (key, value) in HYBRID_DEFAULTS {
+            if o.get(key).is_none() {
+                filled.push_str(&format!(", {key}={value}"));
+            }
+        }
+        o = Options::parse(NAME, filled.trim_start_matches(','), &known)?;
+    }
     let algorithm = o
         .get("algorithm")
         .unwrap_or("item_knn")
@@ -86,23 +157,141 @@ fn parse_options(text: &str) -> std::result::Result<Resolved, UdfError> {
         .to_ascii_lowercase();
     let mut shown = serde_json::Map::new();
     shown.insert("algorithm".into(), algorithm.clone().into());
-    let fit = match algorithm.as_str() {
-        "popular" | "repeat" => {
-            if let Some(k) = KNN_OPTIONS.iter().find(|k| o.get(k).is_some()) {
-                return Err(bad(format!("{k} is an option of algorithm=item_knn, not {algorithm}")));
+    let parts_text = o.get("parts").map(|p| p.trim().to_ascii_lowercase());
+    if parts_text.is_some() && algorithm != "hybrid" {
+        return Err(bad(format!(
+            "parts is an option of algorithm=hybrid, not {algorithm}"
+        )));
+    }
+    let fit = if algorithm == "hybrid" {
+        let text = parts_text.as_deref().unwrap_or(DEFAULT_PARTS);
+        let mut parts = Vec::new();
+        for part in text.split('+') {
+            let (name, weight) = part.split_once(':').ok_or_else(|| {
+                bad(format!(
+                    "parts: '{part}' must be algorithm:weight, e.g. {DEFAULT_PARTS}"
+                ))
+            })?;
+            let name = name.trim();
+            let weight: f64 = weight.trim().parse().map_err(|_| {
+                bad(format!(
+                    "parts: the weight of {name} must be a number, got '{weight}'"
+                ))
+            })?;
+            if !(weight > 0.0 && weight.is_finite()) {
+                return Err(bad(format!(
+                    "parts: the weight of {name} must be a number > 0, got {weight}"
+                )));
             }
-            if algorithm == "popular" {
-                Fit::Popular
-            } else {
-                Fit::Repeat
+            if !PART_ALGORITHMS.contains(&name) {
+                return Err(bad(format!(
+                    "parts: '{name}' is not one of {}",
+                    PART_ALGORITHMS.join(", ")
+                )));
             }
+            parts.push((weight, parse_fit(name, &o, &mut shown)?));
         }
+        shown.insert("parts".into(), text.into());
+        Fit::Hybrid(parts)
+    } else {
+        parse_fit(&algorithm, &o, &mut shown)?
+    };
+    let allowed = options_of(&algorithm, parts_text.as_deref());
+    for key in KNN_OPTIONS.iter().chain(&ALS_OPTIONS).chain(&EASE_OPTIONS) {
+        if o.get(key).is_some() && !allowed.contains(key) {
+            return Err(bad(format!(
+                "{key} is not an option of algorithm={algorithm}{}",
+                match algorithm.as_str() {
+                    "hybrid" => " with these parts",
+                    _ => "",
+                }
+            )));
+        }
+    }
+    let min_item_customers: u64 = o.parse_or("min_item_customers", 1)?;
+    let max_items = match o.get("max_items") {
+        None => None,
+        Some(_) => {
+            let m: usize = o.parse_or("max_items", 0)?;
+            if m == 0 {
+                return Err(bad("max_items must be at least 1".into()));
+            }
+            shown.insert("max_items".into(), m.into());
+            Some(m)
+        }
+    };
+    shown.insert("min_item_customers".into(), min_item_customers.into());
+    let histories = match o.get("histories").map(|s| s.trim().to_ascii_lowercase()) {
+        None => true,
+        Some(s) if s == "true" => true,
+        Some(s) if s == "false" => false,
+        Some(s) => return Err(bad(format!("histories must be true or false, got '{s}'"))),
+    };
+    if !histories {
+        shown.insert("histories".into(), false.into());
+    }
+    Ok(Resolved {
+        fit,
+        filter: ItemFilter {
+            min_item_customers,
+            max_items,
+        },
+        histories,
+        shown,
+    })
+}
+
+/// Bytes a fit needs beyond the collected rows: the matrix's copies and
+/// the algorithm's own work.
+fn work_bytes(fit: &Fit, matrix: usize, customers: usize, items: usize, histories: bool) -> usize {
+    match fit {
+        Fit::Popular | Fit::Repeat => 0,
+        // The weighted transpose and its transpose (plus the matrix itself
+        // when the histories stay), the neighbour lists, and one
+        // accumulator per thread.
+        Fit::ItemKnn { neighbours, .. } => {
+            (2 + histories as usize) * matrix
+                + items * (*neighbours).min(items) * 12
+                + crate::pool::threads() * items * 12
+        }
+        // The matrix and its transpose, both sides' vectors.
+        Fit::Als(p) => 2 * matrix + super::als::work_bytes(customers, items, p.factors),
+        // The matrix and its transpose, the dense Gram matrix and inverse.
+        Fit::Ease { .. } => 2 * matrix + super::ease::work_bytes(items),
+        Fit::Hybrid(parts) => {
+            parts
+                .iter()
+                .map(|(_, f)| work_bytes(f, matrix, customers, items, histories))
+                .max()
+                .unwrap_or(0)
+                + matrix
+        }
+    }
+}
+
+/// One algorithm's fit from its options.
+fn parse_fit(
+    algorithm: &str,
+    o: &Options,
+    shown: &mut serde_json::Map<String, serde_json::Value>,
+) -> std::result::Result<Fit, UdfError> {
+    let bad = |message: String| UdfError::Options {
+        function: NAME,
+        message,
+    };
+    Ok(match algorithm {
+        "popular" => Fit::Popular,
+        "repeat" => Fit::Repeat,
         "item_knn" => {
             let neighbours: usize = o.parse_or("neighbours", 100)?;
             if neighbours == 0 {
                 return Err(bad("neighbours must be at least 1".into()));
             }
-            let name = o.get("similarity").unwrap_or("bm25").trim().to_ascii_lowercase();
+            let name = o
+                .get("similarity")
+                .unwrap_or("bm25")
+                .trim()
+                .to_ascii_lowercase();
             let similarity = match name.as_str() {
                 "cosine" | "tfidf" if o.get("bm25_k1").is_some() || o.get("bm25_b").is_some() => {
                     return Err(bad(format!(
@@ -136,42 +325,73 @@ fn parse_options(text: &str) -> std::result::Result<Resolved, UdfError> {
                 neighbours,
             }
         }
+        "als" => {
+            let d = AlsParams::default();
+            let p = AlsParams {
+                factors: o.parse_or("factors", d.factors)?,
+                regularization: o.parse_or("regularization", d.regularization)?,
+                alpha: o.parse_or("alpha", d.alpha)?,
+                iterations: o.parse_or("iterations", d.iterations)?,
+                seed: o.parse_or("seed", d.seed)?,
+                cg_steps: o.parse_or("cg_steps", d.cg_steps)?,
+                linear: match o.get("confidence").map(|s| s.trim().to_ascii_lowercase()) {
+                    None => false,
+                    Some(s) if s == "one_plus" => false,
+                    Some(s) if s == "linear" => true,
+                    Some(s) => return Err(bad(format!(
+                        "confidence must be one_plus (1 + alpha*w) or linear (alpha*w), got '{s}'"
+                    ))),
+                },
+            };
+            if !(1..=1024).contains(&p.factors) {
+                return Err(bad(format!(
+                    "factors must be from 1 to 1024, got {}",
+                    p.factors
+                )));
+            }
+            if !(p.regularization > 0.0 && p.regularization.is_finite()) {
+                return Err(bad(format!(
+                    "regularization must be a number > 0, got {}",
+                    p.regularization
+                )));
+            }
+            if !(p.alpha > 0.0 && p.alpha.is_finite()) {
+                return Err(bad(format!("alpha must be a number > 0, got {}", p.alpha)));
+            }
+            if p.iterations == 0 || p.cg_steps == 0 {
+                return Err(bad("iterations and cg_steps must be at least 1".into()));
+            }
+            for (k, v) in [
+                ("factors", serde_json::Value::from(p.factors)),
+                ("regularization", p.regularization.into()),
+                ("alpha", p.alpha.into()),
+                ("iterations", p.iterations.into()),
+                ("seed", p.seed.into()),
+                ("cg_steps", p.cg_steps.into()),
+                (
+                    "confidence",
+                    if p.linear { "linear" } else { "one_plus" }.into(),
+                ),
+            ] {
+                shown.insert(k.into(), v);
+            }
+            Fit::Als(p)
+        }
+        "ease" => {
+            let lambda: f64 = o.parse_or("lambda", 100.0)?;
+            if !(lambda > 0.0 && lambda.is_finite()) {
+                return Err(bad(format!("lambda must be a number > 0, got {lambda}")));
+            }
+            let neighbours: usize = o.parse_or("neighbours", 200)?;
+            shown.insert("lambda".into(), lambda.into());
+            shown.insert("neighbours".into(), neighbours.into());
+            Fit::Ease { lambda, neighbours }
+        }
         other => {
             return Err(bad(format!(
-                "algorithm must be item_knn, popular or repeat, got '{other}' (als, ease and hybrid are not in this version)"
+                "algorithm must be item_knn, als, ease, popular, repeat or hybrid, got '{other}'"
             )))
         }
-    };
-    let min_item_customers: u64 = o.parse_or("min_item_customers", 1)?;
-    let max_items = match o.get("max_items") {
-        None => None,
-        Some(_) => {
-            let m: usize = o.parse_or("max_items", 0)?;
-            if m == 0 {
-                return Err(bad("max_items must be at least 1".into()));
-            }
-            shown.insert("max_items".into(), m.into());
-            Some(m)
-        }
-    };
-    shown.insert("min_item_customers".into(), min_item_customers.into());
-    let histories = match o.get("histories").map(|s| s.trim().to_ascii_lowercase()) {
-        None => true,
-        Some(s) if s == "true" => true,
-        Some(s) if s == "false" => false,
-        Some(s) => return Err(bad(format!("histories must be true or false, got '{s}'"))),
-    };
-    if !histories {
-        shown.insert("histories".into(), false.into());
-    }
-    Ok(Resolved {
-        fit,
-        filter: ItemFilter {
-            min_item_customers,
-            max_items,
-        },
-        histories,
-        shown,
     })
 }
 
@@ -403,17 +623,13 @@ impl Accumulator for FitAccumulator {
             .into());
         }
         let items = data.items.len();
-        let work = match self.options.fit {
-            // The weighted transpose and its transpose (plus the matrix
-            // itself when the histories stay), the neighbour lists, and one
-            // accumulator per thread.
-            Fit::ItemKnn { neighbours, .. } => {
-                (2 + self.options.histories as usize) * data.matrix.bytes()
-                    + items * neighbours.min(items) * 12
-                    + crate::pool::threads() * items * 12
-            }
-            Fit::Popular | Fit::Repeat => 0,
-        }
+        let work = work_bytes(
+            &self.options.fit,
+            data.matrix.bytes(),
+            data.customers.len(),
+            items,
+            self.options.histories,
+        )
         .saturating_sub(accounted);
         let _memory = crate::memory::reserve(
             NAME,
@@ -423,7 +639,8 @@ impl Accumulator for FitAccumulator {
             ),
             work,
         )?;
-        let mut model = RecommenderModel::fit(data, self.options.fit, self.options.histories);
+        let mut model =
+            RecommenderModel::fit(data, self.options.fit.clone(), self.options.histories);
         for (reason, &n) in SKIP_REASONS.iter().zip(&self.skipped) {
             if n > 0 {
                 model.skipped.insert((*reason).into(), n.into());

@@ -26,7 +26,7 @@ impl Csr {
     }
 
     /// Row `r` as (column, value) pairs.
-    pub fn row(&self, r: usize) -> impl Iterator<Item = (u32, f64)> + '_ {
+    pub fn row(&self, r: usize) -> impl Iterator<Item = (u32, f64)> + Clone + '_ {
         let (a, b) = (self.indptr[r], self.indptr[r + 1]);
         self.indices[a..b]
             .iter()

@@ -16,6 +16,8 @@
 //!
 //! Algorithms here: `item_knn`, and the baselines `popular` and `repeat`.
 
+pub mod als;
+pub mod ease;
 pub mod eval_sql;
 pub mod fit_sql;
 pub mod interactions;

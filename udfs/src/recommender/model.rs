@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::als::{self, AlsParams};
+use super::ease;
 use super::interactions::{Csr, Interactions};
 use super::knn::{self, Similarity};
 
@@ -22,6 +24,25 @@ pub enum Algorithm {
         neighbours: usize,
         matrix: Csr,
     },
+    /// Implicit-feedback matrix factorisation ([`als`]): the item vectors
+    /// (items × factors, row-major) and YᵀY + λI (factors × factors), from
+    /// which a customer's vector is solved at scoring.
+    Als {
+        params: AlsParams,
+        item_factors: Vec<f32>,
+        gram: Vec<f64>,
+    },
+    /// Steck's EASE ([`ease`]): row i holds item i's weights on the items
+    /// it predicts, cut to the `neighbours` largest in absolute value.
+    Ease {
+        lambda: f64,
+        neighbours: usize,
+        matrix: Csr,
+    },
+    /// A blend of parts fitted on the same interactions: each part's scores
+    /// for the customer divided by that part's largest, then summed with
+    /// the part's weight.
+    Hybrid { parts: Vec<(f64, Algorithm)> },
 }
 
 impl Algorithm {
@@ -30,6 +51,65 @@ impl Algorithm {
             Algorithm::Popular => "popular",
             Algorithm::Repeat => "repeat",
             Algorithm::ItemKnn { .. } => "item_knn",
+            Algorithm::Als { .. } => "als",
+            Algorithm::Ease { .. } => "ease",
+            Algorithm::Hybrid { .. } => "hybrid",
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        match self {
+            Algorithm::ItemKnn { matrix, .. } | Algorithm::Ease { matrix, .. } => matrix.bytes(),
+            Algorithm::Als {
+                item_factors, gram, ..
+            } => item_factors.capacity() * 4 + gram.capacity() * 8,
+            Algorithm::Hybrid { parts } => parts.iter().map(|(_, a)| a.bytes()).sum(),
+            Algorithm::Popular | Algorithm::Repeat => 0,
+        }
+    }
+
+    /// What `model_info` shows of the algorithm's own part.
+    fn info(&self, v: &mut serde_json::Value) {
+        match self {
+            Algorithm::ItemKnn {
+                similarity,
+                neighbours,
+                matrix,
+            } => {
+                v["similarity"] = similarity.name().into();
+                v["neighbours"] = (*neighbours).into();
+                v["similarity_entries"] = matrix.indices.len().into();
+            }
+            Algorithm::Als { params, .. } => {
+                v["factors"] = params.factors.into();
+                v["regularization"] = params.regularization.into();
+                v["alpha"] = params.alpha.into();
+                v["iterations"] = params.iterations.into();
+                v["cg_steps"] = params.cg_steps.into();
+                v["seed"] = params.seed.into();
+                v["confidence"] = if params.linear { "linear" } else { "one_plus" }.into();
+            }
+            Algorithm::Ease {
+                lambda,
+                neighbours,
+                matrix,
+            } => {
+                v["lambda"] = (*lambda).into();
+                v["neighbours"] = (*neighbours).into();
+                v["weight_entries"] = matrix.indices.len().into();
+            }
+            Algorithm::Hybrid { parts } => {
+                v["parts"] = parts
+                    .iter()
+                    .map(|(w, a)| {
+                        let mut p = serde_json::json!({"algorithm": a.name(), "weight": w});
+                        a.info(&mut p);
+                        p
+                    })
+                    .collect::<Vec<_>>()
+                    .into();
+            }
+            Algorithm::Popular | Algorithm::Repeat => {}
         }
     }
 }
@@ -90,28 +170,35 @@ impl RecommenderModel {
             dropped_pairs,
         } = data;
         let (fitted_customers, fitted_pairs) = (customers.len(), matrix.indices.len());
-        let transposed =
-            matches!(algorithm, Fit::ItemKnn { .. }).then(|| matrix.transpose(items.len()));
-        // Without histories the customer x item matrix goes here, before the
-        // item-item work: the fit holds two copies at most.
-        let (customers, history) = if histories {
-            (customers, matrix)
-        } else {
-            (Vec::new(), Csr::default())
-        };
-        let fitted = match algorithm {
-            Fit::Popular => Algorithm::Popular,
-            Fit::Repeat => Algorithm::Repeat,
+        let (fitted, customers, history) = match algorithm {
+            Fit::Popular | Fit::Repeat => {
+                let fitted = fit_part(&algorithm, &matrix, &Csr::default());
+                let (customers, history) = keep(histories, customers, matrix);
+                (fitted, customers, history)
+            }
+            // Item-item neighbours need only the transpose: without
+            // histories the customer x item matrix goes before the item-item
+            // work, so the fit holds two copies at most.
             Fit::ItemKnn {
                 similarity,
                 neighbours,
             } => {
-                let w = knn::weighted(transposed.unwrap_or_default(), fitted_customers, similarity);
-                Algorithm::ItemKnn {
+                let transposed = matrix.transpose(items.len());
+                let (customers, history) = keep(histories, customers, matrix);
+                let w = knn::weighted(transposed, fitted_customers, similarity);
+                let fitted = Algorithm::ItemKnn {
                     similarity,
                     neighbours,
                     matrix: knn::neighbours(&w, fitted_customers, neighbours),
-                }
+                };
+                (fitted, customers, history)
+            }
+            ref other => {
+                let transposed = matrix.transpose(items.len());
+                let fitted = fit_part(other, &matrix, &transposed);
+                drop(transposed);
+                let (customers, history) = keep(histories, customers, matrix);
+                (fitted, customers, history)
             }
         };
         let mut skipped = serde_json::Map::new();
@@ -171,10 +258,27 @@ impl RecommenderModel {
         };
         let keep =
             |i: u32| seen.binary_search(&i).is_err() && ask.exclude.binary_search(&i).is_err();
-        let mut scored: Vec<(u32, f64)> = match (history, &self.algorithm) {
-            (None, _) | (_, Algorithm::Popular) => self.popular(ask.k, &keep),
-            (Some(h), Algorithm::Repeat) => h.iter().copied().filter(|&(i, _)| keep(i)).collect(),
-            (Some(h), Algorithm::ItemKnn { matrix, .. }) => {
+        let mut scored = match history {
+            None => self.popular(ask.k, &keep),
+            Some(h) => self.candidates(&self.algorithm, h, ask.k, &keep),
+        };
+        knn::top_k(&mut scored, ask.k);
+        scored
+    }
+
+    /// Every item `algorithm` scores for a customer who bought `h` and
+    /// `keep` allows, unsorted (`popular`: the top `k`).
+    fn candidates(
+        &self,
+        algorithm: &Algorithm,
+        h: &[(u32, f64)],
+        k: usize,
+        keep: &dyn Fn(u32) -> bool,
+    ) -> Vec<(u32, f64)> {
+        match algorithm {
+            Algorithm::Popular => self.popular(k, keep),
+            Algorithm::Repeat => h.iter().copied().filter(|&(i, _)| keep(i)).collect(),
+            Algorithm::ItemKnn { matrix, .. } | Algorithm::Ease { matrix, .. } => {
                 let mut acc: Vec<(u32, f64)> = Vec::new();
                 let mut at = std::collections::HashMap::<u32, usize>::new();
                 for &(i, w) in h {
@@ -191,9 +295,42 @@ impl RecommenderModel {
                 acc.retain(|&(j, _)| keep(j));
                 acc
             }
-        };
-        knn::top_k(&mut scored, ask.k);
-        scored
+            Algorithm::Als {
+                params,
+                item_factors,
+                gram,
+            } => {
+                let x = als::customer_vector(h, item_factors, gram, params);
+                als::scores(&x, item_factors, params.factors)
+                    .into_iter()
+                    .enumerate()
+                    .map(|(j, s)| (j as u32, s))
+                    .filter(|&(j, _)| keep(j))
+                    .collect()
+            }
+            Algorithm::Hybrid { parts } => {
+                let mut total = vec![0.0; self.items.len()];
+                let mut scored = vec![false; self.items.len()];
+                for (weight, part) in parts {
+                    // Popular counts as a part over the whole catalogue.
+                    let list = self.candidates(part, h, self.items.len(), keep);
+                    let top = list.iter().map(|&(_, s)| s).fold(0.0_f64, f64::max);
+                    if top <= 0.0 {
+                        continue;
+                    }
+                    for (j, s) in list {
+                        if s > 0.0 {
+                            total[j as usize] += weight * s / top;
+                            scored[j as usize] = true;
+                        }
+                    }
+                }
+                (0..self.items.len())
+                    .filter(|&j| scored[j])
+                    .map(|j| (j as u32, total[j]))
+                    .collect()
+            }
+        }
     }
 
     /// A history given as item ids: the model's item numbers ascending,
@@ -224,24 +361,49 @@ impl RecommenderModel {
     /// The `k` items most similar to item `i` (itself left out), with their
     /// similarity; None when the algorithm has no item similarity.
     pub fn similar(&self, i: u32, k: usize) -> Option<Vec<(u32, f64)>> {
-        match &self.algorithm {
-            Algorithm::ItemKnn { matrix, .. } => {
-                let mut row: Vec<(u32, f64)> =
-                    matrix.row(i as usize).filter(|&(j, _)| j != i).collect();
-                knn::top_k(&mut row, k);
-                Some(row)
+        let mut row: Vec<(u32, f64)> = match &self.algorithm {
+            Algorithm::ItemKnn { matrix, .. } | Algorithm::Ease { matrix, .. } => {
+                matrix.row(i as usize).filter(|&(j, _)| j != i).collect()
             }
-            _ => None,
-        }
+            // The cosine of the item vectors.
+            Algorithm::Als {
+                params,
+                item_factors,
+                ..
+            } => {
+                let f = params.factors;
+                let norm = |j: usize| {
+                    item_factors[j * f..(j + 1) * f]
+                        .iter()
+                        .map(|&v| (v as f64) * (v as f64))
+                        .sum::<f64>()
+                        .sqrt()
+                };
+                let ni = norm(i as usize);
+                let xi: Vec<f64> = item_factors[i as usize * f..(i as usize + 1) * f]
+                    .iter()
+                    .map(|&v| v as f64)
+                    .collect();
+                als::scores(&xi, item_factors, f)
+                    .into_iter()
+                    .enumerate()
+                    .filter(|&(j, _)| j != i as usize)
+                    .map(|(j, s)| {
+                        let d = ni * norm(j);
+                        (j as u32, if d > 0.0 { s / d } else { 0.0 })
+                    })
+                    .collect()
+            }
+            _ => return None,
+        };
+        knn::top_k(&mut row, k);
+        Some(row)
     }
 
     /// Bytes the parsed model holds (its arrays and strings).
     pub fn bytes(&self) -> usize {
         let strings = |v: &[String]| v.iter().map(|s| s.capacity() + 24).sum::<usize>();
-        let own = match &self.algorithm {
-            Algorithm::ItemKnn { matrix, .. } => matrix.bytes(),
-            Algorithm::Popular | Algorithm::Repeat => 0,
-        };
+        let own = self.algorithm.bytes();
         strings(&self.items)
             + strings(&self.customers)
             + self.popularity.capacity() * 8
@@ -260,22 +422,13 @@ impl RecommenderModel {
             "fit_seconds": self.fit_seconds,
             "skipped": self.skipped,
         });
-        if let Algorithm::ItemKnn {
-            similarity,
-            neighbours,
-            matrix,
-        } = &self.algorithm
-        {
-            v["similarity"] = similarity.name().into();
-            v["neighbours"] = (*neighbours).into();
-            v["similarity_entries"] = matrix.indices.len().into();
-        }
+        self.algorithm.info(&mut v);
         v
     }
 }
 
 /// What to fit.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Fit {
     Popular,
     Repeat,
@@ -283,4 +436,67 @@ pub enum Fit {
         similarity: Similarity,
         neighbours: usize,
     },
+    Als(AlsParams),
+    Ease {
+        lambda: f64,
+        neighbours: usize,
+    },
+    Hybrid(Vec<(f64, Fit)>),
+}
+
+/// The customers and their histories when the model keeps them.
+fn keep(histories: bool, customers: Vec<String>, matrix: Csr) -> (Vec<String>, Csr) {
+    if histories {
+        (customers, matrix)
+    } else {
+        (Vec::new(), Csr::default())
+    }
+}
+
+/// Fit one algorithm on the customer × item matrix and its transpose.
+fn fit_part(fit: &Fit, by_customer: &Csr, by_item: &Csr) -> Algorithm {
+    let customers = by_customer.rows();
+    match fit {
+        Fit::Popular => Algorithm::Popular,
+        Fit::Repeat => Algorithm::Repeat,
+        Fit::ItemKnn {
+            similarity,
+            neighbours,
+        } => {
+            let w = knn::weighted(by_item.clone(), customers, *similarity);
+            Algorithm::ItemKnn {
+                similarity: *similarity,
+                neighbours: *neighbours,
+                matrix: knn::neighbours(&w, customers, *neighbours),
+            }
+        }
+        Fit::Als(params) => {
+            let (item_factors, _) = als::fit(by_customer, by_item, params);
+            let mut gram = als::gram(&item_factors, params.factors);
+            for d in 0..params.factors {
+                gram[d * params.factors + d] += params.regularization;
+            }
+            Algorithm::Als {
+                params: *params,
+                item_factors,
+                gram,
+            }
+        }
+        Fit::Ease { lambda, neighbours } => {
+            let n = by_item.rows();
+            let g = ease::gram(by_item, by_customer, *lambda);
+            Algorithm::Ease {
+                lambda: *lambda,
+                neighbours: *neighbours,
+                // lambda > 0 makes G positive definite.
+                matrix: ease::weights(g, n, *neighbours).unwrap_or_default(),
+            }
+        }
+        Fit::Hybrid(parts) => Algorithm::Hybrid {
+            parts: parts
+                .iter()
+                .map(|(w, f)| (*w, fit_part(f, by_customer, by_item)))
+                .collect(),
+        },
+    }
 }
