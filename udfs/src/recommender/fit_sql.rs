@@ -143,8 +143,9 @@ fn parse_options(text: &str) -> std::result::Result<Resolved, UdfError> {
         .is_some_and(|a| a.trim().eq_ignore_ascii_case("hybrid"));
     if is_hybrid {
         let mut filled = text.trim().to_string();
+        let used = options_of("hybrid", Some(o.get("parts").unwrap_or(DEFAULT_PARTS)));
         for (key, value) in HYBRID_DEFAULTS {
-            if o.get(key).is_none() {
+            if o.get(key).is_none() && used.contains(&key) {
                 filled.push_str(&format!(", {key}={value}"));
             }
         }
