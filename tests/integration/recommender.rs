@@ -316,3 +316,29 @@ fn ease_weights_match_numpy_on_the_sample_lake() {
         assert!(compared > 6000, "{compared} weights compared");
     });
 }
+
+/// EASE refuses a catalogue whose dense matrices do not fit the memory
+/// limit, saying so and naming max_items; with max_items it fits.
+#[test]
+fn ease_refuses_too_many_items_for_the_memory_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = dir.path().join("ease.toml");
+    let step = |options: &str| {
+        format!(
+            "name = \"ease\"\n[settings]\nmemory_limit_mb = 64\n[[steps]]\ntable = \"m\"\n\
+             sql = \"SELECT model_info(recommender_fit(customer_id, product_id, 1, '{options}')) AS info \
+             FROM transactions WHERE customer_id IS NOT NULL AND quantity > 0\"\n"
+        )
+    };
+    std::fs::write(&job, step("algorithm=ease")).unwrap();
+    let out = dir.path().join("out");
+    user_error(
+        run_job_on(&job, &sample_lake(), &out, "2011-12-09", &[]),
+        &[
+            "recommender_fit needs about",
+            "3665 items (algorithm=ease holds dense 3665 x 3665 matrices: set max_items",
+        ],
+    );
+    std::fs::write(&job, step("algorithm=ease, max_items=1000")).unwrap();
+    ok(run_job_on(&job, &sample_lake(), &out, "2011-12-09", &[]));
+}

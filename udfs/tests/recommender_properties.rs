@@ -3,9 +3,11 @@
 //! item–item similarity is symmetric where both directions are kept and a
 //! cosine similarity is at most 1; recommendations are at most k distinct
 //! items, best first, leave out what `exclude_seen` and `exclude` say, and
-//! ranking metrics stay in [0, 1].
+//! ranking metrics stay in [0, 1]. Every algorithm is covered: popular,
+//! repeat, item_knn, ALS, EASE and a hybrid.
 
 use crmlake_udfs::model::Model;
+use crmlake_udfs::recommender::als::AlsParams;
 use crmlake_udfs::recommender::interactions::{Collector, ItemFilter};
 use crmlake_udfs::recommender::knn::Similarity;
 use crmlake_udfs::recommender::metrics::ranking;
@@ -33,7 +35,26 @@ fn fits() -> impl Strategy<Value = Fit> {
             similarity: Similarity::Bm25 { k1: 1.2, b: 0.75 },
             neighbours: k
         }),
+        (1usize..5, 0u64..100).prop_map(|(f, seed)| Fit::Als(AlsParams {
+            factors: f,
+            iterations: 3,
+            seed,
+            regularization: 0.1,
+            ..AlsParams::default()
+        })),
+        (0usize..6, 0.1f64..20.0).prop_map(|(k, lambda)| Fit::Ease { lambda, neighbours: k }),
+        (0.1f64..1.0).prop_map(|w| Fit::Hybrid(vec![
+            (w, Fit::Repeat),
+            (1.0 - w + 0.01, Fit::ItemKnn { similarity: Similarity::Cosine, neighbours: 5 }),
+            (0.5, Fit::Ease { lambda: 1.0, neighbours: 0 }),
+        ])),
     ]
+}
+
+/// Whether the algorithm's scores are never negative (ALS and EASE weights
+/// can be).
+fn non_negative(how: &Fit) -> bool {
+    matches!(how, Fit::Popular | Fit::Repeat | Fit::ItemKnn { .. })
 }
 
 fn fit(rows: &[(u8, u8, f64)], how: Fit) -> RecommenderModel {
@@ -71,7 +92,7 @@ proptest! {
             let j = ((seed.wrapping_mul(6364136223846793005).wrapping_add(i as u64)) % n as u64) as usize;
             shuffled.swap(i, j);
         }
-        let (a, b) = (fit(&rows, how), fit(&shuffled, how));
+        let (a, b) = (fit(&rows, how.clone()), fit(&shuffled, how));
         // Sums of one (customer, item) may differ in the last bit when
         // rows arrive in another order; the canonical order makes them equal.
         prop_assert_eq!(a, b);
@@ -82,6 +103,7 @@ proptest! {
         rows in rows(), how in fits(), k in 1usize..8, customer in 0u8..17,
         exclude_seen in any::<bool>(), excluded in prop::collection::vec(0u8..10, 0..3),
     ) {
+        let positive = non_negative(&how);
         let m = fit(&rows, how);
         let mut exclude: Vec<u32> = excluded.iter().filter_map(|i| m.item(&format!("i{i}"))).collect();
         exclude.sort_unstable();
@@ -97,7 +119,7 @@ proptest! {
             prop_assert!(w[0].1 >= w[1].1);
         }
         for (i, s) in &got {
-            prop_assert!(s.is_finite() && *s >= 0.0);
+            prop_assert!(s.is_finite() && (*s >= 0.0 || !positive));
             prop_assert!(exclude.binary_search(i).is_err());
             if let (Some(r), true) = (row, exclude_seen) {
                 prop_assert!(m.history.row(r).all(|(j, _)| j != *i));
@@ -112,7 +134,7 @@ proptest! {
         rows in rows(), how in fits(), k in 1usize..8, exclude_seen in any::<bool>(),
     ) {
         let ones: Vec<(u8, u8, f64)> = rows.iter().map(|&(c, i, _)| (c, i, 1.0)).collect();
-        let (with, without) = (fit_with(&ones, how, true), fit_with(&ones, how, false));
+        let (with, without) = (fit_with(&ones, how.clone(), true), fit_with(&ones, how, false));
         for c in 0u8..15 {
             let items: Vec<String> = ones.iter().filter(|r| r.0 == c).map(|r| format!("i{}", r.1)).collect();
             let ask = Ask { k, exclude_seen, exclude: &[] };

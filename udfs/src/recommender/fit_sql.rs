@@ -270,6 +270,14 @@ fn work_bytes(fit: &Fit, matrix: usize, customers: usize, items: usize, historie
     }
 }
 
+fn uses_ease(fit: &Fit) -> bool {
+    match fit {
+        Fit::Ease { .. } => true,
+        Fit::Hybrid(parts) => parts.iter().any(|(_, f)| uses_ease(f)),
+        _ => false,
+    }
+}
+
 /// One algorithm's fit from its options.
 fn parse_fit(
     algorithm: &str,
@@ -635,8 +643,13 @@ impl Accumulator for FitAccumulator {
         let _memory = crate::memory::reserve(
             NAME,
             &format!(
-                "fit on {} customers and {items} items",
-                data.customers.len()
+                "fit on {} customers and {items} items{}",
+                data.customers.len(),
+                if uses_ease(&self.options.fit) {
+                    format!(" (algorithm=ease holds dense {items} x {items} matrices: set max_items to keep fewer items)")
+                } else {
+                    String::new()
+                }
             ),
             work,
         )?;
