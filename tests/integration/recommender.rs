@@ -272,8 +272,8 @@ fn als_matches_implicit_ranking_quality_on_the_sample_lake() {
 /// (tests/fixtures/recommender/ease_weights.csv) to 1e-9.
 #[test]
 fn ease_weights_match_numpy_on_the_sample_lake() {
-    let text =
-        std::fs::read_to_string(root().join("tests/fixtures/recommender/ease_weights.csv")).unwrap();
+    let text = std::fs::read_to_string(root().join("tests/fixtures/recommender/ease_weights.csv"))
+        .unwrap();
     let mut want: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
     for line in text.lines().skip(1) {
         let f: Vec<&str> = line.split(',').collect();

@@ -42,11 +42,26 @@ fn fits() -> impl Strategy<Value = Fit> {
             regularization: 0.1,
             ..AlsParams::default()
         })),
-        (0usize..6, 0.1f64..20.0).prop_map(|(k, lambda)| Fit::Ease { lambda, neighbours: k }),
+        (0usize..6, 0.1f64..20.0).prop_map(|(k, lambda)| Fit::Ease {
+            lambda,
+            neighbours: k
+        }),
         (0.1f64..1.0).prop_map(|w| Fit::Hybrid(vec![
             (w, Fit::Repeat),
-            (1.0 - w + 0.01, Fit::ItemKnn { similarity: Similarity::Cosine, neighbours: 5 }),
-            (0.5, Fit::Ease { lambda: 1.0, neighbours: 0 }),
+            (
+                1.0 - w + 0.01,
+                Fit::ItemKnn {
+                    similarity: Similarity::Cosine,
+                    neighbours: 5
+                }
+            ),
+            (
+                0.5,
+                Fit::Ease {
+                    lambda: 1.0,
+                    neighbours: 0
+                }
+            ),
         ])),
     ]
 }

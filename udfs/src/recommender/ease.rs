@@ -117,7 +117,7 @@ mod tests {
                     by_customer.values.push(v);
                 }
             }
-            by_customer.indptr.push(by_customer.indices.len() as u64);
+            by_customer.indptr.push(by_customer.indices.len());
         }
         let by_item = by_customer.transpose(3);
         let lambda = 0.5;
@@ -125,9 +125,9 @@ mod tests {
         let b = weights(g.clone(), 3, 0).expect("positive definite");
         // Dense B with a zero diagonal.
         let mut dense = [[0.0; 3]; 3];
-        for i in 0..3 {
+        for (i, row) in dense.iter_mut().enumerate() {
             for (j, w) in b.row(i) {
-                dense[i][j as usize] = w;
+                row[j as usize] = w;
             }
         }
         // Stationarity of ‖X − XB‖² + λ‖B‖² in each off-diagonal B_ij, with

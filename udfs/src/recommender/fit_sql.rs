@@ -9,10 +9,19 @@
 //! weight is an error giving how many rows of the batch have one.
 //!
 //! Options:
-//! - `algorithm`: `item_knn` (default), `popular` or `repeat` (see
-//!   [`super::model::Algorithm`]);
+//! - `algorithm`: `item_knn` (default), `als`, `ease`, `hybrid`, or the
+//!   baselines `popular` and `repeat` (see [`super::model::Algorithm`]);
 //! - for `item_knn`: `similarity` = `bm25` (default), `cosine` or `tfidf`;
 //!   `neighbours` (K, default 100); `bm25_k1` (1.2) and `bm25_b` (0.75);
+//! - for `als` ([`super::als`]): `factors` (64), `regularization` (0.01),
+//!   `alpha` (1), `iterations` (15), `cg_steps` (3), `seed` (1),
+//!   `confidence` = `one_plus` (1 + alpha·w, default) or `linear` (alpha·w);
+//! - for `ease` ([`super::ease`]): `lambda` (100) and `neighbours` (the
+//!   weights kept per item, 200; 0 keeps all);
+//! - for `hybrid`: `parts` = `name:weight+...` over popular, repeat,
+//!   item_knn, als and ease (default [`DEFAULT_PARTS`]), each part taking its
+//!   own options from the same string; unless given, the default hybrid's
+//!   parts take [`HYBRID_DEFAULTS`];
 //! - for all: `min_item_customers` (items bought by fewer customers are
 //!   left out, default 1) and `max_items` (keep only the most popular);
 //! - `histories` (`true`): keep each customer's items in the model, so
@@ -57,7 +66,7 @@ pub fn entry() -> FunctionEntry {
         name: NAME,
         kind: FunctionKind::Aggregate,
         signature: "recommender_fit(customer_id, item, weight [, options]) -> model",
-        description: "Fit a per-customer recommender on (customer, item, weight) rows: algorithm=item_knn (similarity=bm25|cosine|tfidf, neighbours=K), popular or repeat; options min_item_customers, max_items",
+        description: "Fit a per-customer recommender on (customer, item, weight) rows: algorithm=item_knn (similarity=bm25|cosine|tfidf, neighbours=K), als (factors, regularization, alpha, iterations, seed), ease (lambda, neighbours), hybrid (parts=repeat:0.3+item_knn:0.2+als:0.3+ease:0.2), popular or repeat; options min_item_customers, max_items, histories",
         example: "SELECT model_info(recommender_fit(c, item, 1, 'algorithm=item_knn, similarity=cosine, neighbours=10')) FROM (VALUES (1, 'tea'), (1, 'cups'), (2, 'tea'), (2, 'cups'), (3, 'tea'), (3, 'sugar')) AS t(c, item)",
         registration: Registration::Aggregate(Arc::new(AggregateUDF::from(RecommenderFit::new()))),
     }
@@ -347,9 +356,11 @@ fn parse_fit(
                     None => false,
                     Some(s) if s == "one_plus" => false,
                     Some(s) if s == "linear" => true,
-                    Some(s) => return Err(bad(format!(
+                    Some(s) => {
+                        return Err(bad(format!(
                         "confidence must be one_plus (1 + alpha*w) or linear (alpha*w), got '{s}'"
-                    ))),
+                    )))
+                    }
                 },
             };
             if !(1..=1024).contains(&p.factors) {

@@ -6,6 +6,8 @@
 //!   so a model does not depend on row order or partitioning;
 //! - [`knn`]: item–item neighbours by cosine, TF-IDF or BM25 weighting, as
 //!   the `implicit` library computes them;
+//! - [`als`]: implicit-feedback matrix factorisation (Hu, Koren & Volinsky);
+//! - [`ease`]: Steck's closed-form item–item model;
 //! - [`model`]: the fitted model (algorithm, items, histories, popularity)
 //!   and its scoring;
 //! - [`metrics`]: precision, recall, NDCG, AP and hit at k;
@@ -14,7 +16,9 @@
 //!   (`recommendations`, all customers at once), [`metrics_sql`]
 //!   (`ranking_metrics`), [`eval_sql`] (`recommender_eval`).
 //!
-//! Algorithms here: `item_knn`, and the baselines `popular` and `repeat`.
+//! Algorithms here: `item_knn`, `als`, `ease`, a `hybrid` blend of them,
+//! and the baselines `popular` and `repeat`. Dense linear algebra (Gram
+//! matrices, Cholesky) comes from `faer`.
 
 pub mod als;
 pub mod ease;
