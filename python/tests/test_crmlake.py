@@ -268,6 +268,31 @@ def test_basket_fit_and_recommend():
     assert [str(x) for x in popular] == ["39", "48"]
 
 
+# --- per-customer recommenders -------------------------------------------------------
+
+BOUGHT = "(VALUES (1, 'tea'), (1, 'cups'), (2, 'tea'), (2, 'cups'), (3, 'tea'), (3, 'sugar')) AS t(c, item)"
+
+
+def test_recommenders_ease_hybrid_and_content():
+    c = session()
+    # EASE, lambda 1: NumPy's B = -P / diag(P), P = inv(XtX + I) gives
+    # customer 3 (sugar, tea) the scores tea 0.5, sugar 0.375, cups 0.2857.
+    ease = one(c, f"SELECT recommend_for(recommender_fit(c, item, 1, 'algorithm=ease, lambda=1'), 3, 3) FROM {BOUGHT}")
+    assert [e["item"] for e in ease] == ["tea", "sugar", "cups"]
+    close(ease[2]["score"], 2.0 / 7.0, 1e-12, "EASE score of cups")
+    # The hybrid blend by hand: repeat (tea 1, sugar 1) + popular / 3.
+    hybrid = one(c, f"SELECT recommend_for(recommender_fit(c, item, 1, 'algorithm=hybrid, parts=repeat:1+popular:1'), 3, 3) FROM {BOUGHT}")
+    assert [(e["item"], round(e["score"], 9)) for e in hybrid] == [("tea", 2.0), ("sugar", 1.333333333), ("cups", 0.666666667)]
+    info = json.loads(one(c, f"SELECT model_info(recommender_fit(c, item, 1, 'algorithm=als, factors=2, iterations=3')) FROM {BOUGHT}"))
+    assert (info["algorithm"], info["factors"], info["confidence"]) == ("als", 2, "one_plus")
+    # Content: "red mug" and "red cup" share the word red.
+    similar = one(c, "SELECT similar_items(content_fit(item, text, 'ngrams=word'), 'red mug', 2) FROM "
+                     "(VALUES ('red mug', 'red mug'), ('red cup', 'red cup'), ('tea', 'tea')) AS t(item, text)")
+    assert [e["item"] for e in similar] == ["red cup"]
+    a, b = math.log(4 / 3) + 1, math.log(2) + 1
+    close(similar[0]["score"], a * a / (a * a + 2 * b * b), 1e-12, "cosine of red mug and red cup")
+
+
 # --- lifetime value ----------------------------------------------------------------
 
 

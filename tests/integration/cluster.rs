@@ -421,6 +421,22 @@ fn family_queries() -> Vec<(&'static str, String)> {
                 .into(),
         ),
         (
+            "recommender_fit als, ease and hybrid, and content_fit",
+            "WITH m AS (SELECT recommender_fit(customer_id, product_id, 1, 'algorithm=als, factors=8, iterations=3') AS als, \
+                               recommender_fit(customer_id, product_id, 1, 'algorithm=ease, lambda=50') AS ease, \
+                               recommender_fit(customer_id, product_id, 1, 'algorithm=hybrid, parts=repeat:0.5+ease:0.5') AS hybrid \
+                        FROM transactions WHERE ts < TIMESTAMP '2024-04-01 00:00:00'), \
+                  t AS (SELECT content_fit(product_id, description, 'ngrams=word') AS content FROM transactions), \
+                  c AS (SELECT DISTINCT customer_id, product_id FROM transactions \
+                        ORDER BY customer_id, product_id LIMIT 200) \
+             SELECT c.customer_id, c.product_id, recommend_for(m.als, c.customer_id, 5) AS als, \
+                    recommend_for(m.ease, c.customer_id, 5) AS ease, \
+                    recommend_for(m.hybrid, c.customer_id, 5, 'exclude_seen=true') AS hybrid, \
+                    similar_items(t.content, c.product_id, 3) AS content \
+             FROM c CROSS JOIN m CROSS JOIN t ORDER BY c.customer_id, c.product_id"
+                .into(),
+        ),
+        (
             "recommendations",
             "SELECT * FROM recommendations('SELECT recommender_fit(customer_id, product_id, 1, ''neighbours=20'') AS model FROM transactions', \
                                            'SELECT DISTINCT customer_id FROM transactions', 5) \

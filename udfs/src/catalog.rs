@@ -58,6 +58,7 @@ pub fn catalog() -> Vec<FunctionEntry> {
         feedback::learned_sql::train_entry(),
         feedback::learned_sql::score_entry(),
         recommender::fit_sql::entry(),
+        recommender::content_sql::entry(),
         recommender::recommend_sql::recommend_entry(),
         recommender::recommend_sql::similar_entry(),
         recommender::recommendations_sql::entry(),

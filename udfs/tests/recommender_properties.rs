@@ -8,6 +8,7 @@
 
 use crmlake_udfs::model::Model;
 use crmlake_udfs::recommender::als::AlsParams;
+use crmlake_udfs::recommender::content::Ngrams;
 use crmlake_udfs::recommender::interactions::{Collector, ItemFilter};
 use crmlake_udfs::recommender::knn::Similarity;
 use crmlake_udfs::recommender::metrics::ranking;
@@ -91,6 +92,27 @@ fn fit_with(rows: &[(u8, u8, f64)], how: Fit, histories: bool) -> RecommenderMod
 }
 
 proptest! {
+    /// content_fit's model: stored and read back unchanged; cosines in
+    /// [0, 1] (1 + rounding) and symmetric where both directions are kept.
+    #[test]
+    fn a_content_model_round_trips_and_its_cosines_are_symmetric(
+        texts in prop::collection::vec("[a-d ]{0,12}", 1..8), k in 1usize..10,
+    ) {
+        let items: Vec<String> = (0..texts.len()).map(|i| format!("i{i}")).collect();
+        let mut m = RecommenderModel::content(items, &texts, Ngrams::Both, 1, k);
+        m.fit_seconds = 0.0;
+        let model = Model::Recommender { params: serde_json::Map::new(), model: m.clone() };
+        prop_assert_eq!(Model::parse("test", &model.to_json()).unwrap(), model);
+        for i in 0..texts.len() as u32 {
+            for (j, s) in m.similar(i, 10).unwrap() {
+                prop_assert!((0.0..=1.0 + 1e-12).contains(&s));
+                if let Some(back) = m.similar(j, 10).unwrap().iter().find(|p| p.0 == i) {
+                    prop_assert!((back.1 - s).abs() < 1e-12);
+                }
+            }
+        }
+    }
+
     #[test]
     fn a_model_round_trips_through_its_stored_form(rows in rows(), how in fits(), histories in any::<bool>()) {
         let model = Model::Recommender { params: serde_json::Map::new(), model: fit_with(&rows, how, histories) };

@@ -35,8 +35,9 @@
 //! of a CG step for a block of 1,024 rows at once (one matrix product, with
 //! faer's run-time choice of vector instructions; our release build targets
 //! baseline x86-64), and the scoring solves (Cholesky). The sparse sums over
-//! each row's items are short loops here. At 1M customers the fit still
-//! takes 2.6× implicit's time (benches/RESULTS.md): not yet profiled.
+//! each row's items are short loops here, compiled for AVX2 / AVX-512 too
+//! ([`crate::simd`]): at 1M customers that took the fit from 125.7 s to
+//! 49.2 s (implicit: 45.0 s; benches/RESULTS.md).
 
 use faer::linalg::solvers::Solve;
 use faer::{Mat, Side};
@@ -167,11 +168,19 @@ fn sweep(m: &Csr, x: &mut [f32], y: &[f32], p: &AlsParams) {
     });
 }
 
-/// `p.cg_steps` conjugate-gradient steps on (G + Σ (c − 1) y yᵀ) x = Σ c y
-/// for each row of `block` (rows `first..` of `m`), from its current value;
-/// `g` already holds λI. The G·d products of all rows of the block are one
-/// matrix product (faer, vectorised); the sparse sums are per row.
-fn solve_block(block: &mut [f32], first: usize, m: &Csr, y: &[f32], g: &[f64], p: &AlsParams) {
+crate::wide_kernel! {
+    /// `p.cg_steps` conjugate-gradient steps on (G + Σ (c − 1) y yᵀ) x = Σ c y
+    /// for each row of `block` (rows `first..` of `m`), from its current
+    /// value; `g` already holds λI. The G·d products of all rows of the
+    /// block are one matrix product (faer); the sparse sums are per row,
+    /// compiled for the widest vector instructions the CPU has
+    /// ([`crate::simd`]; the same bits on every path).
+    fn solve_block(block: &mut [f32], first: usize, m: &Csr, y: &[f32], g: &[f64], p: &AlsParams)
+        = solve_block_avx512, solve_block_avx2, solve_block_body;
+}
+
+#[inline(always)]
+fn solve_block_body(block: &mut [f32], first: usize, m: &Csr, y: &[f32], g: &[f64], p: &AlsParams) {
     let f = p.factors;
     let rows = block.len() / f;
     let mut x: Vec<f64> = block.iter().map(|&v| v as f64).collect();
@@ -277,6 +286,7 @@ pub fn scores(x: &[f64], y: &[f32], f: usize) -> Vec<f64> {
 /// Dot products with eight independent sums, so the compiler can use
 /// vector registers (a single running sum is one long chain of dependent
 /// additions).
+#[inline(always)]
 fn dot(a: &[f64], b: &[f64]) -> f64 {
     let mut acc = [0.0f64; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
@@ -290,6 +300,7 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     acc.iter().sum::<f64>() + tail
 }
 
+#[inline(always)]
 fn dot32(a: &[f32], b: &[f64]) -> f64 {
     let mut acc = [0.0f64; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
@@ -303,6 +314,7 @@ fn dot32(a: &[f32], b: &[f64]) -> f64 {
     acc.iter().sum::<f64>() + tail
 }
 
+#[inline(always)]
 fn axpy32(t: f64, a: &[f32], out: &mut [f64]) {
     for (o, &a) in out.iter_mut().zip(a) {
         *o += t * a as f64;
@@ -312,6 +324,45 @@ fn axpy32(t: f64, a: &[f32], out: &mut [f64]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every vector-instruction path gives the same bits.
+    #[test]
+    fn every_simd_path_solves_alike() {
+        let f = 11;
+        let rows = 40;
+        let items = 9;
+        let mut m = Csr {
+            indptr: vec![0],
+            ..Csr::default()
+        };
+        for r in 0..rows {
+            for j in 0..items {
+                if (r * 7 + j * 3) % 4 == 0 {
+                    m.indices.push(j as u32);
+                    m.values.push(1.0 + ((r + j) % 3) as f64);
+                }
+            }
+            m.indptr.push(m.indices.len());
+        }
+        let p = AlsParams {
+            factors: f,
+            ..AlsParams::default()
+        };
+        let y = start(items, f, 3, 1);
+        let mut g = gram(&y, f);
+        for d in 0..f {
+            g[d * f + d] += p.regularization;
+        }
+        let mut results = Vec::new();
+        crate::simd::each_path(|_| {
+            let mut block = start(rows, f, 3, 0);
+            solve_block(&mut block, 0, &m, &y, &g, &p);
+            results.push(block);
+        });
+        for r in &results[1..] {
+            assert_eq!(r, &results[0]);
+        }
+    }
 
     /// A small matrix whose exact ALS half-step is known by a dense solve.
     #[test]

@@ -8,6 +8,8 @@
 //!   the `implicit` library computes them;
 //! - [`als`]: implicit-feedback matrix factorisation (Hu, Koren & Volinsky);
 //! - [`ease`]: Steck's closed-form item–item model;
+//! - [`content`]: item similarity from TF-IDF vectors of item texts
+//!   (`content_fit`, in [`content_sql`]);
 //! - [`model`]: the fitted model (algorithm, items, histories, popularity)
 //!   and its scoring;
 //! - [`metrics`]: precision, recall, NDCG, AP and hit at k;
@@ -21,6 +23,8 @@
 //! matrices, Cholesky) comes from `faer`.
 
 pub mod als;
+pub mod content;
+pub mod content_sql;
 pub mod ease;
 pub mod eval_sql;
 pub mod fit_sql;

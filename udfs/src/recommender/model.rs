@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::als::{self, AlsParams};
+use super::content::Ngrams;
 use super::ease;
 use super::interactions::{Csr, Interactions};
 use super::knn::{self, Similarity};
@@ -39,6 +40,14 @@ pub enum Algorithm {
         neighbours: usize,
         matrix: Csr,
     },
+    /// Content-based ([`content`]): row i holds item i's most similar items
+    /// by the cosine of their TF-IDF text vectors.
+    Content {
+        ngrams: Ngrams,
+        neighbours: usize,
+        features: usize,
+        matrix: Csr,
+    },
     /// A blend of parts fitted on the same interactions: each part's scores
     /// for the customer divided by that part's largest, then summed with
     /// the part's weight.
@@ -54,12 +63,15 @@ impl Algorithm {
             Algorithm::Als { .. } => "als",
             Algorithm::Ease { .. } => "ease",
             Algorithm::Hybrid { .. } => "hybrid",
+            Algorithm::Content { .. } => "content",
         }
     }
 
     fn bytes(&self) -> usize {
         match self {
-            Algorithm::ItemKnn { matrix, .. } | Algorithm::Ease { matrix, .. } => matrix.bytes(),
+            Algorithm::ItemKnn { matrix, .. }
+            | Algorithm::Ease { matrix, .. }
+            | Algorithm::Content { matrix, .. } => matrix.bytes(),
             Algorithm::Als {
                 item_factors, gram, ..
             } => item_factors.capacity() * 4 + gram.capacity() * 8,
@@ -108,6 +120,17 @@ impl Algorithm {
                     })
                     .collect::<Vec<_>>()
                     .into();
+            }
+            Algorithm::Content {
+                ngrams,
+                neighbours,
+                features,
+                matrix,
+            } => {
+                v["ngrams"] = ngrams.name().into();
+                v["neighbours"] = (*neighbours).into();
+                v["features"] = (*features).into();
+                v["similarity_entries"] = matrix.indices.len().into();
             }
             Algorithm::Popular | Algorithm::Repeat => {}
         }
@@ -220,6 +243,37 @@ impl RecommenderModel {
         }
     }
 
+    /// A content-based model of `items` (sorted, distinct) described by
+    /// `texts` (see [`super::content`]). It knows no customers: recommend
+    /// from a list of items.
+    pub fn content(
+        items: Vec<String>,
+        texts: &[String],
+        ngrams: Ngrams,
+        min_df: usize,
+        neighbours: usize,
+    ) -> RecommenderModel {
+        let started = std::time::Instant::now();
+        let (matrix, features) = super::content::similarities(texts, ngrams, min_df, neighbours);
+        RecommenderModel {
+            algorithm: Algorithm::Content {
+                ngrams,
+                neighbours,
+                features,
+                matrix,
+            },
+            popularity: vec![0; items.len()],
+            items,
+            customers: Vec::new(),
+            history: Csr::default(),
+            fit_seconds: started.elapsed().as_secs_f64(),
+            histories: false,
+            fitted_customers: 0,
+            fitted_pairs: 0,
+            skipped: serde_json::Map::new(),
+        }
+    }
+
     /// The row of `customer` in the history, if the model knows them.
     pub fn customer(&self, customer: &str) -> Option<usize> {
         self.customers
@@ -278,7 +332,9 @@ impl RecommenderModel {
         match algorithm {
             Algorithm::Popular => self.popular(k, keep),
             Algorithm::Repeat => h.iter().copied().filter(|&(i, _)| keep(i)).collect(),
-            Algorithm::ItemKnn { matrix, .. } | Algorithm::Ease { matrix, .. } => {
+            Algorithm::ItemKnn { matrix, .. }
+            | Algorithm::Ease { matrix, .. }
+            | Algorithm::Content { matrix, .. } => {
                 let mut acc: Vec<(u32, f64)> = Vec::new();
                 let mut at = std::collections::HashMap::<u32, usize>::new();
                 for &(i, w) in h {
@@ -348,10 +404,11 @@ impl RecommenderModel {
         out
     }
 
-    /// The `k` most popular items `keep` allows, with their customer counts.
+    /// The `k` most popular items `keep` allows, with their customer counts
+    /// (none for a content model, which knows no customers).
     fn popular(&self, k: usize, keep: &dyn Fn(u32) -> bool) -> Vec<(u32, f64)> {
         let mut all: Vec<(u32, f64)> = (0..self.items.len() as u32)
-            .filter(|&i| keep(i))
+            .filter(|&i| keep(i) && self.popularity[i as usize] > 0)
             .map(|i| (i, self.popularity[i as usize] as f64))
             .collect();
         knn::top_k(&mut all, k);
@@ -362,7 +419,9 @@ impl RecommenderModel {
     /// similarity; None when the algorithm has no item similarity.
     pub fn similar(&self, i: u32, k: usize) -> Option<Vec<(u32, f64)>> {
         let mut row: Vec<(u32, f64)> = match &self.algorithm {
-            Algorithm::ItemKnn { matrix, .. } | Algorithm::Ease { matrix, .. } => {
+            Algorithm::ItemKnn { matrix, .. }
+            | Algorithm::Ease { matrix, .. }
+            | Algorithm::Content { matrix, .. } => {
                 matrix.row(i as usize).filter(|&(j, _)| j != i).collect()
             }
             // The cosine of the item vectors.
