@@ -36,8 +36,8 @@
 //! faer's run-time choice of vector instructions; our release build targets
 //! baseline x86-64), and the scoring solves (Cholesky). The sparse sums over
 //! each row's items are short loops here, compiled for AVX2 / AVX-512 too
-//! ([`crate::simd`]): at 1M customers that took the fit from 125.7 s to
-//! 49.2 s (implicit: 45.0 s; benches/RESULTS.md).
+//! ([`crate::simd`]). At 1M customers the fit takes 29.9 s and implicit's 38.2 s
+//! (benches/RESULTS.md).
 
 use faer::linalg::solvers::Solve;
 use faer::{Mat, Side};
@@ -156,14 +156,20 @@ pub fn gram(y: &[f32], f: usize) -> Vec<f64> {
 }
 
 /// One half-sweep: every row of `x` (the side `m` has rows for) re-solved
-/// against the fixed `y`, in blocks of [`CHUNK`] rows.
+/// against the fixed `y`, in blocks of at most [`CHUNK`] rows and at least 64
+/// blocks when there are enough rows (the item side has few rows with many
+/// entries each: one block would leave all but one thread idle). Block
+/// bounds depend only on the row count, so results do not depend on the
+/// pool's size.
 fn sweep(m: &Csr, x: &mut [f32], y: &[f32], p: &AlsParams) {
     let f = p.factors;
     let mut g = gram(y, f);
     for d in 0..f {
         g[d * f + d] += p.regularization;
     }
-    pool::for_each_chunk_mut(x, CHUNK * f, |start, part| {
+    let rows = m.rows();
+    let block = rows.div_ceil(64).clamp(1, CHUNK);
+    pool::for_each_chunk_mut(x, block * f, |start, part| {
         solve_block(part, start / f, m, y, &g, p);
     });
 }
