@@ -1,4 +1,4 @@
-//! `recommender_fit(customer_id, item, weight [, options])` aggregate →
+//! `recommender_fit(customer_id, item, weight [, ts] [, options])` aggregate →
 //! recommender model (a JSON value like every crmlake model).
 //!
 //! Rows are (customer, item, weight): e.g. one row per invoice line with
@@ -24,6 +24,12 @@
 //!   parts take [`HYBRID_DEFAULTS`];
 //! - for all: `min_item_customers` (items bought by fewer customers are
 //!   left out, default 1) and `max_items` (keep only the most popular);
+//! - `recency_half_life_days` with `as_of` (a date) and the rows' times as
+//!   a fifth argument, `recommender_fit(customer_id, item, weight, ts,
+//!   options)`: each row's weight is multiplied by 2^(−(as_of − ts) /
+//!   half-life), so a purchase one half-life before `as_of` counts half
+//!   (rows after `as_of` count more than 1; a row without a time is
+//!   skipped as `null_weight`);
 //! - `histories` (`true`): keep each customer's items in the model, so
 //!   `recommend_for(model, customer_id, k)` finds them. With `false` the
 //!   model holds only the items' side (small at millions of customers) and
@@ -38,7 +44,10 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, StringArray, UInt32Array};
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type, Int64Type, UInt32Type};
+use datafusion::arrow::datatypes::{
+    DataType, Field, FieldRef, Float64Type, Int64Type, TimeUnit, TimestampMicrosecondType,
+    UInt32Type,
+};
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
@@ -65,8 +74,8 @@ pub fn entry() -> FunctionEntry {
     FunctionEntry {
         name: NAME,
         kind: FunctionKind::Aggregate,
-        signature: "recommender_fit(customer_id, item, weight [, options]) -> model",
-        description: "Fit a per-customer recommender on (customer, item, weight) rows: algorithm=item_knn (similarity=bm25|cosine|tfidf, neighbours=K), als (factors, regularization, alpha, iterations, seed), ease (lambda, neighbours), hybrid (parts=repeat:0.3+item_knn:0.2+als:0.3+ease:0.2), popular or repeat; options min_item_customers, max_items, histories",
+        signature: "recommender_fit(customer_id, item, weight [, ts] [, options]) -> model",
+        description: "Fit a per-customer recommender on (customer, item, weight) rows: algorithm=item_knn (similarity=bm25|cosine|tfidf, neighbours=K), als (factors, regularization, alpha, iterations, seed), ease (lambda, neighbours), hybrid (parts=repeat:0.3+item_knn:0.2+als:0.3+ease:0.2), popular or repeat; options min_item_customers, max_items, histories, and recency_half_life_days with as_of (the rows' times as the fourth argument)",
         example: "SELECT model_info(recommender_fit(c, item, 1, 'algorithm=item_knn, similarity=cosine, neighbours=10')) FROM (VALUES (1, 'tea'), (1, 'cups'), (2, 'tea'), (2, 'cups'), (3, 'tea'), (3, 'sugar')) AS t(c, item)",
         registration: Registration::Aggregate(Arc::new(AggregateUDF::from(RecommenderFit::new()))),
     }
@@ -137,7 +146,13 @@ pub fn options_of(algorithm: &str, parts: Option<&str>) -> Vec<&'static str> {
 
 /// The options, resolved, and what the model shows of them.
 fn parse_options(text: &str) -> std::result::Result<Resolved, UdfError> {
-    let mut known = vec!["algorithm", "histories", "parts"];
+    let mut known = vec![
+        "algorithm",
+        "histories",
+        "parts",
+        "recency_half_life_days",
+        "as_of",
+    ];
     known.extend(KNN_OPTIONS);
     known.extend(ALS_OPTIONS);
     known.extend(EASE_OPTIONS);
@@ -240,7 +255,29 @@ fn parse_options(text: &str) -> std::result::Result<Resolved, UdfError> {
     if !histories {
         shown.insert("histories".into(), false.into());
     }
+    let decay = match (o.get("recency_half_life_days"), o.get("as_of")) {
+        (None, None) => None,
+        (Some(_), Some(day)) => {
+            let h: f64 = o.parse_or("recency_half_life_days", 0.0)?;
+            if !(h > 0.0 && h.is_finite()) {
+                return Err(bad(format!(
+                    "recency_half_life_days must be a number > 0, got {h}"
+                )));
+            }
+            let days = crate::constant_args::to_date(&ScalarValue::Utf8(Some(day.trim().into())))
+                .ok_or_else(|| bad(format!("as_of must be a date (YYYY-MM-DD), got '{day}'")))?;
+            shown.insert("recency_half_life_days".into(), h.into());
+            shown.insert("as_of".into(), day.trim().into());
+            Some((h * 86_400e6, days as i64 * 86_400_000_000))
+        }
+        _ => {
+            return Err(bad(
+                "recency_half_life_days needs as_of (the date the weights are 1 on), and as_of needs recency_half_life_days".into(),
+            ))
+        }
+    };
     Ok(Resolved {
+        decay,
         fit,
         filter: ItemFilter {
             min_item_customers,
@@ -421,6 +458,9 @@ struct Resolved {
     fit: Fit,
     filter: ItemFilter,
     histories: bool,
+    /// `recency_half_life_days` and `as_of`: (half-life in microseconds,
+    /// as_of in microseconds since 1970).
+    decay: Option<(f64, i64)>,
     shown: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -451,10 +491,10 @@ impl AggregateUDFImpl for RecommenderFit {
         &self.signature
     }
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        if !(3..=4).contains(&arg_types.len()) {
+        if !(3..=5).contains(&arg_types.len()) {
             return Err(UdfError::arity(
                 NAME,
-                "customer_id, item, weight [, options]",
+                "customer_id, item, weight [, ts] [, options]",
                 arg_types.len(),
             )
             .into());
@@ -473,8 +513,35 @@ impl AggregateUDFImpl for RecommenderFit {
             coerce_id(NAME, "item", &arg_types[1])?,
             DataType::Float64,
         ];
-        if let Some(t) = arg_types.get(3) {
-            out.push(coerce_options(NAME, t)?);
+        let is_time = |t: &DataType| {
+            matches!(
+                t,
+                DataType::Timestamp(..) | DataType::Date32 | DataType::Date64
+            )
+        };
+        match arg_types.len() {
+            5 => {
+                if !is_time(&arg_types[3]) {
+                    return Err(UdfError::argument(
+                        NAME,
+                        "ts",
+                        format!("must be a TIMESTAMP or DATE, got {}", arg_types[3]),
+                    )
+                    .into());
+                }
+                out.push(DataType::Timestamp(TimeUnit::Microsecond, None));
+                out.push(coerce_options(NAME, &arg_types[4])?);
+            }
+            4 if is_time(&arg_types[3]) => {
+                return Err(UdfError::argument(
+                    NAME,
+                    "ts",
+                    "is read only with the options recency_half_life_days and as_of: pass them as the fifth argument",
+                )
+                .into())
+            }
+            4 => out.push(coerce_options(NAME, &arg_types[3])?),
+            _ => {}
         }
         Ok(out)
     }
@@ -482,15 +549,25 @@ impl AggregateUDFImpl for RecommenderFit {
         Ok(DataType::Utf8View)
     }
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        let at = args.exprs.len().saturating_sub(1);
         let text = if args.exprs.len() > 3 {
-            constant_text(NAME, "options", &constant(NAME, "options", args.exprs, 3)?)?
+            constant_text(NAME, "options", &constant(NAME, "options", args.exprs, at)?)?
         } else {
             String::new()
         };
+        let options = parse_options(&text)?;
+        if (args.exprs.len() == 5) != options.decay.is_some() {
+            return Err(UdfError::argument(
+                NAME,
+                "ts",
+                "recency_half_life_days needs the rows' times: recommender_fit(customer_id, item, weight, ts, options)",
+            )
+            .into());
+        }
         Ok(Box::new(FitAccumulator {
             rows: Collector::default(),
             skipped: [0; 3],
-            options: parse_options(&text)?,
+            options,
         }))
     }
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
@@ -565,7 +642,23 @@ impl FitAccumulator {
 
 impl Accumulator for FitAccumulator {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        self.add(&values[0], &values[1], &values[2])
+        match (self.options.decay, values.get(3)) {
+            // Each row's weight times 2^(−(as_of − ts) / half-life); a row
+            // without a time is skipped as a NULL weight would be.
+            (Some((half_life, as_of)), Some(ts)) if values.len() == 5 => {
+                let ts = ts.as_primitive::<TimestampMicrosecondType>();
+                let w = values[2].as_primitive::<Float64Type>();
+                let decayed: Float64Array = (0..w.len())
+                    .map(|r| {
+                        (w.is_valid(r) && ts.is_valid(r)).then(|| {
+                            w.value(r) * (-((as_of - ts.value(r)) as f64) / half_life).exp2()
+                        })
+                    })
+                    .collect();
+                self.add(&values[0], &values[1], &(Arc::new(decayed) as ArrayRef))
+            }
+            _ => self.add(&values[0], &values[1], &values[2]),
+        }
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
