@@ -25,7 +25,7 @@
 //! - for all: `min_item_customers` (items bought by fewer customers are
 //!   left out, default 1) and `max_items` (keep only the most popular);
 //! - `recency_half_life_days` with `as_of` (a date) and the rows' times as
-//!   a fifth argument, `recommender_fit(customer_id, item, weight, ts,
+//!   the fourth argument, `recommender_fit(customer_id, item, weight, ts,
 //!   options)`: each row's weight is multiplied by 2^(−(as_of − ts) /
 //!   half-life), so a purchase one half-life before `as_of` counts half
 //!   (rows after `as_of` count more than 1; a row without a time is
