@@ -57,6 +57,19 @@ impl Options {
         self.values.get(key).map(String::as_str)
     }
 
+    /// `key` as `true` or `false` (any case), or `default` when absent.
+    pub fn flag(&self, key: &str, default: bool) -> Result<bool, UdfError> {
+        match self.get(key).map(|s| s.trim().to_ascii_lowercase()) {
+            None => Ok(default),
+            Some(s) if s == "true" => Ok(true),
+            Some(s) if s == "false" => Ok(false),
+            Some(s) => Err(UdfError::Options {
+                function: self.function,
+                message: format!("{key} must be true or false, got '{s}'"),
+            }),
+        }
+    }
+
     /// `key` parsed as `T`, or `default` when absent.
     pub fn parse_or<T: std::str::FromStr>(&self, key: &str, default: T) -> Result<T, UdfError> {
         match self.get(key) {

@@ -90,9 +90,9 @@ impl Default for AlsParams {
 /// depend on the pool's size).
 const CHUNK: usize = 1024;
 
-/// The fitted item vectors (items × factors, row-major) and the customers'
-/// vectors of the last sweep (customers × factors).
-pub fn fit(by_customer: &Csr, by_item: &Csr, p: &AlsParams) -> (Vec<f32>, Vec<f32>) {
+/// The fitted item vectors (items × factors, row-major). The customers'
+/// vectors are not kept: scoring solves them from the history.
+pub fn fit(by_customer: &Csr, by_item: &Csr, p: &AlsParams) -> Vec<f32> {
     let f = p.factors;
     let mut customers = start(by_customer.rows(), f, p.seed, 0);
     let mut items = start(by_item.rows(), f, p.seed, 1);
@@ -100,12 +100,13 @@ pub fn fit(by_customer: &Csr, by_item: &Csr, p: &AlsParams) -> (Vec<f32>, Vec<f3
         sweep(by_customer, &mut customers, &items, p);
         sweep(by_item, &mut items, &customers, p);
     }
-    (items, customers)
+    items
 }
 
-/// Bytes `fit` holds besides the matrices: both sides' vectors.
+/// Bytes `fit` holds besides the matrices: both sides' vectors, and per
+/// thread a block's four f64 working vectors (x, r, d and A·d).
 pub fn work_bytes(customers: usize, items: usize, factors: usize) -> usize {
-    (customers + items) * factors * 4 + pool::threads() * CHUNK * factors * 8
+    (customers + items) * factors * 4 + pool::threads() * 4 * CHUNK * factors * 8
 }
 
 /// Uniform [0, 0.01) starting vectors from (seed, side, index).
@@ -125,9 +126,9 @@ fn splitmix(x: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Yᵀ Y of the row-major `rows × f` matrix `y`, in f64, summed over fixed
-/// chunks in order.
-pub fn gram(y: &[f32], f: usize) -> Vec<f64> {
+/// YᵀY + λI (λ = `regularization`) of the row-major `rows × f` matrix `y`,
+/// in f64, summed over fixed chunks in order.
+pub fn gram(y: &[f32], f: usize, regularization: f64) -> Vec<f64> {
     let rows = y.len() / f.max(1);
     let parts = pool::map(rows.div_ceil(CHUNK), |c| {
         let lo = c * CHUNK;
@@ -152,6 +153,9 @@ pub fn gram(y: &[f32], f: usize) -> Vec<f64> {
             }
         }
     }
+    for d in 0..f {
+        out[d * f + d] += regularization;
+    }
     out
 }
 
@@ -163,10 +167,7 @@ pub fn gram(y: &[f32], f: usize) -> Vec<f64> {
 /// pool's size.
 fn sweep(m: &Csr, x: &mut [f32], y: &[f32], p: &AlsParams) {
     let f = p.factors;
-    let mut g = gram(y, f);
-    for d in 0..f {
-        g[d * f + d] += p.regularization;
-    }
+    let g = gram(y, f, p.regularization);
     let rows = m.rows();
     let block = rows.div_ceil(64).clamp(1, CHUNK);
     pool::for_each_chunk_mut(x, block * f, |start, part| {
@@ -214,7 +215,7 @@ fn solve_block_body(block: &mut [f32], first: usize, m: &Csr, y: &[f32], g: &[f6
         for (j, w) in m.row(first + u) {
             let yj = &y[j as usize * f..(j as usize + 1) * f];
             let c = p.confidence(w);
-            axpy32(c - (c - 1.0) * dot32(yj, xu), yj, ru);
+            axpy32(c - (c - 1.0) * dot(yj, xu), yj, ru);
         }
     }
     let mut d = r.clone();
@@ -232,7 +233,7 @@ fn solve_block_body(block: &mut [f32], first: usize, m: &Csr, y: &[f32], g: &[f6
             let adu = &mut ad[u * f..(u + 1) * f];
             for (j, w) in m.row(first + u) {
                 let yj = &y[j as usize * f..(j as usize + 1) * f];
-                axpy32((p.confidence(w) - 1.0) * dot32(yj, du), yj, adu);
+                axpy32((p.confidence(w) - 1.0) * dot(yj, du), yj, adu);
             }
             let step = rs[u] / dot(du, adu);
             let (xu, ru) = (&mut x[u * f..(u + 1) * f], &mut r[u * f..(u + 1) * f]);
@@ -286,37 +287,23 @@ pub fn customer_vector(history: &[(u32, f64)], y: &[f32], g: &[f64], p: &AlsPara
 
 /// Scores of every item for the customer vector `x`: y_j · x.
 pub fn scores(x: &[f64], y: &[f32], f: usize) -> Vec<f64> {
-    y.chunks_exact(f.max(1)).map(|yj| dot32(yj, x)).collect()
+    y.chunks_exact(f.max(1)).map(|yj| dot(yj, x)).collect()
 }
 
-/// Dot products with eight independent sums, so the compiler can use
-/// vector registers (a single running sum is one long chain of dependent
-/// additions).
+/// The dot product of `a` (f64 or f32, read as f64) and `b`, with eight
+/// independent sums, so the compiler can use vector registers (a single
+/// running sum is one long chain of dependent additions).
 #[inline(always)]
-fn dot(a: &[f64], b: &[f64]) -> f64 {
+fn dot<A: Copy + Into<f64>>(a: &[A], b: &[f64]) -> f64 {
     let mut acc = [0.0f64; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
     let (ra, rb) = (ca.remainder(), cb.remainder());
     for (x, y) in ca.zip(cb) {
         for k in 0..8 {
-            acc[k] += x[k] * y[k];
+            acc[k] += x[k].into() * y[k];
         }
     }
-    let tail: f64 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
-    acc.iter().sum::<f64>() + tail
-}
-
-#[inline(always)]
-fn dot32(a: &[f32], b: &[f64]) -> f64 {
-    let mut acc = [0.0f64; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for k in 0..8 {
-            acc[k] += x[k] as f64 * y[k];
-        }
-    }
-    let tail: f64 = ra.iter().zip(rb).map(|(&x, y)| x as f64 * y).sum();
+    let tail: f64 = ra.iter().zip(rb).map(|(&x, y)| x.into() * y).sum();
     acc.iter().sum::<f64>() + tail
 }
 
@@ -337,28 +324,17 @@ mod tests {
         let f = 11;
         let rows = 40;
         let items = 9;
-        let mut m = Csr {
-            indptr: vec![0],
-            ..Csr::default()
-        };
-        for r in 0..rows {
-            for j in 0..items {
-                if (r * 7 + j * 3) % 4 == 0 {
-                    m.indices.push(j as u32);
-                    m.values.push(1.0 + ((r + j) % 3) as f64);
-                }
-            }
-            m.indptr.push(m.indices.len());
-        }
+        let m = Csr::from_rows((0..rows).map(|r| {
+            (0..items)
+                .filter(move |j| (r * 7 + j * 3) % 4 == 0)
+                .map(move |j| (j as u32, 1.0 + ((r + j) % 3) as f64))
+        }));
         let p = AlsParams {
             factors: f,
             ..AlsParams::default()
         };
         let y = start(items, f, 3, 1);
-        let mut g = gram(&y, f);
-        for d in 0..f {
-            g[d * f + d] += p.regularization;
-        }
+        let g = gram(&y, f, p.regularization);
         let mut results = Vec::new();
         crate::simd::each_path(|_| {
             let mut block = start(rows, f, 3, 0);
@@ -375,10 +351,7 @@ mod tests {
     fn many_cg_steps_reach_the_exact_solve() {
         let f = 3;
         let y: Vec<f32> = vec![0.5, 0.1, 0.2, 0.3, 0.7, 0.1, 0.2, 0.2, 0.9, 0.4, 0.4, 0.4];
-        let mut g = gram(&y, f);
-        for d in 0..f {
-            g[d * f + d] += 0.1;
-        }
+        let g = gram(&y, f, 0.1);
         let history = [(0u32, 2.0), (2, 1.0)];
         let p = AlsParams {
             factors: f,

@@ -103,22 +103,14 @@ pub fn tfidf(texts: &[String], which: Ngrams, min_df: usize) -> (Csr, usize) {
             (*g, (k as u32, ((1.0 + n) / (1.0 + d as f64)).ln() + 1.0))
         })
         .collect();
-    let mut m = Csr {
-        indptr: vec![0],
-        ..Csr::default()
-    };
-    for c in &counts {
+    let m = Csr::from_rows(counts.iter().map(|c| {
         let mut row: Vec<(u32, f64)> = c
             .iter()
             .filter_map(|(g, &n)| kept.get(g.as_str()).map(|&(k, idf)| (k, n * idf)))
             .collect();
         row.sort_unstable_by_key(|&(k, _)| k);
-        for (k, v) in row {
-            m.indices.push(k);
-            m.values.push(v);
-        }
-        m.indptr.push(m.indices.len());
-    }
+        row
+    }));
     (m, kept.len())
 }
 

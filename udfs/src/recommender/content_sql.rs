@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray};
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Int64Type};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
@@ -32,6 +32,7 @@ use datafusion::logical_expr::{
 
 use super::content::Ngrams;
 use super::model::RecommenderModel;
+use super::skipped_sql::Skipped;
 use crate::constant_args::{constant, constant_text};
 use crate::error::UdfError;
 use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
@@ -159,7 +160,7 @@ impl AggregateUDFImpl for ContentFit {
         Ok(Box::new(ContentAccumulator {
             texts: BTreeMap::new(),
             bytes: 0,
-            skipped: [0; 2],
+            skipped: Skipped::new(SKIP_REASONS),
             options: parse_options(&text)?,
         }))
     }
@@ -175,13 +176,7 @@ impl AggregateUDFImpl for ContentFit {
                 )) as FieldRef
             })
             .collect();
-        for reason in SKIP_REASONS {
-            fields.push(Arc::new(Field::new(
-                format_state_name(args.name, reason),
-                DataType::Int64,
-                true,
-            )));
-        }
+        fields.extend(Skipped::state_fields(SKIP_REASONS, args.name));
         Ok(fields)
     }
 }
@@ -193,7 +188,7 @@ struct ContentAccumulator {
     /// Each item's distinct texts.
     texts: BTreeMap<String, BTreeSet<String>>,
     bytes: usize,
-    skipped: [i64; 2],
+    skipped: Skipped<2>,
     options: Resolved,
 }
 
@@ -215,9 +210,9 @@ impl Accumulator for ContentAccumulator {
         let (items, texts) = (values[0].as_string::<i32>(), values[1].as_string::<i32>());
         for r in 0..items.len() {
             if items.is_null(r) {
-                self.skipped[0] += 1;
+                self.skipped.count(0);
             } else if texts.is_null(r) {
-                self.skipped[1] += 1;
+                self.skipped.count(1);
             } else {
                 self.add(items.value(r), texts.value(r));
             }
@@ -228,12 +223,7 @@ impl Accumulator for ContentAccumulator {
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
         let (items, texts) = (states[0].as_list::<i32>(), states[1].as_list::<i32>());
         for row in 0..states[0].len() {
-            for (k, s) in self.skipped.iter_mut().enumerate() {
-                let a = states[2 + k].as_primitive::<Int64Type>();
-                if a.is_valid(row) {
-                    *s += a.value(row);
-                }
-            }
+            self.skipped.merge(&states[2..], row);
             if items.is_null(row) || texts.is_null(row) {
                 continue;
             }
@@ -259,9 +249,7 @@ impl Accumulator for ContentAccumulator {
             list_scalar(Arc::new(StringArray::from(items))),
             list_scalar(Arc::new(StringArray::from(texts))),
         ];
-        for s in self.skipped {
-            out.push(ScalarValue::Int64(Some(s)));
-        }
+        out.extend(self.skipped.state());
         Ok(out)
     }
 
@@ -292,11 +280,7 @@ impl Accumulator for ContentAccumulator {
             self.options.min_df,
             self.options.neighbours,
         );
-        for (reason, &n) in SKIP_REASONS.iter().zip(&self.skipped) {
-            if n > 0 {
-                model.skipped.insert((*reason).into(), n.into());
-            }
-        }
+        self.skipped.record(&mut model.skipped);
         Ok(ScalarValue::Utf8View(Some(
             Model::Recommender {
                 params: self.options.shown.clone(),

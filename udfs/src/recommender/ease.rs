@@ -79,18 +79,7 @@ pub fn weights(g: Vec<f64>, n: usize, keep: usize) -> Option<Csr> {
         }
         out
     });
-    let mut csr = Csr {
-        indptr: vec![0],
-        ..Csr::default()
-    };
-    for row in rows.into_iter().flatten() {
-        for (j, w) in row {
-            csr.indices.push(j);
-            csr.values.push(w);
-        }
-        csr.indptr.push(csr.indices.len());
-    }
-    Some(csr)
+    Some(Csr::from_rows(rows.into_iter().flatten()))
 }
 
 #[cfg(test)]
@@ -106,19 +95,11 @@ mod tests {
             [0.0, 1.0, 1.0],
             [2.0, 1.0, 0.0],
         ];
-        let mut by_customer = Csr {
-            indptr: vec![0],
-            ..Csr::default()
-        };
-        for row in &x {
-            for (j, &v) in row.iter().enumerate() {
-                if v != 0.0 {
-                    by_customer.indices.push(j as u32);
-                    by_customer.values.push(v);
-                }
-            }
-            by_customer.indptr.push(by_customer.indices.len());
-        }
+        let by_customer = Csr::from_rows(x.iter().map(|row| {
+            (0..3u32)
+                .map(|j| (j, row[j as usize]))
+                .filter(|&(_, v)| v != 0.0)
+        }));
         let by_item = by_customer.transpose(3);
         let lambda = 0.5;
         let g = gram(&by_item, &by_customer, lambda);

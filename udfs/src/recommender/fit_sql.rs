@@ -45,8 +45,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, StringArray, UInt32Array};
 use datafusion::arrow::datatypes::{
-    DataType, Field, FieldRef, Float64Type, Int64Type, TimeUnit, TimestampMicrosecondType,
-    UInt32Type,
+    DataType, Field, FieldRef, Float64Type, TimeUnit, TimestampMicrosecondType, UInt32Type,
 };
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
@@ -60,6 +59,7 @@ use super::als::AlsParams;
 use super::interactions::{Collector, ItemFilter};
 use super::knn::Similarity;
 use super::model::{Fit, RecommenderModel};
+use super::skipped_sql::Skipped;
 use crate::constant_args::{constant, constant_text};
 use crate::error::UdfError;
 use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
@@ -246,12 +246,7 @@ fn parse_options(text: &str) -> std::result::Result<Resolved, UdfError> {
         }
     };
     shown.insert("min_item_customers".into(), min_item_customers.into());
-    let histories = match o.get("histories").map(|s| s.trim().to_ascii_lowercase()) {
-        None => true,
-        Some(s) if s == "true" => true,
-        Some(s) if s == "false" => false,
-        Some(s) => return Err(bad(format!("histories must be true or false, got '{s}'"))),
-    };
+    let histories = o.flag("histories", true)?;
     if !histories {
         shown.insert("histories".into(), false.into());
     }
@@ -566,7 +561,7 @@ impl AggregateUDFImpl for RecommenderFit {
         }
         Ok(Box::new(FitAccumulator {
             rows: Collector::default(),
-            skipped: [0; 3],
+            skipped: Skipped::new(SKIP_REASONS),
             options,
         }))
     }
@@ -588,13 +583,7 @@ impl AggregateUDFImpl for RecommenderFit {
             )) as FieldRef
         })
         .collect();
-        for reason in SKIP_REASONS {
-            fields.push(Arc::new(Field::new(
-                format_state_name(args.name, reason),
-                DataType::Int64,
-                true,
-            )));
-        }
+        fields.extend(Skipped::state_fields(SKIP_REASONS, args.name));
         Ok(fields)
     }
 }
@@ -602,7 +591,7 @@ impl AggregateUDFImpl for RecommenderFit {
 #[derive(Debug)]
 struct FitAccumulator {
     rows: Collector,
-    skipped: [i64; 3],
+    skipped: Skipped<3>,
     options: Resolved,
 }
 
@@ -627,11 +616,11 @@ impl FitAccumulator {
         }
         for r in 0..c.len() {
             if c.is_null(r) {
-                self.skipped[0] += 1;
+                self.skipped.count(0);
             } else if i.is_null(r) {
-                self.skipped[1] += 1;
+                self.skipped.count(1);
             } else if w.is_null(r) {
-                self.skipped[2] += 1;
+                self.skipped.count(2);
             } else {
                 self.rows.add(c.value(r), i.value(r), w.value(r));
             }
@@ -664,12 +653,7 @@ impl Accumulator for FitAccumulator {
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
         let lists: Vec<_> = states[..5].iter().map(|a| a.as_list::<i32>()).collect();
         for row in 0..states[0].len() {
-            for (k, s) in self.skipped.iter_mut().enumerate() {
-                let a = states[5 + k].as_primitive::<Int64Type>();
-                if a.is_valid(row) {
-                    *s += a.value(row);
-                }
-            }
+            self.skipped.merge(&states[5..], row);
             if lists.iter().any(|l| l.is_null(row)) {
                 continue;
             }
@@ -709,9 +693,7 @@ impl Accumulator for FitAccumulator {
                 rows.iter().map(|r| r.2),
             ))),
         ];
-        for s in self.skipped {
-            out.push(ScalarValue::Int64(Some(s)));
-        }
+        out.extend(self.skipped.state());
         Ok(out)
     }
 
@@ -759,11 +741,7 @@ impl Accumulator for FitAccumulator {
         )?;
         let mut model =
             RecommenderModel::fit(data, self.options.fit.clone(), self.options.histories);
-        for (reason, &n) in SKIP_REASONS.iter().zip(&self.skipped) {
-            if n > 0 {
-                model.skipped.insert((*reason).into(), n.into());
-            }
-        }
+        self.skipped.record(&mut model.skipped);
         Ok(ScalarValue::Utf8View(Some(
             Model::Recommender {
                 params: self.options.shown.clone(),

@@ -21,6 +21,23 @@ pub struct Csr {
 }
 
 impl Csr {
+    /// A matrix from its rows, each as (column, value) pairs in column
+    /// order.
+    pub fn from_rows<R: IntoIterator<Item = (u32, f64)>>(rows: impl IntoIterator<Item = R>) -> Csr {
+        let mut m = Csr {
+            indptr: vec![0],
+            ..Csr::default()
+        };
+        for row in rows {
+            for (j, v) in row {
+                m.indices.push(j);
+                m.values.push(v);
+            }
+            m.indptr.push(m.indices.len());
+        }
+        m
+    }
+
     pub fn rows(&self) -> usize {
         self.indptr.len().saturating_sub(1)
     }

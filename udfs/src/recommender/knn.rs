@@ -138,19 +138,7 @@ pub fn neighbours(weighted_items: &Csr, customers: usize, k: usize) -> Csr {
         }
         out
     });
-    let mut result = Csr {
-        indptr: vec![0],
-        indices: Vec::new(),
-        values: Vec::new(),
-    };
-    for row in parts.into_iter().flatten() {
-        for (j, s) in row {
-            result.indices.push(j);
-            result.values.push(s);
-        }
-        result.indptr.push(result.indices.len());
-    }
-    result
+    Csr::from_rows(parts.into_iter().flatten())
 }
 
 /// The `k` best of `candidates` as implicit's `TopK` keeps them: once `k`

@@ -35,3 +35,4 @@ pub mod metrics_sql;
 pub mod model;
 pub mod recommend_sql;
 pub mod recommendations_sql;
+pub mod skipped_sql;

@@ -208,12 +208,7 @@ impl RecommenderModel {
             } => {
                 let transposed = matrix.transpose(items.len());
                 let (customers, history) = keep(histories, customers, matrix);
-                let w = knn::weighted(transposed, fitted_customers, similarity);
-                let fitted = Algorithm::ItemKnn {
-                    similarity,
-                    neighbours,
-                    matrix: knn::neighbours(&w, fitted_customers, neighbours),
-                };
+                let fitted = item_knn(transposed, fitted_customers, similarity, neighbours);
                 (fitted, customers, history)
             }
             ref other => {
@@ -512,6 +507,22 @@ fn keep(histories: bool, customers: Vec<String>, matrix: Csr) -> (Vec<String>, C
     }
 }
 
+/// Item–item neighbours from the item × customer matrix (consumed: the
+/// weighting works in place).
+fn item_knn(
+    by_item: Csr,
+    customers: usize,
+    similarity: Similarity,
+    neighbours: usize,
+) -> Algorithm {
+    let w = knn::weighted(by_item, customers, similarity);
+    Algorithm::ItemKnn {
+        similarity,
+        neighbours,
+        matrix: knn::neighbours(&w, customers, neighbours),
+    }
+}
+
 /// Fit one algorithm on the customer × item matrix and its transpose.
 fn fit_part(fit: &Fit, by_customer: &Csr, by_item: &Csr) -> Algorithm {
     let customers = by_customer.rows();
@@ -521,20 +532,10 @@ fn fit_part(fit: &Fit, by_customer: &Csr, by_item: &Csr) -> Algorithm {
         Fit::ItemKnn {
             similarity,
             neighbours,
-        } => {
-            let w = knn::weighted(by_item.clone(), customers, *similarity);
-            Algorithm::ItemKnn {
-                similarity: *similarity,
-                neighbours: *neighbours,
-                matrix: knn::neighbours(&w, customers, *neighbours),
-            }
-        }
+        } => item_knn(by_item.clone(), customers, *similarity, *neighbours),
         Fit::Als(params) => {
-            let (item_factors, _) = als::fit(by_customer, by_item, params);
-            let mut gram = als::gram(&item_factors, params.factors);
-            for d in 0..params.factors {
-                gram[d * params.factors + d] += params.regularization;
-            }
+            let item_factors = als::fit(by_customer, by_item, params);
+            let gram = als::gram(&item_factors, params.factors, params.regularization);
             Algorithm::Als {
                 params: *params,
                 item_factors,

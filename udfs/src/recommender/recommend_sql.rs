@@ -149,17 +149,7 @@ struct Asked {
 
 fn parse_asked(text: &str) -> std::result::Result<Asked, UdfError> {
     let o = Options::parse(RECOMMEND, text, &["exclude_seen", "exclude"])?;
-    let exclude_seen = match o.get("exclude_seen").map(|s| s.trim().to_ascii_lowercase()) {
-        None => false,
-        Some(s) if s == "true" => true,
-        Some(s) if s == "false" => false,
-        Some(s) => {
-            return Err(UdfError::Options {
-                function: RECOMMEND,
-                message: format!("exclude_seen must be true or false, got '{s}'"),
-            })
-        }
-    };
+    let exclude_seen = o.flag("exclude_seen", false)?;
     let exclude = o
         .get("exclude")
         .map(|s| {
