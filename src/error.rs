@@ -1,7 +1,8 @@
 //! crmlake's error type and the exit status each kind of error gives.
 //!
 //! Exit status (DESIGN.md): 0 success, 1 a user error (the message names the
-//! file, table, column or argument at fault), 2 an internal error.
+//! file, table, column or argument at fault), 2 an internal error, 3 a job
+//! whose outputs all committed but a `fail` check fired.
 
 use datafusion::error::DataFusionError;
 
@@ -28,6 +29,10 @@ pub enum CrmlakeError {
     /// A bug in crmlake, not in the input.
     #[error("internal error: {0}")]
     Internal(String),
+    /// A job run committed every output, but checks of severity `fail`
+    /// fired (the message lists them).
+    #[error("{0}")]
+    ChecksFailed(String),
 }
 
 pub type Result<T, E = CrmlakeError> = std::result::Result<T, E>;
@@ -57,6 +62,7 @@ impl CrmlakeError {
             CrmlakeError::User(_) | CrmlakeError::Io { .. } => 1,
             CrmlakeError::Query { source, .. } => datafusion_exit_code(source),
             CrmlakeError::Internal(_) => 2,
+            CrmlakeError::ChecksFailed(_) => 3,
         }
     }
 }

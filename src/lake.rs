@@ -171,6 +171,25 @@ pub async fn register_parquet_table(
     url: &str,
     parquet_files: usize,
 ) -> Result<LakeTable> {
+    let (table, partition_columns) = parquet_table(ctx, name, url).await?;
+    ctx.register_table(TableReference::bare(name), Arc::new(table))
+        .map_err(|e| CrmlakeError::query(format!("lake table '{name}' ({url})"), e))?;
+    Ok(LakeTable {
+        name: name.to_string(),
+        url: url.to_string(),
+        parquet_files,
+        partition_columns,
+        files: Vec::new(),
+    })
+}
+
+/// One folder of Parquet files (Hive partitions inferred) as a table, and
+/// its partition columns; `name` names it in errors.
+pub async fn parquet_table(
+    ctx: &SessionContext,
+    name: &str,
+    url: &str,
+) -> Result<(ListingTable, Vec<String>)> {
     let context = || format!("lake table '{name}' ({url})");
     let table_url = ListingTableUrl::parse(url).map_err(|e| CrmlakeError::query(context(), e))?;
     let state = ctx.state();
@@ -195,15 +214,7 @@ pub async fn register_parquet_table(
         })
         .unwrap_or_default();
     let table = ListingTable::try_new(config).map_err(|e| CrmlakeError::query(context(), e))?;
-    ctx.register_table(TableReference::bare(name), Arc::new(table))
-        .map_err(|e| CrmlakeError::query(context(), e))?;
-    Ok(LakeTable {
-        name: name.to_string(),
-        url: url.to_string(),
-        parquet_files,
-        partition_columns,
-        files: Vec::new(),
-    })
+    Ok((table, partition_columns))
 }
 
 /// `url` without user, password, query or fragment: what logs and manifests

@@ -256,7 +256,7 @@ async fn run(cli: Cli) -> Result<()> {
             };
             let report = crmlake::job::run_job(&job, &opts).await?;
             print!("{}", report.summary());
-            Ok(())
+            report.failed_checks().map_or(Ok(()), Err)
         }
         Commands::Demo {
             run_date,
@@ -281,7 +281,7 @@ async fn run(cli: Cli) -> Result<()> {
             };
             let report = crmlake::job::run_job(&job, &opts).await?;
             print!("{}", report.summary());
-            Ok(())
+            report.failed_checks().map_or(Ok(()), Err)
         }
         Commands::Generate {
             customers,

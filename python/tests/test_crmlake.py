@@ -178,6 +178,24 @@ def test_cohort_retention_matches_the_pandas_reference(ctx):
         close(g["retention_rate"], w["retention_rate"], 1e-12, f"retention {g}")
 
 
+def test_kpi_series_matches_the_pandas_reference():
+    # The weekly fixture of tests/fixtures/kpi (pandas, the documented
+    # definitions) over the sales lines.
+    c = session()
+    c.sql("CREATE VIEW s AS SELECT customer_id, ts, order_id, amount FROM transactions "
+          "WHERE quantity > 0 AND unit_price > 0").collect()
+    got = rows(c, "SELECT CAST(period AS VARCHAR) AS period, active_customers, new_customers, retention_rate, "
+                  "repurchase_rate, orders, revenue, revenue_change "
+                  "FROM kpi_series('s', '2011-09-01', '2011-12-10', 'week') ORDER BY period")
+    want = fixture("kpi", "series_week.csv")
+    assert len(got) == len(want) == 15
+    for g, w in zip(got, want):
+        assert (g["period"], g["active_customers"], g["new_customers"], g["orders"]) == (
+            str(w["period"]), w["active_customers"], w["new_customers"], w["orders"])
+        for k in ("retention_rate", "repurchase_rate", "revenue", "revenue_change"):
+            close(g[k], w[k], 1e-9, f"{k} of {g['period']}")
+
+
 def kmeans_session() -> SessionContext:
     c = session()
     c.register_csv("rfm_ref", str(FIXTURES / "segment" / "rfm_sample_lake.csv"))
@@ -291,6 +309,13 @@ def test_recommenders_ease_hybrid_and_content():
     assert [e["item"] for e in similar] == ["red cup"]
     a, b = math.log(4 / 3) + 1, math.log(2) + 1
     close(similar[0]["score"], a * a / (a * a + 2 * b * b), 1e-12, "cosine of red mug and red cup")
+    # hybrid_fit: repeat (red mug 1) and content (red mug 1, red cup
+    # cos) halved and summed, for customer 1 who bought the red mug.
+    blended = one(c, "WITH b AS (SELECT recommender_fit(c, item, 1, 'algorithm=repeat') AS m FROM (VALUES (1, 'red mug'), (2, 'tea')) AS t(c, item)), "
+                     "d AS (SELECT content_fit(item, text, 'ngrams=word') AS m FROM (VALUES ('red mug', 'red mug'), ('red cup', 'red cup'), ('tea', 'tea')) AS t(item, text)) "
+                     "SELECT recommend_for(hybrid_fit([b.m, d.m], [0.5, 0.5]), 1, 2) FROM b, d")
+    assert [e["item"] for e in blended] == ["red mug", "red cup"]
+    close(blended[1]["score"], 0.5 * a * a / (a * a + 2 * b * b), 1e-12, "blended score of red cup")
 
 
 # --- lifetime value ----------------------------------------------------------------

@@ -4,7 +4,7 @@
 //! ```json
 //! {"run_id": "...", "status": "succeeded", "error": null,
 //!  "job": {"name": "demo", "file": "jobs/demo.toml", "sha256": "..."},
-//!  "crmlake_version": "0.1.0", "run_date": "2026-12-01",
+//!  "crmlake_version": "0.1.0", "run_date": "2026-12-01", "previous_run_date": "2026-11-30",
 //!  "started_at": "...", "finished_at": "...", "lake": "file:///...", "out": "file:///...",
 //!  "settings": {"target_partitions": null, "memory_limit_mb": 6006, "memory_limit_default": true, "max_file_mb": null},
 //!  "inputs": [{"table": "transactions", "path": "file:///.../part-0.parquet",
@@ -15,7 +15,11 @@
 //!             "warnings": {}, "seconds": 1.2, "peak_rss_bytes": 123456789, "spilled_bytes": 0,
 //!             "output": ".../clean_transactions/run_date=2026-12-01/",
 //!             "rejects_output": ".../_rejects/clean_transactions/run_date=2026-12-01/",
-//!             "model_version": null, "model_metrics": null, "error": null}]}
+//!             "model_version": null, "model_metrics": null, "error": null}],
+//!  "alerts": [{"check": "nps_floor", "segment": null, "metric": "nps", "value": 12.5,
+//!              "target": 30.0, "rule": "min", "severity": "fail", "message": "..."}],
+//!  "alerts_output": ".../alerts/run_date=2026-12-01/",
+//!  "notify": {"command": "...", "status": "succeeded", "exit_code": 0, "error": null, "seconds": 0.1}}
 //! ```
 //!
 //! `peak_rss_bytes` is the process's peak resident memory during the step
@@ -93,6 +97,8 @@ pub struct Manifest {
     pub job: JobInfo,
     pub crmlake_version: &'static str,
     pub run_date: String,
+    /// This job's latest successful run before this one (`${previous_run_date}`).
+    pub previous_run_date: Option<String>,
     pub started_at: String,
     pub finished_at: Option<String>,
     pub lake: String,
@@ -100,6 +106,12 @@ pub struct Manifest {
     pub settings: SettingsInfo,
     pub inputs: Vec<InputFile>,
     pub steps: Vec<StepRecord>,
+    /// The `[[checks]]` that fired ([`super::checks`]).
+    pub alerts: Vec<super::checks::Alert>,
+    /// Where the `alerts` table went; None without checks.
+    pub alerts_output: Option<String>,
+    /// What became of `settings.notify`; None when it did not run.
+    pub notify: Option<super::checks::NotifyRecord>,
 }
 
 /// Now as an RFC 3339 UTC timestamp.

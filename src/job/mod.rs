@@ -56,9 +56,11 @@
 //! with `"status": "failed"` and the error. Readers ignore names starting
 //! with `_`.
 
+pub mod checks;
 pub mod lock;
 pub mod manifest;
 pub mod out_root;
+pub mod previous;
 pub mod progress;
 pub mod rejects;
 
@@ -97,6 +99,9 @@ pub struct JobFile {
     #[serde(default)]
     pub settings: JobSettings,
     pub steps: Vec<Step>,
+    /// Targets checked after the steps ([`checks`]).
+    #[serde(default)]
+    pub checks: Vec<checks::Check>,
     /// Where the job came from (for messages and the manifest).
     #[serde(skip)]
     pub source: String,
@@ -116,6 +121,9 @@ pub struct JobSettings {
     /// Largest file of a table partition, 1 to 4096 (the default); a larger
     /// partition is written as several parts.
     pub max_file_mb: Option<u64>,
+    /// A command (`sh -c`) run once per run in which checks fired, with the
+    /// alerts as JSON lines on its standard input ([`checks::notify`]).
+    pub notify: Option<String>,
 }
 
 /// One step: a SQL statement whose result becomes table `table`.
@@ -156,6 +164,32 @@ impl Step {
     }
 }
 
+impl JobFile {
+    /// The job with `${previous_run_date}` filled in everywhere it can
+    /// appear (steps, reject rules, checks): the date quoted, or NULL.
+    fn with_previous_run_date(&self, date: Option<NaiveDate>) -> JobFile {
+        let value = date.map_or("NULL".to_string(), |d| format!("'{d}'"));
+        let fill = |text: &str| text.replace("${previous_run_date}", &value);
+        let mut job = self.clone();
+        for step in &mut job.steps {
+            step.sql = fill(&step.sql);
+            for rule in &mut step.reject {
+                rule.when = fill(&rule.when);
+            }
+        }
+        for check in &mut job.checks {
+            check.sql = fill(&check.sql);
+        }
+        job
+    }
+
+    /// Whether a step or check reads `previous(...)`.
+    fn reads_previous(&self) -> bool {
+        self.steps.iter().any(|s| previous::used_in(&s.sql))
+            || self.checks.iter().any(|c| previous::used_in(&c.sql))
+    }
+}
+
 fn substitute(sql: &str, run_id: &str, run_date: NaiveDate) -> String {
     sql.replace("${run_id}", &format!("'{run_id}'"))
         .replace("${run_date}", &format!("'{run_date}'"))
@@ -190,6 +224,8 @@ pub struct StepReport {
 pub struct RunReport {
     pub run_id: String,
     pub steps: Vec<StepReport>,
+    /// The checks that fired.
+    pub alerts: Vec<checks::Alert>,
     /// The manifest's location; `None` in a dry run.
     pub manifest: Option<String>,
 }
@@ -211,10 +247,31 @@ impl RunReport {
                 s.output.as_deref().unwrap_or("(planned)")
             );
         }
+        for a in &self.alerts {
+            text += &format!("ALERT {} {}: {}\n", a.severity.name(), a.check, a.message);
+        }
         if let Some(m) = &self.manifest {
             text += &format!("run {} manifest: {m}\n", self.run_id);
         }
         text
+    }
+
+    /// The error for a run whose `fail` checks fired (exit code 3), if any.
+    pub fn failed_checks(&self) -> Option<CrmlakeError> {
+        let failed: Vec<&str> = self
+            .alerts
+            .iter()
+            .filter(|a| a.severity == checks::Severity::Fail)
+            .map(|a| a.check.as_str())
+            .collect();
+        (!failed.is_empty()).then(|| {
+            CrmlakeError::ChecksFailed(format!(
+                "run {}: every output committed, but {} fail alert(s) fired: {} (see the alerts table)",
+                self.run_id,
+                failed.len(),
+                failed.join(", ")
+            ))
+        })
     }
 }
 
@@ -262,6 +319,7 @@ pub fn parse_job(text: &str, source: &str) -> Result<JobFile> {
             )));
         }
     }
+    checks::validate(&job.checks, source)?;
     let mut first_step_of: std::collections::HashMap<&str, usize> = Default::default();
     for (i, s) in job.steps.iter().enumerate() {
         // Lower case only: SQL folds unquoted names to lower case, so a
@@ -286,6 +344,12 @@ pub fn parse_job(text: &str, source: &str) -> Result<JobFile> {
                 first + 1,
                 i + 1,
                 s.table
+            )));
+        }
+        if s.table == "alerts" && !job.checks.is_empty() {
+            return Err(CrmlakeError::user(format!(
+                "job file '{source}': step {}: 'alerts' is the table the job's [[checks]] write; name the step's table differently",
+                i + 1
             )));
         }
         if s.table == "models" {
@@ -385,7 +449,8 @@ pub async fn run_job(job: &JobFile, opts: &RunOptions) -> Result<RunReport> {
         std::process::id()
     );
     if opts.dry_run {
-        return dry_run(job, &ctx, &run_id, run_date).await;
+        ctx.register_udtf("previous", Arc::new(previous::Previous::none(run_date)));
+        return dry_run(&job.with_previous_run_date(None), &ctx, &run_id, run_date).await;
     }
     let out = OutRoot::open(&ctx, &out_location).await?;
     let lock = RunLock::acquire(&out, &Holder::this_process(&run_id, &job.name), opts.wait).await?;
@@ -487,6 +552,7 @@ async fn dry_run(
     Ok(RunReport {
         run_id: run_id.to_string(),
         steps,
+        alerts: Vec::new(),
         manifest: None,
     })
 }
@@ -506,7 +572,15 @@ async fn run_locked(
     started_at: String,
 ) -> Result<RunReport> {
     let run_marker = prepare_out_root(job, rc).await?;
+    // What this job wrote before this run, resolved before anything commits.
+    let previous_run_date = previous::previous_run_date(rc.out, rc.job, rc.run_date).await?;
+    let job = &job.with_previous_run_date(previous_run_date);
+    if job.reads_previous() {
+        let p = previous::Previous::resolve(rc.ctx, rc.out, rc.run_date).await?;
+        rc.ctx.register_udtf("previous", Arc::new(p));
+    }
     let mut manifest = new_manifest(job, rc, lake_report, started_at);
+    manifest.previous_run_date = previous_run_date.map(|d| d.to_string());
     let manifest_rel = format!("_runs/{}.json", rc.run_id);
     let mut reports = Vec::with_capacity(job.steps.len());
     for i in 0..job.steps.len() {
@@ -527,14 +601,79 @@ async fn run_locked(
             }
         }
     }
+    let alerts = if job.checks.is_empty() {
+        Vec::new()
+    } else {
+        match run_checks(job, rc).await {
+            Ok(alerts) => {
+                manifest.alerts_output =
+                    Some(rc.out.show(&format!("alerts/run_date={}/", rc.run_date)));
+                alerts
+            }
+            Err(e) => {
+                manifest.status = "failed";
+                manifest.error = Some(e.to_string());
+                manifest.finished_at = Some(manifest::now_rfc3339());
+                let _ = write_manifest(rc.out, &manifest_rel, &manifest).await;
+                let _ = rc.out.delete_dir(&format!("_staging/{}", rc.run_id)).await;
+                return Err(e);
+            }
+        }
+    };
+    manifest.alerts = alerts.clone();
+    if let (Some(command), false) = (&job.settings.notify, alerts.is_empty()) {
+        let record = checks::notify(command, &alerts, rc.run_id, &rc.run_date.to_string()).await;
+        if record.status != "succeeded" {
+            log::warn!(
+                "job '{}': notify command {}: {}; the run's outputs are committed",
+                job.name,
+                record.status,
+                record.error.as_deref().unwrap_or("")
+            );
+        }
+        manifest.notify = Some(record);
+    }
     manifest.status = "succeeded";
     manifest.finished_at = Some(manifest::now_rfc3339());
     commit_run(rc, &manifest_rel, &manifest, &run_marker).await?;
     Ok(RunReport {
         run_id: rc.run_id.to_string(),
         steps: reports,
+        alerts,
         manifest: Some(rc.out.show(&manifest_rel)),
     })
+}
+
+/// Run the job's checks on the committed tables and commit the `alerts`
+/// table (empty when none fired).
+async fn run_checks(job: &JobFile, rc: &RunContext<'_>) -> Result<Vec<checks::Alert>> {
+    let mut alerts = Vec::new();
+    for (i, check) in job.checks.iter().enumerate() {
+        let context = format!("job '{}' check {} ('{}')", job.name, i + 1, check.name);
+        let sql = check.sql_for(rc.run_id, rc.run_date);
+        let batches = rc
+            .ctx
+            .sql(&sql)
+            .await
+            .map_err(|e| CrmlakeError::query(&context, e))?
+            .collect()
+            .await
+            .map_err(|e| CrmlakeError::query(&context, e))?;
+        let readings = checks::readings(check, &batches, &context)?;
+        alerts.extend(checks::evaluate(check, &readings));
+    }
+    let batch = checks::batch(&alerts, rc.run_id)?;
+    let partition = format!("alerts/run_date={}", rc.run_date);
+    let staged = format!("_staging/{}/{partition}", rc.run_id);
+    let in_checks = |e: CrmlakeError| CrmlakeError::user(format!("job '{}' alerts: {e}", job.name));
+    let mut writer = PartWriter::new(rc.out, &staged, checks::schema(), rc.max_file_bytes)?;
+    writer.write(&batch).await.map_err(in_checks)?;
+    let parts = writer.finish().await.map_err(in_checks)?;
+    rc.out.delete(&format!("{partition}/_SUCCESS")).await?;
+    rc.out
+        .commit_partition(&parts, &partition, rc.run_id)
+        .await?;
+    Ok(alerts)
 }
 
 /// Clear what earlier runs left (killed runs' staging, this date's run
@@ -585,6 +724,10 @@ fn new_manifest(
             memory_limit_default: job.settings.memory_limit_mb.is_none(),
             max_file_mb: job.settings.max_file_mb,
         },
+        previous_run_date: None,
+        alerts: Vec::new(),
+        alerts_output: None,
+        notify: None,
         inputs: lake_report
             .tables
             .iter()

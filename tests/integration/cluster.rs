@@ -325,6 +325,19 @@ fn family_queries() -> Vec<(&'static str, String)> {
                 .into(),
         ),
         (
+            "kpi_series",
+            "SELECT * FROM kpi_series('transactions', '2024-01-01', '2024-07-01', 'month', 'feedback=feedback') \
+             ORDER BY period"
+                .into(),
+        ),
+        (
+            "kpi_series by segment",
+            "SELECT * FROM kpi_series('SELECT *, CASE WHEN amount > 20 THEN ''big'' ELSE ''small'' END AS size FROM transactions', \
+                                      '2024-01-01', '2024-07-01', 'week', 'by=size') \
+             ORDER BY segment, period"
+                .into(),
+        ),
+        (
             "rfm",
             "SELECT segment, count(*) AS customers, sum(monetary) AS monetary, min(rfm_cell) AS cell \
              FROM rfm('transactions', '2024-06-30') GROUP BY segment ORDER BY segment"
@@ -421,7 +434,7 @@ fn family_queries() -> Vec<(&'static str, String)> {
                 .into(),
         ),
         (
-            "recommender_fit als, ease and hybrid, and content_fit",
+            "recommender_fit als, ease and hybrid, content_fit and hybrid_fit",
             "WITH m AS (SELECT recommender_fit(customer_id, product_id, 1, 'algorithm=als, factors=8, iterations=3') AS als, \
                                recommender_fit(customer_id, product_id, 1, 'algorithm=ease, lambda=50') AS ease, \
                                recommender_fit(customer_id, product_id, 1, 'algorithm=hybrid, parts=repeat:0.5+ease:0.5') AS hybrid \
@@ -432,7 +445,8 @@ fn family_queries() -> Vec<(&'static str, String)> {
              SELECT c.customer_id, c.product_id, recommend_for(m.als, c.customer_id, 5) AS als, \
                     recommend_for(m.ease, c.customer_id, 5) AS ease, \
                     recommend_for(m.hybrid, c.customer_id, 5, 'exclude_seen=true') AS hybrid, \
-                    similar_items(t.content, c.product_id, 3) AS content \
+                    similar_items(t.content, c.product_id, 3) AS content, \
+                    recommend_for(hybrid_fit([m.ease, t.content], [0.8, 0.2]), c.customer_id, 5) AS blended \
              FROM c CROSS JOIN m CROSS JOIN t ORDER BY c.customer_id, c.product_id"
                 .into(),
         ),
@@ -679,6 +693,13 @@ fn the_demo_job_on_the_cluster_writes_what_a_local_run_writes() {
                     reasons[3]['feature'], reasons[3]['contribution'] \
              FROM t ORDER BY customer_id",
         ),
+        ("kpi_month", "SELECT * FROM t ORDER BY period"),
+        (
+            "churn_watchlist",
+            "SELECT customer_id, churn_probability, previous_probability, why, clv, value_at_risk, \
+                    open_complaints, last_negative_topics, last_negative_at FROM t ORDER BY customer_id",
+        ),
+        ("outreach_queue", "SELECT * FROM t ORDER BY customer_id"),
         ("models", "SELECT name, version, metrics, model FROM t"),
     ];
     let rt = runtime();

@@ -144,3 +144,54 @@ pub fn manifests(out: &Path) -> Vec<serde_json::Value> {
         .map(|p| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
         .collect()
 }
+
+/// CSV text (no quoted commas) as rows of column -> field.
+pub fn csv_maps(text: &str) -> Vec<std::collections::BTreeMap<String, String>> {
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    lines
+        .map(|l| {
+            header
+                .iter()
+                .zip(l.split(','))
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+/// Every column of `expected` (a pandas fixture) equals crmlake's `got`,
+/// row by row in the same order: both empty (NULL/NaN), or numbers within
+/// 1e-9 (relative to the larger of 1 and the value), or the same text.
+pub fn assert_rows_match(got: &str, expected: &str, what: &str) {
+    let (got, expected) = (csv_maps(got), csv_maps(expected));
+    assert_eq!(got.len(), expected.len(), "{what}: row count");
+    for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
+        for (column, want) in e {
+            let have = g
+                .get(column)
+                .unwrap_or_else(|| panic!("{what}: crmlake has no column {column}"));
+            let same = match (have.parse::<f64>(), want.parse::<f64>()) {
+                _ if have.is_empty() || want.is_empty() => have.is_empty() && want.is_empty(),
+                (Ok(a), Ok(b)) => (a - b).abs() <= 1e-9 * b.abs().max(1.0),
+                _ => have == want,
+            };
+            assert!(
+                same,
+                "{what}: row {i} ({e:?}) column {column}: crmlake {have}, pandas {want}"
+            );
+        }
+    }
+}
+
+/// The sample lake's feedback with the fixture's vaderSentiment scores as
+/// its `sentiment` column, then `tail` (SQL using the table `scored`).
+pub fn with_reference_sentiment(tail: &str) -> String {
+    let scores = root().join("tests/fixtures/feedback/vader_scores.csv");
+    format!(
+        "CREATE EXTERNAL TABLE vader STORED AS CSV LOCATION '{}' OPTIONS ('format.has_header' 'true'); \
+         CREATE VIEW scored AS SELECT f.*, CAST(v.sentiment AS DOUBLE) AS sentiment \
+           FROM feedback f JOIN vader v ON f.feedback_id = CAST(v.feedback_id AS VARCHAR); {tail}",
+        scores.display()
+    )
+}

@@ -308,7 +308,7 @@ fn demo_commits_partitions_rejects_and_a_manifest_and_reruns_replace_them() {
         .filter(|s| s["kind"] == "table")
         .map(|s| s["table"].as_str().unwrap())
         .collect();
-    tables.extend(["models", "_rejects/clean_transactions"]);
+    tables.extend(["models", "_rejects/clean_transactions", "alerts"]);
     for t in &tables {
         assert!(docs.contains_key(*t), "docs/tables.md lacks table {t}");
     }
@@ -343,6 +343,7 @@ fn demo_commits_partitions_rejects_and_a_manifest_and_reruns_replace_them() {
         let rows = match *t {
             "models" => 1,
             "_rejects/clean_transactions" => expected.values().sum::<u64>(),
+            "alerts" => m["alerts"].as_array().unwrap().len() as u64,
             _ => steps.iter().find(|s| s["table"] == *t).unwrap()["rows_out"]
                 .as_u64()
                 .unwrap(),

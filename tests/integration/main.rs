@@ -4,6 +4,7 @@
 
 mod azure;
 mod basket;
+mod checks;
 mod churn;
 mod cli;
 mod cluster;
@@ -13,6 +14,7 @@ mod generate;
 mod job_files;
 mod jobs;
 mod kmeans;
+mod kpi;
 mod lake;
 mod local_server;
 mod ltv;

@@ -16,7 +16,9 @@ impl Options {
     /// Parse `text` for `function`, accepting only `valid_keys`.
     ///
     /// Keys are case-insensitive; surrounding spaces are ignored; an empty string
-    /// gives no options. A repeated key is an error.
+    /// gives no options. A repeated key is an error. A value in parentheses
+    /// may hold commas (`feedback=(SELECT a, b FROM t)`); it is returned
+    /// without them.
     pub fn parse(
         function: &'static str,
         text: &str,
@@ -24,7 +26,7 @@ impl Options {
     ) -> Result<Self, UdfError> {
         let mut values = BTreeMap::new();
         let err = |message: String| UdfError::Options { function, message };
-        for part in text.split(',') {
+        for part in split_top_level(text) {
             let part = part.trim();
             if part.is_empty() {
                 continue;
@@ -42,6 +44,11 @@ impl Options {
                     valid_keys.join(", ")
                 )));
             }
+            let value = value.trim();
+            let value = value
+                .strip_prefix('(')
+                .and_then(|v| v.strip_suffix(')'))
+                .unwrap_or(value);
             if values
                 .insert(key.clone(), value.trim().to_string())
                 .is_some()
@@ -85,6 +92,34 @@ impl Options {
     }
 }
 
+/// `text` split at its commas, except those inside a value that starts
+/// with `(` (up to its matching `)`, quotes respected).
+fn split_top_level(text: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut start, mut depth, mut quoted, mut value_start) = (0, 0usize, false, false);
+    for (i, c) in text.char_indices() {
+        match c {
+            '\'' if depth > 0 => quoted = !quoted,
+            _ if quoted => {}
+            '=' if depth == 0 => value_start = true,
+            '(' if depth > 0 || value_start => {
+                depth += 1;
+                value_start = false;
+            }
+            ')' if depth > 0 => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(&text[start..i]);
+                start = i + 1;
+                value_start = false;
+            }
+            c if !c.is_whitespace() => value_start = false,
+            _ => {}
+        }
+    }
+    parts.push(&text[start..]);
+    parts
+}
+
 /// Check the type of an `options` argument: any string type (or NULL, no
 /// options), kept as it is.
 pub fn coerce_options(
@@ -126,5 +161,20 @@ mod tests {
         assert!(Options::parse("f", "max_len=1,max_len=2", &["max_len"]).is_err());
         let o = Options::parse("f", "max_len=x", &["max_len"]).unwrap();
         assert!(o.parse_or("max_len", 1usize).is_err());
+    }
+
+    #[test]
+    fn a_value_in_parentheses_holds_commas() {
+        let o = Options::parse(
+            "f",
+            "by=country, feedback=(SELECT a, f(b, ')') FROM t), seed=1",
+            &["by", "feedback", "seed"],
+        )
+        .unwrap();
+        assert_eq!(o.get("feedback"), Some("SELECT a, f(b, ')') FROM t"));
+        assert_eq!((o.get("by"), o.get("seed")), (Some("country"), Some("1")));
+        // Parentheses later in a value do not group.
+        let o = Options::parse("f", "a=x(1, b=2", &["a", "b"]).unwrap();
+        assert_eq!((o.get("a"), o.get("b")), (Some("x(1"), Some("2")));
     }
 }

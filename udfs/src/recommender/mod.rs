@@ -10,6 +10,8 @@
 //! - [`ease`]: Steck's closed-form item–item model;
 //! - [`content`]: item similarity from TF-IDF vectors of item texts
 //!   (`content_fit`, in [`content_sql`]);
+//! - [`blend`]: separately fitted models blended into one hybrid
+//!   (`hybrid_fit`, in [`hybrid_sql`]), e.g. collaborative and content;
 //! - [`model`]: the fitted model (algorithm, items, histories, popularity)
 //!   and its scoring;
 //! - [`metrics`]: precision, recall, NDCG, AP and hit at k;
@@ -23,11 +25,13 @@
 //! matrices, Cholesky) comes from `faer`.
 
 pub mod als;
+pub mod blend;
 pub mod content;
 pub mod content_sql;
 pub mod ease;
 pub mod eval_sql;
 pub mod fit_sql;
+pub mod hybrid_sql;
 pub mod interactions;
 pub mod knn;
 pub mod metrics;

@@ -48,9 +48,10 @@ pub enum Algorithm {
         features: usize,
         matrix: Csr,
     },
-    /// A blend of parts fitted on the same interactions: each part's scores
-    /// for the customer divided by that part's largest, then summed with
-    /// the part's weight.
+    /// A blend of parts, fitted on the same interactions
+    /// (`algorithm=hybrid`) or separately and blended by `hybrid_fit`
+    /// ([`super::blend`]): each part's scores for the customer divided by
+    /// that part's largest, then summed with the part's weight.
     Hybrid { parts: Vec<(f64, Algorithm)> },
 }
 
@@ -363,6 +364,10 @@ impl RecommenderModel {
                 let mut total = vec![0.0; self.items.len()];
                 let mut scored = vec![false; self.items.len()];
                 for (weight, part) in parts {
+                    // A part of weight 0 adds nothing, not even items at 0.
+                    if *weight <= 0.0 {
+                        continue;
+                    }
                     // Popular counts as a part over the whole catalogue.
                     let list = self.candidates(part, h, self.items.len(), keep);
                     let top = list.iter().map(|&(_, s)| s).fold(0.0_f64, f64::max);

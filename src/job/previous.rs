@@ -1,0 +1,199 @@
+//! A job reading its own earlier output: `${previous_run_date}` (the date of
+//! this job's latest successful run before this one, `NULL` when there is
+//! none) and the table function `previous(table)`: the latest committed
+//! partition of `table` in the output root dated before this run (a
+//! partition with its `_SUCCESS`), or, when there is none (a first run),
+//! no rows with the columns `table` has in this run (so a step after the
+//! one writing `table` can always read `previous(table)`).
+//!
+//! Both are resolved when the run starts, before any step commits: what
+//! this run writes is never its own "previous". A dry run does not read the
+//! output root: there `${previous_run_date}` is NULL and `previous(table)`
+//! has no rows.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
+use datafusion::common::ScalarValue;
+use datafusion::error::{DataFusionError, Result as DFResult};
+use datafusion::logical_expr::Expr;
+use datafusion::prelude::SessionContext;
+
+use super::out_root::OutRoot;
+use crate::error::{CrmlakeError, Result};
+
+const NAME: &str = "previous";
+
+/// Whether `sql` reads `previous(...)` (so the run resolves it).
+pub fn used_in(sql: &str) -> bool {
+    let lower = sql.to_ascii_lowercase();
+    lower.match_indices("previous").any(|(i, _)| {
+        let before = lower[..i].chars().next_back();
+        let after = lower[i + "previous".len()..].trim_start();
+        !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') && after.starts_with('(')
+    })
+}
+
+/// The dates `name=YYYY-MM-DD` entries of `entries` hold, before `before`,
+/// latest first.
+fn dates_before(entries: &[String], before: NaiveDate) -> Vec<NaiveDate> {
+    let mut dates: Vec<NaiveDate> = entries
+        .iter()
+        .filter_map(|e| e.strip_prefix("run_date="))
+        .filter_map(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+        .filter(|d| *d < before)
+        .collect();
+    dates.sort_unstable_by(|a, b| b.cmp(a));
+    dates
+}
+
+/// The latest date before `run_date` whose folder `dir/run_date=D/` holds
+/// `_SUCCESS`.
+async fn latest_committed(
+    out: &OutRoot,
+    dir: &str,
+    run_date: NaiveDate,
+) -> Result<Option<NaiveDate>> {
+    let entries = out
+        .list_dir(dir)
+        .await
+        .map_err(|e| CrmlakeError::user(format!("{}: list: {e}", out.show(dir))))?;
+    for d in dates_before(&entries, run_date) {
+        let folder = format!("{dir}/run_date={d}");
+        let committed = out
+            .list(&folder)
+            .await?
+            .iter()
+            .any(|o| o.location.filename() == Some("_SUCCESS"));
+        if committed {
+            return Ok(Some(d));
+        }
+    }
+    Ok(None)
+}
+
+/// The date of job `job`'s latest successful run before `run_date` (its run
+/// marker).
+pub async fn previous_run_date(
+    out: &OutRoot,
+    job: &str,
+    run_date: NaiveDate,
+) -> Result<Option<NaiveDate>> {
+    latest_committed(out, &format!("_runs/{job}"), run_date).await
+}
+
+/// `previous(table)` for a run on `run_date`: every table of the output
+/// root with a committed partition before that date.
+#[derive(Debug)]
+pub struct Previous {
+    run_date: NaiveDate,
+    tables: HashMap<String, Arc<dyn TableProvider>>,
+}
+
+impl Previous {
+    /// Nothing before (a dry run).
+    pub fn none(run_date: NaiveDate) -> Previous {
+        Previous {
+            run_date,
+            tables: HashMap::new(),
+        }
+    }
+
+    /// Find each table's latest committed partition before `run_date`.
+    pub async fn resolve(
+        ctx: &SessionContext,
+        out: &OutRoot,
+        run_date: NaiveDate,
+    ) -> Result<Previous> {
+        let mut tables = HashMap::new();
+        let names = out
+            .list_dir("")
+            .await
+            .map_err(|e| CrmlakeError::user(format!("{}: list: {e}", out.shown())))?;
+        for name in names {
+            if name.starts_with(['_', '.']) || name == "models" {
+                continue;
+            }
+            if let Some(d) = latest_committed(out, &name, run_date).await? {
+                let url = out.dir_url(&format!("{name}/run_date={d}"))?;
+                let (table, _) =
+                    crate::lake::parquet_table(ctx, &format!("previous({name})"), &url).await?;
+                tables.insert(name, Arc::new(table) as Arc<dyn TableProvider>);
+            }
+        }
+        Ok(Previous { run_date, tables })
+    }
+}
+
+impl TableFunctionImpl for Previous {
+    fn call_with_args(&self, args: TableFunctionArgs) -> DFResult<Arc<dyn TableProvider>> {
+        let name = match args.exprs() {
+            [Expr::Column(c)] if c.relation.is_none() => c.name.clone(),
+            [Expr::Literal(v, _)] => match v {
+                ScalarValue::Utf8(Some(s))
+                | ScalarValue::Utf8View(Some(s))
+                | ScalarValue::LargeUtf8(Some(s)) => s.clone(),
+                other => {
+                    return Err(DataFusionError::Plan(format!(
+                        "{NAME}(table): the argument must be a table name, got {other}"
+                    )))
+                }
+            },
+            other => {
+                return Err(DataFusionError::Plan(format!(
+                    "{NAME}(table): takes one table name, got {} arguments",
+                    other.len()
+                )))
+            }
+        };
+        if let Some(t) = self.tables.get(&name) {
+            return Ok(Arc::clone(t));
+        }
+        // None before this run: no rows, with this run's columns.
+        let state = crmlake_udfs::table_input::state(NAME, args.session())?;
+        let sql = format!(
+            "SELECT * FROM {} WHERE false",
+            crmlake_udfs::table_input::quote_ident(&name)
+        );
+        crmlake_udfs::table_input::view(NAME, state, &sql).map_err(|e| {
+            DataFusionError::Plan(format!(
+                "{NAME}({name}): no committed partition of '{name}' before {} in the output root, and no table '{name}' in this run to take its columns from (write it in an earlier step): {e}",
+                self.run_date
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn previous_calls_are_found_and_other_words_are_not() {
+        assert!(used_in("SELECT * FROM previous(churn_scores)"));
+        assert!(used_in("SELECT * FROM PREVIOUS ('x')"));
+        assert!(!used_in("SELECT previous_score FROM t"));
+        assert!(!used_in("SELECT * FROM my_previous(t)"));
+    }
+
+    #[test]
+    fn dates_before_the_run_latest_first() {
+        let entries: Vec<String> = [
+            "run_date=2024-01-03",
+            "run_date=2024-01-01",
+            "run_date=2024-01-05",
+            "_SUCCESS",
+            "run_date=bad",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        assert_eq!(
+            dates_before(&entries, d("2024-01-05")),
+            [d("2024-01-03"), d("2024-01-01")]
+        );
+    }
+}
