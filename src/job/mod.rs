@@ -591,13 +591,7 @@ async fn run_locked(
             }
             Err((record, e)) => {
                 manifest.steps.push(record);
-                manifest.status = "failed";
-                manifest.error = Some(e.to_string());
-                manifest.finished_at = Some(manifest::now_rfc3339());
-                // Best effort: the step's error is what the user must see.
-                let _ = write_manifest(rc.out, &manifest_rel, &manifest).await;
-                let _ = rc.out.delete_dir(&format!("_staging/{}", rc.run_id)).await;
-                return Err(e);
+                return Err(fail_run(rc, &manifest_rel, &mut manifest, e).await);
             }
         }
     }
@@ -610,14 +604,7 @@ async fn run_locked(
                     Some(rc.out.show(&format!("alerts/run_date={}/", rc.run_date)));
                 alerts
             }
-            Err(e) => {
-                manifest.status = "failed";
-                manifest.error = Some(e.to_string());
-                manifest.finished_at = Some(manifest::now_rfc3339());
-                let _ = write_manifest(rc.out, &manifest_rel, &manifest).await;
-                let _ = rc.out.delete_dir(&format!("_staging/{}", rc.run_id)).await;
-                return Err(e);
-            }
+            Err(e) => return Err(fail_run(rc, &manifest_rel, &mut manifest, e).await),
         }
     };
     manifest.alerts = alerts.clone();
@@ -642,6 +629,22 @@ async fn run_locked(
         alerts,
         manifest: Some(rc.out.show(&manifest_rel)),
     })
+}
+
+/// A run that stops at `e`: its manifest says so (best effort: `e` is what
+/// the user must see) and its staging goes; returns `e`.
+async fn fail_run(
+    rc: &RunContext<'_>,
+    manifest_rel: &str,
+    manifest: &mut Manifest,
+    e: CrmlakeError,
+) -> CrmlakeError {
+    manifest.status = "failed";
+    manifest.error = Some(e.to_string());
+    manifest.finished_at = Some(manifest::now_rfc3339());
+    let _ = write_manifest(rc.out, manifest_rel, manifest).await;
+    let _ = rc.out.delete_dir(&format!("_staging/{}", rc.run_id)).await;
+    e
 }
 
 /// Run the job's checks on the committed tables and commit the `alerts`
