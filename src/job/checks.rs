@@ -70,13 +70,6 @@ pub struct Check {
     pub severity: Severity,
 }
 
-impl Check {
-    /// The SQL with `${run_id}` and `${run_date}` filled in.
-    pub fn sql_for(&self, run_id: &str, run_date: chrono::NaiveDate) -> String {
-        super::substitute(&self.sql, run_id, run_date)
-    }
-}
-
 /// A fired check, for one segment (or the whole when the query has no
 /// `segment` column).
 #[derive(Debug, Clone, PartialEq, Serialize)]

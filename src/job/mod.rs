@@ -653,7 +653,7 @@ async fn run_checks(job: &JobFile, rc: &RunContext<'_>) -> Result<Vec<checks::Al
     let mut alerts = Vec::new();
     for (i, check) in job.checks.iter().enumerate() {
         let context = format!("job '{}' check {} ('{}')", job.name, i + 1, check.name);
-        let sql = check.sql_for(rc.run_id, rc.run_date);
+        let sql = substitute(&check.sql, rc.run_id, rc.run_date);
         let batches = rc
             .ctx
             .sql(&sql)
