@@ -27,7 +27,7 @@ pub fn blend(parts: Vec<(f64, RecommenderModel)>) -> RecommenderModel {
     items.dedup();
     let n = items.len();
     // Old item number -> new, per part (ascending: both lists are sorted).
-    let renumber = |m: &RecommenderModel| -> Vec<u32> {
+    let map_of = |m: &RecommenderModel| -> Vec<u32> {
         let mut at = 0usize;
         m.items
             .iter()
@@ -54,7 +54,7 @@ pub fn blend(parts: Vec<(f64, RecommenderModel)>) -> RecommenderModel {
     };
     let mut blended = Vec::with_capacity(parts.len());
     for (p, (weight, m)) in parts.into_iter().enumerate() {
-        let map = renumber(&m);
+        let map = map_of(&m);
         if Some(p) == base {
             for (old, &new) in map.iter().enumerate() {
                 out.popularity[new as usize] = m.popularity[old];
@@ -66,51 +66,26 @@ pub fn blend(parts: Vec<(f64, RecommenderModel)>) -> RecommenderModel {
             out.fitted_pairs = m.fitted_pairs;
             out.skipped = m.skipped;
         }
-        blended.push((weight, renumbered(m.algorithm, &map, n)));
+        let mut algorithm = m.algorithm;
+        renumber(&mut algorithm, &map, n);
+        blended.push((weight, algorithm));
     }
     out.algorithm = Algorithm::Hybrid { parts: blended };
     out.items = items;
     out
 }
 
-/// `algorithm` with its items renumbered by `map` into a catalogue of `n`.
-fn renumbered(algorithm: Algorithm, map: &[u32], n: usize) -> Algorithm {
+/// Renumber `algorithm`'s items by `map` into a catalogue of `n`.
+fn renumber(algorithm: &mut Algorithm, map: &[u32], n: usize) {
     match algorithm {
-        Algorithm::Popular => Algorithm::Popular,
-        Algorithm::Repeat => Algorithm::Repeat,
-        Algorithm::ItemKnn {
-            similarity,
-            neighbours,
-            matrix,
-        } => Algorithm::ItemKnn {
-            similarity,
-            neighbours,
-            matrix: square(&matrix, map, n),
-        },
-        Algorithm::Ease {
-            lambda,
-            neighbours,
-            matrix,
-        } => Algorithm::Ease {
-            lambda,
-            neighbours,
-            matrix: square(&matrix, map, n),
-        },
-        Algorithm::Content {
-            ngrams,
-            neighbours,
-            features,
-            matrix,
-        } => Algorithm::Content {
-            ngrams,
-            neighbours,
-            features,
-            matrix: square(&matrix, map, n),
-        },
+        Algorithm::Popular | Algorithm::Repeat => {}
+        Algorithm::ItemKnn { matrix, .. }
+        | Algorithm::Ease { matrix, .. }
+        | Algorithm::Content { matrix, .. } => *matrix = square(matrix, map, n),
         Algorithm::Als {
             params,
             item_factors,
-            gram,
+            ..
         } => {
             // An item the part does not know gets a zero vector: it scores
             // 0 and adds nothing to YᵀY, which stays as fitted.
@@ -121,18 +96,13 @@ fn renumbered(algorithm: Algorithm, map: &[u32], n: usize) -> Algorithm {
                 factors[new * f..(new + 1) * f]
                     .copy_from_slice(&item_factors[old * f..(old + 1) * f]);
             }
-            Algorithm::Als {
-                params,
-                item_factors: factors,
-                gram,
+            *item_factors = factors;
+        }
+        Algorithm::Hybrid { parts } => {
+            for (_, part) in parts {
+                renumber(part, map, n);
             }
         }
-        Algorithm::Hybrid { parts } => Algorithm::Hybrid {
-            parts: parts
-                .into_iter()
-                .map(|(w, a)| (w, renumbered(a, map, n)))
-                .collect(),
-        },
     }
 }
 
