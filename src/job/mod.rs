@@ -183,10 +183,20 @@ impl JobFile {
         job
     }
 
-    /// Whether a step or check reads `previous(...)`.
-    fn reads_previous(&self) -> bool {
-        self.steps.iter().any(|s| previous::used_in(&s.sql))
-            || self.checks.iter().any(|c| previous::used_in(&c.sql))
+    /// The tables its steps and checks read with `previous(...)`.
+    fn previous_tables(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        let sqls = self
+            .steps
+            .iter()
+            .map(|s| &s.sql)
+            .chain(self.checks.iter().map(|c| &c.sql));
+        for name in sqls.flat_map(|sql| previous::tables_in(sql)) {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        names
     }
 }
 
@@ -449,7 +459,11 @@ pub async fn run_job(job: &JobFile, opts: &RunOptions) -> Result<RunReport> {
         std::process::id()
     );
     if opts.dry_run {
-        ctx.register_udtf("previous", Arc::new(previous::Previous::none(run_date)));
+        let names = job.previous_tables();
+        ctx.register_udtf(
+            "previous",
+            Arc::new(previous::Previous::none(run_date, names)),
+        );
         return dry_run(&job.with_previous_run_date(None), &ctx, &run_id, run_date).await;
     }
     let out = OutRoot::open(&ctx, &out_location).await?;
@@ -575,8 +589,9 @@ async fn run_locked(
     // What this job wrote before this run, resolved before anything commits.
     let previous_run_date = previous::previous_run_date(rc.out, rc.job, rc.run_date).await?;
     let job = &job.with_previous_run_date(previous_run_date);
-    if job.reads_previous() {
-        let p = previous::Previous::resolve(rc.ctx, rc.out, rc.run_date).await?;
+    let names = job.previous_tables();
+    if !names.is_empty() {
+        let p = previous::Previous::resolve(rc.ctx, rc.out, rc.run_date, names).await?;
         rc.ctx.register_udtf("previous", Arc::new(p));
     }
     let mut manifest = new_manifest(job, rc, lake_report, started_at);

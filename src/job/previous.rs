@@ -26,14 +26,30 @@ use crate::error::{CrmlakeError, Result};
 
 const NAME: &str = "previous";
 
-/// Whether `sql` reads `previous(...)` (so the run resolves it).
-pub fn used_in(sql: &str) -> bool {
+/// The tables `sql` reads with `previous(table)` (names lower-cased, as
+/// SQL folds them; job tables are lower-case), in order of appearance.
+pub fn tables_in(sql: &str) -> Vec<String> {
     let lower = sql.to_ascii_lowercase();
-    lower.match_indices("previous").any(|(i, _)| {
+    let mut names = Vec::new();
+    for (i, _) in lower.match_indices("previous") {
         let before = lower[..i].chars().next_back();
-        let after = lower[i + "previous".len()..].trim_start();
-        !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') && after.starts_with('(')
-    })
+        if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
+            continue;
+        }
+        let Some(args) = lower[i + "previous".len()..].trim_start().strip_prefix('(') else {
+            continue;
+        };
+        let name: String = args
+            .trim_start()
+            .trim_start_matches(['\'', '"'])
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if !name.is_empty() {
+            names.push(name);
+        }
+    }
+    names
 }
 
 /// The dates `name=YYYY-MM-DD` entries of `entries` hold, before `before`,
@@ -84,44 +100,44 @@ pub async fn previous_run_date(
     latest_committed(out, &format!("_runs/{job}"), run_date).await
 }
 
-/// `previous(table)` for a run on `run_date`: every table of the output
-/// root with a committed partition before that date.
+/// `previous(table)` for a run on `run_date`: each table the job names in
+/// a `previous(...)` call, with its latest committed partition before that
+/// date (None: there is none).
 #[derive(Debug)]
 pub struct Previous {
     run_date: NaiveDate,
-    tables: HashMap<String, Arc<dyn TableProvider>>,
+    tables: HashMap<String, Option<Arc<dyn TableProvider>>>,
 }
 
 impl Previous {
-    /// Nothing before (a dry run).
-    pub fn none(run_date: NaiveDate) -> Previous {
+    /// Nothing before for any of `names` (a dry run).
+    pub fn none(run_date: NaiveDate, names: Vec<String>) -> Previous {
         Previous {
             run_date,
-            tables: HashMap::new(),
+            tables: names.into_iter().map(|n| (n, None)).collect(),
         }
     }
 
-    /// Find each table's latest committed partition before `run_date`.
+    /// Find the latest committed partition before `run_date` of each of
+    /// `names` (only those: no other table's folder is listed or read).
     pub async fn resolve(
         ctx: &SessionContext,
         out: &OutRoot,
         run_date: NaiveDate,
+        names: Vec<String>,
     ) -> Result<Previous> {
         let mut tables = HashMap::new();
-        let names = out
-            .list_dir("")
-            .await
-            .map_err(|e| CrmlakeError::user(format!("{}: list: {e}", out.shown())))?;
         for name in names {
-            if name.starts_with(['_', '.']) || name == "models" {
-                continue;
-            }
-            if let Some(d) = latest_committed(out, &name, run_date).await? {
-                let url = out.dir_url(&format!("{name}/run_date={d}"))?;
-                let (table, _) =
-                    crate::lake::parquet_table(ctx, &format!("previous({name})"), &url).await?;
-                tables.insert(name, Arc::new(table) as Arc<dyn TableProvider>);
-            }
+            let table = match latest_committed(out, &name, run_date).await? {
+                Some(d) => {
+                    let url = out.dir_url(&format!("{name}/run_date={d}"))?;
+                    let (table, _) =
+                        crate::lake::parquet_table(ctx, &format!("previous({name})"), &url).await?;
+                    Some(Arc::new(table) as Arc<dyn TableProvider>)
+                }
+                None => None,
+            };
+            tables.insert(name, table);
         }
         Ok(Previous { run_date, tables })
     }
@@ -148,8 +164,14 @@ impl TableFunctionImpl for Previous {
                 )))
             }
         };
-        if let Some(t) = self.tables.get(&name) {
-            return Ok(Arc::clone(t));
+        match self.tables.get(&name) {
+            Some(Some(t)) => return Ok(Arc::clone(t)),
+            Some(None) => {}
+            None => {
+                return Err(DataFusionError::Plan(format!(
+                    "{NAME}({name}): not resolved when the run started; write previous(<table>) with the table's plain name"
+                )))
+            }
         }
         // None before this run: no rows, with this run's columns.
         let state = crmlake_udfs::table_input::state(NAME, args.session())?;
@@ -172,10 +194,16 @@ mod tests {
 
     #[test]
     fn previous_calls_are_found_and_other_words_are_not() {
-        assert!(used_in("SELECT * FROM previous(churn_scores)"));
-        assert!(used_in("SELECT * FROM PREVIOUS ('x')"));
-        assert!(!used_in("SELECT previous_score FROM t"));
-        assert!(!used_in("SELECT * FROM my_previous(t)"));
+        assert_eq!(
+            tables_in("SELECT * FROM previous(churn_scores) JOIN PREVIOUS ( 'X' ) USING (c)"),
+            ["churn_scores", "x"]
+        );
+        assert_eq!(
+            tables_in("SELECT * FROM previous(a), previous(\"a\")"),
+            ["a", "a"]
+        );
+        assert!(tables_in("SELECT previous_score FROM t").is_empty());
+        assert!(tables_in("SELECT * FROM my_previous(t)").is_empty());
     }
 
     #[test]
