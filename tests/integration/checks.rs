@@ -67,12 +67,11 @@ fn checks_write_alerts_notify_and_exit_3_after_committing() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let heard = dir.path().join("heard.jsonl");
-    let job = dir.path().join("early.toml");
-    fs::write(
-        &job,
-        job_text(&format!("cat > '{}'", heard.display()), CHECKS),
-    )
-    .unwrap();
+    let job = write_job(
+        dir.path(),
+        "early.toml",
+        &job_text(&format!("cat > '{}'", heard.display()), CHECKS),
+    );
     let o = run_job_on(&job, &sample_lake(), &out, DATE, &[]);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert!(
@@ -149,7 +148,6 @@ fn checks_write_alerts_notify_and_exit_3_after_committing() {
 fn a_failing_notify_is_recorded_and_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let job = dir.path().join("early.toml");
     let warn_only = r#"
 [[checks]]
 name = "null_value"
@@ -157,7 +155,11 @@ sql = "SELECT CAST(NULL AS DOUBLE) AS x"
 metric = "x"
 max = 1
 "#;
-    fs::write(&job, job_text("echo no chat today >&2; exit 7", warn_only)).unwrap();
+    let job = write_job(
+        dir.path(),
+        "early.toml",
+        &job_text("echo no chat today >&2; exit 7", warn_only),
+    );
     let o = run_job_on(&job, &sample_lake(), &out, DATE, &[]);
     // Only a warn alert: exit 0, with the notify failure logged.
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -207,8 +209,7 @@ fn bad_checks_are_refused_naming_the_field() {
             "change_max needs a column 'x_change'",
         ),
     ] {
-        let job = dir.path().join("bad.toml");
-        fs::write(&job, job_text("true", checks)).unwrap();
+        let job = write_job(dir.path(), "bad.toml", &job_text("true", checks));
         user_error(run_job_on(&job, &sample_lake(), &out, DATE, &[]), &[needle]);
     }
 }
@@ -232,8 +233,7 @@ ORDER BY s.country
 fn previous_reads_the_last_committed_partition_before_the_run() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let job = dir.path().join("again.toml");
-    fs::write(&job, PREVIOUS_JOB).unwrap();
+    let job = write_job(dir.path(), "again.toml", PREVIOUS_JOB);
     let delta = |date: &str| {
         ok(lake_sql(
             &out,
@@ -274,12 +274,11 @@ fn previous_reads_the_last_committed_partition_before_the_run() {
     let m = manifests(&out);
     assert_eq!(m.last().unwrap()["previous_run_date"], "2024-01-03");
     // A table neither written before nor in this run: an error naming it.
-    let bad = dir.path().join("bad.toml");
-    fs::write(
-        &bad,
+    let bad = write_job(
+        dir.path(),
+        "bad.toml",
         "name = \"bad\"\n[[steps]]\ntable = \"x\"\nsql = \"SELECT * FROM previous(nothing_here)\"\n",
-    )
-    .unwrap();
+    );
     user_error(
         run_job_on(&bad, &sample_lake(), &out, "2024-01-05", &[]),
         &["previous(nothing_here): no committed partition of 'nothing_here' before 2024-01-05"],

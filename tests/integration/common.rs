@@ -116,6 +116,13 @@ pub async fn query(
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
+/// Write job file `name` with `text` into `dir`; its path.
+pub fn write_job(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
 /// `crmlake run JOB --lake LAKE --out OUT --run-date DATE EXTRA...`.
 pub fn run_job_on(job: &Path, lake: &str, out: &Path, date: &str, extra: &[&str]) -> Output {
     let mut args = vec![

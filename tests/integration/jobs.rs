@@ -15,12 +15,6 @@ const DATE: &str = "2024-01-31";
 /// The demo's run date when none is given: the sample lake's last day.
 const DEMO_DATE: &str = "2011-12-09";
 
-fn write_job(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    fs::write(&p, text).unwrap();
-    p
-}
-
 fn run_job(job: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
     run_job_on(job, &sample_lake(), out, DATE, extra)
 }
