@@ -37,6 +37,8 @@ pub struct LakeTable {
 pub struct LakeFile {
     /// The file's URL (without credentials).
     pub url: String,
+    /// Its path in the lake's object store.
+    pub store_path: String,
     pub size: u64,
     pub last_modified: chrono::DateTime<chrono::Utc>,
     pub e_tag: Option<String>,
@@ -136,6 +138,7 @@ pub async fn register_lake(ctx: &SessionContext, location: &str) -> Result<LakeR
                 parquet_files += 1;
                 files.push(LakeFile {
                     url: format!("{}{name}/{}", redact_url(&root), rel.join("/")),
+                    store_path: obj.location.as_ref().to_string(),
                     size: obj.size,
                     last_modified: obj.last_modified,
                     e_tag: obj.e_tag.clone(),

@@ -6,6 +6,7 @@
 
 pub mod cluster;
 pub mod error;
+pub mod file_list;
 pub mod generate;
 pub mod invalid_utf8;
 pub mod job;

@@ -72,6 +72,11 @@ enum Commands {
         /// df://host:port. Lake and output must be reachable from the executors.
         #[arg(long, value_name = "df://HOST:PORT")]
         cluster: Option<String>,
+        /// Keep running: run the job again every interval (30s, 5m, 1h)
+        /// when new files arrived in its incremental inputs; SIGTERM stops
+        /// after the current run.
+        #[arg(long, value_name = "INTERVAL")]
+        every: Option<String>,
     },
     /// Run the bundled demo job on the sample lake; output in ./out.
     Demo {
@@ -243,6 +248,7 @@ async fn run(cli: Cli) -> Result<()> {
             dry_run,
             wait,
             cluster,
+            every,
         } => {
             let cluster = cluster_address(cluster)?;
             let job = crmlake::job::load_job(&job)?;
@@ -253,7 +259,17 @@ async fn run(cli: Cli) -> Result<()> {
                 dry_run,
                 wait,
                 cluster,
+                abandon: None,
             };
+            if let Some(every) = every {
+                let interval = crmlake::job::every::parse_interval(&every)?;
+                if dry_run || wait {
+                    return Err(crmlake::error::CrmlakeError::user(
+                        "--every cannot be combined with --dry-run or --wait",
+                    ));
+                }
+                return crmlake::job::every::run_every(&job, &opts, interval).await;
+            }
             let report = crmlake::job::run_job(&job, &opts).await?;
             print!("{}", report.summary());
             report.failed_checks().map_or(Ok(()), Err)
@@ -278,6 +294,7 @@ async fn run(cli: Cli) -> Result<()> {
                 dry_run: false,
                 wait: false,
                 cluster: None,
+                abandon: None,
             };
             let report = crmlake::job::run_job(&job, &opts).await?;
             print!("{}", report.summary());

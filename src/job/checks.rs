@@ -17,15 +17,19 @@
 //! `<metric>_change` (as `kpi_series` gives it) is above `change_max`. A
 //! value exactly at its target does not fire. A NULL value, or a query
 //! without rows, fires a `no_data` alert: a KPI without data is not a KPI
-//! on target.
+//! on target. A check listing cases (one row per customer to call, say)
+//! sets `no_rows_ok = true`: no row means no case.
 //!
-//! Alerts are written as the table `alerts` (`OUT/alerts/run_date=D/`,
-//! columns in [`schema`], empty when nothing fired) through the same commit
-//! as the steps, listed in the manifest and the run summary. With
-//! `notify = "command"` in `[settings]`, that command runs once per run in
-//! which an alert fired (`sh -c`, in the working directory), with the
-//! alerts as JSON lines on its standard input; its exit status is recorded
-//! in the manifest and a failure is logged, never undoing the outputs.
+//! Alerts are written as the table `alerts` (`OUT/alerts/run_date=D/`, or
+//! the table named by `settings.alerts_table`; appended per run in an
+//! incremental job; columns in [`schema`], empty when nothing fired)
+//! through the same commit as the steps, listed in the manifest and the
+//! run summary. With `notify = "command"` in `[settings]`, that command
+//! runs once per run in which an alert fired (`sh -c`, in the working
+//! directory), after the run has committed, with the alerts as JSON lines
+//! on its standard input; its exit status is recorded in the manifest and a
+//! failure is logged, never undoing the outputs. It runs at most once: a
+//! run killed while it runs is not redone, and its manifest says `pending`.
 
 use std::sync::Arc;
 
@@ -68,6 +72,9 @@ pub struct Check {
     pub change_max: Option<f64>,
     #[serde(default)]
     pub severity: Severity,
+    /// A query without rows passes instead of firing `no_data`.
+    #[serde(default)]
+    pub no_rows_ok: bool,
 }
 
 /// A fired check, for one segment (or the whole when the query has no
@@ -167,6 +174,9 @@ pub fn evaluate(check: &Check, rows: &[Reading]) -> Vec<Alert> {
         None => String::new(),
     };
     if rows.is_empty() {
+        if check.no_rows_ok {
+            return Vec::new();
+        }
         return vec![alert(
             &None,
             None,
@@ -337,12 +347,26 @@ pub fn readings(check: &Check, batches: &[RecordBatch], context: &str) -> Result
 #[derive(Debug, Clone, Serialize)]
 pub struct NotifyRecord {
     pub command: String,
-    /// `succeeded`, `failed` or `timed_out`.
+    /// `succeeded`, `failed` or `timed_out` (`pending` while it runs).
     pub status: &'static str,
     pub exit_code: Option<i32>,
     /// The end of its standard error, or why it could not start.
     pub error: Option<String>,
     pub seconds: f64,
+}
+
+impl NotifyRecord {
+    /// The record of a command about to run (what a manifest says if the
+    /// process dies while it runs).
+    pub fn pending(command: &str) -> NotifyRecord {
+        NotifyRecord {
+            command: command.to_string(),
+            status: "pending",
+            exit_code: None,
+            error: None,
+            seconds: 0.0,
+        }
+    }
 }
 
 /// How long `notify` may take before it is stopped.
@@ -460,6 +484,7 @@ mod tests {
             max,
             change_max,
             severity: Severity::Fail,
+            no_rows_ok: false,
         }
     }
 
@@ -497,6 +522,15 @@ mod tests {
         assert_eq!(rules(&a), ["no_data"]);
         assert_eq!((a[0].value, a[0].target), (None, None));
         assert_eq!(rules(&evaluate(&c, &[reading(None, None)])), ["no_data"]);
+        let cases = Check {
+            no_rows_ok: true,
+            ..c.clone()
+        };
+        assert!(evaluate(&cases, &[]).is_empty());
+        assert_eq!(
+            rules(&evaluate(&cases, &[reading(None, None)])),
+            ["no_data"]
+        );
         assert_eq!(
             rules(&evaluate(&c, &[reading(Some(f64::NAN), None)])),
             ["no_data"]

@@ -19,7 +19,8 @@
 //!  "alerts": [{"check": "nps_floor", "segment": null, "metric": "nps", "value": 12.5,
 //!              "target": 30.0, "rule": "min", "severity": "fail", "message": "..."}],
 //!  "alerts_output": ".../alerts/run_date=2026-12-01/",
-//!  "notify": {"command": "...", "status": "succeeded", "exit_code": 0, "error": null, "seconds": 0.1}}
+//!  "notify": {"command": "...", "status": "succeeded", "exit_code": 0, "error": null, "seconds": 0.1},
+//!  "incremental": [{"table": "feedback", "new_files": 1, "consumed_before": 3, "rewritten": []}]}
 //! ```
 //!
 //! `peak_rss_bytes` is the process's peak resident memory during the step
@@ -112,6 +113,9 @@ pub struct Manifest {
     pub alerts_output: Option<String>,
     /// What became of `settings.notify`; None when it did not run.
     pub notify: Option<super::checks::NotifyRecord>,
+    /// Each incremental input's new, already consumed and rewritten files
+    /// ([`super::incremental`]); empty for a job without one.
+    pub incremental: Vec<super::incremental::InputRecord>,
 }
 
 /// Now as an RFC 3339 UTC timestamp.

@@ -57,6 +57,8 @@
 //! with `_`.
 
 pub mod checks;
+pub mod every;
+pub mod incremental;
 pub mod lock;
 pub mod manifest;
 pub mod out_root;
@@ -98,6 +100,9 @@ pub struct JobFile {
     pub out: Option<String>,
     #[serde(default)]
     pub settings: JobSettings,
+    /// Per lake table settings (`[inputs.T]`, [`incremental`]).
+    #[serde(default)]
+    pub inputs: std::collections::BTreeMap<String, incremental::InputSettings>,
     pub steps: Vec<Step>,
     /// Targets checked after the steps ([`checks`]).
     #[serde(default)]
@@ -124,6 +129,9 @@ pub struct JobSettings {
     /// A command (`sh -c`) run once per run in which checks fired, with the
     /// alerts as JSON lines on its standard input ([`checks::notify`]).
     pub notify: Option<String>,
+    /// The table the job's `[[checks]]` write (default `alerts`): jobs that
+    /// share an output root and both have checks need one each.
+    pub alerts_table: Option<String>,
 }
 
 /// One step: a SQL statement whose result becomes table `table`.
@@ -165,6 +173,16 @@ impl Step {
 }
 
 impl JobFile {
+    /// The table its `[[checks]]` write.
+    pub fn alerts_table(&self) -> &str {
+        self.settings.alerts_table.as_deref().unwrap_or("alerts")
+    }
+
+    /// Whether a lake table is marked `incremental`.
+    pub fn is_incremental(&self) -> bool {
+        self.inputs.values().any(|s| s.incremental)
+    }
+
     /// The job with `${previous_run_date}` filled in everywhere it can
     /// appear (steps, reject rules, checks): the date quoted, or NULL.
     fn with_previous_run_date(&self, date: Option<NaiveDate>) -> JobFile {
@@ -183,15 +201,16 @@ impl JobFile {
         job
     }
 
-    /// The tables its steps and checks read with `previous(...)`.
-    fn previous_tables(&self) -> Vec<String> {
+    /// The tables its steps and checks read with `previous(...)` or
+    /// `latest(...)` (by `which`).
+    fn previous_tables(&self, which: previous::Which) -> Vec<String> {
         let mut names = Vec::new();
         let sqls = self
             .steps
             .iter()
             .map(|s| &s.sql)
             .chain(self.checks.iter().map(|c| &c.sql));
-        for name in sqls.flat_map(|sql| previous::tables_in(sql)) {
+        for name in sqls.flat_map(|sql| previous::tables_in(sql, which)) {
             if !names.contains(&name) {
                 names.push(name);
             }
@@ -216,6 +235,9 @@ pub struct RunOptions {
     pub wait: bool,
     /// Run every step's query on this Ballista cluster.
     pub cluster: Option<crate::cluster::SchedulerAddress>,
+    /// Set to abandon the run before its next step (`--every` on a second
+    /// SIGTERM): the run fails, its appended parts are removed.
+    pub abandon: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// What one step wrote.
@@ -238,11 +260,16 @@ pub struct RunReport {
     pub alerts: Vec<checks::Alert>,
     /// The manifest's location; `None` in a dry run.
     pub manifest: Option<String>,
+    /// Why nothing ran: an incremental job with no new input file.
+    pub skipped: Option<String>,
 }
 
 impl RunReport {
     /// The end-of-run summary: one aligned line per step.
     pub fn summary(&self) -> String {
+        if let Some(why) = &self.skipped {
+            return format!("{why}\n");
+        }
         let mut text = format!(
             "{:<22} {:>10} {:>9} {:>8}  output\n",
             "table", "rows", "rejected", "seconds"
@@ -330,18 +357,21 @@ pub fn parse_job(text: &str, source: &str) -> Result<JobFile> {
         }
     }
     checks::validate(&job.checks, source)?;
+    if let Some(name) = &job.settings.alerts_table {
+        if !table_name_ok(name) || name == "models" {
+            return Err(CrmlakeError::user(format!(
+                "job file '{source}': settings.alerts_table = '{name}' must be lower-case letters, digits and _, not start with _, and not be 'models'"
+            )));
+        }
+    }
+    if job.settings.alerts_table.is_some() && job.checks.is_empty() {
+        return Err(CrmlakeError::user(format!(
+            "job file '{source}': settings.alerts_table is set but the job has no [[checks]] to write it"
+        )));
+    }
     let mut first_step_of: std::collections::HashMap<&str, usize> = Default::default();
     for (i, s) in job.steps.iter().enumerate() {
-        // Lower case only: SQL folds unquoted names to lower case, so a
-        // later step could not read `Clean`, and on a case-insensitive disk
-        // `MODELS/` would be `models/`.
-        let ok = !s.table.is_empty()
-            && !s.table.starts_with(['_', '.'])
-            && s.table.len() <= 128
-            && s.table
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-        if !ok {
+        if !table_name_ok(&s.table) {
             return Err(CrmlakeError::user(format!(
                 "job file '{source}': step {}: table name '{}' must be lower-case letters, digits and _ and not start with _",
                 i + 1,
@@ -356,10 +386,11 @@ pub fn parse_job(text: &str, source: &str) -> Result<JobFile> {
                 s.table
             )));
         }
-        if s.table == "alerts" && !job.checks.is_empty() {
+        if s.table == job.alerts_table() && !job.checks.is_empty() {
             return Err(CrmlakeError::user(format!(
-                "job file '{source}': step {}: 'alerts' is the table the job's [[checks]] write; name the step's table differently",
-                i + 1
+                "job file '{source}': step {}: '{}' is the table the job's [[checks]] write; name the step's table differently (or set settings.alerts_table)",
+                i + 1,
+                s.table
             )));
         }
         if s.table == "models" {
@@ -377,6 +408,18 @@ pub fn parse_job(text: &str, source: &str) -> Result<JobFile> {
         }
     }
     Ok(job)
+}
+
+/// A table name a step (or the alerts) may write: lower case only (SQL
+/// folds unquoted names to lower case, so a later step could not read
+/// `Clean`, and on a case-insensitive disk `MODELS/` would be `models/`).
+fn table_name_ok(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(['_', '.'])
+        && name.len() <= 128
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 /// Read and parse a job file.
@@ -399,6 +442,21 @@ struct RunContext<'a> {
     max_file_bytes: u64,
     /// The session's memory pool in MB ([`memory_limit_mb`], read once).
     memory_limit_mb: Option<usize>,
+    /// The tables appended per run ([`incremental`]).
+    appending: &'a std::collections::HashSet<String>,
+    abandon: Option<Arc<std::sync::atomic::AtomicBool>>,
+}
+
+impl RunContext<'_> {
+    /// Where this run writes `table` ([`incremental::partition`]).
+    fn partition(&self, table: &str) -> String {
+        incremental::partition(
+            table,
+            self.run_date,
+            self.run_id,
+            self.appending.contains(table),
+        )
+    }
 }
 
 /// The last day with a transaction in `lake` (`max(ts)` of its
@@ -452,18 +510,27 @@ pub async fn run_job(job: &JobFile, opts: &RunOptions) -> Result<RunReport> {
         .run_date
         .unwrap_or_else(|| chrono::Utc::now().date_naive());
     let memory_limit = memory_limit_mb(job);
+    if opts.cluster.is_some() && job.is_incremental() {
+        return Err(CrmlakeError::user(format!(
+            "job '{}': incremental inputs are not supported with --cluster (the cluster would list the whole folder); run this job without --cluster",
+            job.name
+        )));
+    }
     let (ctx, lake_report) = open_session(job, opts, memory_limit).await?;
+    let appending = incremental::appending_tables(job, &ctx)?;
     let run_id = format!(
         "{}-{}",
         chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"),
         std::process::id()
     );
     if opts.dry_run {
-        let names = job.previous_tables();
-        ctx.register_udtf(
-            "previous",
-            Arc::new(previous::Previous::none(run_date, names)),
-        );
+        for which in [previous::Which::Previous, previous::Which::Latest] {
+            let names = job.previous_tables(which);
+            ctx.register_udtf(
+                which.name(),
+                Arc::new(previous::Previous::none(which, run_date, names)),
+            );
+        }
         return dry_run(&job.with_previous_run_date(None), &ctx, &run_id, run_date).await;
     }
     let out = OutRoot::open(&ctx, &out_location).await?;
@@ -476,6 +543,8 @@ pub async fn run_job(job: &JobFile, opts: &RunOptions) -> Result<RunReport> {
         run_date,
         max_file_bytes: job.settings.max_file_mb.unwrap_or(out_root::MAX_FILE_MB) * 1024 * 1024,
         memory_limit_mb: memory_limit,
+        appending: &appending,
+        abandon: opts.abandon.clone(),
     };
     let result = run_locked(job, &rc, &lake_report, started_at).await;
     lock.release().await;
@@ -568,6 +637,7 @@ async fn dry_run(
         steps,
         alerts: Vec::new(),
         manifest: None,
+        skipped: None,
     })
 }
 
@@ -585,20 +655,75 @@ async fn run_locked(
     lake_report: &crate::lake::LakeReport,
     started_at: String,
 ) -> Result<RunReport> {
+    // An incremental job: finish what killed runs left, choose the new files.
+    let batch = if job.is_incremental() {
+        let batch = incremental::Batch::start(job, rc.ctx, rc.out, lake_report, rc.run_id).await?;
+        if batch.nothing_new() {
+            return Ok(RunReport {
+                run_id: rc.run_id.to_string(),
+                steps: Vec::new(),
+                alerts: Vec::new(),
+                manifest: None,
+                skipped: Some(format!(
+                    "job '{}': no new input files ({}); nothing to do",
+                    job.name,
+                    batch.describe()
+                )),
+            });
+        }
+        log::info!("job '{}' run {}: {}", job.name, rc.run_id, batch.describe());
+        Some(batch)
+    } else {
+        None
+    };
     let run_marker = prepare_out_root(job, rc).await?;
     // What this job wrote before this run, resolved before anything commits.
     let previous_run_date = previous::previous_run_date(rc.out, rc.job, rc.run_date).await?;
     let job = &job.with_previous_run_date(previous_run_date);
-    let names = job.previous_tables();
-    if !names.is_empty() {
-        let p = previous::Previous::resolve(rc.ctx, rc.out, rc.run_date, names).await?;
-        rc.ctx.register_udtf("previous", Arc::new(p));
+    for which in [previous::Which::Previous, previous::Which::Latest] {
+        let names = job.previous_tables(which);
+        if !names.is_empty() {
+            let p = previous::Previous::resolve(rc.ctx, rc.out, which, rc.run_date, names).await?;
+            rc.ctx.register_udtf(which.name(), Arc::new(p));
+        }
     }
     let mut manifest = new_manifest(job, rc, lake_report, started_at);
     manifest.previous_run_date = previous_run_date.map(|d| d.to_string());
     let manifest_rel = format!("_runs/{}.json", rc.run_id);
+    let run = Run {
+        rc,
+        manifest_rel: &manifest_rel,
+        batch: batch.as_ref(),
+    };
+    if let Some(b) = &batch {
+        manifest.inputs = b.manifest_inputs(std::mem::take(&mut manifest.inputs));
+        manifest.incremental = b.records.clone();
+        let mut partitions: Vec<String> = rc.appending.iter().map(|t| rc.partition(t)).collect();
+        partitions.extend(
+            rc.appending
+                .iter()
+                .map(|t| format!("_rejects/{}", rc.partition(t))),
+        );
+        partitions.sort();
+        if let Err(e) = b.begin(rc.out, partitions).await {
+            return Err(run.fail(&mut manifest, e).await);
+        }
+    }
     let mut reports = Vec::with_capacity(job.steps.len());
     for i in 0..job.steps.len() {
+        if rc
+            .abandon
+            .as_ref()
+            .is_some_and(|a| a.load(std::sync::atomic::Ordering::SeqCst))
+        {
+            let e = CrmlakeError::user(format!(
+                "job '{}' run {}: abandoned before step {} (a second stop signal); what it appended is removed and its input files are read again by the next run",
+                job.name,
+                rc.run_id,
+                i + 1
+            ));
+            return Err(run.fail(&mut manifest, e).await);
+        }
         match run_step(job, i, rc).await {
             Ok((record, report)) => {
                 manifest.steps.push(record);
@@ -606,7 +731,7 @@ async fn run_locked(
             }
             Err((record, e)) => {
                 manifest.steps.push(record);
-                return Err(fail_run(rc, &manifest_rel, &mut manifest, e).await);
+                return Err(run.fail(&mut manifest, e).await);
             }
         }
     }
@@ -615,15 +740,27 @@ async fn run_locked(
     } else {
         match run_checks(job, rc).await {
             Ok(alerts) => {
-                manifest.alerts_output =
-                    Some(rc.out.show(&format!("alerts/run_date={}/", rc.run_date)));
+                manifest.alerts_output = Some(
+                    rc.out
+                        .show(&format!("{}/", rc.partition(job.alerts_table()))),
+                );
                 alerts
             }
-            Err(e) => return Err(fail_run(rc, &manifest_rel, &mut manifest, e).await),
+            Err(e) => return Err(run.fail(&mut manifest, e).await),
         }
     };
     manifest.alerts = alerts.clone();
-    if let (Some(command), false) = (&job.settings.notify, alerts.is_empty()) {
+    manifest.status = "succeeded";
+    manifest.finished_at = Some(manifest::now_rfc3339());
+    // The notify command runs after the commit, so a run killed before it
+    // is redone without anyone having heard of its alerts, and a run killed
+    // during it is not redone (its manifest says `pending`): at most once.
+    let notify_command = job.settings.notify.as_ref().filter(|_| !alerts.is_empty());
+    if let Some(command) = notify_command {
+        manifest.notify = Some(checks::NotifyRecord::pending(command));
+    }
+    commit_run(rc, &manifest_rel, &manifest, &run_marker, batch).await?;
+    if let Some(command) = notify_command {
         let record = checks::notify(command, &alerts, rc.run_id, &rc.run_date.to_string()).await;
         if record.status != "succeeded" {
             log::warn!(
@@ -634,32 +771,44 @@ async fn run_locked(
             );
         }
         manifest.notify = Some(record);
+        if let Err(e) = write_manifest(rc.out, &manifest_rel, &manifest).await {
+            log::warn!("job '{}': recording the notify result: {e}", job.name);
+        }
     }
-    manifest.status = "succeeded";
-    manifest.finished_at = Some(manifest::now_rfc3339());
-    commit_run(rc, &manifest_rel, &manifest, &run_marker).await?;
     Ok(RunReport {
         run_id: rc.run_id.to_string(),
         steps: reports,
         alerts,
         manifest: Some(rc.out.show(&manifest_rel)),
+        skipped: None,
     })
 }
 
-/// A run that stops at `e`: its manifest says so (best effort: `e` is what
-/// the user must see) and its staging goes; returns `e`.
-async fn fail_run(
-    rc: &RunContext<'_>,
-    manifest_rel: &str,
-    manifest: &mut Manifest,
-    e: CrmlakeError,
-) -> CrmlakeError {
-    manifest.status = "failed";
-    manifest.error = Some(e.to_string());
-    manifest.finished_at = Some(manifest::now_rfc3339());
-    let _ = write_manifest(rc.out, manifest_rel, manifest).await;
-    let _ = rc.out.delete_dir(&format!("_staging/{}", rc.run_id)).await;
-    e
+/// A run between its start and its commit, for [`Run::fail`].
+struct Run<'a> {
+    rc: &'a RunContext<'a>,
+    manifest_rel: &'a str,
+    batch: Option<&'a incremental::Batch>,
+}
+
+impl Run<'_> {
+    /// The run stops at `e`: its manifest says so (best effort: `e` is what
+    /// the user must see), its staging and appended parts go; returns `e`.
+    async fn fail(&self, manifest: &mut Manifest, e: CrmlakeError) -> CrmlakeError {
+        manifest.status = "failed";
+        manifest.error = Some(e.to_string());
+        manifest.finished_at = Some(manifest::now_rfc3339());
+        let _ = write_manifest(self.rc.out, self.manifest_rel, manifest).await;
+        let _ = self
+            .rc
+            .out
+            .delete_dir(&format!("_staging/{}", self.rc.run_id))
+            .await;
+        if let Some(b) = self.batch {
+            b.abandon(self.rc.out).await;
+        }
+        e
+    }
 }
 
 /// Run the job's checks on the committed tables and commit the `alerts`
@@ -680,10 +829,20 @@ async fn run_checks(job: &JobFile, rc: &RunContext<'_>) -> Result<Vec<checks::Al
         let readings = checks::readings(check, &batches, &context)?;
         alerts.extend(checks::evaluate(check, &readings));
     }
+    let table = job.alerts_table();
+    let context = format!("job '{}' alerts", job.name);
+    incremental::check_layout(
+        rc.out,
+        table,
+        rc.run_date,
+        rc.appending.contains(table),
+        &context,
+    )
+    .await?;
     let batch = checks::batch(&alerts, rc.run_id)?;
-    let partition = format!("alerts/run_date={}", rc.run_date);
+    let partition = rc.partition(table);
     let staged = format!("_staging/{}/{partition}", rc.run_id);
-    let in_checks = |e: CrmlakeError| CrmlakeError::user(format!("job '{}' alerts: {e}", job.name));
+    let in_checks = |e: CrmlakeError| CrmlakeError::user(format!("{context}: {e}"));
     let mut writer = PartWriter::new(rc.out, &staged, checks::schema(), rc.max_file_bytes)?;
     writer.write(&batch).await.map_err(in_checks)?;
     let parts = writer.finish().await.map_err(in_checks)?;
@@ -746,6 +905,7 @@ fn new_manifest(
         alerts: Vec::new(),
         alerts_output: None,
         notify: None,
+        incremental: Vec::new(),
         inputs: lake_report
             .tables
             .iter()
@@ -842,10 +1002,14 @@ async fn commit_run(
     manifest_rel: &str,
     manifest: &Manifest,
     run_marker: &str,
+    batch: Option<incremental::Batch>,
 ) -> Result<()> {
     let out = rc.out;
     out.check_lease()?;
     write_manifest(out, manifest_rel, manifest).await?;
+    if let Some(b) = batch {
+        b.commit(out).await?;
+    }
     out.put(run_marker, format!("{}\n", rc.run_id).into_bytes())
         .await?;
     out.delete_dir(&format!("_staging/{}", rc.run_id)).await?;
@@ -1087,6 +1251,8 @@ async fn write_step(
         run_date,
         ..
     } = rc;
+    let appending = rc.appending.contains(&step.table);
+    incremental::check_layout(out, &step.table, *run_date, appending, context).await?;
     let plan = plan_with_rejects(ctx, step, context, run_id, *run_date).await?;
     let physical = physical_plan(ctx, plan, context).await?;
     let schema = physical.schema();
@@ -1095,7 +1261,7 @@ async fn write_step(
     } else {
         None
     };
-    let partition = format!("{}/run_date={run_date}", step.table);
+    let partition = rc.partition(&step.table);
     let rejects_partition = format!("_rejects/{partition}");
     let staged = format!("_staging/{run_id}/{partition}");
     let staged_rejects = format!("_staging/{run_id}/{rejects_partition}");

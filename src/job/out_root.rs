@@ -199,6 +199,19 @@ impl OutRoot {
             .map_err(|e| self.io_error(rel, "write", e))
     }
 
+    /// The bytes of `rel`; None when there is no such object.
+    pub async fn get(&self, rel: &str) -> Result<Option<Vec<u8>>> {
+        let read = async {
+            let result = self.store.get(&self.path(rel)).await?;
+            result.bytes().await
+        };
+        match read.await {
+            Ok(bytes) => Ok(Some(bytes.to_vec())),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.io_error(rel, "read", e)),
+        }
+    }
+
     /// The run's lease on this root's lock.
     pub fn lease(&self) -> &Lease {
         &self.lease
