@@ -45,6 +45,19 @@ use super::{JobFile, OutRoot};
 use crate::error::{CrmlakeError, Result};
 use crate::lake::{LakeFile, LakeReport};
 
+/// Test hook: with `CRMLAKE_KILL_AT=<point>` in the environment an
+/// incremental run aborts the process at that point (no clean-up runs, as
+/// with SIGKILL), so tests can check what the next run makes of it. Points:
+/// `before_steps` (after the pending record), `after_step_<n>` (step n
+/// committed), `after_checks` (alerts committed), `after_manifest` (the
+/// succeeded manifest written), `after_index` (the consumed index written).
+pub fn kill_point(point: &str) {
+    if std::env::var("CRMLAKE_KILL_AT").is_ok_and(|p| p == point) {
+        eprintln!("CRMLAKE_KILL_AT={point}: aborting the process");
+        std::process::abort();
+    }
+}
+
 /// Settings of one lake table in a job's `[inputs.T]`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -305,8 +318,10 @@ impl Batch {
     /// After the succeeded manifest: the run's files join the index and its
     /// pending record goes.
     pub async fn commit(mut self, out: &OutRoot) -> Result<()> {
+        kill_point("after_manifest");
         merge(&mut self.consumed.files, &self.files);
         put_json(out, &index_path(&self.job), &self.consumed).await?;
+        kill_point("after_index");
         out.delete(&pending_path(&self.job, &self.run_id)).await
     }
 

@@ -708,6 +708,7 @@ async fn run_locked(
         if let Err(e) = b.begin(rc.out, partitions).await {
             return Err(run.fail(&mut manifest, e).await);
         }
+        incremental::kill_point("before_steps");
     }
     let mut reports = Vec::with_capacity(job.steps.len());
     for i in 0..job.steps.len() {
@@ -728,6 +729,9 @@ async fn run_locked(
             Ok((record, report)) => {
                 manifest.steps.push(record);
                 reports.push(report);
+                if batch.is_some() {
+                    incremental::kill_point(&format!("after_step_{}", i + 1));
+                }
             }
             Err((record, e)) => {
                 manifest.steps.push(record);
@@ -750,6 +754,9 @@ async fn run_locked(
         }
     };
     manifest.alerts = alerts.clone();
+    if batch.is_some() {
+        incremental::kill_point("after_checks");
+    }
     manifest.status = "succeeded";
     manifest.finished_at = Some(manifest::now_rfc3339());
     // The notify command runs after the commit, so a run killed before it

@@ -11,6 +11,7 @@ mod cluster;
 mod common;
 mod feedback;
 mod generate;
+mod incremental;
 mod job_files;
 mod jobs;
 mod kmeans;
