@@ -371,3 +371,115 @@ fn s3_output_root_lock_refuses_a_live_lease_and_takes_over_an_expired_one() {
     // A run that creates the lock itself (If-None-Match) and releases it.
     ok(run());
 }
+
+/// An incremental job with lake and output on S3: each object read once,
+/// a run killed after its first step redone exactly once, and an object
+/// overwritten (a new ETag) read again.
+#[test]
+fn s3_incremental_runs_read_each_object_once() {
+    let Some(server) = start() else { return };
+    let port = server.port;
+    let dir = tempfile::tempdir().unwrap();
+    let job = dir.path().join("inc.toml");
+    std::fs::write(
+        &job,
+        r#"name = "inc"
+[inputs.feedback]
+incremental = true
+[[steps]]
+table = "seen"
+sql = "SELECT feedback_id, sentiment(text) AS sentiment FROM feedback"
+[[steps]]
+table = "angry"
+sql = "SELECT feedback_id FROM seen WHERE sentiment < -0.05"
+[[checks]]
+name = "angry_message"
+sql = "SELECT CAST(feedback_id AS VARCHAR) AS segment, sentiment FROM seen WHERE sentiment < -0.05"
+metric = "sentiment"
+min = -0.05
+no_rows_ok = true
+"#,
+    )
+    .unwrap();
+    let put = |key: &str, from: usize, n: usize| {
+        ok(crmlake_s3(
+            port,
+            &[
+                "sql",
+                "--lake",
+                &sample_lake(),
+                "-c",
+                &format!(
+                    "COPY (SELECT * FROM feedback ORDER BY feedback_id LIMIT {n} OFFSET {from}) \
+                     TO 's3://lakebucket/inclake/feedback/{key}' STORED AS PARQUET"
+                ),
+            ],
+        ));
+    };
+    let run = |kill: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_crmlake"));
+        c.args([
+            "run",
+            job.to_str().unwrap(),
+            "--lake",
+            "s3://lakebucket/inclake",
+            "--out",
+            "s3://lakebucket/incout",
+            "--run-date",
+            "2024-01-31",
+        ])
+        .current_dir(root())
+        .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
+        .env("AWS_ALLOW_HTTP", "true")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null());
+        if let Some(point) = kill {
+            c.env("CRMLAKE_KILL_AT", point);
+        }
+        c.output().unwrap()
+    };
+    // Committed rows: seen, distinct seen, angry, alerts.
+    let counts = || {
+        let csv = ok(crmlake_s3(
+            port,
+            &[
+                "sql",
+                "--lake",
+                "s3://lakebucket/incout",
+                "--format",
+                "csv",
+                "-c",
+                "SELECT (SELECT count(*) FROM seen) AS seen, \
+                        (SELECT count(DISTINCT feedback_id) FROM seen) AS distinct_seen, \
+                        (SELECT count(*) FROM angry) AS angry, \
+                        (SELECT count(*) FROM alerts) AS alerts",
+            ],
+        ));
+        csv.lines().nth(1).unwrap().to_string()
+    };
+    put("a.parquet", 0, 200);
+    ok(run(None));
+    let o = ok(run(None));
+    assert!(o.contains("no new input files"), "{o}");
+    put("b.parquet", 200, 200);
+    let killed = run(Some("after_step_1"));
+    assert!(killed.status.code().is_none(), "{}", stderr(&killed));
+    ok(run(None));
+    let c = counts();
+    let f: Vec<u64> = c.split(',').map(|x| x.parse().unwrap()).collect();
+    assert_eq!((f[0], f[1]), (400, 400), "{c}");
+    assert!(f[2] > 0 && f[2] == f[3], "angry messages and alerts: {c}");
+    let pending = keys(port, "incout/_runs/inc/_incremental/pending");
+    assert!(pending.is_empty(), "{pending:?}");
+    // a.parquet overwritten: a new ETag, read again.
+    put("a.parquet", 400, 50);
+    let o = run(None);
+    let log = stderr(&o);
+    ok(o);
+    assert!(log.contains("a.parquet' was rewritten"), "{log}");
+    let c = counts();
+    assert!(c.starts_with("450,450,"), "{c}");
+}
