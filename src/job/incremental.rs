@@ -40,8 +40,8 @@ use datafusion::common::TableReference;
 use datafusion::prelude::SessionContext;
 use serde::{Deserialize, Serialize};
 
-use super::manifest::InputFile;
-use super::{JobFile, OutRoot};
+use super::manifest::{InputFile, InputRecord};
+use super::out_root::OutRoot;
 use crate::error::{CrmlakeError, Result};
 use crate::lake::{LakeFile, LakeReport};
 
@@ -84,19 +84,6 @@ struct Pending {
     partitions: Vec<String>,
 }
 
-/// What an incremental input gave this run (the manifest's `incremental`).
-#[derive(Debug, Clone, Serialize)]
-pub struct InputRecord {
-    pub table: String,
-    /// Files read by this run.
-    pub new_files: usize,
-    /// Files an earlier run consumed, not read again.
-    pub consumed_before: usize,
-    /// Files consumed before with another version (rewritten in place),
-    /// read again.
-    pub rewritten: Vec<String>,
-}
-
 /// A file's version: its ETag, else its size and modification time.
 fn version(f: &LakeFile) -> String {
     f.e_tag.clone().unwrap_or_else(|| {
@@ -121,40 +108,48 @@ fn pending_path(job: &str, run_id: &str) -> String {
     format!("{}/pending/{run_id}.json", dir(job))
 }
 
-/// The tables of `job`'s steps that are appended to per run (see the
-/// module doc), and the job's alerts table when it has incremental inputs
-/// and checks.
-pub fn appending_tables(job: &JobFile, ctx: &SessionContext) -> Result<HashSet<String>> {
-    let mut incremental: HashSet<String> = job
-        .inputs
-        .iter()
-        .filter(|(_, s)| s.incremental)
-        .map(|(t, _)| t.clone())
-        .collect();
+/// One step as [`appending_tables`] sees it.
+pub struct StepSql<'a> {
+    pub table: &'a str,
+    pub sql: &'a str,
+    /// Names the step in errors.
+    pub context: String,
+}
+
+/// The tables of a job's `steps` that are appended to per run (see the
+/// module doc), given its `incremental` inputs, and its `alerts_table`
+/// (when it has checks) if there is any incremental input.
+pub fn appending_tables(
+    incremental: &[String],
+    steps: &[StepSql<'_>],
+    alerts_table: Option<&str>,
+    ctx: &SessionContext,
+) -> Result<HashSet<String>> {
+    let mut incremental: HashSet<String> = incremental.iter().cloned().collect();
     if incremental.is_empty() {
         return Ok(incremental);
     }
     let mut appending = HashSet::new();
     let state = ctx.state();
-    for (i, step) in job.steps.iter().enumerate() {
-        let context = super::step_context(job, i);
+    for step in steps {
+        let context = &step.context;
         let mut names: HashSet<String> = HashSet::new();
-        for statement in crate::sql::parse_statements(&step.sql, &context)? {
+        for statement in crate::sql::parse_statements(step.sql, context)? {
             let refs = state
                 .resolve_table_references(&statement)
-                .map_err(|e| CrmlakeError::query(&context, e))?;
+                .map_err(|e| CrmlakeError::query(context, e))?;
             names.extend(refs.iter().filter_map(bare_name));
         }
         let reads = incremental
             .iter()
-            .any(|t| names.contains(t) || quoted_mentions(&step.sql, t));
+            .any(|t| names.contains(t) || quoted_mentions(step.sql, t));
         if reads {
-            incremental.insert(step.table.clone());
-            appending.insert(step.table.clone());
+            incremental.insert(step.table.to_string());
+            appending.insert(step.table.to_string());
         }
     }
-    if !job.checks.is_empty() {
-        appending.insert(job.alerts_table().to_string());
+    if let Some(alerts) = alerts_table {
+        appending.insert(alerts.to_string());
     }
     Ok(appending)
 }
@@ -191,32 +186,31 @@ pub struct Batch {
 }
 
 impl Batch {
-    /// Finish what killed runs left, then choose each incremental input's
-    /// new files and register the table over only those in `ctx`.
+    /// Finish what job `job`'s killed runs left, then choose each of its
+    /// `incremental` inputs' new files and register the table over only
+    /// those in `ctx`.
     pub async fn start(
-        job: &JobFile,
+        job: &str,
+        incremental: &[String],
         ctx: &SessionContext,
         out: &OutRoot,
         lake: &LakeReport,
         run_id: &str,
     ) -> Result<Batch> {
-        let consumed = recover(out, &job.name).await?;
+        let consumed = recover(out, job).await?;
         let mut batch = Batch {
-            job: job.name.clone(),
+            job: job.to_string(),
             run_id: run_id.to_string(),
             consumed,
             files: BTreeMap::new(),
             records: Vec::new(),
             new_files: BTreeMap::new(),
         };
-        for (name, settings) in &job.inputs {
-            if !settings.incremental {
-                continue;
-            }
+        for name in incremental {
             let table = lake.tables.iter().find(|t| &t.name == name).ok_or_else(|| {
                 CrmlakeError::user(format!(
                     "job '{}': [inputs.{name}] incremental = true, but the lake {} has no table '{name}'",
-                    job.name, lake.root
+                    job, lake.root
                 ))
             })?;
             let seen = batch.consumed.files.get(name);
@@ -234,7 +228,7 @@ impl Batch {
                     Some(_) => {
                         log::warn!(
                             "job '{}': input '{name}': file '{}' was rewritten since a run consumed it (new version {v}); reading it again",
-                            job.name,
+                            job,
                             f.url
                         );
                         record.rewritten.push(f.url.clone());
@@ -289,17 +283,7 @@ impl Batch {
             .filter(|i| !self.new_files.contains_key(&i.table))
             .collect();
         for (table, files) in &self.new_files {
-            kept.extend(files.iter().map(|f| {
-                InputFile {
-                    table: table.clone(),
-                    path: f.url.clone(),
-                    size: f.size,
-                    last_modified: f
-                        .last_modified
-                        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                    e_tag: f.e_tag.clone(),
-                }
-            }));
+            kept.extend(files.iter().map(|f| InputFile::of(table, f)));
         }
         kept
     }

@@ -28,7 +28,7 @@ use object_store::path::Path as StorePath;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
 use serde::{Deserialize, Serialize};
 
-use super::OutRoot;
+use super::out_root::OutRoot;
 use crate::error::{CrmlakeError, Result};
 
 /// The lock's name under the output root.

@@ -67,6 +67,34 @@ pub struct InputFile {
     pub e_tag: Option<String>,
 }
 
+impl InputFile {
+    /// Lake file `f` of table `table`.
+    pub fn of(table: &str, f: &crate::lake::LakeFile) -> InputFile {
+        InputFile {
+            table: table.to_string(),
+            path: f.url.clone(),
+            size: f.size,
+            last_modified: f
+                .last_modified
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            e_tag: f.e_tag.clone(),
+        }
+    }
+}
+
+/// What an incremental input gave a run (the manifest's `incremental`).
+#[derive(Debug, Clone, Serialize)]
+pub struct InputRecord {
+    pub table: String,
+    /// Files read by this run.
+    pub new_files: usize,
+    /// Files an earlier run consumed, not read again.
+    pub consumed_before: usize,
+    /// Files consumed before with another version (rewritten in place),
+    /// read again.
+    pub rewritten: Vec<String>,
+}
+
 /// What one step did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct StepRecord {
@@ -114,8 +142,8 @@ pub struct Manifest {
     /// What became of `settings.notify`; None when it did not run.
     pub notify: Option<super::checks::NotifyRecord>,
     /// Each incremental input's new, already consumed and rewritten files
-    /// ([`super::incremental`]); empty for a job without one.
-    pub incremental: Vec<super::incremental::InputRecord>,
+    /// (`super::incremental`); empty for a job without one.
+    pub incremental: Vec<InputRecord>,
 }
 
 /// Now as an RFC 3339 UTC timestamp.

@@ -183,6 +183,31 @@ impl JobFile {
         self.inputs.values().any(|s| s.incremental)
     }
 
+    /// The lake tables marked `incremental`.
+    fn incremental_inputs(&self) -> Vec<String> {
+        self.inputs
+            .iter()
+            .filter(|(_, s)| s.incremental)
+            .map(|(t, _)| t.clone())
+            .collect()
+    }
+
+    /// The tables a run appends to ([`incremental::appending_tables`]).
+    fn appending_tables(&self, ctx: &SessionContext) -> Result<std::collections::HashSet<String>> {
+        let steps: Vec<incremental::StepSql> = self
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| incremental::StepSql {
+                table: &s.table,
+                sql: &s.sql,
+                context: step_context(self, i),
+            })
+            .collect();
+        let alerts = (!self.checks.is_empty()).then(|| self.alerts_table());
+        incremental::appending_tables(&self.incremental_inputs(), &steps, alerts, ctx)
+    }
+
     /// The job with `${previous_run_date}` filled in everywhere it can
     /// appear (steps, reject rules, checks): the date quoted, or NULL.
     fn with_previous_run_date(&self, date: Option<NaiveDate>) -> JobFile {
@@ -517,7 +542,7 @@ pub async fn run_job(job: &JobFile, opts: &RunOptions) -> Result<RunReport> {
         )));
     }
     let (ctx, lake_report) = open_session(job, opts, memory_limit).await?;
-    let appending = incremental::appending_tables(job, &ctx)?;
+    let appending = job.appending_tables(&ctx)?;
     let run_id = format!(
         "{}-{}",
         chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"),
@@ -657,7 +682,15 @@ async fn run_locked(
 ) -> Result<RunReport> {
     // An incremental job: finish what killed runs left, choose the new files.
     let batch = if job.is_incremental() {
-        let batch = incremental::Batch::start(job, rc.ctx, rc.out, lake_report, rc.run_id).await?;
+        let batch = incremental::Batch::start(
+            &job.name,
+            &job.incremental_inputs(),
+            rc.ctx,
+            rc.out,
+            lake_report,
+            rc.run_id,
+        )
+        .await?;
         if batch.nothing_new() {
             return Ok(RunReport {
                 run_id: rc.run_id.to_string(),
@@ -916,17 +949,7 @@ fn new_manifest(
         inputs: lake_report
             .tables
             .iter()
-            .flat_map(|t| {
-                t.files.iter().map(|f| InputFile {
-                    table: t.name.clone(),
-                    path: f.url.clone(),
-                    size: f.size,
-                    last_modified: f
-                        .last_modified
-                        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                    e_tag: f.e_tag.clone(),
-                })
-            })
+            .flat_map(|t| t.files.iter().map(|f| InputFile::of(&t.name, f)))
             .collect(),
         steps: Vec::new(),
     }

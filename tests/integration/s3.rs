@@ -34,16 +34,22 @@ fn start() -> Option<Server> {
     Some(server)
 }
 
-fn crmlake_s3(port: u16, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_crmlake"))
-        .args(args)
+/// `crmlake ARGS` against the local server, with secret key `secret`.
+fn s3_command(port: u16, secret: &str, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_crmlake"));
+    c.args(args)
         .current_dir(root())
         .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
         .env("AWS_ALLOW_HTTP", "true")
         .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_SECRET_ACCESS_KEY", secret)
         .env("AWS_REGION", "us-east-1")
-        .stdin(Stdio::null())
+        .stdin(Stdio::null());
+    c
+}
+
+fn crmlake_s3(port: u16, args: &[&str]) -> Output {
+    s3_command(port, "test", args)
         .output()
         .expect("crmlake runs")
 }
@@ -174,8 +180,10 @@ sql = "SELECT country, count(*) AS customers FROM countries GROUP BY country ORD
     .unwrap();
     let secret = "s3cr3t-must-not-leak";
     let run = |out: &str| {
-        Command::new(env!("CARGO_BIN_EXE_crmlake"))
-            .args([
+        s3_command(
+            port,
+            secret,
+            &[
                 "run",
                 job.to_str().unwrap(),
                 "--lake",
@@ -184,17 +192,11 @@ sql = "SELECT country, count(*) AS customers FROM countries GROUP BY country ORD
                 out,
                 "--run-date",
                 "2024-01-31",
-            ])
-            .current_dir(root())
-            .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
-            .env("AWS_ALLOW_HTTP", "true")
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", secret)
-            .env("AWS_REGION", "us-east-1")
-            .env("RUST_LOG", "debug")
-            .stdin(Stdio::null())
-            .output()
-            .expect("crmlake runs")
+            ],
+        )
+        .env("RUST_LOG", "debug")
+        .output()
+        .expect("crmlake runs")
     };
     for _ in 0..2 {
         let o = run("s3://lakebucket/out");
@@ -417,25 +419,21 @@ no_rows_ok = true
         ));
     };
     let run = |kill: Option<&str>| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_crmlake"));
-        c.args([
-            "run",
-            job.to_str().unwrap(),
-            "--lake",
-            "s3://lakebucket/inclake",
-            "--out",
-            "s3://lakebucket/incout",
-            "--run-date",
-            "2024-01-31",
-        ])
-        .current_dir(root())
-        .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
-        .env("AWS_ALLOW_HTTP", "true")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null());
+        let mut c = s3_command(
+            port,
+            "test",
+            &[
+                "run",
+                job.to_str().unwrap(),
+                "--lake",
+                "s3://lakebucket/inclake",
+                "--out",
+                "s3://lakebucket/incout",
+                "--run-date",
+                "2024-01-31",
+            ],
+        );
+        c.env("RUST_LOG", "warn");
         if let Some(point) = kill {
             c.env("CRMLAKE_KILL_AT", point);
         }
