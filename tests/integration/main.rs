@@ -4,6 +4,7 @@
 
 mod azure;
 mod basket;
+mod calibration;
 mod checks;
 mod churn;
 mod cli;

@@ -19,6 +19,7 @@
 //! functions` and the shell's `\df` print).
 
 pub mod basket;
+pub mod calibration;
 pub mod catalog;
 pub mod churn;
 pub mod constant_args;
@@ -37,6 +38,7 @@ pub mod model_cache;
 pub mod model_info;
 pub mod normal;
 pub mod options;
+pub mod pairs;
 pub mod pool;
 pub mod recommender;
 pub mod segment;

@@ -10,6 +10,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::basket::recommend::{BasketRules, RulesParams};
+use crate::calibration::conformal::Conformal;
+use crate::calibration::Calibrator;
 use crate::churn::model::{ChurnModel, Learner};
 use crate::error::UdfError;
 use crate::feedback::learned::SentimentModel;
@@ -93,6 +95,19 @@ pub enum Model {
         params: serde_json::Map<String, serde_json::Value>,
         model: RecommenderModel,
     },
+    /// A probability calibration (`calibrate_fit`): `method` and its fit,
+    /// with the rows and positives it was fitted on.
+    Calibration {
+        n: usize,
+        positives: usize,
+        #[serde(flatten)]
+        calibrator: Calibrator,
+    },
+    /// Conformal prediction sets (`conformal_fit`).
+    Conformal {
+        #[serde(flatten)]
+        model: Conformal,
+    },
 }
 
 impl Model {
@@ -107,6 +122,8 @@ impl Model {
             Model::Churn { .. } => "churn",
             Model::Sentiment { .. } => "sentiment",
             Model::Recommender { .. } => "recommender",
+            Model::Calibration { .. } => "calibration",
+            Model::Conformal { .. } => "conformal",
         }
     }
 
@@ -121,7 +138,9 @@ impl Model {
             | Model::Kmeans { .. }
             | Model::Churn { .. }
             | Model::Sentiment { .. }
-            | Model::Recommender { .. } => None,
+            | Model::Recommender { .. }
+            | Model::Calibration { .. }
+            | Model::Conformal { .. } => None,
         }
     }
 
