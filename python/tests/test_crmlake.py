@@ -514,3 +514,26 @@ def test_errors_reach_python_with_crmlake_text(ctx, sql, message):
     with pytest.raises(Exception) as e:
         ctx.sql(sql).collect()
     assert message in str(e.value)
+
+
+def test_holdout_assign_is_the_documented_hash():
+    """holdout_assign draws the split Python's hashlib draws (README, module doc)."""
+    import hashlib
+
+    def held_out(salt, customer_id, fraction):
+        digest = hashlib.sha256(f"{salt}:{customer_id}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") / 2**64 < fraction
+
+    c = session()
+    got = rows(
+        c,
+        "SELECT id, holdout_assign(id, 'spring-2026', 0.3) AS h, "
+        "holdout_assign(concat('C-', CAST(id AS VARCHAR)), 'winback', 0.5) AS t "
+        "FROM (SELECT unnest(range(0, 2000)) AS id) ORDER BY id",
+    )
+    assert len(got) == 2000
+    for r in got:
+        assert r["h"] == held_out("spring-2026", r["id"], 0.3), r
+        assert r["t"] == held_out("winback", f"C-{r['id']}", 0.5), r
+    share = sum(r["h"] for r in got) / len(got)
+    assert abs(share - 0.3) < 0.04, share

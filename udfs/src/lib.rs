@@ -20,6 +20,7 @@
 
 pub mod basket;
 pub mod calibration;
+pub mod campaign;
 pub mod catalog;
 pub mod churn;
 pub mod constant_args;
