@@ -312,6 +312,38 @@ const BASKETS: &str = "SELECT order_id AS basket_id, product_id AS item FROM tra
 fn family_queries() -> Vec<(&'static str, String)> {
     vec![
         (
+            "calibration and holdout",
+            "WITH s AS (SELECT customer_id, CAST(customer_id % 97 AS DOUBLE) / 97.0 AS score, \
+                               customer_id % 3 = 0 AS label FROM customers), \
+                  m AS (SELECT calibrate_fit(score, label, 'method=isotonic') AS iso, \
+                               calibrate_fit(score, label, 'method=venn_abers') AS va, \
+                               calibrate_fit(score, label) AS platt, \
+                               conformal_fit(score, label, 0.1) AS cf FROM s) \
+             SELECT count(*) FILTER (WHERE holdout_assign(s.customer_id, 'spring', 0.1)) AS held, \
+                    sum(calibrate(m.iso, s.score)) AS iso_sum, \
+                    sum(calibrate(m.va, s.score)) AS va_sum, sum(calibrate(m.platt, s.score)) AS platt_sum, \
+                    sum(cardinality(conformal_set(m.cf, s.score))) AS set_sizes, \
+                    brier(s.score, s.label) AS brier, calibration_error(s.score, s.label) AS ece \
+             FROM s CROSS JOIN m"
+                .into(),
+        ),
+        (
+            "calibration models",
+            "SELECT calibrate_fit(score, label, 'method=isotonic') AS iso, \
+                    calibrate_fit(score, label, 'method=venn_abers') AS va, \
+                    calibrate_fit(score, label) AS platt, conformal_fit(score, label, 0.1) AS cf \
+             FROM (SELECT CAST(customer_id % 97 AS DOUBLE) / 97.0 AS score, customer_id % 3 = 0 AS label \
+                   FROM customers)"
+                .into(),
+        ),
+        (
+            "reliability",
+            "SELECT * FROM reliability('SELECT CAST(customer_id % 97 AS DOUBLE) / 97.0 AS score, \
+                                              customer_id % 3 = 0 AS label FROM customers', 10) \
+             ORDER BY bin"
+                .into(),
+        ),
+        (
             "kpi",
             "SELECT count(*) AS lines, count(DISTINCT order_id) AS orders, \
                     repurchase_rate(customer_id, order_id) AS repurchase, \

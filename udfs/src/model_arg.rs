@@ -59,6 +59,28 @@ pub(crate) fn coerce_model(function: &'static str, t: &DataType) -> Result<DataT
     }
 }
 
+/// The arguments `(model, score)` of a scoring function whose second
+/// argument is one number: the model as [`coerce_model`] keeps it, the
+/// score as DOUBLE.
+pub(crate) fn coerce_model_and_score(
+    function: &'static str,
+    arg_types: &[DataType],
+) -> Result<Vec<DataType>> {
+    if arg_types.len() != 2 {
+        return Err(UdfError::arity(function, "model, score", arg_types.len()).into());
+    }
+    let t = &arg_types[1];
+    if !(t.is_numeric() || t == &DataType::Null) {
+        return Err(
+            UdfError::argument(function, "score", format!("must be a number, got {t}")).into(),
+        );
+    }
+    Ok(vec![
+        coerce_model(function, &arg_types[0])?,
+        DataType::Float64,
+    ])
+}
+
 /// A model argument's values, whichever string type they arrived in.
 pub(crate) enum Models<'a> {
     Utf8(&'a datafusion::arrow::array::StringArray),

@@ -22,7 +22,7 @@ use super::Calibrator;
 use crate::error::UdfError;
 use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
 use crate::model::Model;
-use crate::model_arg::{coerce_model, BatchModels, Models};
+use crate::model_arg::{coerce_model_and_score, BatchModels, Models};
 
 const CALIBRATE: &str = "calibrate";
 const INTERVAL: &str = "calibrate_interval";
@@ -94,17 +94,7 @@ impl ScalarUDFImpl for Calibrate {
         })
     }
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        let name = self.name_str();
-        if arg_types.len() != 2 {
-            return Err(UdfError::arity(name, "model, score", arg_types.len()).into());
-        }
-        let t = &arg_types[1];
-        if !(t.is_numeric() || t == &DataType::Null) {
-            return Err(
-                UdfError::argument(name, "score", format!("must be a number, got {t}")).into(),
-            );
-        }
-        Ok(vec![coerce_model(name, &arg_types[0])?, DataType::Float64])
+        coerce_model_and_score(self.name_str(), arg_types)
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let name = self.name_str();

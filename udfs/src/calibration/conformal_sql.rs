@@ -32,7 +32,7 @@ use crate::constant_args::{constant, constant_number, constant_text};
 use crate::error::UdfError;
 use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
 use crate::model::Model;
-use crate::model_arg::{coerce_model, BatchModels, Models};
+use crate::model_arg::{coerce_model_and_score, BatchModels, Models};
 use crate::options::Options;
 use crate::pairs::{check_pair, Constant, PairFunction, PairUdaf};
 
@@ -136,16 +136,7 @@ impl ScalarUDFImpl for ConformalSet {
         ))))
     }
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        if arg_types.len() != 2 {
-            return Err(UdfError::arity(SET, "model, score", arg_types.len()).into());
-        }
-        let t = &arg_types[1];
-        if !(t.is_numeric() || t == &DataType::Null) {
-            return Err(
-                UdfError::argument(SET, "score", format!("must be a number, got {t}")).into(),
-            );
-        }
-        Ok(vec![coerce_model(SET, &arg_types[0])?, DataType::Float64])
+        coerce_model_and_score(SET, arg_types)
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let n = args.number_rows;
