@@ -10,8 +10,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::basket::recommend::{BasketRules, RulesParams};
+use crate::calibration::calibrator::Calibrator;
 use crate::calibration::conformal::Conformal;
-use crate::calibration::Calibrator;
 use crate::churn::model::{ChurnModel, Learner};
 use crate::error::UdfError;
 use crate::feedback::learned::SentimentModel;

@@ -23,10 +23,10 @@ use datafusion::error::Result;
 use datafusion::logical_expr::function::AccumulatorArgs;
 use datafusion::logical_expr::AggregateUDF;
 
+use super::calibrator::Calibrator;
 use super::isotonic::Isotonic;
 use super::platt::Platt;
 use super::venn_abers::VennAbers;
-use super::Calibrator;
 use crate::constant_args::{constant, constant_text};
 use crate::error::UdfError;
 use crate::function_entry::{FunctionEntry, FunctionKind, Registration};

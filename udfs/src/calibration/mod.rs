@@ -17,6 +17,7 @@
 //! calibration is only as honest as that data.
 
 pub mod calibrate_sql;
+pub mod calibrator;
 pub mod conformal;
 pub mod conformal_sql;
 pub mod fit_sql;
@@ -27,27 +28,7 @@ pub mod platt;
 pub mod reliability_sql;
 pub mod venn_abers;
 
-use serde::{Deserialize, Serialize};
-
-/// A fitted calibration, by method.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "method", rename_all = "snake_case")]
-pub enum Calibrator {
-    Platt(platt::Platt),
-    Isotonic(isotonic::Isotonic),
-    VennAbers(venn_abers::VennAbers),
-}
-
-impl Calibrator {
-    /// The calibrated probability of `score`.
-    pub fn probability(&self, score: f64) -> f64 {
-        match self {
-            Calibrator::Platt(p) => p.probability(score),
-            Calibrator::Isotonic(i) => i.probability(score),
-            Calibrator::VennAbers(v) => v.probability(score),
-        }
-    }
-}
+pub use calibrator::Calibrator;
 
 /// Every function of the area, for the catalog.
 pub fn entries() -> Vec<crate::function_entry::FunctionEntry> {
