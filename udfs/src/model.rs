@@ -162,6 +162,24 @@ impl Model {
     /// The lifetime-value models' parameters are shapes and scales: finite
     /// and > 0 (a hand-written `"r": -1` would otherwise be scored).
     fn check_params(&self) -> Result<(), String> {
+        // A calibration's tables are indexed when scoring: an edited model
+        // with an empty or ragged table is an error here, not a panic there.
+        if let Model::Calibration { calibrator, .. } = self {
+            match calibrator {
+                Calibrator::Isotonic(i)
+                    if i.scores.is_empty() || i.scores.len() != i.probabilities.len() =>
+                {
+                    return Err(
+                        "isotonic calibration needs as many probabilities as scores, at least one"
+                            .into(),
+                    );
+                }
+                Calibrator::VennAbers(v) if v.segments.is_empty() => {
+                    return Err("venn_abers calibration needs at least one segment".into());
+                }
+                _ => {}
+            }
+        }
         let named: Vec<(&str, f64)> = match self {
             Model::Bgnbd { params: m, .. } => {
                 vec![("r", m.r), ("alpha", m.alpha), ("a", m.a), ("b", m.b)]
@@ -347,5 +365,12 @@ mod tests {
         );
         assert_eq!(Model::parse("t", &text).unwrap(), m);
         assert!(Model::parse("t", "{\"kind\":\"nope\"}").is_err());
+        for edited in [
+            r#"{"kind":"calibration","n":1,"positives":1,"method":"isotonic","scores":[],"probabilities":[]}"#,
+            r#"{"kind":"calibration","n":1,"positives":1,"method":"isotonic","scores":[0.1,0.2],"probabilities":[0.5]}"#,
+            r#"{"kind":"calibration","n":1,"positives":1,"method":"venn_abers","segments":[]}"#,
+        ] {
+            assert!(Model::parse("t", edited).is_err(), "{edited}");
+        }
     }
 }
