@@ -17,6 +17,7 @@ use crate::error::UdfError;
 use crate::feedback::learned::SentimentModel;
 use crate::ltv::bgnbd::BgNbd;
 use crate::ltv::gamma_gamma::GammaGamma;
+use crate::ltv::interval::Uncertainty;
 use crate::ltv::mbgnbd::MbgNbd;
 use crate::ltv::paretonbd::ParetoNbd;
 use crate::ltv::PurchaseModel;
@@ -35,9 +36,28 @@ pub struct FitInfo {
     /// was not positive definite.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub std_errors: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Covariance of the parameters' logarithms, in `params` order: what the
+    /// delta-method intervals use (absent with `std_errors`, and in models
+    /// fitted before it was stored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_covariance: Option<Vec<Vec<f64>>>,
+    /// Bootstrap replicates, when the fit was asked for them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bootstrap: Option<Bootstrap>,
     /// Rows left out of the fit, by reason.
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     pub skipped: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A fit's bootstrap replicates (`'replicates=R, seed=S'`): each
+/// replicate's parameters in `params` order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bootstrap {
+    pub seed: u64,
+    pub replicates: Vec<Vec<f64>>,
+    /// Replicates whose refit did not converge (kept, as CLVTools keeps them).
+    #[serde(default)]
+    pub not_converged: usize,
 }
 
 /// Every model kind crmlake produces.
@@ -144,6 +164,57 @@ impl Model {
         }
     }
 
+    /// A lifetime-value model's parameter vector (in `params` order) with
+    /// its log-covariance and bootstrap replicates, for intervals.
+    pub fn uncertainty(&self) -> Option<Uncertainty<'_>> {
+        let (params, info) = match self {
+            Model::Bgnbd { params, info } => (params.to_vec(), info),
+            Model::Mbgnbd { params, info } => (params.to_vec(), info),
+            Model::Paretonbd { params, info } => (params.to_vec(), info),
+            Model::GammaGamma { params, info } => (params.to_vec(), info),
+            _ => return None,
+        };
+        Some(Uncertainty {
+            params,
+            log_covariance: info.log_covariance.as_deref(),
+            replicates: info.bootstrap.as_ref().map(|b| b.replicates.as_slice()),
+        })
+    }
+
+    /// The same kind of lifetime-value model with parameters `p` (in
+    /// `params` order) and no diagnostics: a member of an interval's family.
+    pub fn with_params(&self, p: &[f64]) -> Option<Model> {
+        let info = FitInfo {
+            log_likelihood: f64::NAN,
+            n: 0.0,
+            converged: true,
+            iterations: 0,
+            std_errors: None,
+            log_covariance: None,
+            bootstrap: None,
+            skipped: Default::default(),
+        };
+        Some(match self {
+            Model::Bgnbd { .. } => Model::Bgnbd {
+                params: BgNbd::from_slice(p),
+                info,
+            },
+            Model::Mbgnbd { .. } => Model::Mbgnbd {
+                params: MbgNbd::from_slice(p),
+                info,
+            },
+            Model::Paretonbd { .. } => Model::Paretonbd {
+                params: ParetoNbd::from_slice(p),
+                info,
+            },
+            Model::GammaGamma { .. } => Model::GammaGamma {
+                params: GammaGamma::from_slice(p),
+                info,
+            },
+            _ => return None,
+        })
+    }
+
     /// Parse a model value; `function` names the caller in errors.
     pub fn parse(function: &'static str, text: &str) -> Result<Model, UdfError> {
         let model: Model = serde_json::from_str(text).map_err(|e| {
@@ -195,12 +266,37 @@ impl Model {
             }
             _ => Vec::new(),
         };
-        for (name, v) in named {
-            if !(v.is_finite() && v > 0.0) {
+        for (name, v) in &named {
+            if !(v.is_finite() && *v > 0.0) {
                 return Err(format!(
                     "{} parameter {name} = {v} is not a finite number > 0",
                     self.kind()
                 ));
+            }
+        }
+        // An edited covariance or replicate list is indexed by parameter
+        // when scoring intervals: checked here.
+        if let Some(u) = self.uncertainty() {
+            let k = named.len();
+            if let Some(c) = u.log_covariance {
+                if c.len() != k
+                    || c.iter()
+                        .any(|row| row.len() != k || row.iter().any(|v| !v.is_finite()))
+                {
+                    return Err(format!(
+                        "log_covariance must be a {k} x {k} matrix of finite numbers"
+                    ));
+                }
+            }
+            if let Some(reps) = u.replicates {
+                if reps
+                    .iter()
+                    .any(|r| r.len() != k || r.iter().any(|v| !(v.is_finite() && *v > 0.0)))
+                {
+                    return Err(format!(
+                        "bootstrap replicates must each hold {k} finite parameters > 0"
+                    ));
+                }
             }
         }
         Ok(())
@@ -350,6 +446,8 @@ mod tests {
                 b: 2.426,
             },
             info: FitInfo {
+                log_covariance: None,
+                bootstrap: None,
                 log_likelihood: -9582.4,
                 n: 2357.0,
                 converged: true,

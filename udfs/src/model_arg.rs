@@ -29,15 +29,26 @@ impl BatchModels {
         }
     }
     pub(crate) fn get(&mut self, text: &str) -> std::result::Result<&Model, UdfError> {
+        Ok(self.get_changed(text)?.0)
+    }
+
+    /// [`Self::get`], and whether the model differs from the last call's
+    /// (so a caller can keep work derived from it).
+    pub(crate) fn get_changed(
+        &mut self,
+        text: &str,
+    ) -> std::result::Result<(&Model, bool), UdfError> {
         let at = (text.as_ptr() as usize, text.len());
         let same_place = self.last.is_some() && at == self.last_at;
+        let mut changed = false;
         if !same_place && !matches!(&self.last, Some((t, _)) if t == text) {
             let m = Model::parse(self.function, text)?;
             self.last = Some((text.to_string(), m));
+            changed = true;
         }
         self.last_at = at;
         match &self.last {
-            Some((_, m)) => Ok(m),
+            Some((_, m)) => Ok((m, changed)),
             None => Err(UdfError::data(self.function, "model cache is empty")),
         }
     }

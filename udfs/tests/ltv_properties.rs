@@ -7,7 +7,8 @@ use crmlake_udfs::ltv::gamma_gamma::GammaGamma;
 use crmlake_udfs::ltv::mbgnbd::MbgNbd;
 use crmlake_udfs::ltv::paretonbd::ParetoNbd;
 use crmlake_udfs::ltv::PurchaseModel;
-use crmlake_udfs::model::{FitInfo, Model};
+use crmlake_udfs::ltv::interval::{self, Combine, IntervalSpec, Method, Scale, Uncertainty};
+use crmlake_udfs::model::{Bootstrap, FitInfo, Model};
 use proptest::prelude::*;
 
 fn params() -> impl Strategy<Value = BgNbd> {
@@ -134,9 +135,19 @@ proptest! {
     #[test]
     fn every_model_kind_round_trips_unchanged(
         v in proptest::collection::vec(1e-300f64..1e300, 4),
-        ll in -1e12f64..0.0, kind in 0usize..4,
+        cov in proptest::collection::vec(-1e300f64..1e300, 16),
+        reps in proptest::collection::vec(1e-300f64..1e300, 0..12),
+        ll in -1e12f64..0.0, kind in 0usize..4, seed in any::<u64>(),
     ) {
-        let info = FitInfo { log_likelihood: ll, n: 1.0, converged: true, iterations: 3, std_errors: None, skipped: Default::default() };
+        // Covariance and bootstrap replicates sized to the kind's parameters.
+        let k = if kind == 3 { 3 } else { 4 };
+        let log_covariance = Some((0..k).map(|i| cov[i * 4..i * 4 + k].to_vec()).collect());
+        let bootstrap = Some(Bootstrap {
+            seed,
+            replicates: reps.chunks_exact(k).map(<[f64]>::to_vec).collect(),
+            not_converged: reps.len() % 3,
+        });
+        let info = FitInfo { log_likelihood: ll, n: 1.0, converged: true, iterations: 3, std_errors: None, log_covariance, bootstrap, skipped: Default::default() };
         let model = match kind {
             0 => Model::Bgnbd { params: BgNbd { r: v[0], alpha: v[1], a: v[2], b: v[3] }, info },
             1 => Model::Paretonbd { params: ParetoNbd { r: v[0], alpha: v[1], s: v[2], beta: v[3] }, info },
@@ -144,6 +155,36 @@ proptest! {
             _ => Model::GammaGamma { params: GammaGamma { p: v[0], q: v[1], gamma: v[2] }, info },
         };
         prop_assert_eq!(Model::parse("test", &model.to_json()).unwrap(), model);
+    }
+
+    /// Interval bounds bracket the estimate and stay in range: P(alive) in
+    /// [0, 1] (logit scale), expected purchases >= 0 (log scale), for any
+    /// summary, under the CDNOW fit's covariance.
+    #[test]
+    fn interval_bounds_bracket_the_estimate(
+        (x, tx, t) in summary(),
+        h in 0.0f64..400.0,
+        level in 0.5f64..0.999,
+    ) {
+        let m = BgNbd { r: 0.2426, alpha: 4.4135, a: 0.7929, b: 2.4258 };
+        let cov = vec![
+            vec![0.00268, 0.00346, -0.00046, 0.00011],
+            vec![0.00346, 0.00734, -0.00082, 0.00098],
+            vec![-0.00046, -0.00082, 0.0549, 0.0641],
+            vec![0.00011, 0.00098, 0.0641, 0.0845],
+        ];
+        let u = Uncertainty { params: m.to_vec(), log_covariance: Some(&cov), replicates: None };
+        let spec = IntervalSpec { level, method: Method::Delta };
+        let family = interval::family("test", "model", Method::Delta, &u).unwrap();
+        let members: Vec<BgNbd> = family.iter().map(|p| BgNbd::from_slice(p)).collect();
+        let pa: Vec<Option<f64>> = members.iter().map(|m| Some(m.p_alive(x, tx, t))).collect();
+        let (e, b) = Combine::new(spec, Scale::Logit).interval(&pa, Some(&cov)).unwrap();
+        let (lo, hi) = b.unwrap();
+        prop_assert!(0.0 <= lo && lo <= e * (1.0 + 1e-12) && e <= hi * (1.0 + 1e-12) && hi <= 1.0, "p_alive {lo} {e} {hi}");
+        let ex: Vec<Option<f64>> = members.iter().map(|m| Some(m.expected_purchases(h, x, tx, t))).collect();
+        let (e, b) = Combine::new(spec, Scale::Log).interval(&ex, Some(&cov)).unwrap();
+        let (lo, hi) = b.unwrap();
+        prop_assert!(0.0 <= lo && lo <= e * (1.0 + 1e-12) && e <= hi * (1.0 + 1e-12), "expected {lo} {e} {hi}");
     }
 
     #[test]
@@ -156,13 +197,13 @@ proptest! {
     ) {
         let model = Model::Bgnbd {
             params: BgNbd { r, alpha, a, b },
-            info: FitInfo { log_likelihood: ll, n: n as f64, converged, iterations, std_errors: None, skipped: Default::default() },
+            info: FitInfo { log_likelihood: ll, n: n as f64, converged, iterations, std_errors: None, log_covariance: None, bootstrap: None, skipped: Default::default() },
         };
         prop_assert_eq!(Model::parse("test", &model.to_json()).unwrap(), model);
         // A parameter that is not a number > 0 is refused.
         let broken = Model::Bgnbd {
             params: BgNbd { r: bad, alpha, a, b },
-            info: FitInfo { log_likelihood: ll, n: n as f64, converged, iterations, std_errors: None, skipped: Default::default() },
+            info: FitInfo { log_likelihood: ll, n: n as f64, converged, iterations, std_errors: None, log_covariance: None, bootstrap: None, skipped: Default::default() },
         };
         prop_assert!(Model::parse("test", &broken.to_json()).is_err());
     }

@@ -77,6 +77,9 @@ pub struct Fit<P> {
     /// Standard errors from the inverse observed information, in parameter order;
     /// `None` when the Hessian is not positive definite.
     pub std_errors: Option<Vec<f64>>,
+    /// Covariance of the parameters' logarithms, for intervals
+    /// ([`super::interval`]); `None` with `std_errors`.
+    pub log_covariance: Option<Vec<Vec<f64>>>,
 }
 
 impl BgNbd {
@@ -463,14 +466,19 @@ pub fn nbd_tail(r: f64, alpha: f64, t: f64, n: f64) -> f64 {
 /// gradients. Never errors on a hard data set: it returns its best point with
 /// `converged = false`.
 pub fn fit(data: &RfmData) -> Fit<BgNbd> {
+    fit_from(data, &[1.0, data.time_per_purchase(), 1.0, 1.0])
+}
+
+/// [`fit`] from a given start (a bootstrap replicate starts at the full
+/// data's estimate).
+pub fn fit_from(data: &RfmData, start: &[f64]) -> Fit<BgNbd> {
     let n = data.customers();
-    let alpha0 = data.time_per_purchase();
     let mle = maximize_positive(
         |v| {
             let (ll, g) = BgNbd::from_slice(v).log_likelihood(data);
             (ll, g.to_vec())
         },
-        &[1.0, alpha0, 1.0, 1.0],
+        start,
         n,
     );
     Fit::from_mle(BgNbd::from_slice(&mle.params), mle, n)
@@ -486,6 +494,7 @@ impl<P> Fit<P> {
             converged: mle.converged,
             iterations: mle.iterations,
             std_errors: mle.std_errors,
+            log_covariance: mle.log_covariance,
         }
     }
 }

@@ -3,20 +3,29 @@
 //! value of a customer's next `horizon_months` months (see [`super::clv`] for
 //! the method). `period` is the time unit the summary and the purchase model
 //! use: 'day' (default, a month = 30 days) or 'week' (a month = 4.345 weeks).
-//! NULL in any argument gives NULL.
+//! NULL in any argument gives NULL. A last options argument
+//! `'interval=0.9[, interval_method=bootstrap]'` returns
+//! STRUCT{estimate, low, high} ([`super::interval`]): the purchase model's
+//! discounted purchases times the spend model's expected spend, the two
+//! fits' uncertainties combined as independent.
 
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Builder};
-use datafusion::arrow::datatypes::{DataType, Float64Type};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type};
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
 use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    Volatility,
 };
 
 use super::clv::ClvPlan;
 use super::data::check_rfm;
+use super::interval::{self, Combine, IntervalSpec, Method, Scale};
+use super::interval_sql::{
+    interval_type, options_scalar, planned_options, spec_from_scalar, IntervalBuilder,
+};
 use super::score_sql::check_spend;
 use super::summary_sql::Period;
 use crate::error::UdfError;
@@ -39,7 +48,7 @@ pub fn entry() -> FunctionEntry {
     FunctionEntry {
         name: NAME,
         kind: FunctionKind::Scalar,
-        signature: "clv(purchase_model, spend_model, frequency, recency, t, monetary, horizon_months, monthly_discount [, period]) -> DOUBLE",
+        signature: "clv(purchase_model, spend_model, frequency, recency, t, monetary, horizon_months, monthly_discount [, period] [, 'interval=0.9']) -> DOUBLE or STRUCT{estimate, low, high}",
         description: "Discounted value of the next horizon_months months (lifetimes' method): expected spend x purchases per month / (1+discount)^month; period 'day' (month = 30) or 'week' (month = 4.345)",
         example: "SELECT round(clv('{\"kind\":\"bgnbd\",\"params\":{\"r\":0.243,\"alpha\":4.414,\"a\":0.793,\"b\":2.426},\"log_likelihood\":0,\"n\":2357,\"converged\":true,\"iterations\":0}', '{\"kind\":\"gamma_gamma\",\"params\":{\"p\":6.25,\"q\":3.74,\"gamma\":15.44},\"log_likelihood\":0,\"n\":946,\"converged\":true,\"iterations\":0}', 2, 213 / 7.0, 272 / 7.0, 22.345, 12, 0.01, 'week'), 2); -- 36.29",
         registration: Registration::Scalar(Arc::new(ScalarUDF::from(ClvUdf::new()))),
@@ -65,6 +74,104 @@ impl Default for ClvUdf {
     }
 }
 
+/// Where the trailing string arguments are: `period` (a word) and the
+/// options (`key=value`), in either of the last two places.
+fn string_args(n_args: usize) -> std::ops::Range<usize> {
+    8..n_args
+}
+
+/// `'day'`/`'week'` or options? Options hold `=`.
+fn is_options(text: &str) -> bool {
+    text.contains('=')
+}
+
+/// The options string among the trailing arguments, at planning time.
+fn planned_options_of<'a>(scalars: &[Option<&'a ScalarValue>]) -> Result<Option<&'a ScalarValue>> {
+    for i in string_args(scalars.len()) {
+        let v = planned_options(NAME, scalars, i)?;
+        if let Some(
+            ScalarValue::Utf8(Some(t))
+            | ScalarValue::Utf8View(Some(t))
+            | ScalarValue::LargeUtf8(Some(t)),
+        ) = v
+        {
+            if is_options(t) {
+                return Ok(v);
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The period and options of a call (constant strings).
+fn trailing(args: &[ColumnarValue]) -> Result<(Period, Option<IntervalSpec>)> {
+    let mut period = Period::Day;
+    let mut spec = None;
+    for i in string_args(args.len()) {
+        let text = match options_scalar(NAME, args.get(i))? {
+            Some(
+                ScalarValue::Utf8(Some(t))
+                | ScalarValue::Utf8View(Some(t))
+                | ScalarValue::LargeUtf8(Some(t)),
+            ) => t,
+            Some(
+                ScalarValue::Null
+                | ScalarValue::Utf8(None)
+                | ScalarValue::Utf8View(None)
+                | ScalarValue::LargeUtf8(None),
+            ) => continue,
+            _ => {
+                return Err(UdfError::argument(
+                    NAME,
+                    "period",
+                    "must be a constant 'day' or 'week'",
+                )
+                .into())
+            }
+        };
+        if is_options(text) {
+            spec = spec_from_scalar(
+                NAME,
+                Some(&ScalarValue::Utf8(Some(text.clone()))),
+                interval::KEYS,
+                false,
+            )?;
+        } else {
+            period = Period::parse(NAME, text)?;
+        }
+    }
+    Ok((period, spec))
+}
+
+/// A model's log-parameter covariance.
+type Covariance = Vec<Vec<f64>>;
+
+/// The purchase and spend families of an interval, rebuilt when a model
+/// changes.
+#[derive(Default)]
+struct Families {
+    purchase: Vec<Model>,
+    purchase_cov: Option<Covariance>,
+    spend: Vec<Model>,
+    spend_cov: Option<Covariance>,
+}
+
+fn members(
+    argument: &str,
+    model: &Model,
+    spec: IntervalSpec,
+) -> Result<(Vec<Model>, Option<Covariance>)> {
+    let Some(u) = model.uncertainty() else {
+        return Ok((vec![model.clone()], None));
+    };
+    let family = interval::family(NAME, argument, spec.method, &u)?;
+    let cov = u.log_covariance.map(<[Vec<f64>]>::to_vec);
+    Ok((
+        family.iter().filter_map(|p| model.with_params(p)).collect(),
+        cov,
+    ))
+}
+
 impl ScalarUDFImpl for ClvUdf {
     fn name(&self) -> &str {
         NAME
@@ -72,13 +179,31 @@ impl ScalarUDFImpl for ClvUdf {
     fn signature(&self) -> &Signature {
         &self.signature
     }
-    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        if arg_types.len() > 9 {
+            return Err(UdfError::argument(
+                NAME,
+                "options",
+                "the return type depends on the options: planned through return_field_from_args",
+            )
+            .into());
+        }
         Ok(DataType::Float64)
     }
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        let options = planned_options_of(args.scalar_arguments)?;
+        let spec = spec_from_scalar(NAME, options, interval::KEYS, false)?;
+        let t = if spec.is_some() {
+            interval_type()
+        } else {
+            DataType::Float64
+        };
+        Ok(Arc::new(Field::new(NAME, t, true)))
+    }
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        if !(8..=9).contains(&arg_types.len()) {
+        if !(8..=10).contains(&arg_types.len()) {
             let expected = format!(
-                "purchase_model, spend_model, {} [, period]",
+                "purchase_model, spend_model, {} [, period] [, options]",
                 NUMERIC.join(", ")
             );
             return Err(UdfError::arity(NAME, expected, arg_types.len()).into());
@@ -88,14 +213,16 @@ impl ScalarUDFImpl for ClvUdf {
             coerce_model(NAME, &arg_types[1])?,
         ];
         out.extend(coerce_numeric(NAME, &NUMERIC, &arg_types[2..8])?);
-        if let Some(t) = arg_types.get(8) {
+        for t in &arg_types[8..] {
             out.push(match t {
-                DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,
+                DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 | DataType::Null => {
+                    DataType::Utf8
+                }
                 other => {
                     return Err(UdfError::argument(
                         NAME,
                         "period",
-                        format!("must be 'day' or 'week', got a {other}"),
+                        format!("must be 'day' or 'week' (or an options string), got a {other}"),
                     )
                     .into())
                 }
@@ -106,18 +233,7 @@ impl ScalarUDFImpl for ClvUdf {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let n = args.number_rows;
-        let period = match args.args.get(8) {
-            None => Period::Day,
-            Some(ColumnarValue::Scalar(ScalarValue::Utf8(Some(p)))) => Period::parse(NAME, p)?,
-            Some(_) => {
-                return Err(UdfError::argument(
-                    NAME,
-                    "period",
-                    "must be a constant 'day' or 'week'",
-                )
-                .into())
-            }
-        };
+        let (period, spec) = trailing(&args.args)?;
         let arrays = ColumnarValue::values_to_arrays(&args.args[..8])?;
         let purchase = Models::new(NAME, &arrays[0])?;
         let spend = Models::new(NAME, &arrays[1])?;
@@ -127,12 +243,22 @@ impl ScalarUDFImpl for ClvUdf {
             .collect();
         let mut purchase_cache = BatchModels::new(NAME);
         let mut spend_cache = BatchModels::new(NAME);
-        let mut out = Float64Builder::with_capacity(n);
+        let mut out = Float64Builder::with_capacity(if spec.is_some() { 0 } else { n });
+        let mut intervals = IntervalBuilder::default();
+        let mut families = Families::default();
+        let combine = spec.map(|s| Combine::new(s, Scale::Log));
         let mut plan: Option<((u64, u64), ClvPlan)> = None;
         let mut scratch = Vec::new();
+        let append_null = |out: &mut Float64Builder, intervals: &mut IntervalBuilder| {
+            if spec.is_some() {
+                intervals.append(None)
+            } else {
+                out.append_null()
+            }
+        };
         for i in 0..n {
             if purchase.is_null(i) || spend.is_null(i) || nums.iter().any(|c| c.is_null(i)) {
-                out.append_null();
+                append_null(&mut out, &mut intervals);
                 continue;
             }
             let v: Vec<f64> = nums.iter().map(|c| c.value(i)).collect();
@@ -156,27 +282,25 @@ impl ScalarUDFImpl for ClvUdf {
                 )
                 .into());
             }
-            let expected_spend = match spend_cache.get(spend.value(i))? {
-                Model::GammaGamma { params, .. } => {
-                    match params.expected_spend(x, if x > 0.0 { m } else { 0.0 }) {
-                        Some(spend) => spend,
-                        // No finite expected spend (p·x + q <= 1): no CLV.
-                        None => {
-                            out.append_null();
-                            continue;
-                        }
-                    }
-                }
-                other => {
-                    return Err(UdfError::argument(
-                        NAME,
-                        "spend_model",
-                        format!("needs a gamma_gamma model, got a {} model", other.kind()),
-                    )
-                    .into())
-                }
+            let m_used = if x > 0.0 { m } else { 0.0 };
+            let (spend_model, spend_changed) = spend_cache.get_changed(spend.value(i))?;
+            let Model::GammaGamma { params, .. } = spend_model else {
+                return Err(UdfError::argument(
+                    NAME,
+                    "spend_model",
+                    format!(
+                        "needs a gamma_gamma model, got a {} model",
+                        spend_model.kind()
+                    ),
+                )
+                .into());
             };
-            let model = purchase_cache.get(purchase.value(i))?;
+            // No finite expected spend (p·x + q <= 1): no CLV.
+            let Some(expected_spend) = params.expected_spend(x, m_used) else {
+                append_null(&mut out, &mut intervals);
+                continue;
+            };
+            let (model, purchase_changed) = purchase_cache.get_changed(purchase.value(i))?;
             let pm = model.purchase().ok_or_else(|| {
                 UdfError::argument(
                     NAME,
@@ -191,10 +315,60 @@ impl ScalarUDFImpl for ClvUdf {
             if plan.as_ref().is_none_or(|(k, _)| *k != key) {
                 plan = Some((key, ClvPlan::new(months, d, period)));
             }
-            if let Some((_, p)) = &plan {
+            let Some((_, p)) = &plan else { continue };
+            let (Some(spec), Some(combine)) = (spec, &combine) else {
                 out.append_value(p.value(pm, expected_spend, (x, tx, t), &mut scratch));
+                continue;
+            };
+            if purchase_changed || families.purchase.is_empty() {
+                (families.purchase, families.purchase_cov) =
+                    members("purchase_model", model, spec)?;
             }
+            if spend_changed || families.spend.is_empty() {
+                (families.spend, families.spend_cov) = members("spend_model", spend_model, spec)?;
+                if spec.method == Method::Bootstrap
+                    && families.spend.len() != families.purchase.len()
+                {
+                    return Err(UdfError::argument(
+                        NAME,
+                        "spend_model",
+                        format!(
+                            "has {} bootstrap replicates, the purchase model {}: fit both with the same replicates",
+                            families.spend.len() - 1,
+                            families.purchase.len() - 1
+                        ),
+                    )
+                    .into());
+                }
+            }
+            // CLV = spend × (discounted purchases at spend 1).
+            let a: Vec<Option<f64>> = families
+                .purchase
+                .iter()
+                .map(|m| {
+                    m.purchase()
+                        .map(|pm| p.value(pm, 1.0, (x, tx, t), &mut scratch))
+                })
+                .collect();
+            let b: Vec<Option<f64>> = families
+                .spend
+                .iter()
+                .map(|m| match m {
+                    Model::GammaGamma { params, .. } => params.expected_spend(x, m_used),
+                    _ => None,
+                })
+                .collect();
+            intervals.append(combine.product(
+                &a,
+                families.purchase_cov.as_deref(),
+                &b,
+                families.spend_cov.as_deref(),
+            ));
         }
-        Ok(ColumnarValue::Array(Arc::new(out.finish()) as ArrayRef))
+        Ok(ColumnarValue::Array(if spec.is_some() {
+            intervals.finish()
+        } else {
+            Arc::new(out.finish()) as ArrayRef
+        }))
     }
 }

@@ -110,15 +110,20 @@ impl GammaGamma {
 
 /// Maximum-likelihood Gamma-Gamma fit on the log scale.
 pub fn fit(data: &SpendData) -> Fit<GammaGamma> {
-    let n = data.customers();
     // Start from p = q = 1, γ = mean spend.
-    let mean_m = data.rows.iter().map(|r| r.1 * r.2).sum::<f64>() / n.max(1.0);
+    let mean_m = data.rows.iter().map(|r| r.1 * r.2).sum::<f64>() / data.customers().max(1.0);
+    fit_from(data, &[1.0, 1.0, mean_m.max(1e-6)])
+}
+
+/// [`fit`] from a given start.
+pub fn fit_from(data: &SpendData, start: &[f64]) -> Fit<GammaGamma> {
+    let n = data.customers();
     let mle = maximize_positive(
         |v| {
             let (ll, g) = GammaGamma::from_slice(v).log_likelihood(data);
             (ll, g.to_vec())
         },
-        &[1.0, 1.0, mean_m.max(1e-6)],
+        start,
         n,
     );
     Fit::from_mle(GammaGamma::from_slice(&mle.params), mle, n)

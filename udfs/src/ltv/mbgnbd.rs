@@ -146,14 +146,18 @@ impl MbgNbd {
 /// Maximum-likelihood MBG/NBD fit on the log scale with analytic gradients;
 /// returns its best point with `converged = false` rather than failing.
 pub fn fit(data: &RfmData) -> Fit<MbgNbd> {
+    fit_from(data, &[1.0, data.time_per_purchase(), 1.0, 1.0])
+}
+
+/// [`fit`] from a given start.
+pub fn fit_from(data: &RfmData, start: &[f64]) -> Fit<MbgNbd> {
     let n = data.customers();
-    let alpha0 = data.time_per_purchase();
     let mle = maximize_positive(
         |v| {
             let (ll, g) = MbgNbd::from_slice(v).log_likelihood(data);
             (ll, g.to_vec())
         },
-        &[1.0, alpha0, 1.0, 1.0],
+        start,
         n,
     );
     Fit::from_mle(MbgNbd::from_slice(&mle.params), mle, n)

@@ -1,7 +1,8 @@
 //! Lifetime value: the BG/NBD, Pareto/NBD and MBG/NBD purchase models, the
 //! Gamma-Gamma spend model, CLV, and the numerical pieces they share.
 //! Algorithm code in `bgnbd`, `paretonbd`, `mbgnbd`, `gamma_gamma`, `clv`,
-//! `special`, `quadrature`, `optimize`, `data`; the SQL wrappers in
+//! `special`, `quadrature`, `optimize`, `data`, and their uncertainty in
+//! `interval` (delta method, bootstrap) and `bootstrap` (refits); the SQL wrappers in
 //! `summary_sql` (customer_summary table functions), `fit_sql` (aggregates),
 //! `score_sql` and `clv_sql` (scalars) and `ltv_sql` (customer_ltv).
 
@@ -9,11 +10,14 @@
 #![allow(clippy::needless_range_loop)]
 
 pub mod bgnbd;
+pub mod bootstrap;
 pub mod clv;
 pub mod clv_sql;
 pub mod data;
 pub mod fit_sql;
 pub mod gamma_gamma;
+pub mod interval;
+pub mod interval_sql;
 pub mod ltv_sql;
 pub mod mbgnbd;
 pub mod optimize;

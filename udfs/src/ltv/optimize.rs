@@ -122,6 +122,10 @@ pub struct Mle {
     pub iterations: usize,
     /// From the inverse observed information; `None` if it is not positive definite.
     pub std_errors: Option<Vec<f64>>,
+    /// The covariance of the parameters' logarithms (the inverse observed
+    /// information on the log scale, which the fit optimises on), in
+    /// parameter order; `None` with `std_errors`.
+    pub log_covariance: Option<Vec<Vec<f64>>>,
 }
 
 /// The largest standard error of a parameter's logarithm a converged fit
@@ -147,7 +151,21 @@ pub fn maximize_positive(
     let mut m = bfgs(objective, &x0, 1e-9, 1000);
     newton_polish(objective, &mut m);
     let params: Vec<f64> = m.x.iter().map(|v| v.exp()).collect();
-    let std_errors = std_errors(|v| ll_grad(v).1, &params);
+    let covariance = covariance(|v| ll_grad(v).1, &params);
+    let std_errors = covariance
+        .as_ref()
+        .map(|c| (0..c.len()).map(|i| c[i][i].sqrt()).collect::<Vec<_>>());
+    // At a maximum the gradient is zero, so the log-scale information is
+    // D·I·D with D = diag(params): Cov(ln p_i, ln p_j) = Cov(p_i, p_j) / (p_i p_j).
+    let log_covariance = covariance.as_ref().map(|c| {
+        (0..c.len())
+            .map(|i| {
+                (0..c.len())
+                    .map(|j| c[i][j] / (params[i] * params[j]))
+                    .collect()
+            })
+            .collect()
+    });
     // A maximum is a point with zero gradient *and* a positive-definite
     // information matrix; a flat or boundary point (a parameter running off
     // to 0 or infinity, unidentified parameters) is reported as not converged.
@@ -167,6 +185,7 @@ pub fn maximize_positive(
         converged,
         iterations: m.iterations,
         std_errors,
+        log_covariance,
     }
 }
 
@@ -214,9 +233,10 @@ fn newton_polish(f_grad: impl Fn(&[f64]) -> (f64, Vec<f64>), m: &mut Minimum) {
     }
 }
 
-/// Standard errors from the observed information: the Hessian of −LL by
-/// central differences of the analytic gradient, inverted.
-pub fn std_errors(grad: impl Fn(&[f64]) -> Vec<f64>, p: &[f64]) -> Option<Vec<f64>> {
+/// The parameters' covariance from the observed information: the Hessian of
+/// −LL by central differences of the analytic gradient, symmetrised and
+/// inverted; `None` unless every variance is finite and > 0.
+pub fn covariance(grad: impl Fn(&[f64]) -> Vec<f64>, p: &[f64]) -> Option<Vec<Vec<f64>>> {
     let k = p.len();
     let mut h = vec![vec![0.0; k]; k];
     for j in 0..k {
@@ -237,11 +257,17 @@ pub fn std_errors(grad: impl Fn(&[f64]) -> Vec<f64>, p: &[f64]) -> Option<Vec<f6
             h[j][i] = avg;
         }
     }
-    let inv = invert(&h)?;
-    let se: Vec<f64> = (0..k).map(|i| inv[i][i]).collect();
-    se.iter()
-        .all(|v| *v > 0.0 && v.is_finite())
-        .then(|| se.iter().map(|v| v.sqrt()).collect())
+    let mut inv = invert(&h)?;
+    for i in 0..k {
+        for j in 0..i {
+            let avg = 0.5 * (inv[i][j] + inv[j][i]);
+            inv[i][j] = avg;
+            inv[j][i] = avg;
+        }
+    }
+    let ok = (0..k).all(|i| inv[i][i] > 0.0 && inv[i][i].is_finite())
+        && inv.iter().flatten().all(|v| v.is_finite());
+    ok.then_some(inv)
 }
 
 fn identity(n: usize) -> Vec<Vec<f64>> {

@@ -237,8 +237,13 @@ impl ParetoNbd {
 /// differences, see the module doc); returns its best point with
 /// `converged = false` rather than failing.
 pub fn fit(data: &RfmData) -> Fit<ParetoNbd> {
-    let n = data.customers();
     let alpha0 = data.time_per_purchase();
+    fit_from(data, &[1.0, alpha0, 1.0, alpha0])
+}
+
+/// [`fit`] from a given start.
+pub fn fit_from(data: &RfmData, start: &[f64]) -> Fit<ParetoNbd> {
+    let n = data.customers();
     let ll = |v: &[f64]| ParetoNbd::from_slice(v).log_likelihood(data);
     let mle = maximize_positive(
         |v| {
@@ -254,7 +259,7 @@ pub fn fit(data: &RfmData) -> Fit<ParetoNbd> {
             }
             (ll(v), g)
         },
-        &[1.0, alpha0, 1.0, alpha0],
+        start,
         n,
     );
     Fit::from_mle(ParetoNbd::from_slice(&mle.params), mle, n)

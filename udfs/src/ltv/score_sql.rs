@@ -8,7 +8,14 @@
 //! The model is usually a scalar subquery (`(SELECT model FROM models ...)`) and
 //! is parsed once per batch; a model column (a CROSS JOIN with a models table)
 //! is taken in runs of rows holding the same model, each parsed once and
-//! scored like a constant. NULL in any argument gives NULL. Invalid summaries are errors
+//! scored like a constant. NULL in any argument gives NULL.
+//!
+//! A last options argument `'interval=0.9'` (any level in (0, 1)) returns
+//! STRUCT{estimate, low, high}: a delta-method confidence interval on the
+//! customer's expectation, or with `interval_method=bootstrap` the
+//! quantiles over the model's bootstrap replicates ([`super::interval`]).
+//! `expected_purchases(..., 'interval=predictive')` gives instead the 90 %
+//! range of the purchase count itself, mixed over the replicates. Invalid summaries are errors
 //! naming the argument, as for the fits. Time arguments are in the unit the
 //! model was fitted in (days for `customer_summary`'s default).
 
@@ -16,20 +23,27 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, Float64Builder};
-use datafusion::arrow::datatypes::{DataType, Float64Type};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type};
 use datafusion::error::Result;
 use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    Volatility,
 };
 
 use super::bgnbd::BgNbd;
 use super::data::{check_rfm, rfm_all_valid};
+use super::interval::{self, Combine, IntervalSpec, Method, Scale};
+use super::interval_sql::{
+    at, interval_type, options_scalar, planned_options, spec_from_scalar, IntervalBuilder,
+};
 use super::mbgnbd::MbgNbd;
+use super::PurchaseModel;
 use crate::error::UdfError;
 use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
 use crate::kpi::nps::coerce_numeric;
 use crate::model::{same_text, Model};
 use crate::model_arg::{coerce_model, BatchModels, Models};
+use crate::options::coerce_options;
 
 /// Which score a scalar computes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -56,6 +70,14 @@ impl Score {
             Score::ExpectedPurchases => &["horizon", "frequency", "recency", "t"],
             Score::ProbPurchases => &["n", "horizon", "frequency", "recency", "t"],
             Score::ExpectedSpend => &["frequency", "monetary"],
+        }
+    }
+
+    /// The scale its delta intervals are built on.
+    fn scale(self) -> Scale {
+        match self {
+            Score::PAlive | Score::ProbPurchases => Scale::Logit,
+            Score::ExpectedPurchases | Score::ExpectedSpend => Scale::Log,
         }
     }
 
@@ -133,7 +155,7 @@ pub fn p_alive_entry() -> FunctionEntry {
     FunctionEntry {
         name: "p_alive",
         kind: FunctionKind::Scalar,
-        signature: "p_alive(model, frequency, recency, t) -> DOUBLE",
+        signature: "p_alive(model, frequency, recency, t [, 'interval=0.9']) -> DOUBLE or STRUCT{estimate, low, high}",
         description: "Probability that a customer is still active given a purchase model (BG/NBD, Pareto/NBD, MBG/NBD) and their summary",
         example: "SELECT round(p_alive('{\"kind\":\"bgnbd\",\"params\":{\"r\":0.243,\"alpha\":4.414,\"a\":0.793,\"b\":2.426},\"log_likelihood\":-9582.4,\"n\":2357,\"converged\":true,\"iterations\":0}', 2, 30.43, 38.86), 4); -- 0.7266",
         registration: Registration::Scalar(Arc::new(ScalarUDF::from(ScoreUdf::new(Score::PAlive)))),
@@ -144,7 +166,7 @@ pub fn expected_purchases_entry() -> FunctionEntry {
     FunctionEntry {
         name: "expected_purchases",
         kind: FunctionKind::Scalar,
-        signature: "expected_purchases(model, horizon, frequency, recency, t) -> DOUBLE",
+        signature: "expected_purchases(model, horizon, frequency, recency, t [, 'interval=0.9' | 'interval=predictive']) -> DOUBLE or STRUCT{estimate, low, high}",
         description: "Expected repeat purchases in the next `horizon` time units, conditional on the customer's summary (BG/NBD, Pareto/NBD, MBG/NBD)",
         example: "SELECT round(expected_purchases('{\"kind\":\"bgnbd\",\"params\":{\"r\":0.243,\"alpha\":4.414,\"a\":0.793,\"b\":2.426},\"log_likelihood\":-9582.4,\"n\":2357,\"converged\":true,\"iterations\":0}', 39, 2, 30.43, 38.86), 3); -- 1.226",
         registration: Registration::Scalar(Arc::new(ScalarUDF::from(ScoreUdf::new(Score::ExpectedPurchases)))),
@@ -155,7 +177,7 @@ pub fn prob_purchases_entry() -> FunctionEntry {
     FunctionEntry {
         name: "prob_purchases",
         kind: FunctionKind::Scalar,
-        signature: "prob_purchases(model, n, horizon, frequency, recency, t) -> DOUBLE",
+        signature: "prob_purchases(model, n, horizon, frequency, recency, t [, 'interval=0.9']) -> DOUBLE or STRUCT{estimate, low, high}",
         description: "P(exactly n repeat purchases in the next `horizon`) given the customer's summary; frequency = recency = t = 0 gives a new customer's",
         example: "SELECT round(prob_purchases('{\"kind\":\"bgnbd\",\"params\":{\"r\":0.243,\"alpha\":4.414,\"a\":0.793,\"b\":2.426},\"log_likelihood\":-9582.4,\"n\":2357,\"converged\":true,\"iterations\":0}', 0, 39, 2, 30.43, 38.86), 4); -- 0.4454",
         registration: Registration::Scalar(Arc::new(ScalarUDF::from(ScoreUdf::new(Score::ProbPurchases)))),
@@ -166,7 +188,7 @@ pub fn expected_spend_entry() -> FunctionEntry {
     FunctionEntry {
         name: "expected_spend",
         kind: FunctionKind::Scalar,
-        signature: "expected_spend(model, frequency, monetary) -> DOUBLE",
+        signature: "expected_spend(model, frequency, monetary [, 'interval=0.9']) -> DOUBLE or STRUCT{estimate, low, high}",
         description: "Expected mean transaction value of a customer (Gamma-Gamma), shrunk towards the population mean",
         example: "SELECT round(expected_spend('{\"kind\":\"gamma_gamma\",\"params\":{\"p\":6.25,\"q\":3.74,\"gamma\":15.44},\"log_likelihood\":0,\"n\":946,\"converged\":true,\"iterations\":0}', 0, 0), 4); -- 35.219",
         registration: Registration::Scalar(Arc::new(ScalarUDF::from(ScoreUdf::new(Score::ExpectedSpend)))),
@@ -186,6 +208,10 @@ impl ScoreUdf {
             signature: Signature::user_defined(Volatility::Immutable),
         }
     }
+
+    fn predictive_ok(&self) -> bool {
+        self.score == Score::ExpectedPurchases
+    }
 }
 
 impl ScoreUdf {
@@ -196,6 +222,7 @@ impl ScoreUdf {
         model: &datafusion::common::ScalarValue,
         rest: &[ColumnarValue],
         n: usize,
+        spec: Option<IntervalSpec>,
     ) -> Result<ColumnarValue> {
         use datafusion::common::ScalarValue as S;
         let text = match model {
@@ -211,8 +238,13 @@ impl ScoreUdf {
             }
         };
         let Some(text) = text else {
+            let t = if spec.is_some() {
+                interval_type()
+            } else {
+                DataType::Float64
+            };
             return Ok(ColumnarValue::Array(
-                datafusion::arrow::array::new_null_array(&DataType::Float64, n),
+                datafusion::arrow::array::new_null_array(&t, n),
             ));
         };
         let model = Model::parse(self.score.name(), text)?;
@@ -221,9 +253,102 @@ impl ScoreUdf {
             .iter()
             .map(|a| a.as_primitive::<Float64Type>())
             .collect();
-        let mut out = Float64Builder::with_capacity(n);
-        self.score_rows(&model, &nums, 0..n, &mut out)?;
-        Ok(ColumnarValue::Array(Arc::new(out.finish()) as ArrayRef))
+        let mut out = Out::new(spec, n);
+        self.score_run(&model, &nums, 0..n, &mut out)?;
+        Ok(ColumnarValue::Array(out.finish()))
+    }
+
+    /// Scores `rows` under one `model` into `out`, with intervals if asked.
+    fn score_run(
+        &self,
+        model: &Model,
+        nums: &[&Float64Array],
+        rows: Range<usize>,
+        out: &mut Out,
+    ) -> Result<()> {
+        match out {
+            Out::Plain(b) => self.score_rows(model, nums, rows, b),
+            Out::Interval(spec, b) => self.interval_rows(model, *spec, nums, rows, b),
+        }
+    }
+
+    /// The intervals of `rows` under `model` (see [`super::interval`]): the
+    /// scores under each member of the model's family, combined per row.
+    fn interval_rows(
+        &self,
+        model: &Model,
+        spec: IntervalSpec,
+        nums: &[&Float64Array],
+        rows: Range<usize>,
+        out: &mut IntervalBuilder,
+    ) -> Result<()> {
+        let name = self.score.name();
+        // A model of the wrong kind is the plain score's error.
+        let u = match model.uncertainty() {
+            Some(u) => u,
+            None => return self.score_rows(model, nums, rows, &mut Float64Builder::new()),
+        };
+        let family = interval::family(name, "model", spec.method, &u)?;
+        let members: Vec<Model> = family.iter().filter_map(|p| model.with_params(p)).collect();
+        if spec.method == Method::Predictive {
+            return self.predictive_rows(&members, spec, nums, rows, out);
+        }
+        let columns = members
+            .iter()
+            .map(|m| {
+                let mut b = Float64Builder::with_capacity(rows.len());
+                self.score_rows(m, nums, rows.clone(), &mut b)?;
+                Ok(b.finish())
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let combine = Combine::new(spec, self.score.scale());
+        let mut values = vec![None; columns.len()];
+        for j in 0..rows.len() {
+            for (v, c) in values.iter_mut().zip(&columns) {
+                *v = at(c, j);
+            }
+            out.append(combine.interval(&values, u.log_covariance));
+        }
+        Ok(())
+    }
+
+    /// `interval=predictive` of expected_purchases: the expectation at the
+    /// estimate and the count's quantiles under the mixture over the
+    /// bootstrap replicates (`members[1..]`).
+    fn predictive_rows(
+        &self,
+        members: &[Model],
+        spec: IntervalSpec,
+        nums: &[&Float64Array],
+        rows: Range<usize>,
+        out: &mut IntervalBuilder,
+    ) -> Result<()> {
+        let purchase: Vec<&dyn PurchaseModel> =
+            members.iter().filter_map(|m| m.purchase()).collect();
+        let mut v = vec![0.0; nums.len()];
+        for i in rows {
+            if nums.iter().any(|c| c.is_null(i)) {
+                out.append(None);
+                continue;
+            }
+            for (slot, c) in v.iter_mut().zip(nums) {
+                *slot = c.value(i);
+            }
+            let Some(estimate) = self.score.compute(&members[0], &v)? else {
+                out.append(None);
+                continue;
+            };
+            let (h, x, tx, t) = (v[0], v[1], v[2], v[3]);
+            let reps = &purchase[1..];
+            let bounds = interval::predictive_counts(
+                spec.level,
+                MAX_PREDICTIVE_COUNT,
+                |m, n| reps[m].prob_purchases(n, h, x, tx, t),
+                reps.len(),
+            );
+            out.append(Some((estimate, Some(bounds))));
+        }
+        Ok(())
     }
 
     /// Appends the scores of `rows` under one `model` to `out`.
@@ -277,6 +402,36 @@ impl ScoreUdf {
     }
 }
 
+/// The largest purchase count a predictive interval searches to.
+const MAX_PREDICTIVE_COUNT: u32 = 100_000;
+
+/// A scoring function's output: plain scores, or intervals.
+enum Out {
+    Plain(Float64Builder),
+    Interval(IntervalSpec, Box<IntervalBuilder>),
+}
+
+impl Out {
+    fn new(spec: Option<IntervalSpec>, n: usize) -> Self {
+        match spec {
+            None => Out::Plain(Float64Builder::with_capacity(n)),
+            Some(s) => Out::Interval(s, Box::default()),
+        }
+    }
+    fn append_null(&mut self) {
+        match self {
+            Out::Plain(b) => b.append_null(),
+            Out::Interval(_, b) => b.append(None),
+        }
+    }
+    fn finish(self) -> ArrayRef {
+        match self {
+            Out::Plain(mut b) => Arc::new(b.finish()),
+            Out::Interval(_, b) => b.finish(),
+        }
+    }
+}
+
 /// The models whose P(alive) has a vectorised batch form.
 enum PAliveMany<'a> {
     Bgnbd(&'a BgNbd),
@@ -290,34 +445,61 @@ impl ScalarUDFImpl for ScoreUdf {
     fn signature(&self) -> &Signature {
         &self.signature
     }
-    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        if arg_types.len() > self.score.args().len() + 1 {
+            return Err(UdfError::argument(
+                self.score.name(),
+                "options",
+                "the return type depends on the options: planned through return_field_from_args",
+            )
+            .into());
+        }
         Ok(DataType::Float64)
+    }
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        let name = self.score.name();
+        let options = planned_options(name, args.scalar_arguments, self.score.args().len() + 1)?;
+        let spec = spec_from_scalar(name, options, interval::KEYS, self.predictive_ok())?;
+        let t = if spec.is_some() {
+            interval_type()
+        } else {
+            DataType::Float64
+        };
+        Ok(Arc::new(Field::new(name, t, true)))
     }
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         let name = self.score.name();
         let names = self.score.args();
-        if arg_types.len() != names.len() + 1 {
-            let expected = format!("model, {}", names.join(", "));
+        if !(names.len() + 1..=names.len() + 2).contains(&arg_types.len()) {
+            let expected = format!("model, {} [, options]", names.join(", "));
             return Err(UdfError::arity(name, expected, arg_types.len()).into());
         }
         let mut out = vec![coerce_model(name, &arg_types[0])?];
-        out.extend(coerce_numeric(name, names, &arg_types[1..])?);
+        out.extend(coerce_numeric(name, names, &arg_types[1..=names.len()])?);
+        if let Some(t) = arg_types.get(names.len() + 1) {
+            out.push(coerce_options(name, t)?);
+        }
         Ok(out)
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let n = args.number_rows;
-        if let ColumnarValue::Scalar(model) = &args.args[0] {
-            return self.invoke_scalar_model(model, &args.args[1..], n);
+        let name = self.score.name();
+        let k = self.score.args().len() + 1;
+        let options = options_scalar(name, args.args.get(k))?;
+        let spec = spec_from_scalar(name, options, interval::KEYS, self.predictive_ok())?;
+        let args = &args.args[..k];
+        if let ColumnarValue::Scalar(model) = &args[0] {
+            return self.invoke_scalar_model(model, &args[1..], n, spec);
         }
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let arrays = ColumnarValue::values_to_arrays(args)?;
         let models = Models::new(self.score.name(), &arrays[0])?;
         let nums: Vec<_> = arrays[1..]
             .iter()
             .map(|a| a.as_primitive::<Float64Type>())
             .collect();
         let mut cache = BatchModels::new(self.score.name());
-        let mut out = Float64Builder::with_capacity(n);
+        let mut out = Out::new(spec, n);
         let mut i = 0;
         while i < n {
             if models.is_null(i) {
@@ -333,9 +515,9 @@ impl ScalarUDFImpl for ScoreUdf {
                 end += 1;
             }
             let model = cache.get(text)?;
-            self.score_rows(model, &nums, i..end, &mut out)?;
+            self.score_run(model, &nums, i..end, &mut out)?;
             i = end;
         }
-        Ok(ColumnarValue::Array(Arc::new(out.finish()) as ArrayRef))
+        Ok(ColumnarValue::Array(out.finish()))
     }
 }

@@ -1,0 +1,147 @@
+//! The SQL side of the lifetime-value intervals ([`super::interval`]): the
+//! trailing options argument of the scoring functions, read at planning time
+//! to decide the return type (DOUBLE, or STRUCT{estimate, low, high} with
+//! `interval`), and the builder of the struct column.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, Float64Array, Float64Builder, StructArray};
+use datafusion::arrow::buffer::NullBuffer;
+use datafusion::arrow::datatypes::{DataType, Field, Fields};
+use datafusion::common::ScalarValue;
+use datafusion::error::Result;
+use datafusion::logical_expr::ColumnarValue;
+
+use super::interval::IntervalSpec;
+use crate::error::UdfError;
+use crate::options::Options;
+
+fn interval_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("estimate", DataType::Float64, true),
+        Field::new("low", DataType::Float64, true),
+        Field::new("high", DataType::Float64, true),
+    ])
+}
+
+/// STRUCT{estimate, low, high} of DOUBLE.
+pub fn interval_type() -> DataType {
+    DataType::Struct(interval_fields())
+}
+
+/// The interval an options argument asks for (`None`: no options, or
+/// options without `interval`). The options must be a constant string.
+pub fn spec_from_scalar(
+    function: &'static str,
+    options: Option<&ScalarValue>,
+    keys: &[&str],
+    predictive_ok: bool,
+) -> Result<Option<IntervalSpec>> {
+    let text = match options {
+        None | Some(ScalarValue::Null) => return Ok(None),
+        Some(ScalarValue::Utf8(t) | ScalarValue::Utf8View(t) | ScalarValue::LargeUtf8(t)) => {
+            t.clone().unwrap_or_default()
+        }
+        Some(other) => {
+            return Err(UdfError::argument(
+                function,
+                "options",
+                format!(
+                    "must be a 'key=value, ...' string, got {}",
+                    other.data_type()
+                ),
+            )
+            .into())
+        }
+    };
+    let options = Options::parse(function, &text, keys)?;
+    Ok(IntervalSpec::from_options(
+        function,
+        &options,
+        predictive_ok,
+    )?)
+}
+
+/// The options argument's value when the function runs: it must be a
+/// constant (the return type was decided from it at planning time).
+pub fn options_scalar<'a>(
+    function: &'static str,
+    arg: Option<&'a ColumnarValue>,
+) -> Result<Option<&'a ScalarValue>> {
+    match arg {
+        None => Ok(None),
+        Some(ColumnarValue::Scalar(v)) => Ok(Some(v)),
+        Some(ColumnarValue::Array(_)) => Err(UdfError::argument(
+            function,
+            "options",
+            "must be a constant 'key=value, ...' string",
+        )
+        .into()),
+    }
+}
+
+/// The planning-time form of [`options_scalar`]: `None` in
+/// `scalar_arguments` for a present options argument means it is not a
+/// constant.
+pub fn planned_options<'a>(
+    function: &'static str,
+    scalar_arguments: &[Option<&'a ScalarValue>],
+    index: usize,
+) -> Result<Option<&'a ScalarValue>> {
+    if index >= scalar_arguments.len() {
+        return Ok(None);
+    }
+    scalar_arguments[index].map(Some).ok_or_else(|| {
+        UdfError::argument(
+            function,
+            "options",
+            "must be a constant 'key=value, ...' string",
+        )
+        .into()
+    })
+}
+
+/// Rows of (estimate, low, high); a row is NULL when its estimate is.
+#[derive(Debug, Default)]
+pub struct IntervalBuilder {
+    estimate: Float64Builder,
+    low: Float64Builder,
+    high: Float64Builder,
+    valid: Vec<bool>,
+}
+
+impl IntervalBuilder {
+    pub fn append(&mut self, row: Option<(f64, Option<(f64, f64)>)>) {
+        match row {
+            None => {
+                self.estimate.append_null();
+                self.low.append_null();
+                self.high.append_null();
+                self.valid.push(false);
+            }
+            Some((e, bounds)) => {
+                self.estimate.append_value(e);
+                self.low.append_option(bounds.map(|b| b.0));
+                self.high.append_option(bounds.map(|b| b.1));
+                self.valid.push(true);
+            }
+        }
+    }
+
+    pub fn finish(mut self) -> ArrayRef {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.estimate.finish()),
+            Arc::new(self.low.finish()),
+            Arc::new(self.high.finish()),
+        ];
+        let nulls = NullBuffer::from(std::mem::take(&mut self.valid));
+        let nulls = (nulls.null_count() > 0).then_some(nulls);
+        Arc::new(StructArray::new(interval_fields(), columns, nulls))
+    }
+}
+
+/// Value `i` of a member's column.
+pub fn at(column: &Float64Array, i: usize) -> Option<f64> {
+    use datafusion::arrow::array::Array;
+    (!column.is_null(i)).then(|| column.value(i))
+}
