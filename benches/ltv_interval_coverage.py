@@ -48,6 +48,8 @@ def main():
     covered = {k: 0 for k in keys}
     widths = {k: 0.0 for k in keys}
     bias = {"orders": 0.0, "days": 0.0}
+    estimates = {"orders": [], "days": []}
+    half_sd = {"orders": 0.0, "days": 0.0}
     started = time.time()
     try:
         for seed in range(1, args.lakes + 1):
@@ -82,6 +84,8 @@ def main():
                 )
                 want, est, d_lo, d_hi, b_lo, b_hi = sql(args.crmlake, lake, query)
                 bias[summary_name] += est - want
+                estimates[summary_name].append(est)
+                half_sd[summary_name] += (d_hi - d_lo) / 2 / 1.6448536269514722
                 for name, lo, hi in [("delta", d_lo, d_hi), ("bootstrap", b_lo, b_hi)]:
                     key = f"{summary_name} {name}"
                     covered[key] += lo <= want <= hi
@@ -100,7 +104,13 @@ def main():
             f"{covered[name]} of {n} ({100 * covered[name] / n:.1f} %), mean width {widths[name] / n:.5f}"
         )
     for name, b in bias.items():
-        print(f"{name}: mean estimate - truth {b / n:+.5f}")
+        e = estimates[name]
+        mean = sum(e) / n
+        sd = (sum((v - mean) ** 2 for v in e) / (n - 1)) ** 0.5
+        print(
+            f"{name}: mean estimate - truth {b / n:+.5f}; sd of the estimates across lakes {sd:.5f}, "
+            f"mean delta-method sd (half-width / z) {half_sd[name] / n:.5f}"
+        )
 
 
 if __name__ == "__main__":

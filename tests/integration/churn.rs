@@ -667,3 +667,110 @@ fn feedback_features_raise_held_out_churn_auc_on_the_sample_lake() {
         );
     });
 }
+
+/// `churn_train 'calibration=...'` on wa_churn's stratified folds (trained
+/// on folds 0-3, tested on fold 4): a calibrated model's probabilities are
+/// no worse by Brier score than the uncalibrated model's where calibration
+/// has something to fix (class_weight=balanced), and the
+/// held-out rows and Brier scores are in `model_info`. The table it prints
+/// is the measurement behind the default (benches/RESULTS.md).
+#[test]
+fn calibrated_churn_probabilities_on_wa_churn() {
+    runtime().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = wa_session(3, dir.path()).await;
+        let mut brier = HashMap::new();
+        for options in [
+            "algorithm=gbt",
+            "algorithm=gbt, calibration=platt",
+            "algorithm=gbt, calibration=isotonic",
+            "algorithm=gbt, class_weight=balanced",
+            "algorithm=gbt, class_weight=balanced, calibration=isotonic",
+            "algorithm=random_forest, n_trees=50",
+            "algorithm=random_forest, n_trees=50, calibration=platt",
+            "algorithm=logistic",
+            "algorithm=logistic, calibration=platt",
+        ] {
+            let sql = format!(
+                "WITH m AS (SELECT churn_train(f, churned, '{options}') AS model FROM wa_features WHERE fold < 4), \
+                      s AS (SELECT churn_score(m.model, t.f) AS p, t.churned FROM wa_features t CROSS JOIN m WHERE t.fold = 4) \
+                 SELECT brier(p, churned), log_loss(p, churned), roc_auc(p, churned), \
+                        calibration_error(p, churned, 10) FROM s"
+            );
+            let mut r = [0.0; 4];
+            for (i, v) in r.iter_mut().enumerate() {
+                *v = column_f64(&ctx, &sql, i).await[0];
+            }
+            println!(
+                "{options}: test Brier {:.5}, log loss {:.5}, ROC-AUC {:.5}, ECE {:.5}",
+                r[0], r[1], r[2], r[3]
+            );
+            brier.insert(options, r[0]);
+        }
+        // Where the probabilities are biased by design (balanced class
+        // weights: Brier 0.161 uncalibrated) calibration repairs them (0.138).
+        // The learners whose log-loss or vote probabilities are already
+        // calibrated lose 0.0001-0.002 of Brier to the held-out fifth: hence
+        // the default calibration=none.
+        for (plain, calibrated) in [(
+            "algorithm=gbt, class_weight=balanced",
+            "algorithm=gbt, class_weight=balanced, calibration=isotonic",
+        )] {
+            assert!(
+                brier[calibrated] <= brier[plain],
+                "{calibrated}: {} vs {plain}: {}",
+                brier[calibrated],
+                brier[plain]
+            );
+        }
+        let info = text(
+            &ctx,
+            "SELECT model_info(churn_train(f, churned, 'calibration=isotonic, calibration_fraction=0.25')) FROM wa_features",
+        )
+        .await;
+        let info: serde_json::Value = serde_json::from_str(&info).unwrap();
+        assert_eq!(info["params"]["calibration"], "isotonic");
+        assert_eq!(info["metrics"]["calibration_rows"], 1761, "{info}");
+        let (before, after) = (
+            info["metrics"]["calibration_brier_before"].as_f64().unwrap(),
+            info["metrics"]["calibration_brier_after"].as_f64().unwrap(),
+        );
+        assert!(after <= before, "isotonic fits its own rows: {after} vs {before}");
+        let err = ctx
+            .sql("SELECT churn_train(f, churned, 'calibration_fraction=0.2') FROM wa_features")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("calibration_fraction needs calibration="), "{err}");
+    });
+}
+
+/// The issue's conformal check: a gbt model trained on folds 0-2, Mondrian
+/// conformal sets at alpha = 0.1 fitted on fold 3, covering each class
+/// 0.88-0.92 on fold 4 (plain split conformal is printed beside it: it
+/// under-covers the minority class).
+#[test]
+fn mondrian_conformal_sets_cover_each_class_on_wa_churn() {
+    runtime().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = wa_session(3, dir.path()).await;
+        let sql = |mondrian: bool| {
+            format!(
+                "WITH m AS (SELECT churn_train(f, churned) AS model FROM wa_features WHERE fold < 3), \
+                      s AS (SELECT churn_score(m.model, t.f) AS p, t.churned, t.fold FROM wa_features t CROSS JOIN m WHERE t.fold >= 3), \
+                      c AS (SELECT conformal_fit(p, churned, 0.1, 'mondrian={mondrian}') AS cm FROM s WHERE fold = 3) \
+                 SELECT churned, avg(CASE WHEN array_has(conformal_set(c.cm, s.p), churned) THEN 1.0 ELSE 0.0 END), count(*) \
+                 FROM s CROSS JOIN c WHERE fold = 4 GROUP BY churned ORDER BY churned"
+            )
+        };
+        let plain = column_f64(&ctx, &sql(false), 1).await;
+        let coverage = column_f64(&ctx, &sql(true), 1).await;
+        let counts = column_f64(&ctx, &sql(true), 2).await;
+        println!("fold 4 ({counts:?} rows by class): Mondrian coverage {coverage:?}, plain split conformal {plain:?}");
+        for (class, c) in coverage.iter().enumerate() {
+            assert!((0.88..=0.92).contains(c), "class {class}: coverage {c}");
+        }
+    });
+}

@@ -403,6 +403,18 @@ fn family_queries() -> Vec<(&'static str, String)> {
                 .into(),
         ),
         (
+            "ltv intervals",
+            "WITH s AS (SELECT * FROM customer_summary('transactions', '2024-06-30')), \
+                  m AS (SELECT bgnbd_fit(frequency, recency, t, 'replicates=20, seed=3') AS pm FROM s) \
+             SELECT sum(p_alive_low) AS pa_low, sum(clv_high) AS clv_high, \
+                    sum(expected_purchases_low) AS ep_low, \
+                    (SELECT sum(expected_purchases(m.pm, 90, s.frequency, s.recency, s.t, \
+                                'interval=0.9, interval_method=bootstrap')['high']) \
+                     FROM s CROSS JOIN m) AS boot_high \
+             FROM customer_ltv('transactions', '2024-06-30', 180, 'interval=0.8')"
+                .into(),
+        ),
+        (
             "frequent_itemsets",
             format!(
                 "SELECT items, size, count, support FROM frequent_itemsets('{BASKETS}', 0.01) \

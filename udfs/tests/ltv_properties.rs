@@ -4,10 +4,10 @@
 
 use crmlake_udfs::ltv::bgnbd::BgNbd;
 use crmlake_udfs::ltv::gamma_gamma::GammaGamma;
+use crmlake_udfs::ltv::interval::{self, Combine, IntervalSpec, Method, Scale, Uncertainty};
 use crmlake_udfs::ltv::mbgnbd::MbgNbd;
 use crmlake_udfs::ltv::paretonbd::ParetoNbd;
 use crmlake_udfs::ltv::PurchaseModel;
-use crmlake_udfs::ltv::interval::{self, Combine, IntervalSpec, Method, Scale, Uncertainty};
 use crmlake_udfs::model::{Bootstrap, FitInfo, Model};
 use proptest::prelude::*;
 

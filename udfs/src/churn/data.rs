@@ -126,7 +126,12 @@ impl Frame {
                 .map(|c| idx.iter().map(|&i| c[i]).collect())
                 .collect(),
             labels: idx.iter().map(|&i| self.labels[i]).collect(),
-            weights: idx.iter().map(|&i| self.weights[i]).collect(),
+            // Weights are set by training (class weights): a frame may have none yet.
+            weights: if self.weights.is_empty() {
+                Vec::new()
+            } else {
+                idx.iter().map(|&i| self.weights[i]).collect()
+            },
         }
     }
 }

@@ -239,7 +239,11 @@ pub struct GbtReport {
 }
 
 /// A stratified, seeded split: (training rows, validation rows).
-fn stratified_split(labels: &[f64], fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+pub(crate) fn stratified_split(
+    labels: &[f64],
+    fraction: f64,
+    seed: u64,
+) -> (Vec<usize>, Vec<usize>) {
     let mut rng = Rng::new(seed ^ 0x5EED);
     let (mut train, mut valid) = (Vec::new(), Vec::new());
     for class in [false, true] {

@@ -43,7 +43,7 @@ pub fn entry() -> FunctionEntry {
         name: NAME,
         kind: FunctionKind::Aggregate,
         signature: "churn_train(features, label [, options]) -> model",
-        description: "Train a churn classifier on a struct of numeric and categorical features and a 0/1 label; options algorithm=gbt|logistic|random_forest, class_weight, seed and the algorithm's own",
+        description: "Train a churn classifier on a struct of numeric and categorical features and a 0/1 label; options algorithm=gbt|logistic|random_forest, class_weight, seed, calibration=none|platt|isotonic (fitted on a held-out calibration_fraction) and the algorithm's own",
         example: "SELECT model_info(churn_train(named_struct('days_idle', d, 'plan', p), churned, 'algorithm=logistic')) FROM (VALUES (5.0, 'pro', false), (40.0, 'basic', true), (3.0, 'basic', false), (60.0, 'pro', true), (10.0, 'basic', false), (55.0, 'basic', true)) AS t(d, p, churned)",
         registration: Registration::Aggregate(Arc::new(AggregateUDF::from(ChurnTrain::new()))),
     }
