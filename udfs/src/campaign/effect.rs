@@ -190,7 +190,7 @@ fn welch(e: &mut Effect, t: (f64, f64, f64), c: (f64, f64, f64), level: f64) {
     }
     let (a, b) = (v1 / n1, v0 / n0);
     let se = (a + b).sqrt();
-    if !(se > 0.0) {
+    if se.is_nan() || se <= 0.0 {
         return;
     }
     let df = (a + b).powi(2) / (a * a / (n1 - 1.0) + b * b / (n0 - 1.0));
