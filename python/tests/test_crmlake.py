@@ -537,3 +537,40 @@ def test_holdout_assign_is_the_documented_hash():
         assert r["t"] == held_out("winback", f"C-{r['id']}", 0.5), r
     share = sum(r["h"] for r in got) / len(got)
     assert abs(share - 0.3) < 0.04, share
+
+
+COVARIANT_BGNBD = (
+    '{"kind":"bgnbd","params":{"r":0.2426,"alpha":4.4135,"a":0.7929,"b":2.4258},'
+    '"log_likelihood":0,"n":2357,"converged":true,"iterations":0,'
+    '"log_covariance":[[0.00268,0.00346,-0.00046,0.00011],[0.00346,0.00734,-0.00082,0.00098],'
+    '[-0.00046,-0.00082,0.0549,0.0641],[0.00011,0.00098,0.0641,0.0845]]}'
+)
+
+
+def test_lifetime_value_intervals_are_structs():
+    """'interval=0.9' returns {estimate, low, high} through the FFI too (the
+    options arrive there as an array repeating the constant)."""
+    c = session()
+    got = rows(
+        c,
+        f"SELECT e['estimate'] AS est, e['low'] AS lo, e['high'] AS hi, p['low'] AS plo "
+        f"FROM (SELECT expected_purchases('{COVARIANT_BGNBD}', 39, x, 30.43, 38.86, 'interval=0.9') AS e, "
+        f"p_alive('{COVARIANT_BGNBD}', x, 30.43, 38.86, 'interval=0.9') AS p "
+        "FROM (VALUES (2.0), (2.0), (2.0)) AS v(x))",
+    )
+    assert len(got) == 3
+    for r in got:
+        # The reference interval of this customer (tests/fixtures/ltv/cdnow_intervals.csv).
+        assert abs(r["est"] - 1.2259) < 1e-3 and abs(r["lo"] - 1.1538) < 2e-3 and abs(r["hi"] - 1.3025) < 2e-3, r
+        assert 0 < r["plo"] < 1
+
+
+def test_campaign_effect_reads_out_a_rate():
+    c = session()
+    got = rows(
+        c,
+        "SELECT e['difference'] AS d, e['treated_n'] AS n1, e['method'] AS m FROM "
+        "(SELECT campaign_effect(y, t) AS e FROM (VALUES (true, true), (true, true), (false, true), "
+        "(true, true), (false, false), (true, false), (false, false), (false, false)) AS v(y, t))",
+    )
+    assert got == [{"d": 0.5, "n1": 4, "m": "two_proportion_z"}]

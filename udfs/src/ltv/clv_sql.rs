@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Builder};
+use datafusion::arrow::array::{new_empty_array, Array, ArrayRef, AsArray, Float64Builder};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type};
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
@@ -119,7 +119,8 @@ fn trailing(args: &[ColumnarValue]) -> Result<(Period, Option<IntervalSpec>)> {
                 | ScalarValue::Utf8(None)
                 | ScalarValue::Utf8View(None)
                 | ScalarValue::LargeUtf8(None),
-            ) => continue,
+            )
+            | None => continue,
             _ => {
                 return Err(UdfError::argument(
                     NAME,
@@ -129,7 +130,7 @@ fn trailing(args: &[ColumnarValue]) -> Result<(Period, Option<IntervalSpec>)> {
                 .into())
             }
         };
-        if is_options(text) {
+        if is_options(&text) {
             spec = spec_from_scalar(
                 NAME,
                 Some(&ScalarValue::Utf8(Some(text.clone()))),
@@ -137,7 +138,7 @@ fn trailing(args: &[ColumnarValue]) -> Result<(Period, Option<IntervalSpec>)> {
                 false,
             )?;
         } else {
-            period = Period::parse(NAME, text)?;
+            period = Period::parse(NAME, &text)?;
         }
     }
     Ok((period, spec))
@@ -233,6 +234,11 @@ impl ScalarUDFImpl for ClvUdf {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let n = args.number_rows;
+        if n == 0 {
+            return Ok(ColumnarValue::Array(new_empty_array(
+                args.return_field.data_type(),
+            )));
+        }
         let (period, spec) = trailing(&args.args)?;
         let arrays = ColumnarValue::values_to_arrays(&args.args[..8])?;
         let purchase = Models::new(NAME, &arrays[0])?;

@@ -63,20 +63,37 @@ pub fn spec_from_scalar(
 }
 
 /// The options argument's value when the function runs: it must be a
-/// constant (the return type was decided from it at planning time).
-pub fn options_scalar<'a>(
+/// constant (the return type was decided from it at planning time). It
+/// arrives as a scalar, or, through datafusion-ffi (Python), as an array
+/// repeating one value; an array of differing values is an error. Call with
+/// at least one row (an empty batch has no value to read: return an empty
+/// array of the planned type instead).
+pub fn options_scalar(
     function: &'static str,
-    arg: Option<&'a ColumnarValue>,
-) -> Result<Option<&'a ScalarValue>> {
-    match arg {
-        None => Ok(None),
-        Some(ColumnarValue::Scalar(v)) => Ok(Some(v)),
-        Some(ColumnarValue::Array(_)) => Err(UdfError::argument(
+    arg: Option<&ColumnarValue>,
+) -> Result<Option<ScalarValue>> {
+    let not_constant = || {
+        UdfError::argument(
             function,
             "options",
             "must be a constant 'key=value, ...' string",
         )
-        .into()),
+    };
+    match arg {
+        None => Ok(None),
+        Some(ColumnarValue::Scalar(v)) => Ok(Some(v.clone())),
+        Some(ColumnarValue::Array(a)) => {
+            if a.is_empty() {
+                return Ok(None);
+            }
+            let first = ScalarValue::try_from_array(a, 0)?;
+            for i in 1..a.len() {
+                if ScalarValue::try_from_array(a, i)? != first {
+                    return Err(not_constant().into());
+                }
+            }
+            Ok(Some(first))
+        }
     }
 }
 

@@ -22,7 +22,9 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, Float64Builder};
+use datafusion::arrow::array::{
+    new_empty_array, Array, ArrayRef, AsArray, Float64Array, Float64Builder,
+};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type};
 use datafusion::error::Result;
 use datafusion::logical_expr::{
@@ -484,10 +486,15 @@ impl ScalarUDFImpl for ScoreUdf {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let n = args.number_rows;
+        if n == 0 {
+            return Ok(ColumnarValue::Array(new_empty_array(
+                args.return_field.data_type(),
+            )));
+        }
         let name = self.score.name();
         let k = self.score.args().len() + 1;
         let options = options_scalar(name, args.args.get(k))?;
-        let spec = spec_from_scalar(name, options, interval::KEYS, self.predictive_ok())?;
+        let spec = spec_from_scalar(name, options.as_ref(), interval::KEYS, self.predictive_ok())?;
         let args = &args.args[..k];
         if let ColumnarValue::Scalar(model) = &args[0] {
             return self.invoke_scalar_model(model, &args[1..], n, spec);
@@ -519,5 +526,57 @@ impl ScalarUDFImpl for ScoreUdf {
             i = end;
         }
         Ok(ColumnarValue::Array(out.finish()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{StringArray, StructArray};
+    use datafusion::config::ConfigOptions;
+
+    /// Through datafusion-ffi (Python) every argument arrives as an array,
+    /// the options too: one value repeated is the constant; an empty batch
+    /// returns the planned type.
+    #[test]
+    fn options_arriving_as_an_array_are_read() {
+        let model = r#"{"kind":"bgnbd","params":{"r":0.2426,"alpha":4.4135,"a":0.7929,"b":2.4258},"log_likelihood":0,"n":2357,"converged":true,"iterations":0,"log_covariance":[[0.00268,0.00346,-0.00046,0.00011],[0.00346,0.00734,-0.00082,0.00098],[-0.00046,-0.00082,0.0549,0.0641],[0.00011,0.00098,0.0641,0.0845]]}"#;
+        let udf = ScoreUdf::new(Score::PAlive);
+        let call = |n: usize, options: Vec<&str>| {
+            let strings =
+                |v: Vec<&str>| ColumnarValue::Array(Arc::new(StringArray::from(v)) as ArrayRef);
+            let nums =
+                |v: f64| ColumnarValue::Array(Arc::new(Float64Array::from(vec![v; n])) as ArrayRef);
+            let args = vec![
+                strings(vec![model; n]),
+                nums(2.0),
+                nums(30.43),
+                nums(38.86),
+                strings(options),
+            ];
+            let arg_fields = args
+                .iter()
+                .map(|a| Arc::new(Field::new("a", a.data_type(), true)))
+                .collect();
+            udf.invoke_with_args(ScalarFunctionArgs {
+                args,
+                arg_fields,
+                number_rows: n,
+                return_field: Arc::new(Field::new("p_alive", interval_type(), true)),
+                config_options: Arc::new(ConfigOptions::default()),
+            })
+        };
+        let ColumnarValue::Array(a) = call(3, vec!["interval=0.9"; 3]).unwrap() else {
+            panic!("an array")
+        };
+        let s = a.as_any().downcast_ref::<StructArray>().expect("a struct");
+        let est = s.column(0).as_primitive::<Float64Type>().value(0);
+        assert!((est - 0.7266).abs() < 1e-3, "{est}");
+        let err = call(2, vec!["interval=0.9", "interval=0.8"]).unwrap_err();
+        assert!(err.to_string().contains("must be a constant"), "{err}");
+        let ColumnarValue::Array(empty) = call(0, vec![]).unwrap() else {
+            panic!("an array")
+        };
+        assert_eq!(empty.data_type(), &interval_type());
     }
 }
