@@ -31,6 +31,7 @@ pub mod function_entry;
 pub mod groups;
 pub mod kpi;
 pub mod lists;
+pub mod loyalty;
 pub mod ltv;
 pub mod memory;
 pub mod model;
