@@ -24,7 +24,8 @@ use super::clv::ClvPlan;
 use super::data::check_rfm;
 use super::interval::{self, Combine, IntervalSpec, Method, Scale};
 use super::interval_sql::{
-    interval_type, options_scalar, planned_options, spec_from_scalar, IntervalBuilder,
+    check_planned, interval_type, options_scalar, planned_options, spec_from_scalar,
+    IntervalBuilder,
 };
 use super::score_sql::check_spend;
 use super::summary_sql::Period;
@@ -240,6 +241,7 @@ impl ScalarUDFImpl for ClvUdf {
             )));
         }
         let (period, spec) = trailing(&args.args)?;
+        check_planned(NAME, spec, args.return_field.data_type())?;
         let arrays = ColumnarValue::values_to_arrays(&args.args[..8])?;
         let purchase = Models::new(NAME, &arrays[0])?;
         let spend = Models::new(NAME, &arrays[1])?;

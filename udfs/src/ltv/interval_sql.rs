@@ -97,25 +97,35 @@ pub fn options_scalar(
     }
 }
 
-/// The planning-time form of [`options_scalar`]: `None` in
-/// `scalar_arguments` for a present options argument means it is not a
-/// constant.
+/// The planning-time form of [`options_scalar`]: the options literal, if
+/// the planner passed it. A client that does not pass literals to the
+/// return type (datafusion-python through datafusion-ffi, where a cast may
+/// wrap them) gets `None`: no interval is planned, and asking for one is
+/// then an error when the function runs ([`check_planned`]).
 pub fn planned_options<'a>(
-    function: &'static str,
+    _function: &'static str,
     scalar_arguments: &[Option<&'a ScalarValue>],
     index: usize,
 ) -> Result<Option<&'a ScalarValue>> {
-    if index >= scalar_arguments.len() {
-        return Ok(None);
-    }
-    scalar_arguments[index].map(Some).ok_or_else(|| {
-        UdfError::argument(
+    Ok(scalar_arguments.get(index).copied().flatten())
+}
+
+/// An interval asked for at run time must have been planned: the options
+/// must reach the planner as a literal.
+pub fn check_planned(
+    function: &'static str,
+    spec: Option<IntervalSpec>,
+    return_type: &DataType,
+) -> Result<()> {
+    if spec.is_some() && !matches!(return_type, DataType::Struct(_)) {
+        return Err(UdfError::argument(
             function,
             "options",
-            "must be a constant 'key=value, ...' string",
+            "an interval needs the options as a literal the planner sees; this client planned the function without them (datafusion-python does not pass them through datafusion-ffi): run it in crmlake sql or embedded DataFusion",
         )
-        .into()
-    })
+        .into());
+    }
+    Ok(())
 }
 
 /// Rows of (estimate, low, high); a row is NULL when its estimate is.

@@ -36,7 +36,8 @@ use super::bgnbd::BgNbd;
 use super::data::{check_rfm, rfm_all_valid};
 use super::interval::{self, Combine, IntervalSpec, Method, Scale};
 use super::interval_sql::{
-    at, interval_type, options_scalar, planned_options, spec_from_scalar, IntervalBuilder,
+    at, check_planned, interval_type, options_scalar, planned_options, spec_from_scalar,
+    IntervalBuilder,
 };
 use super::mbgnbd::MbgNbd;
 use super::PurchaseModel;
@@ -495,6 +496,7 @@ impl ScalarUDFImpl for ScoreUdf {
         let k = self.score.args().len() + 1;
         let options = options_scalar(name, args.args.get(k))?;
         let spec = spec_from_scalar(name, options.as_ref(), interval::KEYS, self.predictive_ok())?;
+        check_planned(name, spec, args.return_field.data_type())?;
         let args = &args.args[..k];
         if let ColumnarValue::Scalar(model) = &args[0] {
             return self.invoke_scalar_model(model, &args[1..], n, spec);
