@@ -93,13 +93,13 @@ pub fn resample(weights: &[f64], rng: &mut StdRng) -> Vec<f64> {
 }
 
 /// `spec.replicates` refits: replicate r resamples `weights` and calls
-/// `refit(counts)`, which returns the replicate's parameters. On the shared
-/// pool, in replicate order.
-pub fn replicates(
+/// `refit(counts)`, whose results come back on the shared pool, in
+/// replicate order.
+pub fn replicates<T: Send>(
     spec: BootstrapSpec,
     weights: &[f64],
-    refit: impl Fn(&[f64]) -> Vec<f64> + Sync + Send,
-) -> Vec<Vec<f64>> {
+    refit: impl Fn(&[f64]) -> T + Sync + Send,
+) -> Vec<T> {
     crate::pool::map(spec.replicates, |r| {
         let counts = resample(weights, &mut stream(spec.seed, r));
         refit(&counts)

@@ -87,9 +87,9 @@ fn is_options(text: &str) -> bool {
 }
 
 /// The options string among the trailing arguments, at planning time.
-fn planned_options_of<'a>(scalars: &[Option<&'a ScalarValue>]) -> Result<Option<&'a ScalarValue>> {
+fn planned_options_of<'a>(scalars: &[Option<&'a ScalarValue>]) -> Option<&'a ScalarValue> {
     for i in string_args(scalars.len()) {
-        let v = planned_options(NAME, scalars, i)?;
+        let v = planned_options(scalars, i);
         if let Some(
             ScalarValue::Utf8(Some(t))
             | ScalarValue::Utf8View(Some(t))
@@ -97,11 +97,11 @@ fn planned_options_of<'a>(scalars: &[Option<&'a ScalarValue>]) -> Result<Option<
         ) = v
         {
             if is_options(t) {
-                return Ok(v);
+                return v;
             }
         }
     }
-    Ok(None)
+    None
 }
 
 /// The period and options of a call (constant strings).
@@ -193,7 +193,7 @@ impl ScalarUDFImpl for ClvUdf {
         Ok(DataType::Float64)
     }
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
-        let options = planned_options_of(args.scalar_arguments)?;
+        let options = planned_options_of(args.scalar_arguments);
         let spec = spec_from_scalar(NAME, options, interval::KEYS, false)?;
         let t = if spec.is_some() {
             interval_type()

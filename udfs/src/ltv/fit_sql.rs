@@ -222,22 +222,11 @@ fn run_bootstrap(
     refit: impl Fn(&[f64]) -> (Vec<f64>, bool) + Sync + Send,
 ) -> Option<Bootstrap> {
     let spec = spec?;
-    let fits = bootstrap::replicates(spec, weights, |c| {
-        let (p, converged) = refit(c);
-        let mut v = p;
-        v.push(if converged { 1.0 } else { 0.0 });
-        v
-    });
-    let not_converged = fits.iter().filter(|v| v.last() == Some(&0.0)).count();
+    let fits = bootstrap::replicates(spec, weights, refit);
+    let not_converged = fits.iter().filter(|(_, converged)| !converged).count();
     Some(Bootstrap {
         seed: spec.seed,
-        replicates: fits
-            .into_iter()
-            .map(|mut v| {
-                v.pop();
-                v
-            })
-            .collect(),
+        replicates: fits.into_iter().map(|(params, _)| params).collect(),
         not_converged,
     })
 }

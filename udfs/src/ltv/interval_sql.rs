@@ -103,11 +103,10 @@ pub fn options_scalar(
 /// wrap them) gets `None`: no interval is planned, and asking for one is
 /// then an error when the function runs ([`check_planned`]).
 pub fn planned_options<'a>(
-    _function: &'static str,
     scalar_arguments: &[Option<&'a ScalarValue>],
     index: usize,
-) -> Result<Option<&'a ScalarValue>> {
-    Ok(scalar_arguments.get(index).copied().flatten())
+) -> Option<&'a ScalarValue> {
+    scalar_arguments.get(index).copied().flatten()
 }
 
 /// An interval asked for at run time must have been planned: the options

@@ -461,7 +461,7 @@ impl ScalarUDFImpl for ScoreUdf {
     }
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
         let name = self.score.name();
-        let options = planned_options(name, args.scalar_arguments, self.score.args().len() + 1)?;
+        let options = planned_options(args.scalar_arguments, self.score.args().len() + 1);
         let spec = spec_from_scalar(name, options, interval::KEYS, self.predictive_ok())?;
         let t = if spec.is_some() {
             interval_type()
