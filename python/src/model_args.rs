@@ -14,6 +14,12 @@
 //! model text) is handed on as one constant. A string column that varies
 //! within a batch is passed on as a plain string array, so nothing changes
 //! meaning.
+//!
+//! One exception: the options argument of the functions whose return type
+//! depends on it (`p_alive(..., 'interval=0.9')` returns a struct) keeps its
+//! own type. A cast to a dictionary would hide the literal from the planner
+//! when it computes the return type; options are a few bytes, so nothing is
+//! lost by copying them per row.
 
 use std::sync::Arc;
 
@@ -65,6 +71,14 @@ impl DictionaryStringArgs {
             )
             .map(|fields| fields.iter().map(|f| f.data_type().clone()).collect()),
         }
+    }
+
+    /// The position of an options argument whose literal decides the return
+    /// type, which must stay uncast.
+    fn options_position(&self, arity: usize) -> Option<usize> {
+        let reads_options =
+            crmlake_udfs::ltv::interval_sql::RETURN_TYPE_FROM_LAST_ARGUMENT.contains(&self.name());
+        (reads_options && arity > 1).then(|| arity - 1)
     }
 
     /// The argument types the crmlake function sees, given the dictionary
@@ -171,10 +185,13 @@ impl ScalarUDFImpl for DictionaryStringArgs {
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         // Types may arrive already coerced (planning coerces more than once).
         let inner = self.unwrapped_types(arg_types)?;
+        let options = self.options_position(arg_types.len());
         Ok(inner
             .into_iter()
             .zip(arg_types)
-            .map(|(t, given)| match (t, given) {
+            .enumerate()
+            .map(|(i, (t, given))| match (t, given) {
+                (t, _) if Some(i) == options => t,
                 (DataType::Utf8View, DataType::Utf8View) => DataType::Utf8View,
                 (t, _) if is_text(&t) => dictionary(),
                 (t, _) => t,

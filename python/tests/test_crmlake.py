@@ -547,22 +547,40 @@ COVARIANT_BGNBD = (
 )
 
 
-def test_lifetime_value_intervals_say_they_need_the_planner():
-    """Through datafusion-ffi the options literal does not reach the
-    function's return type when datafusion-python first plans it, so an
-    interval cannot be planned here: the scores without options work, and
-    asking for an interval is an error (ours at run time, or DataFusion's
-    optimiser catching the return type that changed once the literal was
-    seen). Intervals run in crmlake sql, jobs and embedded DataFusion."""
+def test_lifetime_value_intervals_are_structs():
+    """'interval=0.9' returns {estimate, low, high} through the FFI too: the
+    options argument keeps its type (no dictionary cast), so the planner sees
+    the literal when it decides the return type."""
     c = session()
+    got = rows(
+        c,
+        f"SELECT e['estimate'] AS est, e['low'] AS lo, e['high'] AS hi, p['low'] AS plo "
+        f"FROM (SELECT expected_purchases('{COVARIANT_BGNBD}', 39, x, 30.43, 38.86, 'interval=0.9') AS e, "
+        f"p_alive('{COVARIANT_BGNBD}', x, 30.43, 38.86, 'interval=0.9') AS p "
+        "FROM (VALUES (2.0), (2.0), (2.0)) AS v(x))",
+    )
+    assert len(got) == 3
+    for r in got:
+        # The reference interval of this customer (tests/fixtures/ltv/cdnow_intervals.csv).
+        assert abs(r["est"] - 1.2259) < 1e-3 and abs(r["lo"] - 1.1538) < 2e-3 and abs(r["hi"] - 1.3025) < 2e-3, r
+        assert 0 < r["plo"] < 1
     plain = one(c, f"SELECT expected_purchases('{COVARIANT_BGNBD}', 39, 2.0, 30.43, 38.86)")
     assert abs(plain - 1.2259) < 1e-3
-    with pytest.raises(Exception) as e:
-        c.sql(
-            f"SELECT expected_purchases('{COVARIANT_BGNBD}', 39, 2.0, 30.43, 38.86, 'interval=0.9')"
-        ).collect()
-    message = str(e.value)
-    assert "options as a literal the planner sees" in message or "optimize_projections" in message, message
+
+
+def test_customer_ltv_intervals_from_python(ctx):
+    """customer_ltv(..., 'interval=0.9') adds the bound columns, each bound
+    around its estimate."""
+    got = rows(
+        ctx,
+        "SELECT clv, clv_low, clv_high, expected_purchases, expected_purchases_low, "
+        "expected_purchases_high FROM customer_ltv('sales', '2011-12-09', 180, 'interval=0.9') "
+        "WHERE frequency > 0 ORDER BY customer_id LIMIT 50",
+    )
+    assert len(got) == 50
+    for r in got:
+        assert r["clv_low"] <= r["clv"] <= r["clv_high"], r
+        assert r["expected_purchases_low"] < r["expected_purchases"] < r["expected_purchases_high"], r
 
 
 def test_campaign_effect_reads_out_a_rate():

@@ -24,6 +24,19 @@ fn interval_fields() -> Fields {
     ])
 }
 
+/// The functions whose return type is read from the literal of their last
+/// argument (the options: DOUBLE, or STRUCT{estimate, low, high} with
+/// `interval`). A client that wraps arguments in casts before planning
+/// (crmlake's Python module turns text into dictionaries) must leave that
+/// argument's type alone, or the planner no longer sees a literal there.
+pub const RETURN_TYPE_FROM_LAST_ARGUMENT: &[&str] = &[
+    "p_alive",
+    "expected_purchases",
+    "prob_purchases",
+    "expected_spend",
+    "clv",
+];
+
 /// STRUCT{estimate, low, high} of DOUBLE.
 pub fn interval_type() -> DataType {
     DataType::Struct(interval_fields())
@@ -99,9 +112,10 @@ pub fn options_scalar(
 
 /// The planning-time form of [`options_scalar`]: the options literal, if
 /// the planner passed it. A client that does not pass literals to the
-/// return type (datafusion-python through datafusion-ffi, where a cast may
-/// wrap them) gets `None`: no interval is planned, and asking for one is
-/// then an error when the function runs ([`check_planned`]).
+/// return type (one that wraps the argument in a cast, see
+/// [`RETURN_TYPE_FROM_LAST_ARGUMENT`]) gets `None`: no interval is planned,
+/// and asking for one is then an error when the function runs
+/// ([`check_planned`]).
 pub fn planned_options<'a>(
     scalar_arguments: &[Option<&'a ScalarValue>],
     index: usize,
@@ -120,7 +134,7 @@ pub fn check_planned(
         return Err(UdfError::argument(
             function,
             "options",
-            "an interval needs the options as a literal the planner sees; this client planned the function without them (datafusion-python does not pass them through datafusion-ffi): run it in crmlake sql or embedded DataFusion",
+            "an interval needs the options as a literal the planner sees; this client planned the function without them (a cast around the options, or options from a column)",
         )
         .into());
     }
