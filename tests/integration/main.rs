@@ -19,6 +19,7 @@ mod kmeans;
 mod kpi;
 mod lake;
 mod local_server;
+mod loyalty;
 mod ltv;
 mod partitioning;
 mod recommender;

@@ -6,7 +6,9 @@
 //! registered.
 
 pub use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
-use crate::{basket, calibration, campaign, churn, feedback, kpi, ltv, recommender, segment};
+use crate::{
+    basket, calibration, campaign, churn, feedback, kpi, loyalty, ltv, recommender, segment,
+};
 
 /// Every crmlake function, sorted by name.
 pub fn catalog() -> Vec<FunctionEntry> {
@@ -70,6 +72,7 @@ pub fn catalog() -> Vec<FunctionEntry> {
     entries.extend(churn::metrics_sql::entries());
     entries.extend(calibration::entries());
     entries.extend(campaign::entries());
+    entries.extend(loyalty::entries());
     entries.sort_by_key(|e| e.name);
     entries
 }

@@ -5,6 +5,9 @@
 //! They are processed in time order; at equal times signups first, then
 //! purchases, returns, referrals, adjustments and redemptions, then by
 //! source id, so the ledger does not depend on the order rows arrive in.
+//! Purchase lines of one order at the same time, in the same category and
+//! direction (bought or returned) are summed first: an order earns (or a
+//! return takes back) its points once, rounded once.
 //!
 //! * Points are kept as lots, oldest first, each with the day it expires.
 //!   Before each input, and at `as_of`, lots whose expiry day has come
@@ -22,6 +25,8 @@
 //! * `adjust` adds a lot (points > 0) or takes points back like a
 //!   redemption without its minimum (points < 0; rejected beyond the
 //!   balance).
+//! * A purchase without a finite amount (NULL, NaN) is a rejected `earn`
+//!   row.
 
 use std::collections::HashMap;
 
@@ -118,12 +123,46 @@ impl Input {
             Input::Event { source_id, .. } => source_id.as_deref(),
         }
     }
-    fn sort_key(&self) -> (Micros, u8, Option<&str>, u64, u64) {
+    fn category(&self) -> Option<&str> {
+        match self {
+            Input::Purchase { category, .. } => category.as_deref(),
+            Input::Event { .. } => None,
+        }
+    }
+    fn sort_key(&self) -> (Micros, u8, Option<&str>, Option<&str>, u64, u64) {
         let (a, b) = match self {
             Input::Purchase { amount, .. } => (amount.to_bits(), 0),
             Input::Event { points, .. } => (points.map_or(0, f64::to_bits), 1),
         };
-        (self.ts(), self.rank(), self.source(), a, b)
+        (self.ts(), self.rank(), self.source(), self.category(), a, b)
+    }
+    /// Whether `next` is another line of the same order (same time, order,
+    /// category and direction), to be summed into this one.
+    fn same_order(&self, next: &Input) -> bool {
+        match (self, next) {
+            (
+                Input::Purchase {
+                    ts,
+                    amount,
+                    order_id: Some(o),
+                    category,
+                },
+                Input::Purchase {
+                    ts: t2,
+                    amount: a2,
+                    order_id: Some(o2),
+                    category: c2,
+                },
+            ) => {
+                ts == t2
+                    && o == o2
+                    && category == c2
+                    && amount.is_finite()
+                    && a2.is_finite()
+                    && (*amount >= 0.0) == (*a2 >= 0.0)
+            }
+            _ => false,
+        }
     }
 }
 
@@ -181,7 +220,20 @@ struct Lot {
 
 /// The ledger of one customer's `inputs` up to `as_of` (later inputs are
 /// left out).
-pub fn ledger(rules: &Rules, mut inputs: Vec<Input>, as_of: Micros) -> Vec<Entry> {
+pub fn ledger(rules: &Rules, inputs: Vec<Input>, as_of: Micros) -> Vec<Entry> {
+    run(rules, inputs, as_of).entries
+}
+
+/// A customer's ledger and the lots still open at `as_of`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub entries: Vec<Entry>,
+    /// Open lots, oldest first: (points left, expiry day).
+    pub lots: Vec<(f64, Option<NaiveDate>)>,
+}
+
+/// [`ledger`] with the lots left open at `as_of`.
+pub fn run(rules: &Rules, mut inputs: Vec<Input>, as_of: Micros) -> Outcome {
     inputs.retain(|i| i.ts() <= as_of);
     inputs.sort_by(|a, b| {
         a.sort_key()
@@ -196,12 +248,35 @@ pub fn ledger(rules: &Rules, mut inputs: Vec<Input>, as_of: Micros) -> Vec<Entry
         orders: HashMap::new(),
         out: Vec::new(),
     };
-    for input in inputs {
+    for input in merge_order_lines(inputs) {
         book.expire_until(day_of(input.ts()));
         book.apply(input);
     }
     book.expire_until(day_of(as_of));
-    book.out
+    Outcome {
+        lots: book.lots.iter().map(|l| (l.points, l.expires)).collect(),
+        entries: book.out,
+    }
+}
+
+/// Sum adjacent lines of one order (sorted inputs), so that an order's
+/// points are computed and rounded once.
+fn merge_order_lines(inputs: Vec<Input>) -> Vec<Input> {
+    let mut out: Vec<Input> = Vec::with_capacity(inputs.len());
+    for input in inputs {
+        if let Some(last) = out.last_mut() {
+            if last.same_order(&input) {
+                if let (Input::Purchase { amount, .. }, Input::Purchase { amount: a2, .. }) =
+                    (last, &input)
+                {
+                    *amount += a2;
+                }
+                continue;
+            }
+        }
+        out.push(input);
+    }
+    out
 }
 
 struct Book<'a> {
@@ -331,6 +406,15 @@ impl Book<'_> {
                 category,
             } => {
                 let day = day_of(ts);
+                if !amount.is_finite() {
+                    let why = if amount.is_nan() {
+                        "amount is NULL or NaN".to_string()
+                    } else {
+                        format!("amount must be finite, got {amount}")
+                    };
+                    self.reject(ts, EntryKind::Earn, order_id, why);
+                    return;
+                }
                 if amount >= 0.0 {
                     let points = rules.earn(amount, day, category.as_deref());
                     if let Some(o) = &order_id {
@@ -445,12 +529,22 @@ pub struct Balance {
     pub redeemed: f64,
     pub expired: f64,
     pub balance: f64,
+    /// Points of open lots that expire within 30 / 90 days after `as_of`.
+    pub expiring_30: f64,
+    pub expiring_90: f64,
+    /// The latest accepted entry other than an expiry.
     pub last_activity: Option<Micros>,
+    /// Rejected rows.
+    pub rejected: u64,
 }
 
-/// Sum a ledger.
+/// Sum a ledger ([`Balance::expiring_30`] and `_90` stay 0: see
+/// [`balance_at`]).
 pub fn balance(entries: &[Entry]) -> Balance {
-    let mut b = Balance::default();
+    let mut b = Balance {
+        rejected: entries.iter().filter(|e| e.rejected.is_some()).count() as u64,
+        ..Balance::default()
+    };
     for e in entries.iter().filter(|e| e.rejected.is_none()) {
         match e.kind {
             EntryKind::Expire => b.expired -= e.points,
@@ -462,6 +556,26 @@ pub fn balance(entries: &[Entry]) -> Balance {
             b.last_activity = Some(b.last_activity.map_or(e.ts, |t: Micros| t.max(e.ts)));
         }
         b.balance = e.balance;
+    }
+    b
+}
+
+/// The totals of an [`Outcome`] at `as_of`, with the points expiring in the
+/// next 30 and 90 days (expiry day after `as_of` and at most 30 / 90 days
+/// later).
+pub fn balance_at(outcome: &Outcome, as_of: Micros) -> Balance {
+    let mut b = balance(&outcome.entries);
+    let today = day_of(as_of);
+    for (points, expires) in &outcome.lots {
+        let Some(days) = expires.map(|e| (e - today).num_days()) else {
+            continue;
+        };
+        if days > 0 && days <= 30 {
+            b.expiring_30 += points;
+        }
+        if days > 0 && days <= 90 {
+            b.expiring_90 += points;
+        }
     }
     b
 }

@@ -1,7 +1,18 @@
-//! Loyalty programmes (issue 30, in progress): rule sets as data
-//! ([`rules`]) and a customer's points ledger under them ([`ledger`]).
-//! Algorithm code only so far; the SQL functions (`points_ledger`,
-//! `points_balance`, `tier_history`, `loyalty_kpis`) are not registered yet.
+//! Loyalty programmes: rule sets as data ([`rules`]), a customer's points
+//! ledger under them ([`ledger`]), the aggregates that run it per customer
+//! ([`ledger_sql`]) and the `points_ledger` / `points_balance` table
+//! functions ([`table_sql`]).
 
 pub mod ledger;
+pub mod ledger_sql;
 pub mod rules;
+pub mod table_sql;
+
+use crate::function_entry::FunctionEntry;
+
+/// The loyalty functions.
+pub fn entries() -> Vec<FunctionEntry> {
+    let mut e = ledger_sql::entries();
+    e.extend(table_sql::entries());
+    e
+}

@@ -1,0 +1,252 @@
+//! The loyalty programme's points ledger and balances against the
+//! hand-worked fixture (`tests/fixtures/loyalty/README.md`) on 1, 3 and 8
+//! partitions, and against the pandas reference on the sample lake
+//! (`make_reference.py`).
+
+use std::collections::BTreeMap;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::prelude::SessionContext;
+
+use crate::common::*;
+
+fn fixture(name: &str) -> String {
+    root()
+        .join("tests/fixtures/loyalty")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn rules() -> String {
+    std::fs::read_to_string(fixture("rules.json"))
+        .unwrap()
+        .replace('\'', "''")
+}
+
+/// The fixture's transactions and events as tables with typed columns.
+async fn session(partitions: usize) -> SessionContext {
+    let ctx = udf_session(partitions);
+    for (table, columns) in [
+        (
+            "tx_raw",
+            "customer_id BIGINT, ts VARCHAR, amount DOUBLE, order_id VARCHAR, category VARCHAR",
+        ),
+        (
+            "ev_raw",
+            "customer_id BIGINT, ts VARCHAR, kind VARCHAR, points DOUBLE, source_id VARCHAR",
+        ),
+    ] {
+        let file = if table == "tx_raw" {
+            "transactions.csv"
+        } else {
+            "events.csv"
+        };
+        query(
+            &ctx,
+            &format!(
+                "CREATE EXTERNAL TABLE {table} ({columns}) STORED AS CSV LOCATION '{}' \
+                 OPTIONS ('format.has_header' 'true')",
+                fixture(file)
+            ),
+        )
+        .await;
+    }
+    query(
+        &ctx,
+        "CREATE VIEW transactions AS SELECT customer_id, CAST(ts AS TIMESTAMP) AS ts, amount, \
+         order_id, category FROM tx_raw",
+    )
+    .await;
+    query(
+        &ctx,
+        "CREATE VIEW events AS SELECT customer_id, CAST(ts AS TIMESTAMP) AS ts, kind, points, \
+         source_id FROM ev_raw",
+    )
+    .await;
+    ctx
+}
+
+/// Batches as CSV text, timestamps as `YYYY-MM-DDTHH:MM:SS`.
+fn csv(batches: &[RecordBatch]) -> String {
+    let mut out = Vec::new();
+    {
+        let mut w = datafusion::arrow::csv::WriterBuilder::new()
+            .with_header(true)
+            .with_timestamp_format("%Y-%m-%dT%H:%M:%S".to_string())
+            .build(&mut out);
+        for b in batches {
+            w.write(b).unwrap();
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// Every expected field equals crmlake's: numbers as numbers, `rejected`
+/// and `note` as a part of crmlake's text (both empty when not given).
+fn assert_matches(got: &str, expected: &str, what: &str) {
+    let (got, expected) = (csv_maps(got), csv_maps(expected));
+    assert_eq!(got.len(), expected.len(), "{what}: rows\n{got:#?}");
+    for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
+        for (column, want) in e {
+            let have = &g[column];
+            let same = match column.as_str() {
+                "rejected" | "note" => {
+                    (want.is_empty() && have.is_empty())
+                        || (!want.is_empty() && have.contains(want.as_str()))
+                }
+                _ => match (have.parse::<f64>(), want.parse::<f64>()) {
+                    (Ok(a), Ok(b)) => a == b,
+                    _ => have == want,
+                },
+            };
+            assert!(
+                same,
+                "{what}: row {i} column {column}: crmlake {have:?}, expected {want:?}\n{g:?}"
+            );
+        }
+    }
+}
+
+fn ledger_sql(partitions_note: &str) -> String {
+    format!(
+        "SELECT customer_id, ts, kind, points, balance, expires_at, source_id, rejected, note \
+         FROM points_ledger('transactions', 'events', '{}', '2012-06-30') \
+         ORDER BY customer_id, ts -- {partitions_note}",
+        rules()
+    )
+}
+
+#[test]
+fn hand_worked_ledger_and_balances_on_any_partitioning() {
+    let rt = runtime();
+    let expected_ledger = std::fs::read_to_string(fixture("expected_ledger.csv")).unwrap();
+    let expected_balance = std::fs::read_to_string(fixture("expected_balance.csv")).unwrap();
+    for partitions in [1, 3, 8] {
+        rt.block_on(async {
+            let ctx = session(partitions).await;
+            let got = csv(&query(&ctx, &ledger_sql(&partitions.to_string())).await);
+            assert_matches(
+                &got,
+                &expected_ledger,
+                &format!("ledger, {partitions} partitions"),
+            );
+            let got = csv(&query(
+                &ctx,
+                &format!(
+                    "SELECT * FROM points_balance('transactions', 'events', '{}', '2012-06-30') \
+                         ORDER BY customer_id",
+                    rules()
+                ),
+            )
+            .await);
+            assert_matches(
+                &got,
+                &expected_balance,
+                &format!("balance, {partitions} partitions"),
+            );
+        });
+    }
+}
+
+#[test]
+fn bad_rules_and_events_name_what_is_wrong() {
+    let rt = runtime();
+    rt.block_on(async {
+        let ctx = session(2).await;
+        for (rules, needles) in [
+            (r#"{"earn_rate": -1}"#, vec!["points_ledger", "rules.earn_rate"]),
+            (r#"{"earn_rate": 1, "earn_rat": 2}"#, vec!["unknown field `earn_rat`"]),
+            (
+                r#"{"earn_rate": 1, "tiers": {"basis": "amount", "window": "rolling_12_months", "levels": [{"name": "Bronze", "threshold": 0}, {"name": "Silver", "threshold": 500}, {"name": "Gold", "threshold": 400}]}}"#,
+                vec!["'Gold'", "threshold 400"],
+            ),
+        ] {
+            let e = ctx
+                .sql(&format!(
+                    "SELECT * FROM points_ledger('transactions', NULL, '{rules}', '2012-06-30')"
+                ))
+                .await
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            for n in needles {
+                assert!(e.contains(n), "{rules}: {e}");
+            }
+        }
+        let e = async {
+            ctx.sql(&format!(
+                "SELECT * FROM points_ledger('transactions', 'SELECT customer_id, ts, ''gift'' AS kind, points FROM events', '{}', '2012-06-30')",
+                rules()
+            ))
+            .await?
+            .collect()
+            .await
+        }
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(e.contains("'gift' is not an event kind"), "{e}");
+        let e = ctx
+            .sql(&format!(
+                "SELECT * FROM points_ledger('SELECT customer_id, ts FROM transactions', NULL, '{}', '2012-06-30')",
+                rules()
+            ))
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("transactions") && e.contains("'amount'"), "{e}");
+    });
+}
+
+/// Balances on the sample lake equal the pandas reference for every customer.
+#[test]
+fn sample_lake_balances_equal_the_pandas_reference() {
+    let rt = runtime();
+    let expected = std::fs::read_to_string(fixture("sample_balances.csv")).unwrap();
+    let rules = std::fs::read_to_string(fixture("sample_rules.json")).unwrap();
+    rt.block_on(async {
+        let ctx = udf_session(4);
+        ctx.register_parquet(
+            "transactions",
+            &format!("{}/transactions", sample_lake()),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+        let got = csv(
+            &query(
+                &ctx,
+                &format!(
+                    "SELECT customer_id, earned, redeemed, expired, balance, expiring_30, expiring_90 \
+                     FROM points_balance('transactions', NULL, '{}', '2011-12-09') ORDER BY customer_id",
+                    rules.replace('\'', "''")
+                ),
+            )
+            .await,
+        );
+        let got_rows = csv_maps(&got);
+        let want_rows = csv_maps(&expected);
+        assert_eq!(got_rows.len(), want_rows.len(), "customers");
+        let mut differ: Vec<(BTreeMap<String, String>, BTreeMap<String, String>)> = Vec::new();
+        for (g, w) in got_rows.iter().zip(&want_rows) {
+            let same = w.iter().all(|(c, v)| {
+                match (g[c].parse::<f64>(), v.parse::<f64>()) {
+                    (Ok(a), Ok(b)) => (a - b).abs() <= 1e-9 * b.abs().max(1.0),
+                    _ => &g[c] == v,
+                }
+            });
+            if !same {
+                differ.push((g.clone(), w.clone()));
+            }
+        }
+        assert!(
+            differ.is_empty(),
+            "{} customers differ, e.g. {:?}",
+            differ.len(),
+            &differ[..differ.len().min(3)]
+        );
+    });
+}
