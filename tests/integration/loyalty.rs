@@ -150,6 +150,45 @@ fn hand_worked_ledger_and_balances_on_any_partitioning() {
 }
 
 #[test]
+fn hand_worked_tiers_upgrade_then_downgrade_after_grace() {
+    let rt = runtime();
+    let expected = std::fs::read_to_string(fixture("expected_tiers.csv")).unwrap();
+    for partitions in [1, 3, 8] {
+        rt.block_on(async {
+            let ctx = session(partitions).await;
+            let got = csv(
+                &query(
+                    &ctx,
+                    &format!(
+                        "SELECT * FROM tier_history('transactions', '{}', NULL, '2012-06-30') \
+                         ORDER BY customer_id, valid_from",
+                        rules()
+                    ),
+                )
+                .await,
+            );
+            assert_matches(&got, &expected, &format!("tiers, {partitions} partitions"));
+            // The tier on a day is the interval holding it.
+            let got = csv(
+                &query(
+                    &ctx,
+                    &format!(
+                        "SELECT customer_id, tier, since, reason FROM tier_as_of('transactions', '{}', '2012-04-13') \
+                         WHERE customer_id >= 13 ORDER BY customer_id",
+                        rules()
+                    ),
+                )
+                .await,
+            );
+            assert_eq!(
+                got,
+                "customer_id,tier,since,reason\n13,Gold,2011-06-01,upgraded\n14,Silver,2011-02-01,qualified\n"
+            );
+        });
+    }
+}
+
+#[test]
 fn bad_rules_and_events_name_what_is_wrong() {
     let rt = runtime();
     rt.block_on(async {

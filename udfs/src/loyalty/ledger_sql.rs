@@ -49,8 +49,9 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, Volatility,
 };
 
-use super::ledger::{balance_at, run, start_of, EventKind, Input, Micros};
+use super::ledger::{balance_at, day_of, run, start_of, EventKind, Input, Micros};
 use super::rules::Rules;
+use super::tiers::{history, Line};
 use crate::constant_args::{constant, constant_date, constant_text};
 use crate::error::UdfError;
 use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
@@ -61,6 +62,8 @@ use crate::groups::kept;
 pub enum Output {
     Ledger,
     Balance,
+    /// `tier_history_agg(ts, amount, order_id, rules, start, end)`.
+    Tiers,
 }
 
 impl Output {
@@ -68,13 +71,18 @@ impl Output {
         match self {
             Output::Ledger => "points_ledger_agg",
             Output::Balance => "points_balance_agg",
+            Output::Tiers => "tier_history_agg",
+        }
+    }
+    fn arguments(self) -> &'static [&'static str] {
+        match self {
+            Output::Tiers => &["ts", "amount", "order_id", "rules", "start", "end"],
+            _ => &[
+                "ts", "amount", "order_id", "category", "kind", "points", "rules", "as_of",
+            ],
         }
     }
 }
-
-const ARGUMENTS: [&str; 8] = [
-    "ts", "amount", "order_id", "category", "kind", "points", "rules", "as_of",
-];
 
 pub fn entries() -> Vec<FunctionEntry> {
     let make = |output: Output| {
@@ -100,7 +108,25 @@ pub fn entries() -> Vec<FunctionEntry> {
             example: "SELECT points_balance_agg(ts, amount, NULL, NULL, NULL, NULL, '{\"earn_rate\": 1}', '2024-12-31')['balance'] FROM (VALUES (TIMESTAMP '2024-01-05 10:00:00', 20.5), (TIMESTAMP '2024-02-01 10:00:00', 5.0)) AS t(ts, amount); -- 25.0",
             registration: make(Output::Balance),
         },
+        FunctionEntry {
+            name: Output::Tiers.name(),
+            kind: FunctionKind::Aggregate,
+            signature: "tier_history_agg(ts, amount, order_id, rules, start, end) -> LIST<STRUCT(tier, valid_from, valid_to, reason)>",
+            description: "A member's loyalty tiers over time under the rules' tiers (basis amount/orders/points over a rolling or calendar-year window, grace days before a downgrade), from start (NULL: the first purchase) to end; valid_to is the last day held, NULL while held at end. tier_history is the table form",
+            example: "SELECT tier_history_agg(ts, amount, NULL, '{\"earn_rate\": 1, \"tiers\": {\"basis\": \"amount\", \"window\": \"rolling_12_months\", \"levels\": [{\"name\": \"Bronze\", \"threshold\": 0}, {\"name\": \"Silver\", \"threshold\": 500}]}}', NULL, '2024-12-31')[2]['tier'] FROM (VALUES (TIMESTAMP '2024-01-05 10:00:00', 200.0), (TIMESTAMP '2024-03-01 10:00:00', 400.0)) AS t(ts, amount); -- Silver",
+            registration: make(Output::Tiers),
+        },
     ]
+}
+
+/// The fields of one tier interval.
+pub fn tier_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("tier", DataType::Utf8, true),
+        Field::new("valid_from", DataType::Date32, true),
+        Field::new("valid_to", DataType::Date32, true),
+        Field::new("reason", DataType::Utf8, true),
+    ])
 }
 
 /// The fields of one ledger row.
@@ -136,9 +162,9 @@ pub fn balance_fields() -> Fields {
     ])
 }
 
-fn ledger_type() -> DataType {
+fn list_of(fields: Fields) -> DataType {
     DataType::List(Arc::new(Field::new_list_field(
-        DataType::Struct(entry_fields()),
+        DataType::Struct(fields),
         true,
     )))
 }
@@ -189,8 +215,9 @@ impl AggregateUDFImpl for PointsAgg {
     }
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         let name = self.output.name();
-        if arg_types.len() != ARGUMENTS.len() {
-            return Err(UdfError::arity(name, ARGUMENTS.join(", "), arg_types.len()).into());
+        let arguments = self.output.arguments();
+        if arg_types.len() != arguments.len() {
+            return Err(UdfError::arity(name, arguments.join(", "), arg_types.len()).into());
         }
         let ts = match &arg_types[0] {
             DataType::Timestamp(..) | DataType::Date32 | DataType::Date64 | DataType::Null => {
@@ -205,6 +232,16 @@ impl AggregateUDFImpl for PointsAgg {
                 .into())
             }
         };
+        if self.output == Output::Tiers {
+            return Ok(vec![
+                ts,
+                number(name, "amount", &arg_types[1])?,
+                text(name, "order_id", &arg_types[2])?,
+                arg_types[3].clone(),
+                arg_types[4].clone(),
+                arg_types[5].clone(),
+            ]);
+        }
         Ok(vec![
             ts,
             number(name, "amount", &arg_types[1])?,
@@ -218,8 +255,9 @@ impl AggregateUDFImpl for PointsAgg {
     }
     fn return_type(&self, _: &[DataType]) -> Result<DataType> {
         Ok(match self.output {
-            Output::Ledger => ledger_type(),
+            Output::Ledger => list_of(entry_fields()),
             Output::Balance => DataType::Struct(balance_fields()),
+            Output::Tiers => list_of(tier_fields()),
         })
     }
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
@@ -252,9 +290,30 @@ impl AggregateUDFImpl for PointsAgg {
 impl PointsAgg {
     fn groups(&self, args: &AccumulatorArgs) -> Result<LedgerGroups> {
         let name = self.output.name();
-        let rules_text = constant_text(name, "rules", &constant(name, "rules", args.exprs, 6)?)?;
+        let tiers = self.output == Output::Tiers;
+        let (r, a) = if tiers { (3, 5) } else { (6, 7) };
+        let end_name = if tiers { "end" } else { "as_of" };
+        let rules_text = constant_text(name, "rules", &constant(name, "rules", args.exprs, r)?)?;
         let rules = Rules::parse(&rules_text).map_err(|m| UdfError::argument(name, "rules", m))?;
-        let as_of_day = constant_date(name, "as_of", &constant(name, "as_of", args.exprs, 7)?)?;
+        if tiers && rules.tiers.is_none() {
+            return Err(UdfError::argument(
+                name,
+                "rules",
+                "rules.tiers is missing: give the tier levels, basis and window",
+            )
+            .into());
+        }
+        let as_of_day = constant_date(name, end_name, &constant(name, end_name, args.exprs, a)?)?;
+        let start = if tiers {
+            match constant(name, "start", args.exprs, 4)? {
+                v if v.is_null() => None,
+                v => Some(day_of(
+                    i64::from(constant_date(name, "start", &v)?) * 86_400_000_000,
+                )),
+            }
+        } else {
+            None
+        };
         // The end of the day `as_of`.
         let as_of = (as_of_day as i64 + 1) * 86_400_000_000 - 1;
         Ok(LedgerGroups {
@@ -262,6 +321,7 @@ impl PointsAgg {
             keep_category: !rules.category_multipliers.is_empty(),
             rules,
             as_of,
+            start,
             groups: Vec::new(),
             held: 0,
         })
@@ -382,9 +442,9 @@ struct Columns<'a> {
     ts: Vec<Option<i64>>,
     amount: &'a Float64Array,
     order: &'a StringArray,
-    category: &'a StringArray,
+    category: Option<&'a StringArray>,
     kinds: Vec<u8>,
-    points: &'a Float64Array,
+    points: Option<&'a Float64Array>,
 }
 
 fn opt_f64(a: &Float64Array, i: usize) -> f64 {
@@ -400,8 +460,19 @@ fn opt_str(a: &StringArray, i: usize) -> Option<&str> {
 }
 
 impl<'a> Columns<'a> {
-    fn of_input(name: &'static str, values: &'a [ArrayRef]) -> Result<Self> {
+    fn of_input(output: Output, values: &'a [ArrayRef]) -> Result<Self> {
         let ts = values[0].as_primitive::<TimestampMicrosecondType>();
+        if output == Output::Tiers {
+            return Ok(Columns {
+                ts: ts.iter().collect(),
+                amount: values[1].as_primitive::<Float64Type>(),
+                order: values[2].as_string::<i32>(),
+                category: None,
+                kinds: vec![PURCHASE; ts.len()],
+                points: None,
+            });
+        }
+        let name = output.name();
         let kind = values[4].as_string::<i32>();
         let kinds = (0..kind.len())
             .map(|i| kind_code(name, opt_str(kind, i)))
@@ -410,9 +481,9 @@ impl<'a> Columns<'a> {
             ts: ts.iter().collect(),
             amount: values[1].as_primitive::<Float64Type>(),
             order: values[2].as_string::<i32>(),
-            category: values[3].as_string::<i32>(),
+            category: Some(values[3].as_string::<i32>()),
             kinds,
-            points: values[5].as_primitive::<Float64Type>(),
+            points: Some(values[5].as_primitive::<Float64Type>()),
         })
     }
 
@@ -420,14 +491,14 @@ impl<'a> Columns<'a> {
         let ts = self.ts[i]?;
         let order = group.put(opt_str(self.order, i));
         let category = if keep_category {
-            group.put(opt_str(self.category, i))
+            group.put(self.category.and_then(|c| opt_str(c, i)))
         } else {
             NONE
         };
         Some(Row {
             ts,
             amount: opt_f64(self.amount, i),
-            points: opt_f64(self.points, i),
+            points: self.points.map_or(f64::NAN, |p| opt_f64(p, i)),
             order,
             category,
             kind: self.kinds[i],
@@ -442,6 +513,8 @@ pub struct LedgerGroups {
     rules: Rules,
     keep_category: bool,
     as_of: Micros,
+    /// Where a tier history starts (`None`: each member's first purchase).
+    start: Option<chrono::NaiveDate>,
     groups: Vec<Group>,
     /// Bytes held by the groups' rows and text.
     held: usize,
@@ -485,6 +558,43 @@ impl LedgerGroups {
                         field::<StringBuilder>(s, 5).append_option(e.source_id.as_deref());
                         field::<StringBuilder>(s, 6).append_option(e.rejected.as_deref());
                         field::<StringBuilder>(s, 7).append_option(e.note.as_deref());
+                        s.append(true);
+                    }
+                    b.append(true);
+                }
+                Ok(Arc::new(b.finish()))
+            }
+            Output::Tiers => {
+                let names: Vec<&str> = self
+                    .rules
+                    .tiers
+                    .as_ref()
+                    .map(|t| t.levels.iter().map(|l| l.name.as_str()).collect())
+                    .unwrap_or_default();
+                let end = day_of(self.as_of);
+                let mut b =
+                    ListBuilder::new(StructBuilder::from_fields(tier_fields(), 0)).with_field(
+                        Arc::new(Field::new_list_field(DataType::Struct(tier_fields()), true)),
+                    );
+                let days = |d: chrono::NaiveDate| (start_of(d) / 86_400_000_000) as i32;
+                for g in groups {
+                    let lines: Vec<Line> = g
+                        .rows
+                        .iter()
+                        .filter(|r| r.kind == PURCHASE)
+                        .map(|r| Line {
+                            day: day_of(r.ts),
+                            amount: r.amount,
+                            order_id: g.get(r.order).map(str::to_string),
+                        })
+                        .collect();
+                    let s = b.values();
+                    for iv in history(&self.rules, &lines, self.start, end) {
+                        field::<StringBuilder>(s, 0)
+                            .append_value(names.get(iv.level).copied().unwrap_or(""));
+                        field::<Date32Builder>(s, 1).append_value(days(iv.from));
+                        field::<Date32Builder>(s, 2).append_option(iv.to.map(|t| days(t) - 1));
+                        field::<StringBuilder>(s, 3).append_value(iv.reason.name());
                         s.append(true);
                     }
                     b.append(true);
@@ -577,7 +687,7 @@ impl GroupsAccumulator for LedgerGroups {
         total_num_groups: usize,
     ) -> Result<()> {
         self.groups.resize_with(total_num_groups, Group::default);
-        let columns = Columns::of_input(self.output.name(), values)?;
+        let columns = Columns::of_input(self.output, values)?;
         for (i, &g) in group_indices.iter().enumerate() {
             if kept(opt_filter, i) {
                 self.add(g, &columns, i);
@@ -610,9 +720,9 @@ impl GroupsAccumulator for LedgerGroups {
             ts: ts.iter().collect(),
             amount: flat[1].as_primitive::<Float64Type>(),
             order: flat[2].as_string::<i32>(),
-            category: flat[3].as_string::<i32>(),
+            category: Some(flat[3].as_string::<i32>()),
             kinds: kinds.values().to_vec(),
-            points: flat[5].as_primitive::<Float64Type>(),
+            points: Some(flat[5].as_primitive::<Float64Type>()),
         };
         let offsets = lists[0].value_offsets();
         for (row, &g) in group_indices.iter().enumerate() {
@@ -633,7 +743,7 @@ impl GroupsAccumulator for LedgerGroups {
         values: &[ArrayRef],
         opt_filter: Option<&BooleanArray>,
     ) -> Result<Vec<ArrayRef>> {
-        let columns = Columns::of_input(self.output.name(), values)?;
+        let columns = Columns::of_input(self.output, values)?;
         let groups: Vec<Group> = (0..values[0].len())
             .map(|i| {
                 let mut g = Group::default();

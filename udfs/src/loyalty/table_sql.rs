@@ -54,7 +54,7 @@ pub fn entries() -> Vec<FunctionEntry> {
             signature: "points_ledger(transactions, events, rules, as_of) -> TABLE(customer_id, ts, kind, points, balance, expires_at, source_id, rejected, note)",
             description: "A loyalty programme's points ledger: purchases earn by the rules (JSON: earn rate, rounding, category multipliers, bonus periods, bonuses, minimum redemption, FIFO expiry), returns take back, events (signup, referral, adjust, redeem) from the events table (or NULL); redemptions beyond the balance are kept as rejected rows with a reason",
             example: "SELECT sum(points) FROM points_ledger('SELECT * FROM (VALUES (1, TIMESTAMP ''2011-11-20 10:00:00'', 120.0), (1, TIMESTAMP ''2011-12-03 10:00:00'', 30.0), (2, TIMESTAMP ''2011-12-05 10:00:00'', 10.0)) AS t(customer_id, ts, amount)', NULL, '{\"earn_rate\": 1, \"bonus_periods\": [{\"from\": \"2011-12-01\", \"to\": \"2011-12-31\", \"multiplier\": 2}]}', '2011-12-09'); -- 200",
-            registration: Registration::Table(Arc::new(PointsTable(Output::Ledger))),
+            registration: Registration::Table(Arc::new(PointsTable::Ledger)),
         },
         FunctionEntry {
             name: "points_balance",
@@ -62,19 +62,29 @@ pub fn entries() -> Vec<FunctionEntry> {
             signature: "points_balance(transactions, events, rules, as_of) -> TABLE(customer_id, earned, redeemed, expired, balance, expiring_30, expiring_90, last_activity, rejected)",
             description: "Each member's points at as_of under a loyalty programme (arguments as points_ledger): earned net of returns, redeemed, expired, balance, points expiring within 30 and 90 days, last activity, rejected rows",
             example: "SELECT balance FROM points_balance('SELECT * FROM (VALUES (1, TIMESTAMP ''2011-11-20 10:00:00'', 120.0), (1, TIMESTAMP ''2011-12-03 10:00:00'', 30.0), (2, TIMESTAMP ''2011-12-05 10:00:00'', 10.0)) AS t(customer_id, ts, amount)', NULL, '{\"earn_rate\": 1}', '2011-12-09') WHERE customer_id = 1; -- 150",
-            registration: Registration::Table(Arc::new(PointsTable(Output::Balance))),
+            registration: Registration::Table(Arc::new(PointsTable::Balance)),
         },
     ]
 }
 
-#[derive(Debug)]
-pub struct PointsTable(pub Output);
+/// Which table: the ledger's entries, or each member's totals.
+#[derive(Debug, Clone, Copy)]
+pub enum PointsTable {
+    Ledger,
+    Balance,
+}
 
 impl PointsTable {
-    fn name(&self) -> &'static str {
-        match self.0 {
-            Output::Ledger => "points_ledger",
-            Output::Balance => "points_balance",
+    fn name(self) -> &'static str {
+        match self {
+            PointsTable::Ledger => "points_ledger",
+            PointsTable::Balance => "points_balance",
+        }
+    }
+    fn aggregate(self) -> Output {
+        match self {
+            PointsTable::Ledger => Output::Ledger,
+            PointsTable::Balance => Output::Balance,
         }
     }
 }
@@ -134,16 +144,16 @@ impl TableFunctionImpl for PointsTable {
         }
         let aggregate = format!(
             "{}(ts, amount, order_id, category, kind, points, {}, {})",
-            self.0.name(),
+            self.aggregate().name(),
             quote_literal(&rules),
             date_literal(as_of)
         );
-        let sql = match self.0 {
+        let sql = match self {
             // DataFusion 55 keeps the GROUP BY's "customer_id is unique"
             // through the unnest, so `ORDER BY customer_id, ts` on the result
             // would drop `ts` as implied by the customer. `nullif(x, NULL)`
             // (always x) is an expression, which ends that dependency.
-            Output::Ledger => format!(
+            PointsTable::Ledger => format!(
                 "WITH r AS ({rows}), \
                  g AS (SELECT customer_id, {aggregate} AS l FROM r GROUP BY customer_id), \
                  u AS (SELECT nullif(customer_id, NULL) AS k, unnest(l) AS e FROM g), \
@@ -151,7 +161,7 @@ impl TableFunctionImpl for PointsTable {
                    (SELECT k, unnest(e) FROM u) \
                  SELECT * FROM v"
             ),
-            Output::Balance => format!(
+            PointsTable::Balance => format!(
                 "WITH r AS ({rows}), \
                  g AS (SELECT customer_id, {aggregate} AS b FROM r GROUP BY customer_id), \
                  v(customer_id, earned, redeemed, expired, balance, expiring_30, expiring_90, \
