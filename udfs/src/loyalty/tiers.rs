@@ -61,9 +61,12 @@ pub struct Interval {
     pub reason: Reason,
 }
 
+/// An order: its id, or the day of lines without one.
+type OrderKey<'a> = (Option<&'a str>, Option<NaiveDate>);
+
 /// The orders' (day, contribution to the measure), lines summed per order.
 fn contributions(rules: &Rules, tiers: &TierRules, lines: &[Line]) -> Vec<(NaiveDate, f64)> {
-    let mut orders: BTreeMap<(Option<&str>, Option<NaiveDate>), (NaiveDate, f64)> = BTreeMap::new();
+    let mut orders: BTreeMap<OrderKey, (NaiveDate, f64)> = BTreeMap::new();
     let mut sorted: Vec<&Line> = lines.iter().filter(|l| l.amount.is_finite()).collect();
     sorted.sort_by(|a, b| {
         (a.day, &a.order_id, a.amount.to_bits()).cmp(&(b.day, &b.order_id, b.amount.to_bits()))
