@@ -188,6 +188,81 @@ fn hand_worked_tiers_upgrade_then_downgrade_after_grace() {
     }
 }
 
+/// KPIs of the hand-worked fixture, worked from the expected ledger and
+/// tiers: June 2012 and the two tier moves of customer 13.
+#[test]
+fn hand_worked_kpis() {
+    let rt = runtime();
+    rt.block_on(async {
+        let ctx = session(3).await;
+        let kpis = |options: &str, filter: &str| {
+            format!(
+                "SELECT * FROM loyalty_kpis('transactions', 'events', '{}', '2011-01-01', '2012-06-30'{options}) {filter}",
+                rules()
+            )
+        };
+        let got = csv(
+            &query(
+                &ctx,
+                &format!(
+                    "SELECT members, active_members, points_earned, points_redeemed, points_expired, breakage, \
+                            liability_points, liability_value, revenue, members_revenue FROM ({}) ",
+                    kpis("", "WHERE period = DATE '2012-06-01'")
+                ),
+            )
+            .await,
+        );
+        // 14 members; only customer 12 earned in June (10 points, £10);
+        // customers 4 (250) and 13 (1,500) expired; the balances add up to
+        // 1,465 points, £14.65 at 0.01.
+        assert_matches(
+            &got,
+            "members,active_members,points_earned,points_redeemed,points_expired,breakage,liability_points,liability_value,revenue,members_revenue\n\
+             14,1,10,0,1750,175,1465,14.65,10,10\n",
+            "June 2012",
+        );
+        // December 2011: earned 200+200 (c2) + 120+60 (c3) + 200 (c6) = 780,
+        // less returns 50 (c6) and 100 (c8) = 630; redeemed 150 (c6).
+        let got = csv(
+            &query(
+                &ctx,
+                &format!(
+                    "SELECT points_earned, points_redeemed, redemption_rate FROM ({})",
+                    kpis("", "WHERE period = DATE '2011-12-01'")
+                ),
+            )
+            .await,
+        );
+        assert_matches(
+            &got,
+            &format!("points_earned,points_redeemed,redemption_rate\n630,150,{}\n", 150.0 / 630.0),
+            "December 2011",
+        );
+        let got = csv(
+            &query(
+                &ctx,
+                &kpis(", 'view=migration'", "WHERE from_tier IS NOT NULL ORDER BY period"),
+            )
+            .await,
+        );
+        assert_eq!(
+            got,
+            "period,from_tier,to_tier,customers\n2011-06-01,Silver,Gold,1\n2012-04-01,Gold,Silver,1\n"
+        );
+        let got = csv(
+            &query(
+                &ctx,
+                &format!(
+                    "SELECT tier, members FROM ({}) ORDER BY tier",
+                    kpis(", 'view=tiers'", "WHERE period = DATE '2012-06-01'")
+                ),
+            )
+            .await,
+        );
+        assert_eq!(got, "tier,members\nBronze,10\nGold,0\nSilver,2\n");
+    });
+}
+
 #[test]
 fn bad_rules_and_events_name_what_is_wrong() {
     let rt = runtime();

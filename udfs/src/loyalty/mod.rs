@@ -4,6 +4,7 @@
 //! functions ([`table_sql`]), and tiers over time ([`tiers`], with the
 //! `tier_history` / `tier_as_of` tables in [`tiers_sql`]).
 
+pub mod kpis_sql;
 pub mod ledger;
 pub mod ledger_sql;
 pub mod rules;
@@ -18,5 +19,6 @@ pub fn entries() -> Vec<FunctionEntry> {
     let mut e = ledger_sql::entries();
     e.extend(table_sql::entries());
     e.extend(tiers_sql::entries());
+    e.push(kpis_sql::entry());
     e
 }
