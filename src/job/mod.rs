@@ -20,7 +20,9 @@
 //!
 //! Relative `lake` and `out` paths are relative to the current directory.
 //! In a step's SQL, `${run_id}` and `${run_date}` are replaced by the run's id
-//! and date as SQL string literals (`'20261201T...-123'`, `'2026-12-01'`).
+//! and date as SQL string literals (`'20261201T...-123'`, `'2026-12-01'`),
+//! and `${name}` by the text of `name` in the job's `[vars]` table, also as a
+//! string literal.
 //!
 //! The job's `name` (lower-case letters, digits, `_`, `-`) scopes its run
 //! marker and owns its model names.
@@ -103,6 +105,11 @@ pub struct JobFile {
     /// Per lake table settings (`[inputs.T]`, [`incremental`]).
     #[serde(default)]
     pub inputs: std::collections::BTreeMap<String, incremental::InputSettings>,
+    /// `[vars]`: named text a step's SQL (and its reject rules) reads as
+    /// `${name}`, filled in as a SQL string literal when the job is read
+    /// (e.g. a loyalty programme's rules, used by several steps).
+    #[serde(default)]
+    pub vars: std::collections::BTreeMap<String, String>,
     pub steps: Vec<Step>,
     /// Targets checked after the steps ([`checks`]).
     #[serde(default)]
@@ -394,6 +401,7 @@ pub fn parse_job(text: &str, source: &str) -> Result<JobFile> {
             "job file '{source}': settings.alerts_table is set but the job has no [[checks]] to write it"
         )));
     }
+    fill_vars(&mut job, source)?;
     let mut first_step_of: std::collections::HashMap<&str, usize> = Default::default();
     for (i, s) in job.steps.iter().enumerate() {
         if !table_name_ok(&s.table) {
@@ -433,6 +441,43 @@ pub fn parse_job(text: &str, source: &str) -> Result<JobFile> {
         }
     }
     Ok(job)
+}
+
+/// Replace `${name}` in the steps' SQL and reject rules by each `[vars]`
+/// value as a SQL string literal (quotes doubled).
+fn fill_vars(job: &mut JobFile, source: &str) -> Result<()> {
+    const RESERVED: [&str; 3] = ["run_id", "run_date", "previous_run_date"];
+    for name in job.vars.keys() {
+        let ok = name.starts_with(|c: char| c.is_ascii_lowercase())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !ok || RESERVED.contains(&name.as_str()) {
+            return Err(CrmlakeError::user(format!(
+                "job file '{source}': vars.{name}: a variable name is lower-case letters, digits and _, starting with a letter, and not {}",
+                RESERVED.join(", ")
+            )));
+        }
+    }
+    let vars: Vec<(String, String)> = job
+        .vars
+        .iter()
+        .map(|(k, v)| (format!("${{{k}}}"), format!("'{}'", v.replace('\'', "''"))))
+        .collect();
+    let fill = |text: &mut String| {
+        for (key, value) in &vars {
+            if text.contains(key.as_str()) {
+                *text = text.replace(key.as_str(), value);
+            }
+        }
+    };
+    for step in &mut job.steps {
+        fill(&mut step.sql);
+        for rule in &mut step.reject {
+            fill(&mut rule.when);
+        }
+    }
+    Ok(())
 }
 
 /// A table name a step (or the alerts) may write: lower case only (SQL
