@@ -415,6 +415,28 @@ fn family_queries() -> Vec<(&'static str, String)> {
                 .into(),
         ),
         (
+            "loyalty",
+            format!(
+                "WITH b AS (SELECT count(*) AS members, sum(balance) AS points, sum(expired) AS expired, \
+                                   sum(expiring_90) AS soon FROM points_balance('transactions', NULL, {r}, '2024-06-30')), \
+                      l AS (SELECT count(*) AS entries, sum(points) AS net FROM points_ledger('transactions', NULL, {r}, '2024-06-30')), \
+                      t AS (SELECT count(*) AS intervals, sum(CASE WHEN tier = 'Gold' THEN 1 ELSE 0 END) AS gold \
+                            FROM tier_history('transactions', {r}, NULL, '2024-06-30')), \
+                      k AS (SELECT sum(points_earned) AS earned, max(liability_points) AS liability \
+                            FROM loyalty_kpis('transactions', NULL, {r}, '2024-01-01', '2024-06-30')), \
+                      m AS (SELECT sum(CASE WHEN from_tier IS NOT NULL THEN customers ELSE 0 END) AS moves \
+                            FROM loyalty_kpis('transactions', NULL, {r}, '2024-01-01', '2024-06-30', 'view=migration')), \
+                      v AS (SELECT sum(members) AS tier_months, sum(revenue) AS tier_revenue \
+                            FROM loyalty_kpis('transactions', NULL, {r}, '2024-04-01', '2024-06-30', 'view=tiers')) \
+                 SELECT * FROM b CROSS JOIN l CROSS JOIN t CROSS JOIN k CROSS JOIN m CROSS JOIN v",
+                r = "'{\"earn_rate\": 1, \"expiry_months\": 6, \"point_value\": 0.01, \
+                      \"bonus_periods\": [{\"from\": \"2024-03-01\", \"to\": \"2024-03-31\", \"multiplier\": 2}], \
+                      \"tiers\": {\"basis\": \"amount\", \"window\": \"rolling_12_months\", \"grace_days\": 30, \
+                      \"levels\": [{\"name\": \"Bronze\", \"threshold\": 0}, {\"name\": \"Silver\", \"threshold\": 300}, \
+                                 {\"name\": \"Gold\", \"threshold\": 1000}]}}'"
+            ),
+        ),
+        (
             "frequent_itemsets",
             format!(
                 "SELECT items, size, count, support FROM frequent_itemsets('{BASKETS}', 0.01) \

@@ -987,6 +987,34 @@ fn table_names_and_reject_rules_are_checked() {
 }
 
 #[test]
+fn vars_are_filled_in_as_string_literals() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let job = write_job(
+        dir.path(),
+        "job.toml",
+        "name = \"v\"\n[vars]\ngreeting = \"it's {\\\"a\\\": 1}\"\n[[steps]]\ntable = \"t\"\n\
+         sql = \"SELECT ${greeting} AS g, length(${greeting}) AS n\"\n",
+    );
+    ok(run_job(&job, &out, &[]));
+    assert_eq!(
+        csv(&out, "SELECT g = 'it''s {\"a\": 1}' AS same, n FROM t"),
+        "same,n\ntrue,13\n"
+    );
+    for (vars, needle) in [
+        ("[vars]\nrun_date = \"x\"", "vars.run_date"),
+        ("[vars]\nBad = \"x\"", "vars.Bad"),
+    ] {
+        let job = write_job(
+            dir.path(),
+            "bad.toml",
+            &format!("name = \"v\"\n{vars}\n[[steps]]\ntable = \"t\"\nsql = \"SELECT 1 AS one\"\n"),
+        );
+        user_error(run_job(&job, &out, &[]), &["bad.toml", needle]);
+    }
+}
+
+#[test]
 fn progress_is_a_spinner_on_a_terminal_and_plain_lines_otherwise() {
     let dir = tempfile::tempdir().unwrap();
     let job = write_job(

@@ -114,6 +114,13 @@ impl TableFunctionImpl for LoyaltyKpis {
             .get("view")
             .unwrap_or("summary")
             .to_ascii_lowercase();
+        if !["summary", "migration", "tiers"].contains(&view.as_str()) {
+            return Err(UdfError::Options {
+                function: NAME,
+                message: format!("view must be summary, migration or tiers, got '{view}'"),
+            }
+            .into());
+        }
         let tx = table_input::plan(NAME, state, &format!("SELECT * FROM {transactions} AS t"))?;
         check_argument_columns(NAME, "transactions", tx.schema(), &INPUT_COLUMNS)?;
         if view != "summary" && rules.tiers.is_none() {
@@ -140,45 +147,59 @@ impl TableFunctionImpl for LoyaltyKpis {
                 let point_value = rules
                     .point_value
                     .map_or("CAST(NULL AS DOUBLE)".to_string(), |v| format!("{v:?}"));
+                // One GROUP BY per period over the ledger's rows per customer
+                // and period, each member's first period (`joined`), a zero
+                // row for every period (so periods without entries are there
+                // for the running sums) and the revenue lines, then running
+                // sums by a window. The ledger is computed twice (a CTE is
+                // planned once per reference); the obvious one-pass forms,
+                // `MIN(period) OVER (PARTITION BY customer_id)` in a UNION
+                // branch or joins of the per-period table, made a Ballista
+                // 55 executor panic (TopK "topk_emitter_count > 0") or the
+                // plan too deep for its decoder.
+                let zero = "0.0, 0.0, 0.0, 0.0, 0, 0";
                 format!(
                     "WITH p AS ({p}), \
                      lp AS (SELECT {lb} AS period, customer_id, kind, points \
                             FROM points_ledger({tx_q}, {events}, {rules_q}, {end_q}) WHERE rejected IS NULL), \
-                     joined AS (SELECT period, COUNT(*) AS n FROM \
-                                  (SELECT customer_id, MIN(period) AS period FROM lp GROUP BY customer_id) GROUP BY period), \
-                     flows AS (SELECT period, \
+                     a AS (SELECT customer_id, period, \
                          SUM(CASE WHEN kind IN ('earn', 'signup', 'referral', 'return') OR (kind = 'adjust' AND points > 0) THEN points ELSE 0 END) AS earned, \
                          SUM(CASE WHEN kind = 'redeem' OR (kind = 'adjust' AND points < 0) THEN -points ELSE 0 END) AS redeemed, \
                          SUM(CASE WHEN kind = 'expire' THEN -points ELSE 0 END) AS expired, \
                          SUM(points) AS net, \
-                         COUNT(DISTINCT CASE WHEN kind IN ('earn', 'redeem') AND points <> 0 THEN customer_id END) AS active \
-                       FROM lp GROUP BY period), \
-                     before AS (SELECT COALESCE((SELECT SUM(n) FROM joined WHERE period < {ps}), 0) AS n, \
-                                       COALESCE((SELECT SUM(net) FROM flows WHERE period < {ps}), 0) AS net), \
-                     running AS (SELECT p.period, \
-                         b.n + SUM(COALESCE(j.n, 0)) OVER (ORDER BY p.period) AS members, \
-                         b.net + SUM(COALESCE(f.net, 0)) OVER (ORDER BY p.period) AS liability \
-                       FROM p CROSS JOIN before b LEFT JOIN joined j ON j.period = p.period \
-                       LEFT JOIN flows f ON f.period = p.period), \
-                     rev AS (SELECT {tb} AS period, SUM(amount) AS revenue, \
-                                    SUM(CASE WHEN customer_id IS NOT NULL THEN amount END) AS members_revenue \
-                             FROM {transactions} AS t WHERE ts IS NOT NULL AND {in_range} GROUP BY 1) \
-                     SELECT p.period, p.period_end, CAST(r.members AS BIGINT) AS members, \
-                            COALESCE(f.active, 0) AS active_members, \
-                            CAST(COALESCE(f.active, 0) AS DOUBLE) / NULLIF(CAST(r.members AS DOUBLE), 0) AS participation_rate, \
-                            COALESCE(f.earned, 0) AS points_earned, COALESCE(f.redeemed, 0) AS points_redeemed, \
-                            COALESCE(f.expired, 0) AS points_expired, \
-                            f.redeemed / NULLIF(f.earned, 0) AS redemption_rate, \
-                            f.expired / NULLIF(f.earned, 0) AS breakage, \
-                            r.liability AS liability_points, r.liability * {point_value} AS liability_value, \
-                            COALESCE(v.revenue, 0) AS revenue, COALESCE(v.members_revenue, 0) AS members_revenue, \
-                            v.members_revenue / NULLIF(v.revenue, 0) AS members_revenue_share \
-                     FROM p JOIN running r ON r.period = p.period \
-                       LEFT JOIN flows f ON f.period = p.period \
-                       LEFT JOIN rev v ON v.period = p.period",
+                         MAX(CASE WHEN kind IN ('earn', 'redeem') AND points <> 0 THEN 1 ELSE 0 END) AS active \
+                       FROM lp GROUP BY customer_id, period), \
+                     u AS (SELECT period, earned, redeemed, expired, net, active, 0 AS joined, \
+                                  0.0 AS revenue, 0.0 AS members_revenue FROM a \
+                           UNION ALL SELECT MIN(period), 0.0, 0.0, 0.0, 0.0, 0, 1, 0.0, 0.0 FROM a GROUP BY customer_id \
+                           UNION ALL SELECT period, {zero}, 0.0, 0.0 FROM p \
+                           UNION ALL SELECT {tb} AS period, {zero}, CAST(amount AS DOUBLE), \
+                                            CASE WHEN customer_id IS NOT NULL THEN CAST(amount AS DOUBLE) ELSE 0.0 END \
+                                     FROM {transactions} AS t WHERE ts IS NOT NULL AND {in_range}), \
+                     flows AS (SELECT period, SUM(earned) AS earned, SUM(redeemed) AS redeemed, SUM(expired) AS expired, \
+                                      SUM(net) AS net, SUM(active) AS active, SUM(joined) AS joined, \
+                                      SUM(revenue) AS revenue, SUM(members_revenue) AS members_revenue \
+                               FROM u GROUP BY period), \
+                     c AS (SELECT *, SUM(net) OVER (ORDER BY period) AS liability, \
+                                     SUM(joined) OVER (ORDER BY period) AS members FROM flows) \
+                     SELECT period, CAST({period_end} AS DATE) AS period_end, CAST(members AS BIGINT) AS members, \
+                            CAST(active AS BIGINT) AS active_members, \
+                            CAST(active AS DOUBLE) / NULLIF(CAST(members AS DOUBLE), 0) AS participation_rate, \
+                            earned AS points_earned, redeemed AS points_redeemed, expired AS points_expired, \
+                            redeemed / NULLIF(earned, 0) AS redemption_rate, \
+                            expired / NULLIF(earned, 0) AS breakage, \
+                            liability AS liability_points, liability * {point_value} AS liability_value, \
+                            revenue, members_revenue, members_revenue / NULLIF(revenue, 0) AS members_revenue_share \
+                     FROM c WHERE period >= {ps}",
                     lb = bucket("ts"),
                     tb = bucket("ts"),
                     ps = date_literal(period.start(start)),
+                    period_end = match period {
+                        Period::Day => "period".to_string(),
+                        Period::Week => "period + INTERVAL '6' DAY".to_string(),
+                        Period::Month => "period + INTERVAL '1' MONTH - INTERVAL '1' DAY".to_string(),
+                        Period::Quarter => "period + INTERVAL '3' MONTH - INTERVAL '1' DAY".to_string(),
+                    },
                 )
             }
             "migration" => format!(
