@@ -73,22 +73,22 @@ impl EventKind {
 
 /// One input row of a customer.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Input {
+pub enum Input<'a> {
     Purchase {
         ts: Micros,
         amount: f64,
-        order_id: Option<String>,
-        category: Option<String>,
+        order_id: Option<&'a str>,
+        category: Option<&'a str>,
     },
     Event {
         ts: Micros,
         kind: EventKind,
         points: Option<f64>,
-        source_id: Option<String>,
+        source_id: Option<&'a str>,
     },
 }
 
-impl Input {
+impl<'a> Input<'a> {
     fn ts(&self) -> Micros {
         match self {
             Input::Purchase { ts, .. } | Input::Event { ts, .. } => *ts,
@@ -117,19 +117,19 @@ impl Input {
             } => 5,
         }
     }
-    fn source(&self) -> Option<&str> {
+    fn source(&self) -> Option<&'a str> {
         match self {
-            Input::Purchase { order_id, .. } => order_id.as_deref(),
-            Input::Event { source_id, .. } => source_id.as_deref(),
+            Input::Purchase { order_id, .. } => *order_id,
+            Input::Event { source_id, .. } => *source_id,
         }
     }
-    fn category(&self) -> Option<&str> {
+    fn category(&self) -> Option<&'a str> {
         match self {
-            Input::Purchase { category, .. } => category.as_deref(),
+            Input::Purchase { category, .. } => *category,
             Input::Event { .. } => None,
         }
     }
-    fn sort_key(&self) -> (Micros, u8, Option<&str>, Option<&str>, u64, u64) {
+    fn sort_key(&self) -> (Micros, u8, Option<&'a str>, Option<&'a str>, u64, u64) {
         let (a, b) = match self {
             Input::Purchase { amount, .. } => (amount.to_bits(), 0),
             Input::Event { points, .. } => (points.map_or(0, f64::to_bits), 1),
@@ -194,7 +194,7 @@ impl EntryKind {
 
 /// One ledger row.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Entry {
+pub struct Entry<'a> {
     pub ts: Micros,
     pub kind: EntryKind,
     /// Points added (> 0) or taken (< 0); 0 for a rejected row.
@@ -203,7 +203,7 @@ pub struct Entry {
     pub balance: f64,
     /// When the points of an entry that adds a lot expire.
     pub expires_at: Option<NaiveDate>,
-    pub source_id: Option<String>,
+    pub source_id: Option<&'a str>,
     /// Why the row was rejected (it changed nothing).
     pub rejected: Option<String>,
     /// A remark on an accepted row (points a return could not recover).
@@ -211,29 +211,29 @@ pub struct Entry {
 }
 
 #[derive(Debug, Clone)]
-struct Lot {
+struct Lot<'a> {
     points: f64,
     expires: Option<NaiveDate>,
     /// The order that earned it.
-    order: Option<String>,
+    order: Option<&'a str>,
 }
 
 /// The ledger of one customer's `inputs` up to `as_of` (later inputs are
 /// left out).
-pub fn ledger(rules: &Rules, inputs: Vec<Input>, as_of: Micros) -> Vec<Entry> {
+pub fn ledger<'a>(rules: &Rules, inputs: Vec<Input<'a>>, as_of: Micros) -> Vec<Entry<'a>> {
     run(rules, inputs, as_of).entries
 }
 
 /// A customer's ledger and the lots still open at `as_of`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Outcome {
-    pub entries: Vec<Entry>,
+pub struct Outcome<'a> {
+    pub entries: Vec<Entry<'a>>,
     /// Open lots, oldest first: (points left, expiry day).
     pub lots: Vec<(f64, Option<NaiveDate>)>,
 }
 
 /// [`ledger`] with the lots left open at `as_of`.
-pub fn run(rules: &Rules, mut inputs: Vec<Input>, as_of: Micros) -> Outcome {
+pub fn run<'a>(rules: &Rules, mut inputs: Vec<Input<'a>>, as_of: Micros) -> Outcome<'a> {
     inputs.retain(|i| i.ts() <= as_of);
     inputs.sort_by(|a, b| {
         a.sort_key()
@@ -261,7 +261,7 @@ pub fn run(rules: &Rules, mut inputs: Vec<Input>, as_of: Micros) -> Outcome {
 
 /// Sum adjacent lines of one order (sorted inputs), so that an order's
 /// points are computed and rounded once.
-fn merge_order_lines(inputs: Vec<Input>) -> Vec<Input> {
+fn merge_order_lines(inputs: Vec<Input<'_>>) -> Vec<Input<'_>> {
     let mut out: Vec<Input> = Vec::with_capacity(inputs.len());
     for input in inputs {
         if let Some(last) = out.last_mut() {
@@ -279,22 +279,22 @@ fn merge_order_lines(inputs: Vec<Input>) -> Vec<Input> {
     out
 }
 
-struct Book<'a> {
-    rules: &'a Rules,
-    lots: std::collections::VecDeque<Lot>,
+struct Book<'r, 'a> {
+    rules: &'r Rules,
+    lots: std::collections::VecDeque<Lot<'a>>,
     balance: f64,
-    orders: HashMap<String, (f64, NaiveDate)>,
-    out: Vec<Entry>,
+    orders: HashMap<&'a str, (f64, NaiveDate)>,
+    out: Vec<Entry<'a>>,
 }
 
-impl Book<'_> {
+impl<'a> Book<'_, 'a> {
     fn entry(
         &mut self,
         ts: Micros,
         kind: EntryKind,
         points: f64,
-        source: Option<String>,
-    ) -> &mut Entry {
+        source: Option<&'a str>,
+    ) -> &mut Entry<'a> {
         self.out.push(Entry {
             ts,
             kind,
@@ -309,7 +309,7 @@ impl Book<'_> {
         &mut self.out[last]
     }
 
-    fn reject(&mut self, ts: Micros, kind: EntryKind, source: Option<String>, why: String) {
+    fn reject(&mut self, ts: Micros, kind: EntryKind, source: Option<&'a str>, why: String) {
         self.entry(ts, kind, 0.0, source).rejected = Some(why);
     }
 
@@ -340,8 +340,8 @@ impl Book<'_> {
         ts: Micros,
         kind: EntryKind,
         points: f64,
-        order: Option<String>,
-        source: Option<String>,
+        order: Option<&'a str>,
+        source: Option<&'a str>,
     ) {
         let expires = self.rules.expires(day_of(ts));
         self.lots.push_back(Lot {
@@ -372,12 +372,7 @@ impl Book<'_> {
     /// Take `points` (<= balance) from `order`'s lot first, then the newest.
     fn take_for_return(&mut self, mut points: f64, order: Option<&str>) {
         if let Some(o) = order {
-            if let Some(l) = self
-                .lots
-                .iter_mut()
-                .rev()
-                .find(|l| l.order.as_deref() == Some(o))
-            {
+            if let Some(l) = self.lots.iter_mut().rev().find(|l| l.order == Some(o)) {
                 let t = l.points.min(points);
                 l.points -= t;
                 points -= t;
@@ -396,7 +391,7 @@ impl Book<'_> {
         self.lots.retain(|l| l.points > 0.0);
     }
 
-    fn apply(&mut self, input: Input) {
+    fn apply(&mut self, input: Input<'a>) {
         let rules = self.rules;
         match input {
             Input::Purchase {
@@ -416,19 +411,19 @@ impl Book<'_> {
                     return;
                 }
                 if amount >= 0.0 {
-                    let points = rules.earn(amount, day, category.as_deref());
+                    let points = rules.earn(amount, day, category);
                     if let Some(o) = &order_id {
-                        let e = self.orders.entry(o.clone()).or_insert((0.0, day));
+                        let e = self.orders.entry(o).or_insert((0.0, day));
                         e.0 += points;
                     }
                     if points > 0.0 {
-                        self.add_lot(ts, EntryKind::Earn, points, order_id.clone(), order_id);
+                        self.add_lot(ts, EntryKind::Earn, points, order_id, order_id);
                     }
                     return;
                 }
                 // A return: at the order's multiplier, at most what it earned.
-                let known = order_id.as_ref().and_then(|o| self.orders.get(o)).copied();
-                let mut want = rules.earn(-amount, known.map_or(day, |k| k.1), category.as_deref());
+                let known = order_id.and_then(|o| self.orders.get(o)).copied();
+                let mut want = rules.earn(-amount, known.map_or(day, |k| k.1), category);
                 if let Some((left, _)) = known {
                     want = want.min(left);
                 }
@@ -441,7 +436,7 @@ impl Book<'_> {
                 if want <= 0.0 {
                     return;
                 }
-                self.take_for_return(take, order_id.as_deref());
+                self.take_for_return(take, order_id);
                 let e = self.entry(ts, EntryKind::Return, -take, order_id);
                 if take < want {
                     e.note = Some(format!(
@@ -587,15 +582,15 @@ mod tests {
     fn ts(day: &str) -> Micros {
         start_of(day.parse().unwrap()) + 12 * 3_600_000_000
     }
-    fn buy(day: &str, amount: f64, order: &str) -> Input {
+    fn buy<'a>(day: &str, amount: f64, order: &'a str) -> Input<'a> {
         Input::Purchase {
             ts: ts(day),
             amount,
-            order_id: Some(order.into()),
+            order_id: Some(order),
             category: None,
         }
     }
-    fn event(day: &str, kind: EventKind, points: Option<f64>) -> Input {
+    fn event(day: &str, kind: EventKind, points: Option<f64>) -> Input<'static> {
         Input::Event {
             ts: ts(day),
             kind,

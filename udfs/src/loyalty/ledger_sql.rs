@@ -416,21 +416,21 @@ impl Group {
         let (a, n) = (slot.0 as usize, slot.1 as usize);
         self.text.get(a..a + n)
     }
-    fn inputs(&self) -> Vec<Input> {
+    fn inputs(&self) -> Vec<Input<'_>> {
         self.rows
             .iter()
             .map(|r| match event_kind(r.kind) {
                 None => Input::Purchase {
                     ts: r.ts,
                     amount: r.amount,
-                    order_id: self.get(r.order).map(str::to_string),
-                    category: self.get(r.category).map(str::to_string),
+                    order_id: self.get(r.order),
+                    category: self.get(r.category),
                 },
                 Some(kind) => Input::Event {
                     ts: r.ts,
                     kind,
                     points: (!r.points.is_nan()).then_some(r.points),
-                    source_id: self.get(r.order).map(str::to_string),
+                    source_id: self.get(r.order),
                 },
             })
             .collect()
@@ -555,7 +555,7 @@ impl LedgerGroups {
                         field::<Date32Builder>(s, 4).append_option(
                             e.expires_at.map(|d| (start_of(d) / 86_400_000_000) as i32),
                         );
-                        field::<StringBuilder>(s, 5).append_option(e.source_id.as_deref());
+                        field::<StringBuilder>(s, 5).append_option(e.source_id);
                         field::<StringBuilder>(s, 6).append_option(e.rejected.as_deref());
                         field::<StringBuilder>(s, 7).append_option(e.note.as_deref());
                         s.append(true);
@@ -585,7 +585,7 @@ impl LedgerGroups {
                         .map(|r| Line {
                             day: day_of(r.ts),
                             amount: r.amount,
-                            order_id: g.get(r.order).map(str::to_string),
+                            order_id: g.get(r.order),
                         })
                         .collect();
                     let s = b.values();

@@ -27,10 +27,10 @@ use super::rules::{Basis, Rules, TierRules, Window};
 
 /// One purchase line of a member: its day, amount and order id.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Line {
+pub struct Line<'a> {
     pub day: NaiveDate,
     pub amount: f64,
-    pub order_id: Option<String>,
+    pub order_id: Option<&'a str>,
 }
 
 /// Why a tier interval began.
@@ -65,7 +65,7 @@ pub struct Interval {
 type OrderKey<'a> = (Option<&'a str>, Option<NaiveDate>);
 
 /// The orders' (day, contribution to the measure), lines summed per order.
-fn contributions(rules: &Rules, tiers: &TierRules, lines: &[Line]) -> Vec<(NaiveDate, f64)> {
+fn contributions(rules: &Rules, tiers: &TierRules, lines: &[Line<'_>]) -> Vec<(NaiveDate, f64)> {
     let mut orders: BTreeMap<OrderKey, (NaiveDate, f64)> = BTreeMap::new();
     let mut sorted: Vec<&Line> = lines.iter().filter(|l| l.amount.is_finite()).collect();
     sorted.sort_by(|a, b| {
@@ -73,8 +73,8 @@ fn contributions(rules: &Rules, tiers: &TierRules, lines: &[Line]) -> Vec<(Naive
     });
     for l in sorted {
         // Lines without an order id are an order per day.
-        let key = match &l.order_id {
-            Some(o) => (Some(o.as_str()), None),
+        let key = match l.order_id {
+            Some(o) => (Some(o), None),
             None => (None, Some(l.day)),
         };
         let e = orders.entry(key).or_insert((l.day, 0.0));
@@ -113,7 +113,7 @@ fn leaves(window: Window, day: NaiveDate) -> NaiveDate {
 /// member without purchases up to `end`, or when the rules have no tiers.
 pub fn history(
     rules: &Rules,
-    lines: &[Line],
+    lines: &[Line<'_>],
     start: Option<NaiveDate>,
     end: NaiveDate,
 ) -> Vec<Interval> {
@@ -235,11 +235,11 @@ mod tests {
     fn d(s: &str) -> NaiveDate {
         s.parse().unwrap()
     }
-    fn line(day: &str, amount: f64, order: &str) -> Line {
+    fn line<'a>(day: &str, amount: f64, order: &'a str) -> Line<'a> {
         Line {
             day: d(day),
             amount,
-            order_id: Some(order.into()),
+            order_id: Some(order),
         }
     }
     fn summary(h: &[Interval]) -> Vec<(usize, String, Option<String>, &'static str)> {
