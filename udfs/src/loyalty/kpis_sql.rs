@@ -55,6 +55,32 @@ pub fn entry() -> FunctionEntry {
 #[derive(Debug)]
 pub struct LoyaltyKpis;
 
+/// The table `view=` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum View {
+    Summary,
+    Migration,
+    Tiers,
+}
+
+impl View {
+    fn parse(name: &str) -> Result<View> {
+        match name.to_ascii_lowercase().as_str() {
+            "summary" => Ok(View::Summary),
+            "migration" => Ok(View::Migration),
+            "tiers" => Ok(View::Tiers),
+            _ => Err(UdfError::Options {
+                function: NAME,
+                message: format!(
+                    "view must be summary, migration or tiers, got '{}'",
+                    name.to_ascii_lowercase()
+                ),
+            }
+            .into()),
+        }
+    }
+}
+
 /// The VALUES list of (period, period_end) from `start`'s period to `end`'s.
 fn periods_sql(period: Period, start: i32, end: i32) -> String {
     let mut at = period.start(start);
@@ -110,23 +136,14 @@ impl TableFunctionImpl for LoyaltyKpis {
                 PERIODS.join(", ")
             ),
         })?;
-        let view = options
-            .get("view")
-            .unwrap_or("summary")
-            .to_ascii_lowercase();
-        if !["summary", "migration", "tiers"].contains(&view.as_str()) {
-            return Err(UdfError::Options {
-                function: NAME,
-                message: format!("view must be summary, migration or tiers, got '{view}'"),
-            }
-            .into());
-        }
+        let view_name = options.get("view").unwrap_or("summary");
+        let view = View::parse(view_name)?;
         let tx = table_input::plan(NAME, state, &format!("SELECT * FROM {transactions} AS t"))?;
         check_argument_columns(NAME, "transactions", tx.schema(), &INPUT_COLUMNS)?;
-        if view != "summary" && rules.tiers.is_none() {
+        if view != View::Summary && rules.tiers.is_none() {
             return Err(UdfError::Options {
                 function: NAME,
-                message: format!("view={view} needs rules.tiers"),
+                message: format!("view={} needs rules.tiers", view_name.to_ascii_lowercase()),
             }
             .into());
         }
@@ -142,8 +159,8 @@ impl TableFunctionImpl for LoyaltyKpis {
             "CAST(CAST(ts AS DATE) AS INT) BETWEEN {} AND {end}",
             period.start(start)
         );
-        let sql = match view.as_str() {
-            "summary" => {
+        let sql = match view {
+            View::Summary => {
                 let point_value = rules
                     .point_value
                     .map_or("CAST(NULL AS DOUBLE)".to_string(), |v| format!("{v:?}"));
@@ -160,7 +177,7 @@ impl TableFunctionImpl for LoyaltyKpis {
                 let zero = "0.0, 0.0, 0.0, 0.0, 0, 0";
                 format!(
                     "WITH p AS ({p}), \
-                     lp AS (SELECT {lb} AS period, customer_id, kind, points \
+                     lp AS (SELECT {b} AS period, customer_id, kind, points \
                             FROM points_ledger({tx_q}, {events}, {rules_q}, {end_q}) WHERE rejected IS NULL), \
                      a AS (SELECT customer_id, period, \
                          SUM(CASE WHEN kind IN ('earn', 'signup', 'referral', 'return') OR (kind = 'adjust' AND points > 0) THEN points ELSE 0 END) AS earned, \
@@ -173,7 +190,7 @@ impl TableFunctionImpl for LoyaltyKpis {
                                   0.0 AS revenue, 0.0 AS members_revenue FROM a \
                            UNION ALL SELECT MIN(period), 0.0, 0.0, 0.0, 0.0, 0, 1, 0.0, 0.0 FROM a GROUP BY customer_id \
                            UNION ALL SELECT period, {zero}, 0.0, 0.0 FROM p \
-                           UNION ALL SELECT {tb} AS period, {zero}, CAST(amount AS DOUBLE), \
+                           UNION ALL SELECT {b} AS period, {zero}, CAST(amount AS DOUBLE), \
                                             CASE WHEN customer_id IS NOT NULL THEN CAST(amount AS DOUBLE) ELSE 0.0 END \
                                      FROM {transactions} AS t WHERE ts IS NOT NULL AND {in_range}), \
                      flows AS (SELECT period, SUM(earned) AS earned, SUM(redeemed) AS redeemed, SUM(expired) AS expired, \
@@ -191,8 +208,7 @@ impl TableFunctionImpl for LoyaltyKpis {
                             liability AS liability_points, liability * {point_value} AS liability_value, \
                             revenue, members_revenue, members_revenue / NULLIF(revenue, 0) AS members_revenue_share \
                      FROM c WHERE period >= {ps}",
-                    lb = bucket("ts"),
-                    tb = bucket("ts"),
+                    b = bucket("ts"),
                     ps = date_literal(period.start(start)),
                     period_end = match period {
                         Period::Day => "period".to_string(),
@@ -202,7 +218,7 @@ impl TableFunctionImpl for LoyaltyKpis {
                     },
                 )
             }
-            "migration" => format!(
+            View::Migration => format!(
                 "WITH h AS (SELECT * FROM tier_history({tx_q}, {rules_q}, NULL, {end_q})), \
                  m AS (SELECT {b} AS period, \
                               LAG(tier) OVER (PARTITION BY customer_id ORDER BY valid_from) AS from_tier, \
@@ -212,7 +228,7 @@ impl TableFunctionImpl for LoyaltyKpis {
                 b = bucket("valid_from"),
                 ps = date_literal(period.start(start)),
             ),
-            "tiers" => format!(
+            View::Tiers => format!(
                 "WITH p AS ({p}), \
                  h AS (SELECT * FROM tier_history({tx_q}, {rules_q}, NULL, {end_q})), \
                  deltas AS (SELECT tier, period, SUM(d) AS d FROM \
@@ -237,13 +253,6 @@ impl TableFunctionImpl for LoyaltyKpis {
                 tb = bucket("t.ts"),
                 ps = date_literal(period.start(start)),
             ),
-            other => {
-                return Err(UdfError::Options {
-                    function: NAME,
-                    message: format!("view must be summary, migration or tiers, got '{other}'"),
-                }
-                .into())
-            }
         };
         table_input::view(NAME, state, &sql)
     }

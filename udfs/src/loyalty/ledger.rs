@@ -37,7 +37,8 @@ use super::rules::Rules;
 /// Microseconds since 1970-01-01 (a timestamp column's value).
 pub type Micros = i64;
 
-const DAY_US: i64 = 86_400_000_000;
+/// Microseconds in a day.
+pub const DAY_US: i64 = 86_400_000_000;
 
 /// The calendar day of a timestamp.
 pub fn day_of(ts: Micros) -> NaiveDate {
@@ -47,7 +48,12 @@ pub fn day_of(ts: Micros) -> NaiveDate {
 
 /// Midnight of a day.
 pub fn start_of(day: NaiveDate) -> Micros {
-    (day.num_days_from_ce() as i64 - 719_163) * DAY_US
+    i64::from(days_since_epoch(day)) * DAY_US
+}
+
+/// Days since 1970-01-01 (a DATE column's value).
+pub fn days_since_epoch(day: NaiveDate) -> i32 {
+    day.num_days_from_ce() - 719_163
 }
 
 /// An event's kind.

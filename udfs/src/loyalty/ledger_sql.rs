@@ -49,7 +49,7 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, Volatility,
 };
 
-use super::ledger::{balance_at, day_of, run, start_of, EventKind, Input, Micros};
+use super::ledger::{balance_at, day_of, days_since_epoch, run, EventKind, Input, Micros, DAY_US};
 use super::rules::Rules;
 use super::tiers::{history, Line};
 use crate::constant_args::{constant, constant_date, constant_text};
@@ -308,14 +308,14 @@ impl PointsAgg {
             match constant(name, "start", args.exprs, 4)? {
                 v if v.is_null() => None,
                 v => Some(day_of(
-                    i64::from(constant_date(name, "start", &v)?) * 86_400_000_000,
+                    i64::from(constant_date(name, "start", &v)?) * DAY_US,
                 )),
             }
         } else {
             None
         };
         // The end of the day `as_of`.
-        let as_of = (as_of_day as i64 + 1) * 86_400_000_000 - 1;
+        let as_of = (i64::from(as_of_day) + 1) * DAY_US - 1;
         Ok(LedgerGroups {
             output: self.output,
             keep_category: !rules.category_multipliers.is_empty(),
@@ -552,9 +552,8 @@ impl LedgerGroups {
                         field::<StringBuilder>(s, 1).append_value(e.kind.name());
                         field::<Float64Builder>(s, 2).append_value(e.points);
                         field::<Float64Builder>(s, 3).append_value(e.balance);
-                        field::<Date32Builder>(s, 4).append_option(
-                            e.expires_at.map(|d| (start_of(d) / 86_400_000_000) as i32),
-                        );
+                        field::<Date32Builder>(s, 4)
+                            .append_option(e.expires_at.map(days_since_epoch));
                         field::<StringBuilder>(s, 5).append_option(e.source_id);
                         field::<StringBuilder>(s, 6).append_option(e.rejected.as_deref());
                         field::<StringBuilder>(s, 7).append_option(e.note.as_deref());
@@ -576,7 +575,6 @@ impl LedgerGroups {
                     ListBuilder::new(StructBuilder::from_fields(tier_fields(), 0)).with_field(
                         Arc::new(Field::new_list_field(DataType::Struct(tier_fields()), true)),
                     );
-                let days = |d: chrono::NaiveDate| (start_of(d) / 86_400_000_000) as i32;
                 for g in groups {
                     let lines: Vec<Line> = g
                         .rows
@@ -592,8 +590,9 @@ impl LedgerGroups {
                     for iv in history(&self.rules, &lines, self.start, end) {
                         field::<StringBuilder>(s, 0)
                             .append_value(names.get(iv.level).copied().unwrap_or(""));
-                        field::<Date32Builder>(s, 1).append_value(days(iv.from));
-                        field::<Date32Builder>(s, 2).append_option(iv.to.map(|t| days(t) - 1));
+                        field::<Date32Builder>(s, 1).append_value(days_since_epoch(iv.from));
+                        field::<Date32Builder>(s, 2)
+                            .append_option(iv.to.map(|t| days_since_epoch(t) - 1));
                         field::<StringBuilder>(s, 3).append_value(iv.reason.name());
                         s.append(true);
                     }

@@ -89,7 +89,8 @@ impl PointsTable {
     }
 }
 
-fn has(schema: &DFSchemaRef, column: &str) -> bool {
+/// Whether a planned input has `column`.
+pub(super) fn has(schema: &DFSchemaRef, column: &str) -> bool {
     schema.fields().iter().any(|f| f.name() == column)
 }
 

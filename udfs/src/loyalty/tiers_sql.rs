@@ -100,7 +100,7 @@ impl TableFunctionImpl for TierTable {
         }
         let tx = table_input::plan(name, state, &format!("SELECT * FROM {transactions} AS t"))?;
         check_argument_columns(name, "transactions", tx.schema(), &INPUT_COLUMNS)?;
-        let order = if tx.schema().fields().iter().any(|f| f.name() == "order_id") {
+        let order = if super::table_sql::has(tx.schema(), "order_id") {
             "CAST(order_id AS VARCHAR)"
         } else {
             "CAST(NULL AS VARCHAR)"
