@@ -636,7 +636,7 @@ impl LedgerGroups {
 
 fn field<T: datafusion::arrow::array::ArrayBuilder>(s: &mut StructBuilder, i: usize) -> &mut T {
     s.field_builder::<T>(i)
-        .expect("the builder's fields are entry_fields()")
+        .expect("index and type of a field this module's builders were made with")
 }
 
 /// The groups' rows as the state's list columns.
