@@ -138,16 +138,32 @@ def _table_function(name: str, description: str):
                 f"{name}: argument 'input' must be a table name or a query string, got {values[0]!r}"
             )
         input_sql = _crmlake.input_sql(name, values[0])
-        view = f"__crmlake_input_{next(_views)}"
+        # A second table input (events, customers): a table name or query
+        # the caller's session plans, as the first.
+        second, argument = None, _crmlake.second_table_input(name)
+        if argument is not None and len(values) > 1 and isinstance(values[1], str):
+            second = _crmlake.input_sql(name, values[1], argument)
 
         def plan():
-            df = session.sql(f"SELECT * FROM {input_sql} AS input")
-            session.register_view(view, df)
+            registered = []
             try:
-                sql = _crmlake.table_function_sql(name, view, df.schema(), values[1:])
+                df = session.sql(f"SELECT * FROM {input_sql} AS input")
+                view = f"__crmlake_input_{next(_views)}"
+                session.register_view(view, df)
+                registered.append(view)
+                rest, views = list(values[1:]), []
+                if second is not None:
+                    other = session.sql(f"SELECT * FROM {second} AS input")
+                    other_view = f"__crmlake_input_{next(_views)}"
+                    session.register_view(other_view, other)
+                    registered.append(other_view)
+                    rest[0] = other_view
+                    views.append((other_view, other.schema()))
+                sql = _crmlake.table_function_sql(name, view, df.schema(), rest, views)
                 return session.sql(sql)
             finally:
-                session.deregister_table(view)
+                for v in registered:
+                    session.deregister_table(v)
 
         return _in_thread(plan)
 

@@ -138,20 +138,35 @@ fn function_docs(py: Python<'_>) -> PyResult<Vec<Bound<'_, PyDict>>> {
 /// The query a table function's `input` text stands for (a table name or a
 /// query string), with crmlake's message when it is neither.
 #[pyfunction]
-fn input_sql(function: &str, text: &str) -> PyResult<String> {
+#[pyo3(signature = (function, text, argument = "input"))]
+fn input_sql(function: &str, text: &str, argument: &str) -> PyResult<String> {
     let name = static_name(function)?;
-    crmlake_udfs::table_input::input_sql(name, "input", text)
+    crmlake_udfs::table_input::input_sql(name, argument, text)
         .map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
-/// The SQL of table function `name` over `input_view` (a view of `schema`,
-/// a pyarrow schema) with the other literal arguments `args`.
+/// The name of table function `function`'s second argument when it is a
+/// table input (a table name or query the caller's session plans), as its
+/// first is; None otherwise.
 #[pyfunction]
+fn second_table_input(function: &str) -> Option<&'static str> {
+    crmlake_udfs::table_input::SECOND_TABLE_INPUT
+        .iter()
+        .find(|(f, _)| *f == function)
+        .map(|(_, argument)| *argument)
+}
+
+/// The SQL of table function `name` over `input_view` (a view of `schema`,
+/// a pyarrow schema) with the other literal arguments `args`; `views` are
+/// the other inputs the caller registered, (view name, pyarrow schema).
+#[pyfunction]
+#[pyo3(signature = (name, input_view, schema, args, views = Vec::new()))]
 fn table_function_sql(
     name: &str,
     input_view: &str,
     schema: &Bound<'_, PyAny>,
     args: Vec<Bound<'_, PyAny>>,
+    views: Vec<(String, Bound<'_, PyAny>)>,
 ) -> PyResult<String> {
     let schema = arrow_schema(schema)?;
     let values = args
@@ -159,7 +174,11 @@ fn table_function_sql(
         .enumerate()
         .map(|(i, v)| scalar(name, i + 1, v))
         .collect::<PyResult<Vec<_>>>()?;
-    table_sql::table_function_sql(name, input_view, Arc::new(schema), values)
+    let views = views
+        .iter()
+        .map(|(view, s)| Ok((view.clone(), Arc::new(arrow_schema(s)?))))
+        .collect::<PyResult<Vec<_>>>()?;
+    table_sql::table_function_sql(name, input_view, Arc::new(schema), values, views)
         .map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
@@ -215,5 +234,6 @@ fn _crmlake(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(function_docs, m)?)?;
     m.add_function(wrap_pyfunction!(input_sql, m)?)?;
     m.add_function(wrap_pyfunction!(table_function_sql, m)?)?;
+    m.add_function(wrap_pyfunction!(second_table_input, m)?)?;
     Ok(())
 }

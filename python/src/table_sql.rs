@@ -26,12 +26,15 @@ use datafusion::prelude::SessionContext;
 use crmlake_udfs::catalog::Registration;
 
 /// The SQL that table function `name` generates for an input registered as
-/// `input_view` (of `schema`) and the remaining literal `args`.
+/// `input_view` (of `schema`) and the remaining literal `args`; `views` are
+/// other inputs the caller registered (a second table input), by name and
+/// schema, which `args` name.
 pub fn table_function_sql(
     name: &str,
     input_view: &str,
     schema: SchemaRef,
     args: Vec<ScalarValue>,
+    views: Vec<(String, SchemaRef)>,
 ) -> Result<String> {
     let entries = crmlake_udfs::catalog();
     let Some(function) = entries.iter().find_map(|e| match &e.registration {
@@ -48,6 +51,9 @@ pub fn table_function_sql(
     }
     let empty = MemTable::try_new(schema, vec![vec![]])?;
     ctx.register_table(input_view, Arc::new(empty))?;
+    for (view, schema) in views {
+        ctx.register_table(view.as_str(), Arc::new(MemTable::try_new(schema, vec![vec![]])?))?;
+    }
     let mut exprs = vec![Expr::Literal(
         ScalarValue::Utf8(Some(input_view.to_string())),
         None,

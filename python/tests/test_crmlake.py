@@ -634,6 +634,43 @@ def test_points_ledger_and_balances_from_python():
     assert "exceeds the balance of 80" in events[1]["rejected"]
 
 
+def test_events_as_a_table_of_the_session():
+    """The events argument, like transactions, may name a table of the
+    caller's session (planned there, as a query string is). A redemption of
+    100 points by customer 12347 on 2011-06-01 shows in the ledger, the
+    balances and the month's KPIs."""
+    c = session()
+    import datetime as dt
+
+    events = pa.table(
+        {
+            "customer_id": pa.array([12347], pa.int64()),
+            "ts": pa.array([dt.datetime(2011, 6, 1, 10)], pa.timestamp("us")),
+            "kind": pa.array(["redeem"]),
+            "points": pa.array([100.0]),
+        }
+    )
+    c.register_record_batches("my_events", [events.to_batches()])
+    got = rows(
+        c,
+        f"SELECT redeemed, earned - redeemed - expired - balance AS gap FROM points_balance("
+        f"'transactions', 'my_events', '{LOYALTY_RULES}', '2011-12-09') WHERE customer_id = 12347",
+    )
+    assert got == [{"redeemed": 100.0, "gap": 0.0}], got
+    ledger = one(
+        c,
+        f"SELECT count(*) FROM points_ledger('transactions', 'my_events', '{LOYALTY_RULES}', '2011-12-09') "
+        "WHERE kind = 'redeem' AND rejected IS NULL",
+    )
+    assert ledger == 1
+    kpis = rows(
+        c,
+        f"SELECT points_redeemed FROM loyalty_kpis('transactions', 'my_events', '{LOYALTY_RULES}', "
+        "'2011-06-01', '2011-06-30')",
+    )
+    assert kpis == [{"points_redeemed": 100.0}], kpis
+
+
 def test_tiers_and_kpis_from_python():
     c = session()
     tiers = rows(

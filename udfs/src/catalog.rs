@@ -52,6 +52,7 @@ pub fn catalog() -> Vec<FunctionEntry> {
         ltv::summary_sql::summary_entry(),
         ltv::summary_sql::holdout_entry(),
         crate::model_info::entry(),
+        crate::rows_agg::entry(),
         feedback::sentiment_sql::entry(),
         feedback::features_sql::entry(),
         feedback::topics_sql::entry(),

@@ -43,6 +43,7 @@ pub mod options;
 pub mod pairs;
 pub mod pool;
 pub mod recommender;
+pub mod rows_agg;
 pub mod segment;
 pub mod simd;
 pub mod table_input;

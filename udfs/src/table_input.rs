@@ -28,6 +28,18 @@ use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 
 use crate::error::UdfError;
 
+/// Table functions whose second argument (index 1) is a table input too,
+/// with that argument's name,
+/// as their first is: `events` of the loyalty functions, `customers` of
+/// `recommendations`. Callers that plan inputs themselves (the Python
+/// wrapper) plan this one the same way.
+pub const SECOND_TABLE_INPUT: [(&str, &str); 4] = [
+    ("points_ledger", "events"),
+    ("points_balance", "events"),
+    ("loyalty_kpis", "events"),
+    ("recommendations", "customers"),
+];
+
 /// The input columns of every per-customer table function (`customer_summary`,
 /// `rfm`, `churn_features`, ...).
 pub const INPUT_COLUMNS: [(&str, ColumnKind); 3] = [

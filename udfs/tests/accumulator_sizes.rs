@@ -264,6 +264,11 @@ fn cases() -> Vec<Case> {
             constants: vec![f(0.01), f(0.5)],
         },
         Case {
+            name: "rows_agg",
+            batch: |r, start, n| vec![customers(start, n), scores(r, n)],
+            constants: vec![],
+        },
+        Case {
             name: "basket_fit",
             batch: |r, _, n| {
                 // n baskets of 1 to 6 products.

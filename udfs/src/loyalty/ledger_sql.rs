@@ -1,77 +1,83 @@
-//! `points_ledger_agg(ts, amount, order_id, category, kind, points, rules,
-//! as_of)` and `points_balance_agg(...)` (same arguments): the aggregates
-//! behind the `points_ledger` and `points_balance` table functions
-//! ([`super::table_sql`]), grouped by customer.
+//! `points_ledger_lists(ts, amount, order_id, category, kind, points, rules,
+//! as_of)`, `points_balance_lists(...)` (same arguments) and
+//! `tier_history_lists(ts, amount, order_id, rules, start, end)`: one
+//! customer's loyalty ledger, totals or tier history from that customer's
+//! rows given as lists of the same rows, as [`crate::rows_agg`] gives them
+//! per group (one `array_agg` per column in one GROUP BY works too). The
+//! `points_ledger`, `points_balance` and `tier_history` table functions
+//! ([`super::table_sql`], [`super::tiers_sql`]) call them per customer.
 //!
-//! Each row is a purchase (`kind` NULL: `amount` > 0 earns, < 0 is a return)
-//! or an event (`kind` one of `signup`, `referral`, `adjust`, `redeem`, with
-//! `points`; `order_id` is then the event's source id). `rules` is the rule
-//! set ([`super::rules`]) and `as_of` the last day of the ledger (a constant
-//! DATE, TIMESTAMP or 'YYYY-MM-DD'): rows after that day are left out,
-//! points whose expiry day has come by then are expired.
+//! Why lists: a ledger needs all of a customer's rows at once, in time
+//! order. Holding rows is `rows_agg`'s job (by reference to the input
+//! batches, memory reported to the pool); these functions only read them.
+//! On 8.99M lines of 1M customers balances took 2.6 s with our first
+//! accumulator, which copied every row into per-customer vectors, and 1.4 s
+//! this way (benches/RESULTS.md).
 //!
-//! * `points_ledger_agg` → LIST<STRUCT{ts, kind, points, balance, expires_at,
-//!   source_id, rejected, note}>, the customer's ledger in order
+//! Each element is a purchase (`kind` NULL: `amount` > 0 earns, < 0 is a
+//! return) or an event (`kind` one of `signup`, `referral`, `adjust`,
+//! `redeem`, with `points`; `order_id` is then the event's source id). A
+//! list argument may be NULL (no such column: no order ids, no categories,
+//! no events). `rules` is the rule set ([`super::rules`]) and `as_of` the
+//! ledger's last day (a constant DATE, TIMESTAMP or 'YYYY-MM-DD'): elements
+//! after that day are left out, points whose expiry day has come by then
+//! are expired. Elements with a NULL `ts` are left out.
+//!
+//! * `points_ledger_lists` → LIST<STRUCT{ts, kind, points, balance,
+//!   expires_at, source_id, rejected, note}>, the customer's ledger in order
 //!   ([`super::ledger`]); `rejected` is the reason of a row that changed
 //!   nothing (a redemption beyond the balance), `note` a remark (points a
 //!   return could not recover).
-//! * `points_balance_agg` → STRUCT{earned, redeemed, expired, balance,
+//! * `points_balance_lists` → STRUCT{earned, redeemed, expired, balance,
 //!   expiring_30, expiring_90, last_activity, rejected}.
-//!
-//! Rows with a NULL `ts` are left out. Every row of a group is held until
-//! the group is evaluated (a ledger needs them all, in time order): about
-//! 48 bytes per row plus its ids' text, counted in the accumulator's size,
-//! which DataFusion reserves from the session's memory pool.
+//! * `tier_history_lists` → LIST<STRUCT{tier, valid_from, valid_to, reason}>.
 //!
 //! ```sql
-//! SELECT customer_id, points_balance_agg(ts, amount, order_id, NULL, NULL, NULL,
-//!        '{"earn_rate": 1}', DATE '2011-12-09')['balance'] AS points
-//! FROM transactions GROUP BY customer_id;
+//! SELECT customer_id,
+//!        points_balance_lists(r['ts'], r['amount'], r['order_id'], NULL, NULL, NULL,
+//!                             '{"earn_rate": 1}', DATE '2011-12-09')['balance'] AS points
+//! FROM (SELECT customer_id, rows_agg(ts, amount, order_id) AS r
+//!       FROM transactions GROUP BY customer_id);
 //! ```
 
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Date32Builder, Float64Array, Float64Builder,
-    Int64Builder, ListArray, ListBuilder, StringArray, StringBuilder, StructArray, StructBuilder,
-    TimestampMicrosecondBuilder, UInt8Array,
+    Array, ArrayRef, AsArray, Date32Builder, Float64Array, Float64Builder, Int64Builder, ListArray,
+    ListBuilder, StringArray, StringBuilder, StringViewArray, StructArray, StructBuilder,
+    TimestampMicrosecondArray, TimestampMicrosecondBuilder,
 };
-use datafusion::arrow::buffer::OffsetBuffer;
+use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::datatypes::{
-    DataType, Field, FieldRef, Fields, Float64Type, Int64Type, TimeUnit, TimestampMicrosecondType,
-    UInt8Type,
+    DataType, Field, Fields, Float64Type, TimeUnit, TimestampMicrosecondType,
 };
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
-use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::utils::format_state_name;
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, Volatility,
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 
 use super::ledger::{balance_at, day_of, days_since_epoch, run, EventKind, Input, Micros, DAY_US};
 use super::rules::Rules;
 use super::tiers::{history, Line};
-use crate::constant_args::{constant, constant_date, constant_text};
+use crate::constant_args::{constant_date, constant_text};
 use crate::error::UdfError;
 use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
-use crate::groups::kept;
 
-/// Which aggregate: the ledger's rows, or the customer's totals.
+/// Which function: the ledger's rows, the customer's totals, or tiers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Output {
     Ledger,
     Balance,
-    /// `tier_history_agg(ts, amount, order_id, rules, start, end)`.
     Tiers,
 }
 
 impl Output {
     pub fn name(self) -> &'static str {
         match self {
-            Output::Ledger => "points_ledger_agg",
-            Output::Balance => "points_balance_agg",
-            Output::Tiers => "tier_history_agg",
+            Output::Ledger => "points_ledger_lists",
+            Output::Balance => "points_balance_lists",
+            Output::Tiers => "tier_history_lists",
         }
     }
     fn arguments(self) -> &'static [&'static str] {
@@ -82,11 +88,18 @@ impl Output {
             ],
         }
     }
+    /// How many leading arguments are lists.
+    fn lists(self) -> usize {
+        match self {
+            Output::Tiers => 3,
+            _ => 6,
+        }
+    }
 }
 
 pub fn entries() -> Vec<FunctionEntry> {
     let make = |output: Output| {
-        Registration::Aggregate(Arc::new(AggregateUDF::from(PointsAgg {
+        Registration::Scalar(Arc::new(ScalarUDF::from(ListsFn {
             output,
             signature: Signature::user_defined(Volatility::Immutable),
         })))
@@ -94,26 +107,26 @@ pub fn entries() -> Vec<FunctionEntry> {
     vec![
         FunctionEntry {
             name: Output::Ledger.name(),
-            kind: FunctionKind::Aggregate,
-            signature: "points_ledger_agg(ts, amount, order_id, category, kind, points, rules, as_of) -> LIST<STRUCT(ts, kind, points, balance, expires_at, source_id, rejected, note)>",
-            description: "A customer's points ledger under a loyalty rule set (JSON): purchases earn (kind NULL), returns take back, events signup/referral/adjust/redeem; FIFO expiry; redemptions beyond the balance are rejected rows with a reason. Grouped by customer; points_ledger is the table form",
-            example: "SELECT list_length(points_ledger_agg(ts, amount, NULL, NULL, NULL, NULL, '{\"earn_rate\": 1}', '2024-12-31')) FROM (VALUES (TIMESTAMP '2024-01-05 10:00:00', 20.0), (TIMESTAMP '2024-02-01 10:00:00', 5.0)) AS t(ts, amount); -- 2",
+            kind: FunctionKind::Scalar,
+            signature: "points_ledger_lists(ts, amount, order_id, category, kind, points, rules, as_of) -> LIST<STRUCT(ts, kind, points, balance, expires_at, source_id, rejected, note)>",
+            description: "A customer's points ledger under a loyalty rule set (JSON) from the customer's rows as lists (rows_agg's, or one array_agg per column; NULL for a column not given): purchases earn (kind NULL), returns take back, events signup/referral/adjust/redeem; FIFO expiry; redemptions beyond the balance are rejected rows with a reason. points_ledger is the table form",
+            example: "SELECT list_length(points_ledger_lists(array_agg(ts), array_agg(amount), NULL, NULL, NULL, NULL, '{\"earn_rate\": 1}', '2024-12-31')) FROM (VALUES (TIMESTAMP '2024-01-05 10:00:00', 20.0), (TIMESTAMP '2024-02-01 10:00:00', 5.0)) AS t(ts, amount); -- 2",
             registration: make(Output::Ledger),
         },
         FunctionEntry {
             name: Output::Balance.name(),
-            kind: FunctionKind::Aggregate,
-            signature: "points_balance_agg(ts, amount, order_id, category, kind, points, rules, as_of) -> STRUCT(earned, redeemed, expired, balance, expiring_30, expiring_90, last_activity, rejected)",
-            description: "A customer's points totals at as_of under a loyalty rule set: earned (net of returns), redeemed, expired, balance, points expiring within 30 and 90 days, last activity, rejected rows. points_balance is the table form",
-            example: "SELECT points_balance_agg(ts, amount, NULL, NULL, NULL, NULL, '{\"earn_rate\": 1}', '2024-12-31')['balance'] FROM (VALUES (TIMESTAMP '2024-01-05 10:00:00', 20.5), (TIMESTAMP '2024-02-01 10:00:00', 5.0)) AS t(ts, amount); -- 25.0",
+            kind: FunctionKind::Scalar,
+            signature: "points_balance_lists(ts, amount, order_id, category, kind, points, rules, as_of) -> STRUCT(earned, redeemed, expired, balance, expiring_30, expiring_90, last_activity, rejected)",
+            description: "A customer's points totals at as_of under a loyalty rule set, from the customer's rows as lists (as points_ledger_lists): earned (net of returns), redeemed, expired, balance, points expiring within 30 and 90 days, last activity, rejected rows. points_balance is the table form",
+            example: "SELECT points_balance_lists(array_agg(ts), array_agg(amount), NULL, NULL, NULL, NULL, '{\"earn_rate\": 1}', '2024-12-31')['balance'] FROM (VALUES (TIMESTAMP '2024-01-05 10:00:00', 20.5), (TIMESTAMP '2024-02-01 10:00:00', 5.0)) AS t(ts, amount); -- 25.0",
             registration: make(Output::Balance),
         },
         FunctionEntry {
             name: Output::Tiers.name(),
-            kind: FunctionKind::Aggregate,
-            signature: "tier_history_agg(ts, amount, order_id, rules, start, end) -> LIST<STRUCT(tier, valid_from, valid_to, reason)>",
-            description: "A member's loyalty tiers over time under the rules' tiers (basis amount/orders/points over a rolling or calendar-year window, grace days before a downgrade), from start (NULL: the first purchase) to end; valid_to is the last day held, NULL while held at end. tier_history is the table form",
-            example: "SELECT tier_history_agg(ts, amount, NULL, '{\"earn_rate\": 1, \"tiers\": {\"basis\": \"amount\", \"window\": \"rolling_12_months\", \"levels\": [{\"name\": \"Bronze\", \"threshold\": 0}, {\"name\": \"Silver\", \"threshold\": 500}]}}', NULL, '2024-12-31')[2]['tier'] FROM (VALUES (TIMESTAMP '2024-01-05 10:00:00', 200.0), (TIMESTAMP '2024-03-01 10:00:00', 400.0)) AS t(ts, amount); -- Silver",
+            kind: FunctionKind::Scalar,
+            signature: "tier_history_lists(ts, amount, order_id, rules, start, end) -> LIST<STRUCT(tier, valid_from, valid_to, reason)>",
+            description: "A member's loyalty tiers over time from the member's purchases as lists (rows_agg's, or one array_agg per column; order_id may be NULL) under the rules' tiers (basis amount/orders/points over a rolling or calendar-year window, grace days before a downgrade), from start (NULL: the first purchase) to end; valid_to is the last day held, NULL while held at end. tier_history is the table form",
+            example: "SELECT tier_history_lists(array_agg(ts), array_agg(amount), NULL, '{\"earn_rate\": 1, \"tiers\": {\"basis\": \"amount\", \"window\": \"rolling_12_months\", \"levels\": [{\"name\": \"Bronze\", \"threshold\": 0}, {\"name\": \"Silver\", \"threshold\": 500}]}}', NULL, '2024-12-31')[2]['tier'] FROM (VALUES (TIMESTAMP '2024-01-05 10:00:00', 200.0), (TIMESTAMP '2024-03-01 10:00:00', 400.0)) AS t(ts, amount); -- Silver",
             registration: make(Output::Tiers),
         },
     ]
@@ -170,7 +183,7 @@ fn list_of(fields: Fields) -> DataType {
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
-pub struct PointsAgg {
+pub struct ListsFn {
     output: Output,
     signature: Signature,
 }
@@ -179,34 +192,99 @@ fn micros() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, None)
 }
 
-/// A text argument (ids, kinds) as Utf8; NULL stays NULL.
-fn text(name: &'static str, argument: &str, t: &DataType) -> Result<DataType> {
-    match t {
-        DataType::Null | DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => {
-            Ok(DataType::Utf8)
+/// The element type a list argument is read as (None: as it is), or what
+/// it should be.
+///
+/// Lists are read as they come wherever possible: a cast of a list after
+/// `array_agg` casts the whole values array behind every batch sliced from
+/// the aggregate's output, which cost more than the ledgers themselves.
+fn element(argument: &str, t: &DataType) -> std::result::Result<Option<DataType>, &'static str> {
+    match argument {
+        "ts" => match t {
+            DataType::Timestamp(TimeUnit::Microsecond, _) => Ok(None),
+            DataType::Timestamp(..) | DataType::Date32 | DataType::Date64 | DataType::Null => {
+                Ok(Some(micros()))
+            }
+            _ => Err("TIMESTAMP or DATE values"),
+        },
+        "amount" | "points" => match t {
+            DataType::Float64 => Ok(None),
+            t if t.is_numeric() || t == &DataType::Null => Ok(Some(DataType::Float64)),
+            _ => Err("numbers"),
+        },
+        // Ids, categories and kinds: text, or integer ids read as text.
+        _ => match t {
+            DataType::Utf8 | DataType::Utf8View => Ok(None),
+            DataType::Null | DataType::LargeUtf8 => Ok(Some(DataType::Utf8)),
+            DataType::Dictionary(_, v)
+                if matches!(v.as_ref(), DataType::Utf8 | DataType::Utf8View) =>
+            {
+                Ok(Some(DataType::Utf8))
+            }
+            t if t.is_integer() => Ok(Some(DataType::Utf8)),
+            _ => Err("text or integer ids"),
+        },
+    }
+}
+
+/// A list argument's type: a list of its element type, or NULL (not given).
+fn list_argument(name: &'static str, argument: &str, t: &DataType) -> Result<DataType> {
+    let inner = match t {
+        DataType::Null => return Ok(DataType::Null),
+        DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => f.data_type(),
+        other => {
+            return Err(UdfError::argument(
+                name,
+                argument,
+                format!("must be the customer's values as a list (array_agg({argument})) or NULL, got {other}"),
+            )
+            .into())
         }
-        t if t.is_integer() => Ok(DataType::Utf8),
-        DataType::Dictionary(_, v) if matches!(v.as_ref(), DataType::Utf8 | DataType::Utf8View) => {
-            Ok(DataType::Utf8)
-        }
-        other => Err(UdfError::argument(
+    };
+    match element(argument, inner) {
+        Ok(None) if matches!(t, DataType::List(_)) => Ok(t.clone()),
+        Ok(None) => Ok(DataType::List(Arc::new(Field::new_list_field(
+            inner.clone(),
+            true,
+        )))),
+        Ok(Some(e)) => Ok(DataType::List(Arc::new(Field::new_list_field(e, true)))),
+        Err(what) => Err(UdfError::argument(
             name,
             argument,
-            format!("must be text or an integer id, got {other}"),
+            format!("must be a list of {what}, got a list of {inner}"),
         )
         .into()),
     }
 }
 
-fn number(name: &'static str, argument: &str, t: &DataType) -> Result<DataType> {
-    if t.is_numeric() || t == &DataType::Null {
-        Ok(DataType::Float64)
-    } else {
-        Err(UdfError::argument(name, argument, format!("must be a number, got {t}")).into())
-    }
+/// A constant argument's value (a dictionary's value; an array whose rows
+/// all hold one value counts as that value).
+fn constant_of(name: &'static str, argument: &str, v: &ColumnarValue) -> Result<ScalarValue> {
+    let value = match v {
+        ColumnarValue::Scalar(s) => s.clone(),
+        ColumnarValue::Array(a) if a.is_empty() => ScalarValue::Null,
+        ColumnarValue::Array(a) => {
+            let first = ScalarValue::try_from_array(a, 0)?;
+            for i in 1..a.len() {
+                if ScalarValue::try_from_array(a, i)? != first {
+                    return Err(UdfError::argument(
+                        name,
+                        argument,
+                        "must be a constant (the same on every row)",
+                    )
+                    .into());
+                }
+            }
+            first
+        }
+    };
+    Ok(match value {
+        ScalarValue::Dictionary(_, inner) => *inner,
+        v => v,
+    })
 }
 
-impl AggregateUDFImpl for PointsAgg {
+impl ScalarUDFImpl for ListsFn {
     fn name(&self) -> &str {
         self.output.name()
     }
@@ -219,39 +297,18 @@ impl AggregateUDFImpl for PointsAgg {
         if arg_types.len() != arguments.len() {
             return Err(UdfError::arity(name, arguments.join(", "), arg_types.len()).into());
         }
-        let ts = match &arg_types[0] {
-            DataType::Timestamp(..) | DataType::Date32 | DataType::Date64 | DataType::Null => {
-                micros()
-            }
-            other => {
-                return Err(UdfError::argument(
-                    name,
-                    "ts",
-                    format!("must be a TIMESTAMP or DATE, got {other}"),
-                )
-                .into())
-            }
-        };
-        if self.output == Output::Tiers {
-            return Ok(vec![
-                ts,
-                number(name, "amount", &arg_types[1])?,
-                text(name, "order_id", &arg_types[2])?,
-                arg_types[3].clone(),
-                arg_types[4].clone(),
-                arg_types[5].clone(),
-            ]);
-        }
-        Ok(vec![
-            ts,
-            number(name, "amount", &arg_types[1])?,
-            text(name, "order_id", &arg_types[2])?,
-            text(name, "category", &arg_types[3])?,
-            text(name, "kind", &arg_types[4])?,
-            number(name, "points", &arg_types[5])?,
-            arg_types[6].clone(),
-            arg_types[7].clone(),
-        ])
+        arguments
+            .iter()
+            .zip(arg_types)
+            .enumerate()
+            .map(|(i, (argument, t))| {
+                if i < self.output.lists() {
+                    list_argument(name, argument, t)
+                } else {
+                    Ok(t.clone())
+                }
+            })
+            .collect()
     }
     fn return_type(&self, _: &[DataType]) -> Result<DataType> {
         Ok(match self.output {
@@ -260,40 +317,38 @@ impl AggregateUDFImpl for PointsAgg {
             Output::Tiers => list_of(tier_fields()),
         })
     }
-    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        Ok(Box::new(OneGroup(self.groups(&args)?)))
-    }
-    fn groups_accumulator_supported(&self, args: AccumulatorArgs) -> bool {
-        !args.is_distinct
-    }
-    fn create_groups_accumulator(
-        &self,
-        args: AccumulatorArgs,
-    ) -> Result<Box<dyn GroupsAccumulator>> {
-        Ok(Box::new(self.groups(&args)?))
-    }
-    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        Ok(state_types()
-            .into_iter()
-            .zip(STATE)
-            .map(|(t, n)| {
-                Arc::new(Field::new(
-                    format_state_name(args.name, n),
-                    DataType::List(Arc::new(Field::new_list_field(t, true))),
-                    true,
-                ))
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let setup = self.setup(&args.args)?;
+        let n = args.number_rows;
+        let arrays = args.args[..self.output.lists()]
+            .iter()
+            .map(|v| match v {
+                ColumnarValue::Scalar(s) if s.is_null() => Ok(None),
+                v => v.to_array(n).map(Some),
             })
-            .collect())
+            .collect::<Result<Vec<Option<ArrayRef>>>>()?;
+        let rows = Rows::new(self.output, &arrays)?;
+        Ok(ColumnarValue::Array(setup.evaluate(&rows, n)?))
     }
 }
 
-impl PointsAgg {
-    fn groups(&self, args: &AccumulatorArgs) -> Result<LedgerGroups> {
+/// The constants of a call.
+struct Setup {
+    output: Output,
+    rules: Rules,
+    /// The last microsecond of the day `as_of` (`end` for tiers).
+    as_of: Micros,
+    /// Where a tier history starts (`None`: each member's first purchase).
+    start: Option<chrono::NaiveDate>,
+}
+
+impl ListsFn {
+    fn setup(&self, args: &[ColumnarValue]) -> Result<Setup> {
         let name = self.output.name();
         let tiers = self.output == Output::Tiers;
         let (r, a) = if tiers { (3, 5) } else { (6, 7) };
         let end_name = if tiers { "end" } else { "as_of" };
-        let rules_text = constant_text(name, "rules", &constant(name, "rules", args.exprs, r)?)?;
+        let rules_text = constant_text(name, "rules", &constant_of(name, "rules", &args[r])?)?;
         let rules = Rules::parse(&rules_text).map_err(|m| UdfError::argument(name, "rules", m))?;
         if tiers && rules.tiers.is_none() {
             return Err(UdfError::argument(
@@ -303,9 +358,9 @@ impl PointsAgg {
             )
             .into());
         }
-        let as_of_day = constant_date(name, end_name, &constant(name, end_name, args.exprs, a)?)?;
+        let as_of_day = constant_date(name, end_name, &constant_of(name, end_name, &args[a])?)?;
         let start = if tiers {
-            match constant(name, "start", args.exprs, 4)? {
+            match constant_of(name, "start", &args[4])? {
                 v if v.is_null() => None,
                 v => Some(day_of(
                     i64::from(constant_date(name, "start", &v)?) * DAY_US,
@@ -314,229 +369,182 @@ impl PointsAgg {
         } else {
             None
         };
-        // The end of the day `as_of`.
-        let as_of = (i64::from(as_of_day) + 1) * DAY_US - 1;
-        Ok(LedgerGroups {
+        Ok(Setup {
             output: self.output,
-            keep_category: !rules.category_multipliers.is_empty(),
             rules,
-            as_of,
+            as_of: (i64::from(as_of_day) + 1) * DAY_US - 1,
             start,
-            groups: Vec::new(),
-            held: 0,
         })
     }
 }
 
-/// The state columns (one list per input column, kinds as codes).
-const STATE: [&str; 6] = ["ts", "amount", "order_id", "category", "kind", "points"];
-
-fn state_types() -> Vec<DataType> {
-    vec![
-        DataType::Int64,
-        DataType::Float64,
-        DataType::Utf8,
-        DataType::Utf8,
-        DataType::UInt8,
-        DataType::Float64,
-    ]
+/// A list argument of text.
+enum Texts<'a> {
+    Utf8(&'a StringArray),
+    View(&'a StringViewArray),
 }
 
-/// A row's kind: a purchase, or an event.
-const PURCHASE: u8 = 0;
-
-fn kind_code(name: &'static str, kind: Option<&str>) -> Result<u8> {
-    let Some(k) = kind else {
-        return Ok(PURCHASE);
-    };
-    match EventKind::parse(k) {
-        Some(EventKind::Signup) => Ok(1),
-        Some(EventKind::Referral) => Ok(2),
-        Some(EventKind::Adjust) => Ok(3),
-        Some(EventKind::Redeem) => Ok(4),
-        None => Err(UdfError::argument(
-            name,
-            "kind",
-            format!("'{k}' is not an event kind: use redeem, referral, signup or adjust (NULL: a purchase)"),
-        )
-        .into()),
-    }
-}
-
-fn event_kind(code: u8) -> Option<EventKind> {
-    match code {
-        1 => Some(EventKind::Signup),
-        2 => Some(EventKind::Referral),
-        3 => Some(EventKind::Adjust),
-        4 => Some(EventKind::Redeem),
-        _ => None,
-    }
-}
-
-/// No text.
-const NONE: (u32, u32) = (u32::MAX, 0);
-
-/// One held row; its ids are slices of the group's text.
-#[derive(Debug, Clone, Copy)]
-struct Row {
-    ts: Micros,
-    /// NaN for NULL.
-    amount: f64,
-    /// NaN for NULL.
-    points: f64,
-    order: (u32, u32),
-    category: (u32, u32),
-    kind: u8,
-}
-
-#[derive(Debug, Default)]
-struct Group {
-    rows: Vec<Row>,
-    text: String,
-}
-
-impl Group {
-    fn bytes(&self) -> usize {
-        self.rows.capacity() * std::mem::size_of::<Row>() + self.text.capacity()
-    }
-    fn put(&mut self, s: Option<&str>) -> (u32, u32) {
-        match s {
-            None => NONE,
-            Some(s) => {
-                let start = self.text.len() as u32;
-                self.text.push_str(s);
-                (start, s.len() as u32)
-            }
+impl<'a> Texts<'a> {
+    fn of(values: &'a ArrayRef) -> Self {
+        match values.data_type() {
+            DataType::Utf8View => Texts::View(values.as_string_view()),
+            _ => Texts::Utf8(values.as_string::<i32>()),
         }
     }
-    fn get(&self, slot: (u32, u32)) -> Option<&str> {
-        if slot.0 == u32::MAX {
-            return None;
+    fn get(&self, j: usize) -> Option<&'a str> {
+        match self {
+            Texts::Utf8(a) => a.is_valid(j).then(|| a.value(j)),
+            Texts::View(a) => a.is_valid(j).then(|| a.value(j)),
         }
-        let (a, n) = (slot.0 as usize, slot.1 as usize);
-        self.text.get(a..a + n)
     }
-    fn inputs(&self) -> Vec<Input<'_>> {
-        self.rows
-            .iter()
-            .map(|r| match event_kind(r.kind) {
-                None => Input::Purchase {
-                    ts: r.ts,
-                    amount: r.amount,
-                    order_id: self.get(r.order),
-                    category: self.get(r.category),
-                },
-                Some(kind) => Input::Event {
-                    ts: r.ts,
-                    kind,
-                    points: (!r.points.is_nan()).then_some(r.points),
-                    source_id: self.get(r.order),
-                },
+}
+
+/// One list argument: the lists and their values.
+struct ListArg<'a, T> {
+    lists: &'a ListArray,
+    values: T,
+}
+
+/// The list arguments of one call, read per row (customer).
+struct Rows<'a> {
+    output: Output,
+    ts: ListArg<'a, &'a TimestampMicrosecondArray>,
+    amount: Option<ListArg<'a, &'a Float64Array>>,
+    order: Option<ListArg<'a, Texts<'a>>>,
+    category: Option<ListArg<'a, Texts<'a>>>,
+    kind: Option<ListArg<'a, Texts<'a>>>,
+    points: Option<ListArg<'a, &'a Float64Array>>,
+}
+
+impl<'a> Rows<'a> {
+    fn new(output: Output, arrays: &'a [Option<ArrayRef>]) -> Result<Self> {
+        let name = output.name();
+        let list = |i: usize| {
+            arrays
+                .get(i)
+                .and_then(|a| a.as_ref())
+                .map(|a| a.as_list::<i32>())
+        };
+        let ts = list(0).ok_or_else(|| {
+            UdfError::argument(
+                name,
+                "ts",
+                "must be the customer's times as a list, not NULL",
+            )
+        })?;
+        let number = |i: usize| {
+            list(i).map(|l| ListArg {
+                lists: l,
+                values: l.values().as_primitive::<Float64Type>(),
             })
-            .collect()
+        };
+        let text = |i: usize| {
+            list(i).map(|l| ListArg {
+                lists: l,
+                values: Texts::of(l.values()),
+            })
+        };
+        let tiers = output == Output::Tiers;
+        Ok(Rows {
+            output,
+            ts: ListArg {
+                lists: ts,
+                values: ts.values().as_primitive::<TimestampMicrosecondType>(),
+            },
+            amount: number(1),
+            order: text(2),
+            category: if tiers { None } else { text(3) },
+            kind: if tiers { None } else { text(4) },
+            points: if tiers { None } else { number(5) },
+        })
     }
-}
 
-/// The columns of one batch, as the aggregate reads them (input or state).
-struct Columns<'a> {
-    ts: Vec<Option<i64>>,
-    amount: &'a Float64Array,
-    order: &'a StringArray,
-    category: Option<&'a StringArray>,
-    kinds: Vec<u8>,
-    points: Option<&'a Float64Array>,
-}
-
-fn opt_f64(a: &Float64Array, i: usize) -> f64 {
-    if a.is_valid(i) {
-        a.value(i)
-    } else {
-        f64::NAN
+    /// Where argument `argument`'s list of row `i` starts, checked to hold
+    /// `len` values; None when the argument is not given or NULL there.
+    fn start<T>(
+        &self,
+        arg: &Option<ListArg<'a, T>>,
+        argument: &str,
+        i: usize,
+        len: usize,
+    ) -> Result<Option<usize>> {
+        let Some(a) = arg else { return Ok(None) };
+        if a.lists.is_null(i) {
+            return Ok(None);
+        }
+        let got = a.lists.value_length(i) as usize;
+        if got != len {
+            return Err(UdfError::argument(
+                self.output.name(),
+                argument,
+                format!(
+                    "holds {got} values on row {i} where ts holds {len}: give lists of the same rows, as rows_agg(ts, amount, ...) gives them"
+                ),
+            )
+            .into());
+        }
+        Ok(Some(a.lists.value_offsets()[i] as usize))
     }
-}
 
-fn opt_str(a: &StringArray, i: usize) -> Option<&str> {
-    a.is_valid(i).then(|| a.value(i))
-}
-
-impl<'a> Columns<'a> {
-    fn of_input(output: Output, values: &'a [ArrayRef]) -> Result<Self> {
-        let ts = values[0].as_primitive::<TimestampMicrosecondType>();
-        if output == Output::Tiers {
-            return Ok(Columns {
-                ts: ts.iter().collect(),
-                amount: values[1].as_primitive::<Float64Type>(),
-                order: values[2].as_string::<i32>(),
-                category: None,
-                kinds: vec![PURCHASE; ts.len()],
-                points: None,
+    /// Row `i`'s elements as ledger inputs; None when its `ts` list is NULL.
+    fn inputs(&self, i: usize) -> Result<Option<Vec<Input<'a>>>> {
+        if self.ts.lists.is_null(i) {
+            return Ok(None);
+        }
+        let name = self.output.name();
+        let t0 = self.ts.lists.value_offsets()[i] as usize;
+        let len = self.ts.lists.value_length(i) as usize;
+        let a0 = self.start(&self.amount, "amount", i, len)?;
+        let o0 = self.start(&self.order, "order_id", i, len)?;
+        let c0 = self.start(&self.category, "category", i, len)?;
+        let k0 = self.start(&self.kind, "kind", i, len)?;
+        let p0 = self.start(&self.points, "points", i, len)?;
+        let number = |arg: &Option<ListArg<'a, &'a Float64Array>>, s: Option<usize>, j: usize| {
+            match (arg, s) {
+                (Some(a), Some(s)) if a.values.is_valid(s + j) => Some(a.values.value(s + j)),
+                _ => None,
+            }
+        };
+        let text = |arg: &Option<ListArg<'a, Texts<'a>>>, s: Option<usize>, j: usize| match (arg, s)
+        {
+            (Some(a), Some(s)) => a.values.get(s + j),
+            _ => None,
+        };
+        let mut out = Vec::with_capacity(len);
+        for j in 0..len {
+            let ts_values = self.ts.values;
+            if ts_values.is_null(t0 + j) {
+                continue;
+            }
+            let ts = ts_values.value(t0 + j);
+            let order = text(&self.order, o0, j);
+            out.push(match text(&self.kind, k0, j) {
+                None => Input::Purchase {
+                    ts,
+                    amount: number(&self.amount, a0, j).unwrap_or(f64::NAN),
+                    order_id: order,
+                    category: text(&self.category, c0, j),
+                },
+                Some(k) => Input::Event {
+                    ts,
+                    kind: EventKind::parse(k).ok_or_else(|| {
+                        UdfError::argument(
+                            name,
+                            "kind",
+                            format!("'{k}' is not an event kind: use redeem, referral, signup or adjust (NULL: a purchase)"),
+                        )
+                    })?,
+                    points: number(&self.points, p0, j),
+                    source_id: order,
+                },
             });
         }
-        let name = output.name();
-        let kind = values[4].as_string::<i32>();
-        let kinds = (0..kind.len())
-            .map(|i| kind_code(name, opt_str(kind, i)))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Columns {
-            ts: ts.iter().collect(),
-            amount: values[1].as_primitive::<Float64Type>(),
-            order: values[2].as_string::<i32>(),
-            category: Some(values[3].as_string::<i32>()),
-            kinds,
-            points: Some(values[5].as_primitive::<Float64Type>()),
-        })
-    }
-
-    fn row(&self, group: &mut Group, i: usize, keep_category: bool) -> Option<Row> {
-        let ts = self.ts[i]?;
-        let order = group.put(opt_str(self.order, i));
-        let category = if keep_category {
-            group.put(self.category.and_then(|c| opt_str(c, i)))
-        } else {
-            NONE
-        };
-        Some(Row {
-            ts,
-            amount: opt_f64(self.amount, i),
-            points: self.points.map_or(f64::NAN, |p| opt_f64(p, i)),
-            order,
-            category,
-            kind: self.kinds[i],
-        })
+        Ok(Some(out))
     }
 }
 
-/// `GROUP BY customer`: every group's rows, evaluated into its ledger.
-#[derive(Debug)]
-pub struct LedgerGroups {
-    output: Output,
-    rules: Rules,
-    keep_category: bool,
-    as_of: Micros,
-    /// Where a tier history starts (`None`: each member's first purchase).
-    start: Option<chrono::NaiveDate>,
-    groups: Vec<Group>,
-    /// Bytes held by the groups' rows and text.
-    held: usize,
-}
-
-impl LedgerGroups {
-    fn add(&mut self, g: usize, columns: &Columns, i: usize) {
-        let group = &mut self.groups[g];
-        let before = group.bytes();
-        if let Some(row) = columns.row(group, i, self.keep_category) {
-            group.rows.push(row);
-        }
-        self.held += group.bytes() - before;
-    }
-
-    fn take(&mut self, emit_to: EmitTo) -> Vec<Group> {
-        let taken = emit_to.take_needed(&mut self.groups);
-        self.held -= taken.iter().map(Group::bytes).sum::<usize>();
-        taken
-    }
-
-    fn evaluate_groups(&self, groups: &[Group]) -> Result<ArrayRef> {
+impl Setup {
+    fn evaluate(&self, rows: &Rows, n: usize) -> Result<ArrayRef> {
         match self.output {
             Output::Ledger => {
                 let mut b = ListBuilder::new(StructBuilder::from_fields(entry_fields(), 0))
@@ -544,8 +552,12 @@ impl LedgerGroups {
                         DataType::Struct(entry_fields()),
                         true,
                     )));
-                for g in groups {
-                    let outcome = run(&self.rules, g.inputs(), self.as_of);
+                for i in 0..n {
+                    let Some(inputs) = rows.inputs(i)? else {
+                        b.append(false);
+                        continue;
+                    };
+                    let outcome = run(&self.rules, inputs, self.as_of);
                     let s = b.values();
                     for e in &outcome.entries {
                         field::<TimestampMicrosecondBuilder>(s, 0).append_value(e.ts);
@@ -575,15 +587,25 @@ impl LedgerGroups {
                     ListBuilder::new(StructBuilder::from_fields(tier_fields(), 0)).with_field(
                         Arc::new(Field::new_list_field(DataType::Struct(tier_fields()), true)),
                     );
-                for g in groups {
-                    let lines: Vec<Line> = g
-                        .rows
+                for i in 0..n {
+                    let Some(inputs) = rows.inputs(i)? else {
+                        b.append(false);
+                        continue;
+                    };
+                    let lines: Vec<Line> = inputs
                         .iter()
-                        .filter(|r| r.kind == PURCHASE)
-                        .map(|r| Line {
-                            day: day_of(r.ts),
-                            amount: r.amount,
-                            order_id: g.get(r.order),
+                        .filter_map(|input| match input {
+                            Input::Purchase {
+                                ts,
+                                amount,
+                                order_id,
+                                ..
+                            } => Some(Line {
+                                day: day_of(*ts),
+                                amount: *amount,
+                                order_id: *order_id,
+                            }),
+                            Input::Event { .. } => None,
                         })
                         .collect();
                     let s = b.values();
@@ -601,13 +623,20 @@ impl LedgerGroups {
                 Ok(Arc::new(b.finish()))
             }
             Output::Balance => {
-                let n = groups.len();
                 let mut f: Vec<Float64Builder> =
                     (0..6).map(|_| Float64Builder::with_capacity(n)).collect();
                 let mut last = TimestampMicrosecondBuilder::with_capacity(n);
                 let mut rejected = Int64Builder::with_capacity(n);
-                for g in groups {
-                    let outcome = run(&self.rules, g.inputs(), self.as_of);
+                let mut valid = Vec::with_capacity(n);
+                for i in 0..n {
+                    let Some(inputs) = rows.inputs(i)? else {
+                        f.iter_mut().for_each(|b| b.append_null());
+                        last.append_null();
+                        rejected.append_null();
+                        valid.push(false);
+                        continue;
+                    };
+                    let outcome = run(&self.rules, inputs, self.as_of);
                     let b = balance_at(&outcome, self.as_of);
                     for (builder, v) in f.iter_mut().zip([
                         b.earned,
@@ -621,6 +650,7 @@ impl LedgerGroups {
                     }
                     last.append_option(b.last_activity);
                     rejected.append_value(b.rejected as i64);
+                    valid.push(true);
                 }
                 let mut columns: Vec<ArrayRef> = f
                     .into_iter()
@@ -628,7 +658,12 @@ impl LedgerGroups {
                     .collect();
                 columns.push(Arc::new(last.finish()));
                 columns.push(Arc::new(rejected.finish()));
-                Ok(Arc::new(StructArray::new(balance_fields(), columns, None)))
+                let nulls = valid.iter().any(|v| !v).then(|| NullBuffer::from(valid));
+                Ok(Arc::new(StructArray::try_new(
+                    balance_fields(),
+                    columns,
+                    nulls,
+                )?))
             }
         }
     }
@@ -637,160 +672,4 @@ impl LedgerGroups {
 fn field<T: datafusion::arrow::array::ArrayBuilder>(s: &mut StructBuilder, i: usize) -> &mut T {
     s.field_builder::<T>(i)
         .expect("index and type of a field this module's builders were made with")
-}
-
-/// The groups' rows as the state's list columns.
-fn state_lists(groups: &[Group]) -> Vec<ArrayRef> {
-    let offsets = || OffsetBuffer::from_lengths(groups.iter().map(|g| g.rows.len()));
-    let rows = || {
-        groups
-            .iter()
-            .flat_map(|g| g.rows.iter().map(move |r| (g, r)))
-    };
-    let list = |values: ArrayRef| -> ArrayRef {
-        let t = values.data_type().clone();
-        Arc::new(ListArray::new(
-            Arc::new(Field::new_list_field(t, true)),
-            offsets(),
-            values,
-            None,
-        ))
-    };
-    let ts: ArrayRef = Arc::new(datafusion::arrow::array::Int64Array::from_iter_values(
-        rows().map(|(_, r)| r.ts),
-    ));
-    let nan_null = |v: f64| (!v.is_nan()).then_some(v);
-    let amount: ArrayRef = Arc::new(Float64Array::from_iter(
-        rows().map(|(_, r)| nan_null(r.amount)),
-    ));
-    let order: ArrayRef = Arc::new(StringArray::from_iter(rows().map(|(g, r)| g.get(r.order))));
-    let category: ArrayRef = Arc::new(StringArray::from_iter(
-        rows().map(|(g, r)| g.get(r.category)),
-    ));
-    let kind: ArrayRef = Arc::new(UInt8Array::from_iter_values(rows().map(|(_, r)| r.kind)));
-    let points: ArrayRef = Arc::new(Float64Array::from_iter(
-        rows().map(|(_, r)| nan_null(r.points)),
-    ));
-    [ts, amount, order, category, kind, points]
-        .into_iter()
-        .map(list)
-        .collect()
-}
-
-impl GroupsAccumulator for LedgerGroups {
-    fn update_batch(
-        &mut self,
-        values: &[ArrayRef],
-        group_indices: &[usize],
-        opt_filter: Option<&BooleanArray>,
-        total_num_groups: usize,
-    ) -> Result<()> {
-        self.groups.resize_with(total_num_groups, Group::default);
-        let columns = Columns::of_input(self.output, values)?;
-        for (i, &g) in group_indices.iter().enumerate() {
-            if kept(opt_filter, i) {
-                self.add(g, &columns, i);
-            }
-        }
-        Ok(())
-    }
-
-    fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        let groups = self.take(emit_to);
-        self.evaluate_groups(&groups)
-    }
-
-    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        Ok(state_lists(&self.take(emit_to)))
-    }
-
-    fn merge_batch(
-        &mut self,
-        values: &[ArrayRef],
-        group_indices: &[usize],
-        total_num_groups: usize,
-    ) -> Result<()> {
-        self.groups.resize_with(total_num_groups, Group::default);
-        let lists: Vec<&ListArray> = values.iter().map(|a| a.as_list::<i32>()).collect();
-        let flat: Vec<ArrayRef> = lists.iter().map(|l| l.values().clone()).collect();
-        let ts = flat[0].as_primitive::<Int64Type>();
-        let kinds = flat[4].as_primitive::<UInt8Type>();
-        let columns = Columns {
-            ts: ts.iter().collect(),
-            amount: flat[1].as_primitive::<Float64Type>(),
-            order: flat[2].as_string::<i32>(),
-            category: Some(flat[3].as_string::<i32>()),
-            kinds: kinds.values().to_vec(),
-            points: Some(flat[5].as_primitive::<Float64Type>()),
-        };
-        let offsets = lists[0].value_offsets();
-        for (row, &g) in group_indices.iter().enumerate() {
-            if lists[0].is_null(row) {
-                continue;
-            }
-            for i in offsets[row] as usize..offsets[row + 1] as usize {
-                self.add(g, &columns, i);
-            }
-        }
-        Ok(())
-    }
-
-    /// Each row as a group of its own (DataFusion skips partial grouping
-    /// when it does not reduce the rows).
-    fn convert_to_state(
-        &self,
-        values: &[ArrayRef],
-        opt_filter: Option<&BooleanArray>,
-    ) -> Result<Vec<ArrayRef>> {
-        let columns = Columns::of_input(self.output, values)?;
-        let groups: Vec<Group> = (0..values[0].len())
-            .map(|i| {
-                let mut g = Group::default();
-                if kept(opt_filter, i) {
-                    if let Some(row) = columns.row(&mut g, i, self.keep_category) {
-                        g.rows.push(row);
-                    }
-                }
-                g
-            })
-            .collect();
-        Ok(state_lists(&groups))
-    }
-
-    fn size(&self) -> usize {
-        std::mem::size_of_val(self)
-            + self.groups.capacity() * std::mem::size_of::<Group>()
-            + self.held
-    }
-}
-
-/// The aggregate without `GROUP BY` (one group).
-#[derive(Debug)]
-struct OneGroup(LedgerGroups);
-
-impl Accumulator for OneGroup {
-    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        let n = values.first().map_or(0, |a| a.len());
-        self.0.update_batch(values, &vec![0; n], None, 1)
-    }
-    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        let n = states.first().map_or(0, |a| a.len());
-        self.0.merge_batch(states, &vec![0; n], 1)
-    }
-    fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        self.0.groups.resize_with(1, Group::default);
-        let lists = self.0.state(EmitTo::All)?;
-        lists
-            .iter()
-            .map(|a| ScalarValue::try_from_array(a, 0))
-            .collect()
-    }
-    fn evaluate(&mut self) -> Result<ScalarValue> {
-        self.0.groups.resize_with(1, Group::default);
-        let a = self.0.evaluate(EmitTo::All)?;
-        ScalarValue::try_from_array(&a, 0)
-    }
-    fn size(&self) -> usize {
-        self.0.size()
-    }
 }

@@ -1,5 +1,5 @@
 //! Loyalty programmes: rule sets as data ([`rules`]), a customer's points
-//! ledger under them ([`ledger`]), the aggregates that run it per customer
+//! ledger under them ([`ledger`]), the list functions that run it per customer
 //! ([`ledger_sql`]), the `points_ledger` / `points_balance` table
 //! functions ([`table_sql`]), and tiers over time ([`tiers`], with the
 //! `tier_history` / `tier_as_of` tables in [`tiers_sql`]).

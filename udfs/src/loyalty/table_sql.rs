@@ -20,8 +20,8 @@
 //! earned (net of returns), redeemed, expired, balance, expiring_30,
 //! expiring_90, last_activity, rejected (rows).
 //!
-//! SQL over the aggregates of [`super::ledger_sql`], grouped by customer,
-//! returned as a view (so it runs the same from Python and on a cluster).
+//! SQL over the list functions of [`super::ledger_sql`] on each customer's
+//! rows ([`crate::rows_agg`]), returned as a view (so it runs the same from Python and on a cluster).
 
 use std::sync::Arc;
 
@@ -38,6 +38,10 @@ use crate::table_input::{
 };
 
 const NAMES: [&str; 4] = ["transactions", "events", "rules", "as_of"];
+
+/// Times as the list functions read them without a cast (SQL's TIMESTAMP is
+/// nanoseconds in DataFusion).
+pub(super) const MICROS: &str = "'Timestamp(Microsecond, None)'";
 
 const EVENT_COLUMNS: [(&str, ColumnKind); 4] = [
     ("customer_id", ColumnKind::Key),
@@ -81,7 +85,7 @@ impl PointsTable {
             PointsTable::Balance => "points_balance",
         }
     }
-    fn aggregate(self) -> Output {
+    fn function(self) -> Output {
         match self {
             PointsTable::Ledger => Output::Ledger,
             PointsTable::Balance => Output::Balance,
@@ -101,7 +105,7 @@ impl TableFunctionImpl for PointsTable {
         let a = Args::new(name, &NAMES, 4, &args)?;
         let transactions = a.input_sql(0)?;
         let rules = a.string(2)?;
-        Rules::parse(&rules).map_err(|m| UdfError::argument(name, "rules", m))?;
+        let parsed = Rules::parse(&rules).map_err(|m| UdfError::argument(name, "rules", m))?;
         let as_of = a.date(3)?;
         let tx = table_input::plan(name, state, &format!("SELECT * FROM {transactions} AS t"))?;
         check_argument_columns(name, "transactions", tx.schema(), &INPUT_COLUMNS)?;
@@ -117,9 +121,12 @@ impl TableFunctionImpl for PointsTable {
                 "CAST(NULL AS VARCHAR)".to_string()
             }
         };
-        let day = |column: &str| format!("CAST(CAST({column} AS DATE) AS INT) <= {as_of}");
+        // Rows up to the end of `as_of` (a comparison of timestamps, cheaper
+        // than a cast of every row to a date).
+        let until = format!("arrow_cast({}, {MICROS})", date_literal(as_of + 1));
+        let day = |column: &str| format!("arrow_cast({column}, {MICROS}) < {until}");
         let mut rows = format!(
-            "SELECT customer_id, CAST(ts AS TIMESTAMP) AS ts, CAST(amount AS DOUBLE) AS amount, \
+            "SELECT customer_id, arrow_cast(ts, {MICROS}) AS ts, CAST(amount AS DOUBLE) AS amount, \
                     {order} AS order_id, {category} AS category, \
                     CAST(NULL AS VARCHAR) AS kind, CAST(NULL AS DOUBLE) AS points \
              FROM {transactions} AS t WHERE customer_id IS NOT NULL AND ts IS NOT NULL AND {d}",
@@ -133,7 +140,7 @@ impl TableFunctionImpl for PointsTable {
             check_argument_columns(name, "events", ev.schema(), &EVENT_COLUMNS)?;
             rows.push_str(&format!(
                 " UNION ALL \
-                 SELECT arrow_cast(customer_id, {key}) AS customer_id, CAST(ts AS TIMESTAMP) AS ts, \
+                 SELECT arrow_cast(customer_id, {key}) AS customer_id, arrow_cast(ts, {MICROS}) AS ts, \
                         CAST(NULL AS DOUBLE) AS amount, {source} AS order_id, \
                         CAST(NULL AS VARCHAR) AS category, CAST(kind AS VARCHAR) AS kind, \
                         CAST(points AS DOUBLE) AS points \
@@ -143,11 +150,40 @@ impl TableFunctionImpl for PointsTable {
                 d = day("ts"),
             ));
         }
-        let aggregate = format!(
-            "{}(ts, amount, order_id, category, kind, points, {}, {})",
-            self.aggregate().name(),
+        // Each customer's rows as lists (one `rows_agg` holding the columns
+        // the ledger reads); NULL for a column that is not there (no ids,
+        // no category multipliers, no events).
+        let events = a.has(1);
+        let wanted = [
+            ("ts", true),
+            ("amount", true),
+            ("order_id", has(tx.schema(), "order_id") || events),
+            (
+                "category",
+                has(tx.schema(), "category") && !parsed.category_multipliers.is_empty(),
+            ),
+            ("kind", events),
+            ("points", events),
+        ];
+        let held: Vec<&str> = wanted.iter().filter(|w| w.1).map(|w| w.0).collect();
+        let lists: Vec<String> = wanted
+            .iter()
+            .map(|(column, w)| {
+                if *w {
+                    format!("x['{column}']")
+                } else {
+                    "NULL".to_string()
+                }
+            })
+            .collect();
+        let grouped = format!(
+            "SELECT customer_id, {}({}, {}, {}) AS l \
+             FROM (SELECT customer_id, rows_agg({}) AS x FROM r GROUP BY customer_id)",
+            self.function().name(),
+            lists.join(", "),
             quote_literal(&rules),
-            date_literal(as_of)
+            date_literal(as_of),
+            held.join(", ")
         );
         let sql = match self {
             // DataFusion 55 keeps the GROUP BY's "customer_id is unique"
@@ -156,7 +192,7 @@ impl TableFunctionImpl for PointsTable {
             // (always x) is an expression, which ends that dependency.
             PointsTable::Ledger => format!(
                 "WITH r AS ({rows}), \
-                 g AS (SELECT customer_id, {aggregate} AS l FROM r GROUP BY customer_id), \
+                 g AS ({grouped}), \
                  u AS (SELECT nullif(customer_id, NULL) AS k, unnest(l) AS e FROM g), \
                  v(customer_id, ts, kind, points, balance, expires_at, source_id, rejected, note) AS \
                    (SELECT k, unnest(e) FROM u) \
@@ -164,9 +200,9 @@ impl TableFunctionImpl for PointsTable {
             ),
             PointsTable::Balance => format!(
                 "WITH r AS ({rows}), \
-                 g AS (SELECT customer_id, {aggregate} AS b FROM r GROUP BY customer_id), \
+                 g AS ({grouped}), \
                  v(customer_id, earned, redeemed, expired, balance, expiring_30, expiring_90, \
-                   last_activity, rejected) AS (SELECT customer_id, unnest(b) FROM g) \
+                   last_activity, rejected) AS (SELECT customer_id, unnest(l) FROM g) \
                  SELECT * FROM v"
             ),
         };

@@ -14,7 +14,8 @@
 //!   history.
 //!
 //! Rows with a NULL `customer_id` or `ts`, or after the end, are left out.
-//! SQL over `tier_history_agg`, grouped by customer, returned as a view.
+//! SQL over `tier_history_lists` on each member's rows
+//! ([`crate::rows_agg`]), returned as a view.
 
 use std::sync::Arc;
 
@@ -23,6 +24,7 @@ use datafusion::error::Result;
 
 use super::ledger_sql::Output;
 use super::rules::Rules;
+use super::table_sql::MICROS;
 use crate::error::UdfError;
 use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
 use crate::table_input::{
@@ -100,22 +102,25 @@ impl TableFunctionImpl for TierTable {
         }
         let tx = table_input::plan(name, state, &format!("SELECT * FROM {transactions} AS t"))?;
         check_argument_columns(name, "transactions", tx.schema(), &INPUT_COLUMNS)?;
-        let order = if super::table_sql::has(tx.schema(), "order_id") {
-            "CAST(order_id AS VARCHAR)"
+        let has_order = super::table_sql::has(tx.schema(), "order_id");
+        let (order_column, order_list) = if has_order {
+            (", CAST(order_id AS VARCHAR) AS order_id", "x['order_id']")
         } else {
-            "CAST(NULL AS VARCHAR)"
+            ("", "NULL")
         };
-        let aggregate = format!(
-            "{}(CAST(ts AS TIMESTAMP), CAST(amount AS DOUBLE), {order}, {}, {start}, {})",
-            Output::Tiers.name(),
-            quote_literal(&rules),
-            date_literal(end)
-        );
         let grouped = format!(
-            "SELECT customer_id, {aggregate} AS l FROM {transactions} AS t \
-             WHERE customer_id IS NOT NULL AND ts IS NOT NULL \
-               AND CAST(CAST(ts AS DATE) AS INT) <= {end} \
-             GROUP BY customer_id"
+            "SELECT customer_id, {function}(x['ts'], x['amount'], {order_list}, {rules}, {start}, {end_q}) AS l \
+             FROM (SELECT customer_id, rows_agg(ts, amount{order_by}) AS x FROM \
+                     (SELECT customer_id, arrow_cast(ts, {MICROS}) AS ts, CAST(amount AS DOUBLE) AS amount{order_column} \
+                      FROM {transactions} AS t \
+                      WHERE customer_id IS NOT NULL AND ts IS NOT NULL \
+                        AND arrow_cast(ts, {MICROS}) < arrow_cast({until}, {MICROS})) \
+                   GROUP BY customer_id)",
+            function = Output::Tiers.name(),
+            rules = quote_literal(&rules),
+            end_q = date_literal(end),
+            order_by = if has_order { ", order_id" } else { "" },
+            until = date_literal(end + 1)
         );
         // As in points_ledger: `nullif(x, NULL)` (always x) ends the GROUP
         // BY's uniqueness of customer_id, which DataFusion 55 would carry
