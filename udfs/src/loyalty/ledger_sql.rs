@@ -43,9 +43,9 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Date32Builder, Float64Array, Float64Builder, Int64Builder, ListArray,
-    ListBuilder, StringArray, StringBuilder, StringViewArray, StructArray, StructBuilder,
-    TimestampMicrosecondArray, TimestampMicrosecondBuilder,
+    new_null_array, Array, ArrayRef, AsArray, Date32Builder, Float64Array, Float64Builder,
+    Int64Builder, ListArray, ListBuilder, StringArray, StringBuilder, StringViewArray, StructArray,
+    StructBuilder, TimestampMicrosecondArray, TimestampMicrosecondBuilder,
 };
 use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::datatypes::{
@@ -320,13 +320,24 @@ impl ScalarUDFImpl for ListsFn {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let setup = self.setup(&args.args)?;
         let n = args.number_rows;
+        // NULL (not given) may come as a scalar or, through datafusion-ffi,
+        // as an array of NULLs.
         let arrays = args.args[..self.output.lists()]
             .iter()
             .map(|v| match v {
                 ColumnarValue::Scalar(s) if s.is_null() => Ok(None),
-                v => v.to_array(n).map(Some),
+                v => v
+                    .to_array(n)
+                    .map(|a| (a.logical_null_count() < a.len()).then_some(a)),
             })
             .collect::<Result<Vec<Option<ArrayRef>>>>()?;
+        if arrays[0].is_none() {
+            // No times on any row: no ledger.
+            return Ok(ColumnarValue::Array(new_null_array(
+                args.return_field.data_type(),
+                n,
+            )));
+        }
         let rows = Rows::new(self.output, &arrays)?;
         Ok(ColumnarValue::Array(setup.evaluate(&rows, n)?))
     }
@@ -419,12 +430,21 @@ struct Rows<'a> {
 impl<'a> Rows<'a> {
     fn new(output: Output, arrays: &'a [Option<ArrayRef>]) -> Result<Self> {
         let name = output.name();
-        let list = |i: usize| {
-            arrays
-                .get(i)
-                .and_then(|a| a.as_ref())
-                .map(|a| a.as_list::<i32>())
-        };
+        let arguments = output.arguments();
+        let mut lists: Vec<Option<&ListArray>> = Vec::with_capacity(arrays.len());
+        for (i, a) in arrays.iter().enumerate() {
+            lists.push(match a {
+                None => None,
+                Some(a) => Some(a.as_list_opt::<i32>().ok_or_else(|| {
+                    UdfError::argument(
+                        name,
+                        arguments[i],
+                        format!("must be a list, got {}", a.data_type()),
+                    )
+                })?),
+            });
+        }
+        let list = |i: usize| lists.get(i).copied().flatten();
         let ts = list(0).ok_or_else(|| {
             UdfError::argument(
                 name,
