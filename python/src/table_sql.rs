@@ -52,7 +52,10 @@ pub fn table_function_sql(
     let empty = MemTable::try_new(schema, vec![vec![]])?;
     ctx.register_table(input_view, Arc::new(empty))?;
     for (view, schema) in views {
-        ctx.register_table(view.as_str(), Arc::new(MemTable::try_new(schema, vec![vec![]])?))?;
+        ctx.register_table(
+            view.as_str(),
+            Arc::new(MemTable::try_new(schema, vec![vec![]])?),
+        )?;
     }
     let mut exprs = vec![Expr::Literal(
         ScalarValue::Utf8(Some(input_view.to_string())),
