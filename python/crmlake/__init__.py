@@ -138,26 +138,32 @@ def _table_function(name: str, description: str):
                 f"{name}: argument 'input' must be a table name or a query string, got {values[0]!r}"
             )
         input_sql = _crmlake.input_sql(name, values[0])
-        # A second table input (events, customers): a table name or query
-        # the caller's session plans, as the first.
-        second, argument = None, _crmlake.second_table_input(name)
-        if argument is not None and len(values) > 1 and isinstance(values[1], str):
-            second = _crmlake.input_sql(name, values[1], argument)
+        # Other table inputs (events, customers, rules given as a table):
+        # table names or queries the caller's session plans, as the first.
+        others = [
+            (i, _crmlake.input_sql(name, values[i], argument))
+            for i, argument in _crmlake.other_table_inputs(name)
+            if i < len(values)
+            and isinstance(values[i], str)
+            and _crmlake.is_table_input(argument, values[i])
+        ]
 
         def plan():
             registered = []
-            try:
-                df = session.sql(f"SELECT * FROM {input_sql} AS input")
+
+            def register(sql):
+                df = session.sql(f"SELECT * FROM {sql} AS input")
                 view = f"__crmlake_input_{next(_views)}"
                 session.register_view(view, df)
                 registered.append(view)
+                return view, df
+
+            try:
+                view, df = register(input_sql)
                 rest, views = list(values[1:]), []
-                if second is not None:
-                    other = session.sql(f"SELECT * FROM {second} AS input")
-                    other_view = f"__crmlake_input_{next(_views)}"
-                    session.register_view(other_view, other)
-                    registered.append(other_view)
-                    rest[0] = other_view
+                for i, sql in others:
+                    other_view, other = register(sql)
+                    rest[i - 1] = other_view
                     views.append((other_view, other.schema()))
                 sql = _crmlake.table_function_sql(name, view, df.schema(), rest, views)
                 return session.sql(sql)

@@ -145,15 +145,23 @@ fn input_sql(function: &str, text: &str, argument: &str) -> PyResult<String> {
         .map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
-/// The name of table function `function`'s second argument when it is a
-/// table input (a table name or query the caller's session plans), as its
-/// first is; None otherwise.
+/// The arguments of table function `function` beyond the first that are
+/// table inputs (a table name or query the caller's session plans), as
+/// (index among all arguments, name).
 #[pyfunction]
-fn second_table_input(function: &str) -> Option<&'static str> {
-    crmlake_udfs::table_input::SECOND_TABLE_INPUT
+fn other_table_inputs(function: &str) -> Vec<(usize, &'static str)> {
+    crmlake_udfs::table_input::OTHER_TABLE_INPUTS
         .iter()
-        .find(|(f, _)| *f == function)
-        .map(|(_, argument)| *argument)
+        .filter(|(f, _, _)| *f == function)
+        .map(|(_, i, argument)| (*i, *argument))
+        .collect()
+}
+
+/// Whether `text`, given for argument `argument`, names a table or query
+/// (rules given as JSON text do not).
+#[pyfunction]
+fn is_table_input(argument: &str, text: &str) -> bool {
+    crmlake_udfs::table_input::is_table_input(argument, text)
 }
 
 /// The SQL of table function `name` over `input_view` (a view of `schema`,
@@ -234,6 +242,7 @@ fn _crmlake(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(function_docs, m)?)?;
     m.add_function(wrap_pyfunction!(input_sql, m)?)?;
     m.add_function(wrap_pyfunction!(table_function_sql, m)?)?;
-    m.add_function(wrap_pyfunction!(second_table_input, m)?)?;
+    m.add_function(wrap_pyfunction!(other_table_inputs, m)?)?;
+    m.add_function(wrap_pyfunction!(is_table_input, m)?)?;
     Ok(())
 }

@@ -671,6 +671,24 @@ def test_events_as_a_table_of_the_session():
     assert kpis == [{"points_redeemed": 100.0}], kpis
 
 
+def test_rules_as_a_table_of_the_session():
+    """Rules may be a table or query of the caller's session whose one row
+    holds the JSON: the same balances as the JSON text."""
+    c = session()
+    c.register_record_batches(
+        "programmes", [pa.table({"version": [1], "rules": [LOYALTY_RULES]}).to_batches()]
+    )
+    by_text = one(
+        c, f"SELECT sum(balance) FROM points_balance('transactions', NULL, '{LOYALTY_RULES}', '2011-12-09')"
+    )
+    by_table = one(
+        c,
+        "SELECT sum(balance) FROM points_balance('transactions', NULL, "
+        "'SELECT rules FROM programmes WHERE version = 1', '2011-12-09')",
+    )
+    assert by_table == by_text == 8354096.0
+
+
 def test_tiers_and_kpis_from_python():
     c = session()
     tiers = rows(

@@ -437,6 +437,21 @@ fn family_queries() -> Vec<(&'static str, String)> {
             ),
         ),
         (
+            "loyalty rules table",
+            {
+                // Rules read from a query's one row (a scalar subquery on the cluster).
+                let json = "{\"earn_rate\": 1, \"expiry_months\": 6, \"point_value\": 0.01}";
+                let r = format!("'SELECT ''{json}'' AS rules'");
+                format!(
+                    "WITH b AS (SELECT count(*) AS members, sum(balance) AS points \
+                                FROM points_balance('transactions', NULL, {r}, '2024-06-30')), \
+                          k AS (SELECT max(liability_value) AS liability_value \
+                                FROM loyalty_kpis('transactions', NULL, {r}, '2024-01-01', '2024-06-30')) \
+                     SELECT * FROM b CROSS JOIN k"
+                )
+            },
+        ),
+        (
             "frequent_itemsets",
             format!(
                 "SELECT items, size, count, support FROM frequent_itemsets('{BASKETS}', 0.01) \

@@ -364,3 +364,95 @@ fn sample_lake_balances_equal_the_pandas_reference() {
         );
     });
 }
+
+/// Rules given as a table (a programme's versions, one picked by a query)
+/// give the same ledger as the same rules given as JSON text; a rules table
+/// without exactly one row, or with rules that do not check, is an error
+/// saying so. The KPIs read point_value from the table too.
+#[test]
+fn rules_as_a_table_equal_rules_as_text() {
+    let rt = runtime();
+    rt.block_on(async {
+        let ctx = session(3).await;
+        let json = rules();
+        query(
+            &ctx,
+            &format!(
+                "CREATE TABLE programmes AS SELECT * FROM (VALUES (1, '{{\"earn_rate\": 5}}'), (2, '{json}')) AS p(version, rules)"
+            ),
+        )
+        .await;
+        let by_text = csv(&query(
+            &ctx,
+            &format!(
+                "SELECT * FROM points_balance('transactions', 'events', '{json}', '2012-06-30') ORDER BY customer_id"
+            ),
+        )
+        .await);
+        let by_table = csv(&query(
+            &ctx,
+            "SELECT * FROM points_balance('transactions', 'events', \
+             'SELECT rules FROM programmes WHERE version = 2', '2012-06-30') ORDER BY customer_id",
+        )
+        .await);
+        assert_eq!(by_table, by_text);
+        let expected_ledger = std::fs::read_to_string(fixture("expected_ledger.csv")).unwrap();
+        let ledger = csv(&query(
+            &ctx,
+            "SELECT customer_id, ts, kind, points, balance, expires_at, source_id, rejected, note \
+             FROM points_ledger('transactions', 'events', \
+             'SELECT rules FROM programmes WHERE version = 2', '2012-06-30') ORDER BY customer_id, ts",
+        )
+        .await);
+        assert_matches(&ledger, &expected_ledger, "ledger, rules from a table");
+        let kpis = |rules: String| {
+            let ctx = &ctx;
+            async move {
+                csv(&query(
+                    ctx,
+                    &format!(
+                        "SELECT * FROM loyalty_kpis('transactions', 'events', {rules}, '2011-01-01', '2012-06-30') ORDER BY period"
+                    ),
+                )
+                .await)
+            }
+        };
+        assert_eq!(
+            kpis("'SELECT rules FROM programmes WHERE version = 2'".into()).await,
+            kpis(format!("'{json}'")).await
+        );
+        let tiers_text = csv(&query(
+            &ctx,
+            &format!("SELECT * FROM tier_history('transactions', '{json}', NULL, '2012-06-30') ORDER BY customer_id, valid_from"),
+        )
+        .await);
+        let tiers_table = csv(&query(
+            &ctx,
+            "SELECT * FROM tier_history('transactions', 'SELECT rules FROM programmes WHERE version = 2', NULL, '2012-06-30') ORDER BY customer_id, valid_from",
+        )
+        .await);
+        assert_eq!(tiers_table, tiers_text);
+        for (rules, needle) in [
+            ("programmes", "must hold exactly one row"),
+            (
+                "SELECT '{\"earn_rate\": -1}' AS rules",
+                "rules.earn_rate",
+            ),
+        ] {
+            let e = async {
+                ctx.sql(&format!(
+                    "SELECT * FROM points_balance('transactions', NULL, '{}', '2012-06-30')",
+                    rules.replace('\'', "''")
+                ))
+                .await?
+                .collect()
+                .await
+            }
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+            assert!(e.contains("points_balance_lists") && e.contains(needle), "{rules}: {e}");
+        }
+    });
+}

@@ -28,17 +28,27 @@ use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 
 use crate::error::UdfError;
 
-/// Table functions whose second argument (index 1) is a table input too,
-/// with that argument's name,
-/// as their first is: `events` of the loyalty functions, `customers` of
-/// `recommendations`. Callers that plan inputs themselves (the Python
-/// wrapper) plan this one the same way.
-pub const SECOND_TABLE_INPUT: [(&str, &str); 4] = [
-    ("points_ledger", "events"),
-    ("points_balance", "events"),
-    ("loyalty_kpis", "events"),
-    ("recommendations", "customers"),
+/// Table inputs of table functions beyond their first argument: (function,
+/// argument index, argument name). Callers that plan inputs themselves (the
+/// Python wrapper) plan these the same way; a `rules` argument is a table
+/// input only when it is not JSON text ([`is_table_input`]).
+pub const OTHER_TABLE_INPUTS: [(&str, usize, &str); 9] = [
+    ("points_ledger", 1, "events"),
+    ("points_ledger", 2, "rules"),
+    ("points_balance", 1, "events"),
+    ("points_balance", 2, "rules"),
+    ("loyalty_kpis", 1, "events"),
+    ("loyalty_kpis", 2, "rules"),
+    ("tier_history", 1, "rules"),
+    ("tier_as_of", 1, "rules"),
+    ("recommendations", 1, "customers"),
 ];
+
+/// Whether the text of argument `argument` (one of [`OTHER_TABLE_INPUTS`])
+/// names a table or query: always, except for rules given as JSON text.
+pub fn is_table_input(argument: &str, text: &str) -> bool {
+    argument != "rules" || !text.trim_start().starts_with('{')
+}
 
 /// The input columns of every per-customer table function (`customer_summary`,
 /// `rfm`, `churn_features`, ...).

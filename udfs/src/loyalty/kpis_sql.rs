@@ -30,7 +30,7 @@ use std::sync::Arc;
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::error::Result;
 
-use super::rules::Rules;
+use super::rules_sql::RulesArg;
 use crate::error::UdfError;
 use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
 use crate::kpi::periods::{Period, NAMES as PERIODS};
@@ -117,7 +117,7 @@ impl TableFunctionImpl for LoyaltyKpis {
             "NULL".to_string()
         };
         let rules_text = a.string(2)?;
-        let rules = Rules::parse(&rules_text).map_err(|m| UdfError::argument(NAME, "rules", m))?;
+        let rules = RulesArg::parse(NAME, &rules_text)?;
         let (start, end) = (a.date(3)?, a.date(4)?);
         if start > end {
             return Err(UdfError::argument(NAME, "start", "is after end").into());
@@ -140,7 +140,7 @@ impl TableFunctionImpl for LoyaltyKpis {
         let view = View::parse(view_name)?;
         let tx = table_input::plan(NAME, state, &format!("SELECT * FROM {transactions} AS t"))?;
         check_argument_columns(NAME, "transactions", tx.schema(), &INPUT_COLUMNS)?;
-        if view != View::Summary && rules.tiers.is_none() {
+        if view != View::Summary && rules.known().is_some_and(|r| r.tiers.is_none()) {
             return Err(UdfError::Options {
                 function: NAME,
                 message: format!("view={} needs rules.tiers", view_name.to_ascii_lowercase()),
@@ -161,9 +161,12 @@ impl TableFunctionImpl for LoyaltyKpis {
         );
         let sql = match view {
             View::Summary => {
-                let point_value = rules
-                    .point_value
-                    .map_or("CAST(NULL AS DOUBLE)".to_string(), |v| format!("{v:?}"));
+                let point_value = match rules.known() {
+                    Some(r) => r
+                        .point_value
+                        .map_or("CAST(NULL AS DOUBLE)".to_string(), |v| format!("{v:?}")),
+                    None => format!("loyalty_point_value({})", rules.sql()),
+                };
                 // One GROUP BY per period over the ledger's rows per customer
                 // and period, each member's first period (`joined`), a zero
                 // row for every period (so periods without entries are there

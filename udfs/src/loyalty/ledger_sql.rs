@@ -59,8 +59,9 @@ use datafusion::logical_expr::{
 
 use super::ledger::{balance_at, day_of, days_since_epoch, run, EventKind, Input, Micros, DAY_US};
 use super::rules::Rules;
+use super::rules_sql::rules_value;
 use super::tiers::{history, Line};
-use crate::constant_args::{constant_date, constant_text};
+use crate::constant_args::constant_date;
 use crate::error::UdfError;
 use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
 
@@ -359,7 +360,7 @@ impl ListsFn {
         let tiers = self.output == Output::Tiers;
         let (r, a) = if tiers { (3, 5) } else { (6, 7) };
         let end_name = if tiers { "end" } else { "as_of" };
-        let rules_text = constant_text(name, "rules", &constant_of(name, "rules", &args[r])?)?;
+        let rules_text = rules_value(name, &args[r])?;
         let rules = Rules::parse(&rules_text).map_err(|m| UdfError::argument(name, "rules", m))?;
         if tiers && rules.tiers.is_none() {
             return Err(UdfError::argument(

@@ -8,6 +8,7 @@ pub mod kpis_sql;
 pub mod ledger;
 pub mod ledger_sql;
 pub mod rules;
+pub mod rules_sql;
 pub mod table_sql;
 pub mod tiers;
 pub mod tiers_sql;
@@ -20,5 +21,6 @@ pub fn entries() -> Vec<FunctionEntry> {
     e.extend(table_sql::entries());
     e.extend(tiers_sql::entries());
     e.push(kpis_sql::entry());
+    e.push(rules_sql::entry());
     e
 }

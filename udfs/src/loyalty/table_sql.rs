@@ -30,8 +30,7 @@ use datafusion::common::DFSchemaRef;
 use datafusion::error::Result;
 
 use super::ledger_sql::Output;
-use super::rules::Rules;
-use crate::error::UdfError;
+use super::rules_sql::RulesArg;
 use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
 use crate::table_input::{
     self, check_argument_columns, date_literal, quote_literal, Args, ColumnKind, INPUT_COLUMNS,
@@ -104,8 +103,7 @@ impl TableFunctionImpl for PointsTable {
         let state = table_input::state(name, args.session())?;
         let a = Args::new(name, &NAMES, 4, &args)?;
         let transactions = a.input_sql(0)?;
-        let rules = a.string(2)?;
-        let parsed = Rules::parse(&rules).map_err(|m| UdfError::argument(name, "rules", m))?;
+        let rules = RulesArg::parse(name, &a.string(2)?)?;
         let as_of = a.date(3)?;
         let tx = table_input::plan(name, state, &format!("SELECT * FROM {transactions} AS t"))?;
         check_argument_columns(name, "transactions", tx.schema(), &INPUT_COLUMNS)?;
@@ -160,7 +158,10 @@ impl TableFunctionImpl for PointsTable {
             ("order_id", has(tx.schema(), "order_id") || events),
             (
                 "category",
-                has(tx.schema(), "category") && !parsed.category_multipliers.is_empty(),
+                has(tx.schema(), "category")
+                    && rules
+                        .known()
+                        .is_none_or(|r| !r.category_multipliers.is_empty()),
             ),
             ("kind", events),
             ("points", events),
@@ -181,7 +182,7 @@ impl TableFunctionImpl for PointsTable {
              FROM (SELECT customer_id, rows_agg({}) AS x FROM r GROUP BY customer_id)",
             self.function().name(),
             lists.join(", "),
-            quote_literal(&rules),
+            rules.sql(),
             date_literal(as_of),
             held.join(", ")
         );

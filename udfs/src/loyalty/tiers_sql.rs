@@ -23,13 +23,11 @@ use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::error::Result;
 
 use super::ledger_sql::Output;
-use super::rules::Rules;
+use super::rules_sql::RulesArg;
 use super::table_sql::MICROS;
 use crate::error::UdfError;
 use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
-use crate::table_input::{
-    self, check_argument_columns, date_literal, quote_literal, Args, INPUT_COLUMNS,
-};
+use crate::table_input::{self, check_argument_columns, date_literal, Args, INPUT_COLUMNS};
 
 pub fn entries() -> Vec<FunctionEntry> {
     vec![
@@ -90,9 +88,8 @@ impl TableFunctionImpl for TierTable {
             }
         };
         let transactions = a.input_sql(0)?;
-        let rules = a.string(1)?;
-        let parsed = Rules::parse(&rules).map_err(|m| UdfError::argument(name, "rules", m))?;
-        if parsed.tiers.is_none() {
+        let rules = RulesArg::parse(name, &a.string(1)?)?;
+        if rules.known().is_some_and(|r| r.tiers.is_none()) {
             return Err(UdfError::argument(
                 name,
                 "rules",
@@ -117,7 +114,7 @@ impl TableFunctionImpl for TierTable {
                         AND arrow_cast(ts, {MICROS}) < arrow_cast({until}, {MICROS})) \
                    GROUP BY customer_id)",
             function = Output::Tiers.name(),
-            rules = quote_literal(&rules),
+            rules = rules.sql(),
             end_q = date_literal(end),
             order_by = if has_order { ", order_id" } else { "" },
             until = date_literal(end + 1)
