@@ -484,6 +484,58 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// However rows are split into batches and partial accumulators,
+        /// each group's lists hold exactly its rows, the columns of a row
+        /// together, in arrival order within each partial.
+        #[test]
+        fn every_group_gets_its_rows_with_their_columns_together(
+            rows in proptest::collection::vec((0usize..5, 0usize..3), 0..200),
+            batch in 1usize..17,
+        ) {
+            // Row i: group g, partial p, value i in both columns.
+            let mut partials: Vec<RowsGroups> = (0..3).map(|_| groups(0)).collect();
+            for (p, partial) in partials.iter_mut().enumerate() {
+                let mine: Vec<(usize, i64)> = rows
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (_, rp))| *rp == p)
+                    .map(|(i, (g, _))| (*g, i as i64))
+                    .collect();
+                for chunk in mine.chunks(batch) {
+                    let k: ArrayRef = Arc::new(Int64Array::from_iter_values(chunk.iter().map(|c| c.1)));
+                    let x: ArrayRef = Arc::new(Float64Array::from_iter_values(chunk.iter().map(|c| c.1 as f64)));
+                    let g: Vec<usize> = chunk.iter().map(|c| c.0).collect();
+                    partial.update_batch(&[k, x], &g, None, 5).unwrap();
+                }
+                partial.groups = 5;
+            }
+            let mut last = groups(0);
+            for partial in &mut partials {
+                let state = partial.state(EmitTo::All).unwrap();
+                last.merge_batch(&state, &[0, 1, 2, 3, 4], 5).unwrap();
+            }
+            let out = last.evaluate(EmitTo::All).unwrap();
+            let s = out.as_struct();
+            for g in 0..5 {
+                let k = column(s, 0, g);
+                let x = column(s, 1, g);
+                let k = k.as_primitive::<datafusion::arrow::datatypes::Int64Type>().values().to_vec();
+                let x = x.as_primitive::<datafusion::arrow::datatypes::Float64Type>().values().to_vec();
+                let expected: Vec<i64> = (0..3)
+                    .flat_map(|p| {
+                        rows.iter()
+                            .enumerate()
+                            .filter(move |(_, (rg, rp))| *rg == g && *rp == p)
+                            .map(|(i, _)| i as i64)
+                    })
+                    .collect();
+                proptest::prop_assert_eq!(&k, &expected);
+                proptest::prop_assert_eq!(x, expected.iter().map(|v| *v as f64).collect::<Vec<_>>());
+            }
+        }
+    }
+
     #[test]
     fn filtered_rows_are_left_out_and_single_rows_become_states() {
         let g = groups(0);
