@@ -1,12 +1,16 @@
 //! Constant arguments of aggregates (`min_support`, `k`, options strings,
-//! dates), read from the literal expressions when the accumulator is made,
-//! and the date conversion table functions share.
+//! dates), read from the literal expressions when the accumulator is made;
+//! constant arguments of scalar functions, read from their values when the
+//! function runs; and the date conversion table functions share.
 
 use std::sync::Arc;
 
+use datafusion::arrow::array::{make_comparator, ArrayRef};
+use datafusion::arrow::compute::SortOptions;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
+use datafusion::logical_expr::ColumnarValue;
 use datafusion::physical_expr::expressions::Literal;
 use datafusion::physical_expr::PhysicalExpr;
 
@@ -114,4 +118,42 @@ pub fn constant_date(function: &'static str, argument: &str, v: &ScalarValue) ->
         )
         .into()
     })
+}
+
+/// The one value a scalar function's constant argument holds when the
+/// function runs: a scalar, or an array repeating one value (what
+/// datafusion-ffi passes from Python, or a column from a one-row table);
+/// None for an empty array. An array of differing values is an error naming
+/// the argument, saying `message`.
+pub fn columnar_constant(
+    function: &'static str,
+    argument: &str,
+    v: &ColumnarValue,
+    message: &str,
+) -> Result<Option<ScalarValue>> {
+    match v {
+        ColumnarValue::Scalar(s) => Ok(Some(s.clone())),
+        ColumnarValue::Array(a) if a.is_empty() => Ok(None),
+        ColumnarValue::Array(a) => {
+            if !same_on_every_row(a)? {
+                return Err(UdfError::argument(function, argument, message).into());
+            }
+            Ok(Some(ScalarValue::try_from_array(a, 0)?))
+        }
+    }
+}
+
+/// Whether every row of `a` equals its first (compared in place; by value
+/// for types without a comparator).
+fn same_on_every_row(a: &ArrayRef) -> Result<bool> {
+    if let Ok(compare) = make_comparator(a.as_ref(), a.as_ref(), SortOptions::default()) {
+        return Ok((1..a.len()).all(|i| compare(0, i).is_eq()));
+    }
+    let first = ScalarValue::try_from_array(a, 0)?;
+    for i in 1..a.len() {
+        if ScalarValue::try_from_array(a, i)? != first {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }

@@ -61,7 +61,7 @@ use super::ledger::{balance_at, day_of, days_since_epoch, run, EventKind, Input,
 use super::rules::Rules;
 use super::rules_sql::rules_value;
 use super::tiers::{history, Line};
-use crate::constant_args::constant_date;
+use crate::constant_args::{columnar_constant, constant_date};
 use crate::error::UdfError;
 use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
 
@@ -259,29 +259,18 @@ fn list_argument(name: &'static str, argument: &str, t: &DataType) -> Result<Dat
 }
 
 /// A constant argument's value (a dictionary's value; an array whose rows
-/// all hold one value counts as that value).
+/// all hold one value counts as that value; NULL for an empty batch).
 fn constant_of(name: &'static str, argument: &str, v: &ColumnarValue) -> Result<ScalarValue> {
-    let value = match v {
-        ColumnarValue::Scalar(s) => s.clone(),
-        ColumnarValue::Array(a) if a.is_empty() => ScalarValue::Null,
-        ColumnarValue::Array(a) => {
-            let first = ScalarValue::try_from_array(a, 0)?;
-            for i in 1..a.len() {
-                if ScalarValue::try_from_array(a, i)? != first {
-                    return Err(UdfError::argument(
-                        name,
-                        argument,
-                        "must be a constant (the same on every row)",
-                    )
-                    .into());
-                }
-            }
-            first
-        }
-    };
+    let value = columnar_constant(
+        name,
+        argument,
+        v,
+        "must be a constant (the same on every row)",
+    )?;
     Ok(match value {
-        ScalarValue::Dictionary(_, inner) => *inner,
-        v => v,
+        Some(ScalarValue::Dictionary(_, inner)) => *inner,
+        Some(v) => v,
+        None => ScalarValue::Null,
     })
 }
 
@@ -465,7 +454,8 @@ impl<'a> Rows<'a> {
                 values: Texts::of(l.values()),
             })
         };
-        let tiers = output == Output::Tiers;
+        // Tiers have three list arguments: category, kind and points are
+        // not given (`list` is None past them).
         Ok(Rows {
             output,
             ts: ListArg {
@@ -474,9 +464,9 @@ impl<'a> Rows<'a> {
             },
             amount: number(1),
             order: text(2),
-            category: if tiers { None } else { text(3) },
-            kind: if tiers { None } else { text(4) },
-            points: if tiers { None } else { number(5) },
+            category: text(3),
+            kind: text(4),
+            points: number(5),
         })
     }
 

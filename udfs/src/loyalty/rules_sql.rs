@@ -16,7 +16,6 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Builder};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
@@ -25,7 +24,7 @@ use datafusion::logical_expr::{
 };
 
 use super::rules::Rules;
-use crate::constant_args::constant_text;
+use crate::constant_args::{columnar_constant, constant_text};
 use crate::error::UdfError;
 use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
 use crate::table_input::{input_sql, is_table_input, quote_literal};
@@ -79,57 +78,26 @@ impl RulesArg {
 /// (a rules table without exactly one row) and differing values are errors
 /// naming `function`'s `rules`.
 pub fn rules_value(function: &'static str, v: &ColumnarValue) -> Result<String> {
-    let value = match v {
-        ColumnarValue::Scalar(ScalarValue::Dictionary(_, inner)) => inner.as_ref().clone(),
-        ColumnarValue::Scalar(s) => s.clone(),
-        ColumnarValue::Array(a) => return array_constant(function, a),
-    };
-    if value.is_null() {
-        return Err(null_rules(function).into());
-    }
-    constant_text(function, "rules", &value)
-}
-
-fn null_rules(function: &'static str) -> UdfError {
-    UdfError::argument(
+    let value = columnar_constant(
         function,
         "rules",
-        "is NULL: a rules table must hold exactly one row, with the rule set's JSON in its rules column",
-    )
-}
-
-fn array_constant(function: &'static str, a: &ArrayRef) -> Result<String> {
-    let a = match a.data_type() {
-        DataType::Dictionary(..) => datafusion::arrow::compute::cast(a, &DataType::Utf8)?,
-        DataType::Utf8View | DataType::LargeUtf8 => {
-            datafusion::arrow::compute::cast(a, &DataType::Utf8)?
-        }
-        _ => Arc::clone(a),
+        v,
+        "must be one rule set for the whole call, got different values on different rows",
+    )?;
+    let value = match value {
+        None => return Ok(String::new()),
+        Some(ScalarValue::Dictionary(_, inner)) => *inner,
+        Some(v) => v,
     };
-    let Some(s) = a.as_string_opt::<i32>() else {
+    if value.is_null() {
         return Err(UdfError::argument(
             function,
             "rules",
-            format!("must be text (JSON), got {}", a.data_type()),
-        )
-        .into());
-    };
-    if s.is_empty() {
-        return Ok(String::new());
-    }
-    if s.null_count() > 0 {
-        return Err(null_rules(function).into());
-    }
-    let first = s.value(0);
-    if (1..s.len()).any(|i| s.value(i) != first) {
-        return Err(UdfError::argument(
-            function,
-            "rules",
-            "must be one rule set for the whole call, got different values on different rows",
+            "is NULL: a rules table must hold exactly one row, with the rule set's JSON in its rules column",
         )
         .into());
     }
-    Ok(first.to_string())
+    constant_text(function, "rules", &value)
 }
 
 const POINT_VALUE: &str = "loyalty_point_value";
@@ -171,10 +139,8 @@ impl ScalarUDFImpl for PointValue {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let text = rules_value(POINT_VALUE, &args.args[0])?;
         let rules = Rules::parse(&text).map_err(|m| UdfError::argument(POINT_VALUE, "rules", m))?;
-        let mut out = Float64Builder::with_capacity(args.number_rows);
-        for _ in 0..args.number_rows {
-            out.append_option(rules.point_value);
-        }
-        Ok(ColumnarValue::Array(Arc::new(out.finish())))
+        Ok(ColumnarValue::Scalar(ScalarValue::Float64(
+            rules.point_value,
+        )))
     }
 }

@@ -13,6 +13,7 @@ use datafusion::error::Result;
 use datafusion::logical_expr::ColumnarValue;
 
 use super::interval::IntervalSpec;
+use crate::constant_args::columnar_constant;
 use crate::error::UdfError;
 use crate::options::Options;
 
@@ -85,28 +86,14 @@ pub fn options_scalar(
     function: &'static str,
     arg: Option<&ColumnarValue>,
 ) -> Result<Option<ScalarValue>> {
-    let not_constant = || {
-        UdfError::argument(
-            function,
-            "options",
-            "must be a constant 'key=value, ...' string",
-        )
-    };
     match arg {
         None => Ok(None),
-        Some(ColumnarValue::Scalar(v)) => Ok(Some(v.clone())),
-        Some(ColumnarValue::Array(a)) => {
-            if a.is_empty() {
-                return Ok(None);
-            }
-            let first = ScalarValue::try_from_array(a, 0)?;
-            for i in 1..a.len() {
-                if ScalarValue::try_from_array(a, i)? != first {
-                    return Err(not_constant().into());
-                }
-            }
-            Ok(Some(first))
-        }
+        Some(v) => columnar_constant(
+            function,
+            "options",
+            v,
+            "must be a constant 'key=value, ...' string",
+        ),
     }
 }
 
