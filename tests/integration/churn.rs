@@ -515,12 +515,7 @@ fn mistakes_are_errors_naming_the_field_or_option() {
         .await;
         let err = |sql: &'static str| {
             let ctx = ctx.clone();
-            async move {
-                match ctx.sql(sql).await {
-                    Err(e) => e.to_string(),
-                    Ok(df) => df.collect().await.err().map(|e| e.to_string()).unwrap_or_default(),
-                }
-            }
+            async move { query_error(&ctx, sql).await }
         };
         let cases: [(&str, &[&str]); 7] = [
             (

@@ -116,6 +116,20 @@ pub async fn query(
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
+/// The message of the error planning or running `sql` gives; empty when it
+/// runs.
+pub async fn query_error(ctx: &datafusion::prelude::SessionContext, sql: &str) -> String {
+    match ctx.sql(sql).await {
+        Err(e) => e.to_string(),
+        Ok(df) => df
+            .collect()
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default(),
+    }
+}
+
 /// Write job file `name` with `text` into `dir`; its path.
 pub fn write_job(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);

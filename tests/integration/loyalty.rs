@@ -276,41 +276,32 @@ fn bad_rules_and_events_name_what_is_wrong() {
                 vec!["'Gold'", "threshold 400"],
             ),
         ] {
-            let e = ctx
-                .sql(&format!(
-                    "SELECT * FROM points_ledger('transactions', NULL, '{rules}', '2012-06-30')"
-                ))
-                .await
-                .err()
-                .map(|e| e.to_string())
-                .unwrap_or_default();
+            let e = query_error(
+                &ctx,
+                &format!("SELECT * FROM points_ledger('transactions', NULL, '{rules}', '2012-06-30')"),
+            )
+            .await;
             for n in needles {
                 assert!(e.contains(n), "{rules}: {e}");
             }
         }
-        let e = async {
-            ctx.sql(&format!(
+        let e = query_error(
+            &ctx,
+            &format!(
                 "SELECT * FROM points_ledger('transactions', 'SELECT customer_id, ts, ''gift'' AS kind, points FROM events', '{}', '2012-06-30')",
                 rules()
-            ))
-            .await?
-            .collect()
-            .await
-        }
-        .await
-        .err()
-        .map(|e| e.to_string())
-        .unwrap_or_default();
+            ),
+        )
+        .await;
         assert!(e.contains("'gift' is not an event kind"), "{e}");
-        let e = ctx
-            .sql(&format!(
+        let e = query_error(
+            &ctx,
+            &format!(
                 "SELECT * FROM points_ledger('SELECT customer_id, ts FROM transactions', NULL, '{}', '2012-06-30')",
                 rules()
-            ))
-            .await
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+            ),
+        )
+        .await;
         assert!(e.contains("transactions") && e.contains("'amount'"), "{e}");
     });
 }
@@ -439,19 +430,14 @@ fn rules_as_a_table_equal_rules_as_text() {
                 "rules.earn_rate",
             ),
         ] {
-            let e = async {
-                ctx.sql(&format!(
+            let e = query_error(
+                &ctx,
+                &format!(
                     "SELECT * FROM points_balance('transactions', NULL, '{}', '2012-06-30')",
                     rules.replace('\'', "''")
-                ))
-                .await?
-                .collect()
-                .await
-            }
-            .await
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+                ),
+            )
+            .await;
             assert!(e.contains("points_balance_lists") && e.contains(needle), "{rules}: {e}");
         }
     });
