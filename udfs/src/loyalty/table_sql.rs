@@ -40,7 +40,7 @@ const NAMES: [&str; 4] = ["transactions", "events", "rules", "as_of"];
 
 /// Times as the list functions read them without a cast (SQL's TIMESTAMP is
 /// nanoseconds in DataFusion).
-pub(super) const MICROS: &str = "'Timestamp(Microsecond, None)'";
+const MICROS: &str = "'Timestamp(Microsecond, None)'";
 
 const EVENT_COLUMNS: [(&str, ColumnKind); 4] = [
     ("customer_id", ColumnKind::Key),
@@ -97,6 +97,40 @@ pub(super) fn has(schema: &DFSchemaRef, column: &str) -> bool {
     schema.fields().iter().any(|f| f.name() == column)
 }
 
+/// A text column as VARCHAR, or a typed NULL when the input lacks it.
+fn text_or_null(schema: &DFSchemaRef, column: &str) -> String {
+    if has(schema, column) {
+        format!("CAST({column} AS VARCHAR)")
+    } else {
+        "CAST(NULL AS VARCHAR)".to_string()
+    }
+}
+
+/// `column` (a time) is on or before day `as_of`: a comparison of
+/// timestamps, cheaper than a cast of every row to a date.
+fn until(as_of: i32, column: &str) -> String {
+    format!(
+        "arrow_cast({column}, {MICROS}) < arrow_cast({}, {MICROS})",
+        date_literal(as_of + 1)
+    )
+}
+
+/// The purchase rows of `transactions` (of `schema`) up to day `as_of`, as
+/// the loyalty functions read them: customer_id, ts (µs), amount (DOUBLE),
+/// order_id and category (VARCHAR, NULL when absent), kind and points NULL;
+/// rows without a customer or time left out.
+pub(super) fn purchase_rows(transactions: &str, schema: &DFSchemaRef, as_of: i32) -> String {
+    format!(
+        "SELECT customer_id, arrow_cast(ts, {MICROS}) AS ts, CAST(amount AS DOUBLE) AS amount, \
+                {order} AS order_id, {category} AS category, \
+                CAST(NULL AS VARCHAR) AS kind, CAST(NULL AS DOUBLE) AS points \
+         FROM {transactions} AS t WHERE customer_id IS NOT NULL AND ts IS NOT NULL AND {d}",
+        order = text_or_null(schema, "order_id"),
+        category = text_or_null(schema, "category"),
+        d = until(as_of, "ts"),
+    )
+}
+
 impl TableFunctionImpl for PointsTable {
     fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
         let name = self.name();
@@ -112,26 +146,7 @@ impl TableFunctionImpl for PointsTable {
             .field_with_unqualified_name("customer_id")?
             .data_type()
             .clone();
-        let text_or_null = |schema: &DFSchemaRef, column: &str| {
-            if has(schema, column) {
-                format!("CAST({column} AS VARCHAR)")
-            } else {
-                "CAST(NULL AS VARCHAR)".to_string()
-            }
-        };
-        // Rows up to the end of `as_of` (a comparison of timestamps, cheaper
-        // than a cast of every row to a date).
-        let until = format!("arrow_cast({}, {MICROS})", date_literal(as_of + 1));
-        let day = |column: &str| format!("arrow_cast({column}, {MICROS}) < {until}");
-        let mut rows = format!(
-            "SELECT customer_id, arrow_cast(ts, {MICROS}) AS ts, CAST(amount AS DOUBLE) AS amount, \
-                    {order} AS order_id, {category} AS category, \
-                    CAST(NULL AS VARCHAR) AS kind, CAST(NULL AS DOUBLE) AS points \
-             FROM {transactions} AS t WHERE customer_id IS NOT NULL AND ts IS NOT NULL AND {d}",
-            order = text_or_null(tx.schema(), "order_id"),
-            category = text_or_null(tx.schema(), "category"),
-            d = day("ts"),
-        );
+        let mut rows = purchase_rows(&transactions, tx.schema(), as_of);
         if a.has(1) {
             let events = a.input_sql(1)?;
             let ev = table_input::plan(name, state, &format!("SELECT * FROM {events} AS e"))?;
@@ -145,7 +160,7 @@ impl TableFunctionImpl for PointsTable {
                  FROM {events} AS e WHERE customer_id IS NOT NULL AND ts IS NOT NULL AND {d}",
                 key = quote_literal(&key_type.to_string()),
                 source = text_or_null(ev.schema(), "source_id"),
-                d = day("ts"),
+                d = until(as_of, "ts"),
             ));
         }
         // Each customer's rows as lists (one `rows_agg` holding the columns

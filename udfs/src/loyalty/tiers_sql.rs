@@ -24,7 +24,7 @@ use datafusion::error::Result;
 
 use super::ledger_sql::Output;
 use super::rules_sql::RulesArg;
-use super::table_sql::MICROS;
+use super::table_sql::purchase_rows;
 use crate::error::UdfError;
 use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
 use crate::table_input::{self, check_argument_columns, date_literal, Args, INPUT_COLUMNS};
@@ -99,25 +99,19 @@ impl TableFunctionImpl for TierTable {
         }
         let tx = table_input::plan(name, state, &format!("SELECT * FROM {transactions} AS t"))?;
         check_argument_columns(name, "transactions", tx.schema(), &INPUT_COLUMNS)?;
-        let has_order = super::table_sql::has(tx.schema(), "order_id");
-        let (order_column, order_list) = if has_order {
-            (", CAST(order_id AS VARCHAR) AS order_id", "x['order_id']")
+        let (order_column, order_list) = if super::table_sql::has(tx.schema(), "order_id") {
+            (", order_id", "x['order_id']")
         } else {
             ("", "NULL")
         };
         let grouped = format!(
             "SELECT customer_id, {function}(x['ts'], x['amount'], {order_list}, {rules}, {start}, {end_q}) AS l \
-             FROM (SELECT customer_id, rows_agg(ts, amount{order_by}) AS x FROM \
-                     (SELECT customer_id, arrow_cast(ts, {MICROS}) AS ts, CAST(amount AS DOUBLE) AS amount{order_column} \
-                      FROM {transactions} AS t \
-                      WHERE customer_id IS NOT NULL AND ts IS NOT NULL \
-                        AND arrow_cast(ts, {MICROS}) < arrow_cast({until}, {MICROS})) \
+             FROM (SELECT customer_id, rows_agg(ts, amount{order_column}) AS x FROM ({rows}) \
                    GROUP BY customer_id)",
             function = Output::Tiers.name(),
             rules = rules.sql(),
             end_q = date_literal(end),
-            order_by = if has_order { ", order_id" } else { "" },
-            until = date_literal(end + 1)
+            rows = purchase_rows(&transactions, tx.schema(), end),
         );
         // As in points_ledger: `nullif(x, NULL)` (always x) ends the GROUP
         // BY's uniqueness of customer_id, which DataFusion 55 would carry
