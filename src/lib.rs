@@ -13,6 +13,7 @@ pub mod job;
 pub mod lake;
 pub mod object_stores;
 pub mod output;
+pub mod report;
 pub mod session;
 pub mod shell;
 pub mod sql;

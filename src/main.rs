@@ -77,6 +77,9 @@ enum Commands {
         /// after the current run.
         #[arg(long, value_name = "INTERVAL")]
         every: Option<String>,
+        /// Do not write the run report (OUT/_runs/<run_id>.html).
+        #[arg(long)]
+        no_report: bool,
     },
     /// Run the bundled demo job on the sample lake; output in ./out.
     Demo {
@@ -87,6 +90,18 @@ enum Commands {
         lake: Option<String>,
         #[arg(long)]
         out: Option<String>,
+        /// Do not write the run report (OUT/_runs/<run_id>.html).
+        #[arg(long)]
+        no_report: bool,
+    },
+    /// Build a run's report again from its manifest and committed outputs:
+    /// OUT/_runs/<run_id>.html and OUT/_runs/run_date=D/report.html.
+    Report {
+        /// The output root (a path or URL).
+        out: String,
+        /// The run (default: the latest run in OUT).
+        #[arg(long)]
+        run_id: Option<String>,
     },
     /// Write a synthetic lake drawn from known BG/NBD, Gamma-Gamma and basket parameters.
     Generate {
@@ -249,6 +264,7 @@ async fn run(cli: Cli) -> Result<()> {
             wait,
             cluster,
             every,
+            no_report,
         } => {
             let cluster = cluster_address(cluster)?;
             let job = crmlake::job::load_job(&job)?;
@@ -260,6 +276,7 @@ async fn run(cli: Cli) -> Result<()> {
                 wait,
                 cluster,
                 abandon: None,
+                no_report,
             };
             if let Some(every) = every {
                 let interval = crmlake::job::every::parse_interval(&every)?;
@@ -278,6 +295,7 @@ async fn run(cli: Cli) -> Result<()> {
             run_date,
             lake,
             out,
+            no_report,
         } => {
             let job = crmlake::job::parse_job(crmlake::job::DEMO_JOB, "jobs/demo.toml")?;
             let run_date = match run_date {
@@ -295,10 +313,23 @@ async fn run(cli: Cli) -> Result<()> {
                 wait: false,
                 cluster: None,
                 abandon: None,
+                no_report,
             };
             let report = crmlake::job::run_job(&job, &opts).await?;
             print!("{}", report.summary());
             report.failed_checks().map_or(Ok(()), Err)
+        }
+        Commands::Report { out, run_id } => {
+            let started = std::time::Instant::now();
+            let report = crmlake::report::rebuild(&out, run_id.as_deref()).await?;
+            println!(
+                "run {} report: {} ({} KiB in {:.2}s)",
+                report.run_id,
+                report.written.join(" and "),
+                report.html.len() / 1024,
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
         }
         Commands::Generate {
             customers,

@@ -55,6 +55,8 @@ pub struct SettingsInfo {
     /// Whether that was the default (the job set none).
     pub memory_limit_default: bool,
     pub max_file_mb: Option<u64>,
+    /// `settings.currency`, for the run report's money.
+    pub currency: Option<String>,
 }
 
 /// One input file of the lake.
@@ -115,6 +117,8 @@ pub struct StepRecord {
     pub model_version: Option<i64>,
     pub model_metrics: Option<serde_json::Value>,
     pub error: Option<String>,
+    /// The step's `report` kind, when the job declared one.
+    pub report: Option<String>,
 }
 
 /// The whole manifest.

@@ -139,6 +139,9 @@ pub struct JobSettings {
     /// The table the job's `[[checks]]` write (default `alerts`): jobs that
     /// share an output root and both have checks need one each.
     pub alerts_table: Option<String>,
+    /// The currency of money columns in the run report: `GBP`, `USD`,
+    /// `EUR`, ... (shown as its symbol) or any prefix text.
+    pub currency: Option<String>,
 }
 
 /// One step: a SQL statement whose result becomes table `table`.
@@ -156,6 +159,10 @@ pub struct Step {
     /// Reject the second and later copies of a line (reason `duplicate`).
     #[serde(default)]
     pub reject_duplicates: bool,
+    /// The run report's kind of this table (`crate::report::source::KINDS`),
+    /// so the report draws the section that reads it; without it the demo
+    /// job's table names decide.
+    pub report: Option<String>,
 }
 
 impl Step {
@@ -270,6 +277,8 @@ pub struct RunOptions {
     /// Set to abandon the run before its next step (`--every` on a second
     /// SIGTERM): the run fails, its appended parts are removed.
     pub abandon: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// Do not write the run report (`--no-report`).
+    pub no_report: bool,
 }
 
 /// What one step wrote.
@@ -294,6 +303,9 @@ pub struct RunReport {
     pub manifest: Option<String>,
     /// Why nothing ran: an incremental job with no new input file.
     pub skipped: Option<String>,
+    /// Where the run report went; `None` with `--no-report`, in a dry run,
+    /// or when it could not be written (a warning says why).
+    pub report: Option<String>,
 }
 
 impl RunReport {
@@ -321,6 +333,9 @@ impl RunReport {
         }
         if let Some(m) = &self.manifest {
             text += &format!("run {} manifest: {m}\n", self.run_id);
+        }
+        if let Some(r) = &self.report {
+            text += &format!("run {} report: {r}\n", self.run_id);
         }
         text
     }
@@ -404,6 +419,23 @@ pub fn parse_job(text: &str, source: &str) -> Result<JobFile> {
     fill_vars(&mut job, source)?;
     let mut first_step_of: std::collections::HashMap<&str, usize> = Default::default();
     for (i, s) in job.steps.iter().enumerate() {
+        if let Some(kind) = &s.report {
+            if !crate::report::source::KINDS.contains(&kind.as_str()) {
+                return Err(CrmlakeError::user(format!(
+                    "job file '{source}': step {} ('{}'): report = '{kind}' is not a report kind; use one of: {}",
+                    i + 1,
+                    s.table,
+                    crate::report::source::KINDS.join(", ")
+                )));
+            }
+            if s.model {
+                return Err(CrmlakeError::user(format!(
+                    "job file '{source}': step {} ('{}'): a model step cannot have a report kind (its metrics are in the report's churn section)",
+                    i + 1,
+                    s.table
+                )));
+            }
+        }
         if !table_name_ok(&s.table) {
             return Err(CrmlakeError::user(format!(
                 "job file '{source}': step {}: table name '{}' must be lower-case letters, digits and _ and not start with _",
@@ -515,6 +547,8 @@ struct RunContext<'a> {
     /// The tables appended per run ([`incremental`]).
     appending: &'a std::collections::HashSet<String>,
     abandon: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// `--no-report`.
+    no_report: bool,
 }
 
 impl RunContext<'_> {
@@ -615,6 +649,7 @@ pub async fn run_job(job: &JobFile, opts: &RunOptions) -> Result<RunReport> {
         memory_limit_mb: memory_limit,
         appending: &appending,
         abandon: opts.abandon.clone(),
+        no_report: opts.no_report,
     };
     let result = run_locked(job, &rc, &lake_report, started_at).await;
     lock.release().await;
@@ -708,6 +743,7 @@ async fn dry_run(
         alerts: Vec::new(),
         manifest: None,
         skipped: None,
+        report: None,
     })
 }
 
@@ -747,6 +783,7 @@ async fn run_locked(
                     job.name,
                     batch.describe()
                 )),
+                report: None,
             });
         }
         log::info!("job '{}' run {}: {}", job.name, rc.run_id, batch.describe());
@@ -860,13 +897,40 @@ async fn run_locked(
             log::warn!("job '{}': recording the notify result: {e}", job.name);
         }
     }
+    let report = if rc.no_report {
+        None
+    } else {
+        write_report(rc, &job.name).await
+    };
     Ok(RunReport {
         run_id: rc.run_id.to_string(),
         steps: reports,
         alerts,
         manifest: Some(rc.out.show(&manifest_rel)),
         skipped: None,
+        report,
     })
+}
+
+/// Build and write the run report after the commit ([`crate::report`]).
+/// Everything else is committed by then, so a report that cannot be built
+/// is a warning, not a failed run; `crmlake report` builds it again.
+async fn write_report(rc: &RunContext<'_>, job: &str) -> Option<String> {
+    let built = async {
+        let mut r = crate::report::build(rc.ctx.runtime_env(), rc.out, Some(rc.run_id)).await?;
+        crate::report::write(rc.out, &mut r).await?;
+        Ok::<_, CrmlakeError>(r)
+    };
+    match built.await {
+        Ok(r) => r.written.first().cloned(),
+        Err(e) => {
+            log::warn!(
+                "job '{job}' run {}: the run report was not written: {e}; every output is committed (`crmlake report` builds it again)",
+                rc.run_id
+            );
+            None
+        }
+    }
 }
 
 /// A run between its start and its commit, for [`Run::fail`].
@@ -985,6 +1049,7 @@ fn new_manifest(
             memory_limit_mb: rc.memory_limit_mb,
             memory_limit_default: job.settings.memory_limit_mb.is_none(),
             max_file_mb: job.settings.max_file_mb,
+            currency: job.settings.currency.clone(),
         },
         previous_run_date: None,
         alerts: Vec::new(),
@@ -1019,6 +1084,7 @@ async fn run_step(
         table: step.table.clone(),
         kind: if step.model { "model" } else { "table" },
         sql: step.sql_for(rc.run_id, rc.run_date),
+        report: step.report.clone(),
         ..Default::default()
     };
     manifest::reset_peak_rss();

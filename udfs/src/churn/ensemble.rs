@@ -236,6 +236,10 @@ pub struct GbtReport {
     pub validation_log_loss: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validation_auc: Option<f64>,
+    /// Lift of each tenth of the validation rows, highest scores first
+    /// ([`metrics::decile_lift`]): the report's lift and gains charts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_decile_lift: Option<Vec<f64>>,
 }
 
 /// A stratified, seeded split: (training rows, validation rows).
@@ -386,6 +390,7 @@ pub fn fit_gbt(
         validation_rows: valid.len(),
         validation_log_loss: None,
         validation_auc: None,
+        validation_decile_lift: None,
     };
     if !valid.is_empty() {
         let mut pairs: Vec<(f64, bool)> = valid
@@ -400,6 +405,7 @@ pub fn fit_gbt(
         let raws: Vec<f64> = pairs.iter().map(|p| p.0).collect();
         report.validation_log_loss = Some(weighted_log_loss(&raws, &valid_labels, &valid_weights));
         report.validation_auc = metrics::roc_auc(&mut pairs);
+        report.validation_decile_lift = metrics::decile_lift(&mut pairs);
     }
     (ensemble, report, gain)
 }

@@ -118,9 +118,45 @@ pub fn lift_at(pairs: &mut [(f64, bool)], fraction: f64) -> Option<f64> {
     Some((captured / cut) / (pos / n))
 }
 
+/// The lift of each tenth of the rows by score, highest scores first: the
+/// positive rate among those rows over the positive rate of all rows (tied
+/// scores shared across a boundary as [`lift_at`] shares them). The mean of
+/// the ten is 1; the cumulative gain of the top k tenths is the sum of the
+/// first k lifts over 10.
+pub fn decile_lift(pairs: &mut [(f64, bool)]) -> Option<Vec<f64>> {
+    let mut captured_before = 0.0;
+    let mut lifts = Vec::with_capacity(10);
+    for k in 1..=10 {
+        let f = k as f64 / 10.0;
+        // lift_at(f) · f is the share of positives in the top f of rows.
+        let captured = lift_at(pairs, f)? * f;
+        lifts.push((captured - captured_before) * 10.0);
+        captured_before = captured;
+    }
+    Some(lifts)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decile_lift_by_hand() {
+        // 20 rows, 4 positives: the top two rows (the first tenth) are both
+        // positive (rate 1 over a base rate of 0.2: lift 5), the next tenth
+        // holds one positive and one negative (lift 2.5), one more positive
+        // is in the last tenth (lift 2.5), the rest none.
+        let mut pairs: Vec<(f64, bool)> = (0..20)
+            .map(|i| (20.0 - i as f64, matches!(i, 0 | 1 | 2 | 19)))
+            .collect();
+        let lifts = decile_lift(&mut pairs).unwrap();
+        let want = [5.0, 2.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.5];
+        for (got, want) in lifts.iter().zip(want) {
+            assert!((got - want).abs() < 1e-12, "{lifts:?}");
+        }
+        assert!((lifts.iter().sum::<f64>() / 10.0 - 1.0).abs() < 1e-12);
+        assert_eq!(decile_lift(&mut [(0.5, false)]), None);
+    }
 
     #[test]
     fn perfect_and_reversed_rankings() {
