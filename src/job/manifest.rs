@@ -6,7 +6,8 @@
 //!  "job": {"name": "demo", "file": "jobs/demo.toml", "sha256": "..."},
 //!  "crmlake_version": "0.1.0", "run_date": "2026-12-01", "previous_run_date": "2026-11-30",
 //!  "started_at": "...", "finished_at": "...", "lake": "file:///...", "out": "file:///...",
-//!  "settings": {"target_partitions": null, "memory_limit_mb": 6006, "memory_limit_default": true, "max_file_mb": null},
+//!  "settings": {"target_partitions": null, "memory_limit_mb": 6006, "memory_limit_default": true, "max_file_mb": null,
+//!               "currency": "GBP"},
 //!  "inputs": [{"table": "transactions", "path": "file:///.../part-0.parquet",
 //!              "size": 123, "last_modified": "...", "e_tag": "..."}],
 //!  "steps": [{"table": "clean_transactions", "kind": "table", "status": "succeeded",
@@ -15,7 +16,7 @@
 //!             "warnings": {}, "seconds": 1.2, "peak_rss_bytes": 123456789, "spilled_bytes": 0,
 //!             "output": ".../clean_transactions/run_date=2026-12-01/",
 //!             "rejects_output": ".../_rejects/clean_transactions/run_date=2026-12-01/",
-//!             "model_version": null, "model_metrics": null, "error": null}],
+//!             "model_version": null, "model_metrics": null, "error": null, "report": null}],
 //!  "alerts": [{"check": "nps_floor", "segment": null, "metric": "nps", "value": 12.5,
 //!              "target": 30.0, "rule": "min", "severity": "fail", "message": "..."}],
 //!  "alerts_output": ".../alerts/run_date=2026-12-01/",
@@ -23,6 +24,8 @@
 //!  "incremental": [{"table": "feedback", "new_files": 1, "consumed_before": 3, "rewritten": []}]}
 //! ```
 //!
+//! `report` is the step's declared report kind (`crate::report`), null when
+//! the job gave none.
 //! `peak_rss_bytes` is the process's peak resident memory during the step
 //! (Linux: the high-water mark is reset before each step; null elsewhere);
 //! `spilled_bytes` what its sorts, joins and aggregations spilled to disk to

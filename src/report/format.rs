@@ -154,7 +154,12 @@ pub fn group_thousands(v: f64, digits: usize) -> String {
         }
         grouped.push(ch);
     }
-    let sign = if v < 0.0 && grouped.chars().chain(frac.iter().flat_map(|f| f.chars())).any(|c| c != '0' && c != ',') {
+    let sign = if v < 0.0
+        && grouped
+            .chars()
+            .chain(frac.iter().flat_map(|f| f.chars()))
+            .any(|c| c != '0' && c != ',')
+    {
         "−"
     } else {
         ""

@@ -76,7 +76,10 @@ pub struct Cell {
 
 impl Cell {
     pub fn text(t: impl Into<String>) -> Cell {
-        Cell { text: t.into(), sort: None }
+        Cell {
+            text: t.into(),
+            sort: None,
+        }
     }
     pub fn num(text: String, v: f64) -> Cell {
         Cell {
@@ -137,7 +140,10 @@ pub fn render(page: &Page) -> String {
     s += "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">";
     s += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">";
     s += "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">";
-    s += &format!("<title>{}</title><style>{STYLE}</style></head><body><main>", esc(&page.title));
+    s += &format!(
+        "<title>{}</title><style>{STYLE}</style></head><body><main>",
+        esc(&page.title)
+    );
     s += &format!("<h1>{}</h1>", esc(&page.title));
     for line in &page.subtitle {
         s += &format!("<p class=\"sub\">{}</p>", esc(line));
@@ -271,7 +277,10 @@ mod tests {
                         title: "rules".into(),
                         table: Table {
                             header: vec!["product".into(), "lift".into()],
-                            rows: vec![vec![Cell::text("\"MUG\" <&> 장바구니"), Cell::num("61.9".into(), 61.9)]],
+                            rows: vec![vec![
+                                Cell::text("\"MUG\" <&> 장바구니"),
+                                Cell::num("61.9".into(), 61.9),
+                            ]],
                         },
                     },
                 ],

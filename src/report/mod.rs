@@ -48,7 +48,11 @@ pub struct Report {
 
 /// Build the report of run `run_id` (the latest run in `out` when None)
 /// in a session of its own on `runtime` (whose object stores reach `out`).
-pub async fn build(runtime: Arc<RuntimeEnv>, out: &OutRoot, run_id: Option<&str>) -> Result<Report> {
+pub async fn build(
+    runtime: Arc<RuntimeEnv>,
+    out: &OutRoot,
+    run_id: Option<&str>,
+) -> Result<Report> {
     let run_id = match run_id {
         Some(id) => id.to_string(),
         None => latest_run(out).await?,
@@ -63,7 +67,10 @@ pub async fn build(runtime: Arc<RuntimeEnv>, out: &OutRoot, run_id: Option<&str>
     })?;
     let manifest: serde_json::Value = serde_json::from_slice(&bytes)
         .map_err(|e| CrmlakeError::user(format!("{}: not a run manifest: {e}", out.show(&rel))))?;
-    let ctx = SessionContext::new_with_config_rt(SessionConfig::new().with_information_schema(false), runtime);
+    let ctx = SessionContext::new_with_config_rt(
+        SessionConfig::new().with_information_schema(false),
+        runtime,
+    );
     crmlake_udfs::register_all(&ctx).map_err(|e| CrmlakeError::Internal(e.to_string()))?;
     let src = Source::new(ctx, out, manifest)?;
     let page = page(&src).await?;
@@ -113,16 +120,20 @@ pub async fn rebuild(location: &str, run_id: Option<&str>) -> Result<Report> {
 
 /// The newest run's id: manifests are named by their start time.
 async fn latest_run(out: &OutRoot) -> Result<String> {
-    let names = out
-        .list_dir("_runs")
-        .await
-        .map_err(|e| CrmlakeError::user(format!("{}: cannot list runs: {e}", out.show("_runs/"))))?;
+    let names = out.list_dir("_runs").await.map_err(|e| {
+        CrmlakeError::user(format!("{}: cannot list runs: {e}", out.show("_runs/")))
+    })?;
     names
         .iter()
         .filter_map(|n| n.strip_suffix(".json"))
         .max()
         .map(str::to_string)
-        .ok_or_else(|| CrmlakeError::user(format!("{}: no run manifests (no job has run here)", out.show("_runs/"))))
+        .ok_or_else(|| {
+            CrmlakeError::user(format!(
+                "{}: no run manifests (no job has run here)",
+                out.show("_runs/")
+            ))
+        })
 }
 
 async fn page(src: &Source<'_>) -> Result<Page> {
@@ -172,15 +183,43 @@ async fn page(src: &Source<'_>) -> Result<Page> {
     }
     let more = [
         ("kpis", "KPIs", sections::kpis::section(src, &money).await),
-        ("warning", "Early warning", sections::warning::section(src, &money).await),
-        ("segments", "Segments", sections::segments::section(src, &money).await),
+        (
+            "warning",
+            "Early warning",
+            sections::warning::section(src, &money).await,
+        ),
+        (
+            "segments",
+            "Segments",
+            sections::segments::section(src, &money).await,
+        ),
         ("cohorts", "Cohorts", sections::cohorts::section(src).await),
-        ("ltv", "Lifetime value", sections::ltv::section(src, &money).await),
+        (
+            "ltv",
+            "Lifetime value",
+            sections::ltv::section(src, &money).await,
+        ),
         ("churn", "Churn", sections::churn::section(src).await),
-        ("baskets", "Baskets and recommendations", sections::baskets::section(src).await),
-        ("feedback", "Feedback", sections::feedback::section(src).await),
-        ("loyalty", "Loyalty", sections::loyalty::section(src, &money).await),
-        ("uncertainty", "Uncertainty and campaigns", sections::uncertainty::section(src, &money).await),
+        (
+            "baskets",
+            "Baskets and recommendations",
+            sections::baskets::section(src).await,
+        ),
+        (
+            "feedback",
+            "Feedback",
+            sections::feedback::section(src).await,
+        ),
+        (
+            "loyalty",
+            "Loyalty",
+            sections::loyalty::section(src, &money).await,
+        ),
+        (
+            "uncertainty",
+            "Uncertainty and campaigns",
+            sections::uncertainty::section(src, &money).await,
+        ),
     ];
     for (id, title, result) in more {
         match result {
@@ -190,7 +229,9 @@ async fn page(src: &Source<'_>) -> Result<Page> {
             Err(e) => p.sections.push(html::Section {
                 id,
                 title: title.into(),
-                items: vec![html::Item::Note(format!("This section could not be built: {e}"))],
+                items: vec![html::Item::Note(format!(
+                    "This section could not be built: {e}"
+                ))],
             }),
         }
     }

@@ -83,7 +83,9 @@ impl<'a> Source<'a> {
         let run_id = manifest["run_id"].as_str().unwrap_or("?").to_string();
         let run_date = manifest["run_date"]
             .as_str()
-            .ok_or_else(|| CrmlakeError::user(format!("run {run_id}: its manifest has no run_date")))?
+            .ok_or_else(|| {
+                CrmlakeError::user(format!("run {run_id}: its manifest has no run_date"))
+            })?
             .to_string();
         let previous_run_date = manifest["previous_run_date"].as_str().map(str::to_string);
         let mut tables = Vec::new();

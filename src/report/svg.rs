@@ -18,7 +18,7 @@ const REFERENCE: &str = "#a0aec0";
 const BAND: &str = "#bee3f8";
 const GRID: &str = "#e2e8f0";
 /// Width of a 12px label character, near enough to leave room for labels.
-const CHAR_W: f64 = 6.6;
+const CHAR_W: f64 = 7.2;
 
 /// A drawn chart.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,7 +34,11 @@ pub fn bar_chart(bars: &[(String, f64)], x_label: &str, unit: &Unit) -> Chart {
     let (kept, omitted) = finite_pairs(bars);
     let row = 22.0;
     // Room on the left for the longest label, up to 46 characters.
-    let longest = kept.iter().map(|(l, _)| l.chars().count()).max().unwrap_or(0);
+    let longest = kept
+        .iter()
+        .map(|(l, _)| l.chars().count())
+        .max()
+        .unwrap_or(0);
     let left = (longest.min(46) as f64 * CHAR_W + 12.0).clamp(80.0, 320.0);
     let max_chars = ((left - 12.0) / CHAR_W) as usize;
     let top = 10.0;
@@ -92,7 +96,13 @@ pub struct Series {
 
 /// Lines over equally spaced x labels (periods, deciles, percentiles). A
 /// missing or non-finite value breaks the line.
-pub fn line_chart(x_labels: &[String], series: &[Series], x_label: &str, y_label: &str, unit: &Unit) -> Chart {
+pub fn line_chart(
+    x_labels: &[String],
+    series: &[Series],
+    x_label: &str,
+    y_label: &str,
+    unit: &Unit,
+) -> Chart {
     let (left, right, top, bottom) = (70.0, 40.0, 14.0, 58.0);
     let h = 300.0;
     let plot_w = W - left - right;
@@ -116,7 +126,11 @@ pub fn line_chart(x_labels: &[String], series: &[Series], x_label: &str, y_label
     }
     let min = all.iter().copied().fold(f64::INFINITY, f64::min);
     let max = all.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let (min, max) = if all.is_empty() { (0.0, 1.0) } else { (min, max) };
+    let (min, max) = if all.is_empty() {
+        (0.0, 1.0)
+    } else {
+        (min, max)
+    };
     let ticks = nice_ticks(min.min(if min >= 0.0 { 0.0 } else { min }), max, 5);
     let (lo, hi) = (ticks[0], ticks[ticks.len() - 1]);
     let n = x_labels.len().max(1);
@@ -148,14 +162,30 @@ pub fn line_chart(x_labels: &[String], series: &[Series], x_label: &str, y_label
     for (k, ser) in series.iter().enumerate() {
         let colour = colours[k % colours.len()];
         if let Some(band) = &ser.band {
-            for run in runs(band.iter().map(|b| b.filter(|(l, h)| l.is_finite() && h.is_finite()))) {
-                let mut pts: Vec<String> = run.iter().map(|(i, (_, h))| format!("{:.1},{:.1}", x(*i), y(*h))).collect();
-                pts.extend(run.iter().rev().map(|(i, (l, _))| format!("{:.1},{:.1}", x(*i), y(*l))));
-                s += &format!(r#"<polygon points="{}" fill="{BAND}" opacity="0.8"/>"#, pts.join(" "));
+            for run in runs(
+                band.iter()
+                    .map(|b| b.filter(|(l, h)| l.is_finite() && h.is_finite())),
+            ) {
+                let mut pts: Vec<String> = run
+                    .iter()
+                    .map(|(i, (_, h))| format!("{:.1},{:.1}", x(*i), y(*h)))
+                    .collect();
+                pts.extend(
+                    run.iter()
+                        .rev()
+                        .map(|(i, (l, _))| format!("{:.1},{:.1}", x(*i), y(*l))),
+                );
+                s += &format!(
+                    r#"<polygon points="{}" fill="{BAND}" opacity="0.8"/>"#,
+                    pts.join(" ")
+                );
             }
         }
         for run in runs(ser.values.iter().map(|v| v.filter(|v| v.is_finite()))) {
-            let pts: Vec<String> = run.iter().map(|(i, v)| format!("{:.1},{:.1}", x(*i), y(*v))).collect();
+            let pts: Vec<String> = run
+                .iter()
+                .map(|(i, v)| format!("{:.1},{:.1}", x(*i), y(*v)))
+                .collect();
             s += &format!(
                 r#"<polyline points="{}" fill="none" stroke="{colour}" stroke-width="2"/>"#,
                 pts.join(" ")
@@ -173,7 +203,12 @@ pub fn line_chart(x_labels: &[String], series: &[Series], x_label: &str, y_label
         }
     }
     if series.len() > 1 {
-        s += &legend(series.iter().map(|s| s.name.as_str()), &colours, left, h - 8.0);
+        s += &legend(
+            series.iter().map(|s| s.name.as_str()),
+            &colours,
+            left,
+            h - 8.0,
+        );
     }
     s += &axis_label_x(x_label, left + plot_w / 2.0, h - bottom + 34.0);
     s += &axis_label_y(y_label, 14.0, top + plot_h / 2.0);
@@ -195,7 +230,11 @@ pub fn histogram(bins: &[Bin], x_label: &str, y_label: &str) -> Chart {
     let plot_w = W - left - right;
     let plot_h = h - top - bottom;
     let omitted = bins.iter().filter(|b| !b.count.is_finite()).count();
-    let max = bins.iter().map(|b| b.count).filter(|c| c.is_finite()).fold(0.0_f64, f64::max);
+    let max = bins
+        .iter()
+        .map(|b| b.count)
+        .filter(|c| c.is_finite())
+        .fold(0.0_f64, f64::max);
     let ticks = nice_ticks(0.0, max, 5);
     let hi = ticks[ticks.len() - 1];
     let y = |v: f64| top + plot_h * (1.0 - v / hi);
@@ -238,7 +277,14 @@ pub fn histogram(bins: &[Bin], x_label: &str, y_label: &str) -> Chart {
 /// A grid of coloured cells: `values[r][c]` for row label `r` and column
 /// label `c`, shaded from white (the lowest) to blue (the highest), each
 /// cell written in `unit` when the grid is small enough to read.
-pub fn heat_map(rows: &[String], cols: &[String], values: &[Vec<Option<f64>>], x_label: &str, y_label: &str, unit: &Unit) -> Chart {
+pub fn heat_map(
+    rows: &[String],
+    cols: &[String],
+    values: &[Vec<Option<f64>>],
+    x_label: &str,
+    y_label: &str,
+    unit: &Unit,
+) -> Chart {
     let left = 150.0;
     let top = 30.0;
     let plot_w = W - left - 10.0;
@@ -271,7 +317,10 @@ pub fn heat_map(rows: &[String], cols: &[String], values: &[Vec<Option<f64>>], x
                 r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" class="tick">{}</text>"#,
                 left + cw * (c as f64 + 0.5),
                 top - 6.0,
-                esc(&shorten(label, ((cw * every as f64) / 6.5).max(3.0) as usize))
+                esc(&shorten(
+                    label,
+                    ((cw * every as f64) / 6.5).max(3.0) as usize
+                ))
             );
         }
     }
@@ -286,8 +335,17 @@ pub fn heat_map(rows: &[String], cols: &[String], values: &[Vec<Option<f64>>], x
             y + rh * 0.7,
             esc(&shorten(label, 18))
         );
-        for (c, v) in values.get(r).map(Vec::as_slice).unwrap_or(&[]).iter().enumerate().take(cols.len()) {
-            let Some(v) = v.filter(|v| v.is_finite()) else { continue };
+        for (c, v) in values
+            .get(r)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+            .iter()
+            .enumerate()
+            .take(cols.len())
+        {
+            let Some(v) = v.filter(|v| v.is_finite()) else {
+                continue;
+            };
             let t = (v - lo) / span;
             let fill = shade(t);
             let x = left + cw * c as f64;
@@ -319,7 +377,10 @@ pub fn heat_map(rows: &[String], cols: &[String], values: &[Vec<Option<f64>>], x
 /// Intervals around estimates, one row each (a forest plot): label,
 /// estimate, low, high; a vertical line at zero when zero is in range.
 pub fn interval_chart(rows: &[(String, f64, f64, f64)], x_label: &str, unit: &Unit) -> Chart {
-    let kept: Vec<_> = rows.iter().filter(|(_, e, l, h)| e.is_finite() && l.is_finite() && h.is_finite()).collect();
+    let kept: Vec<_> = rows
+        .iter()
+        .filter(|(_, e, l, h)| e.is_finite() && l.is_finite() && h.is_finite())
+        .collect();
     let omitted = rows.len() - kept.len();
     let (left, row, top) = (180.0, 28.0, 10.0);
     let plot_w = W - left - 30.0;
@@ -388,7 +449,9 @@ pub fn nice_ticks(min: f64, max: f64, n: usize) -> Vec<f64> {
     let first = (min / step).floor() * step;
     let last = (max / step).ceil() * step;
     let count = ((last - first) / step).round() as usize;
-    (0..=count).map(|i| clean(first + step * i as f64)).collect()
+    (0..=count)
+        .map(|i| clean(first + step * i as f64))
+        .collect()
 }
 
 /// Rounding noise off a tick value (0.30000000000000004 → 0.3).
@@ -402,7 +465,11 @@ fn clean(v: f64) -> f64 {
 }
 
 fn finite_pairs(pairs: &[(String, f64)]) -> (Vec<(String, f64)>, usize) {
-    let kept: Vec<_> = pairs.iter().filter(|(_, v)| v.is_finite()).cloned().collect();
+    let kept: Vec<_> = pairs
+        .iter()
+        .filter(|(_, v)| v.is_finite())
+        .cloned()
+        .collect();
     let omitted = pairs.len() - kept.len();
     (kept, omitted)
 }
@@ -459,7 +526,10 @@ fn legend<'a>(names: impl Iterator<Item = &'a str>, colours: &[&str], x0: f64, y
 }
 
 fn axis_label_x(text: &str, x: f64, y: f64) -> String {
-    format!(r#"<text x="{x:.1}" y="{y:.1}" text-anchor="middle" class="axis">{}</text>"#, esc(text))
+    format!(
+        r#"<text x="{x:.1}" y="{y:.1}" text-anchor="middle" class="axis">{}</text>"#,
+        esc(text)
+    )
 }
 
 fn axis_label_y(text: &str, x: f64, y: f64) -> String {
@@ -477,7 +547,12 @@ fn no_data(x: f64, y: f64) -> String {
 fn shade(t: f64) -> String {
     let t = t.clamp(0.0, 1.0);
     let mix = |a: f64, b: f64| (a + (b - a) * t).round() as u8;
-    format!("#{:02x}{:02x}{:02x}", mix(247.0, 33.0), mix(251.0, 81.0), mix(255.0, 140.0))
+    format!(
+        "#{:02x}{:02x}{:02x}",
+        mix(247.0, 33.0),
+        mix(251.0, 81.0),
+        mix(255.0, 140.0)
+    )
 }
 
 /// `text` cut to `max` characters (an ellipsis marks the cut); the whole
@@ -497,15 +572,25 @@ mod tests {
 
     fn viewbox_height(svg: &str) -> f64 {
         let vb = svg.split("viewBox=\"0 0 ").nth(1).unwrap();
-        vb.split('"').next().unwrap().split(' ').nth(1).unwrap().parse().unwrap()
+        vb.split('"')
+            .next()
+            .unwrap()
+            .split(' ')
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap()
     }
 
     /// Every x and y coordinate attribute lies inside the view box.
     fn assert_inside(svg: &str) {
         let h = viewbox_height(svg);
+        // The elements, without the <svg> tag (whose viewBox ends in x=").
+        let svg = svg.split_once('>').unwrap().1;
         for attr in ["x=\"", "x1=\"", "x2=\"", "cx=\""] {
             for piece in svg.split(attr).skip(1) {
-                let v: f64 = piece.split('"').next().unwrap().parse().unwrap();
+                let raw = piece.split('"').next().unwrap();
+                let v: f64 = raw.parse().unwrap_or_else(|_| panic!("{attr}{raw}"));
                 assert!((0.0..=W).contains(&v), "{attr}{v} outside 0..{W}");
             }
         }
@@ -519,19 +604,25 @@ mod tests {
 
     #[test]
     fn ticks_are_round_and_cover_the_range() {
-        assert_eq!(nice_ticks(0.0, 97.0, 5), vec![0.0, 20.0, 40.0, 60.0, 80.0, 100.0]);
+        assert_eq!(
+            nice_ticks(0.0, 97.0, 5),
+            vec![0.0, 20.0, 40.0, 60.0, 80.0, 100.0]
+        );
         assert_eq!(nice_ticks(0.0, 0.3, 3), vec![0.0, 0.1, 0.2, 0.3]);
         let t = nice_ticks(-147.0, 523.0, 5);
         assert!(t[0] <= -147.0 && *t.last().unwrap() >= 523.0, "{t:?}");
         // A single value or no range still gives an axis.
-        assert_eq!(nice_ticks(0.0, 0.0, 5), vec![0.0, 0.2, 0.4, 0.6000000000000001_f64.min(0.6), 0.8, 1.0]);
+        assert_eq!(nice_ticks(0.0, 0.0, 5), vec![0.0, 0.2, 0.4, 0.6, 0.8, 1.0]);
         assert!(nice_ticks(5.0, 5.0, 5).len() >= 2);
         assert_eq!(nice_ticks(f64::NAN, f64::INFINITY, 5).first(), Some(&0.0));
     }
 
     #[test]
     fn bars_scale_to_the_largest_and_stay_inside() {
-        let bars = vec![("Champions".to_string(), 1200.0), ("Lost".to_string(), 300.0)];
+        let bars = vec![
+            ("Champions".to_string(), 1200.0),
+            ("Lost".to_string(), 300.0),
+        ];
         let c = bar_chart(&bars, "customers", &Unit::Count);
         assert_eq!(c.omitted, 0);
         assert!(c.svg.contains("1,200"));
@@ -541,7 +632,16 @@ mod tests {
             .svg
             .split("<rect ")
             .skip(1)
-            .map(|r| r.split("width=\"").nth(1).unwrap().split('"').next().unwrap().parse().unwrap())
+            .map(|r| {
+                r.split("width=\"")
+                    .nth(1)
+                    .unwrap()
+                    .split('"')
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .unwrap()
+            })
             .collect();
         assert!((widths[0] / widths[1] - 4.0).abs() < 0.01, "{widths:?}");
     }
@@ -555,7 +655,11 @@ mod tests {
         assert_inside(&one.svg);
         assert_eq!(one.svg.matches("<rect ").count(), 1);
         let odd = bar_chart(
-            &[("a".to_string(), f64::NAN), ("b".to_string(), f64::INFINITY), ("c".to_string(), 2.0)],
+            &[
+                ("a".to_string(), f64::NAN),
+                ("b".to_string(), f64::INFINITY),
+                ("c".to_string(), 2.0),
+            ],
             "x",
             &Unit::Count,
         );
@@ -565,7 +669,11 @@ mod tests {
 
         let line = line_chart(
             &["Jan".into(), "Feb".into(), "Mar".into()],
-            &[Series { name: "revenue".into(), values: vec![Some(1.0), Some(f64::NAN), Some(3.0)], band: None }],
+            &[Series {
+                name: "revenue".into(),
+                values: vec![Some(1.0), Some(f64::NAN), Some(3.0)],
+                band: None,
+            }],
             "month",
             "revenue",
             &Unit::Count,
@@ -576,15 +684,39 @@ mod tests {
         assert_inside(&line.svg);
         let none = line_chart(&[], &[], "month", "revenue", &Unit::Count);
         assert!(none.svg.contains("no data"));
-        let single = line_chart(&["Jan".into()], &[Series { name: "r".into(), values: vec![Some(4.0)], band: None }], "m", "r", &Unit::Count);
+        let single = line_chart(
+            &["Jan".into()],
+            &[Series {
+                name: "r".into(),
+                values: vec![Some(4.0)],
+                band: None,
+            }],
+            "m",
+            "r",
+            &Unit::Count,
+        );
         assert_inside(&single.svg);
 
         let hist = histogram(&[], "CLV", "customers");
         assert!(hist.svg.contains("no data"));
-        let hm = heat_map(&["a".into()], &["x".into()], &[vec![Some(f64::NAN)]], "x", "y", &Unit::Percent);
+        let hm = heat_map(
+            &["a".into()],
+            &["x".into()],
+            &[vec![Some(f64::NAN)]],
+            "x",
+            "y",
+            &Unit::Percent,
+        );
         assert_eq!(hm.omitted, 1);
         assert!(hm.svg.contains("no data"));
-        let iv = interval_chart(&[("lift".into(), 0.1, f64::NAN, 0.2), ("ok".into(), 0.1, -0.1, 0.3)], "difference", &Unit::Percent);
+        let iv = interval_chart(
+            &[
+                ("lift".into(), 0.1, f64::NAN, 0.2),
+                ("ok".into(), 0.1, -0.1, 0.3),
+            ],
+            "difference",
+            &Unit::Percent,
+        );
         assert_eq!(iv.omitted, 1);
         assert_inside(&iv.svg);
     }
@@ -594,9 +726,36 @@ mod tests {
         let name = r#"<script>alert("x")</script> & 'Tom' 장바구니"#;
         for svg in [
             bar_chart(&[(name.to_string(), 1.0)], name, &Unit::Count).svg,
-            line_chart(&[name.into()], &[Series { name: name.into(), values: vec![Some(1.0)], band: None }], name, name, &Unit::Count).svg,
-            histogram(&[Bin { label: name.into(), count: 1.0 }], name, name).svg,
-            heat_map(&[name.into()], &[name.into()], &[vec![Some(1.0)]], name, name, &Unit::Count).svg,
+            line_chart(
+                &[name.into()],
+                &[Series {
+                    name: name.into(),
+                    values: vec![Some(1.0)],
+                    band: None,
+                }],
+                name,
+                name,
+                &Unit::Count,
+            )
+            .svg,
+            histogram(
+                &[Bin {
+                    label: name.into(),
+                    count: 1.0,
+                }],
+                name,
+                name,
+            )
+            .svg,
+            heat_map(
+                &[name.into()],
+                &[name.into()],
+                &[vec![Some(1.0)]],
+                name,
+                name,
+                &Unit::Count,
+            )
+            .svg,
             interval_chart(&[(name.into(), 1.0, 0.0, 2.0)], name, &Unit::Count).svg,
         ] {
             assert!(!svg.contains("<script"), "{svg}");

@@ -23,6 +23,7 @@ mod loyalty;
 mod ltv;
 mod partitioning;
 mod recommender;
+mod report;
 mod s3;
 mod segment;
 mod sqllogictests;

@@ -219,9 +219,17 @@ sql = "SELECT country, count(*) AS customers FROM countries GROUP BY country ORD
     ];
     let manifests: Vec<&String> = all.iter().filter(|k| k.ends_with(".json")).collect();
     assert_eq!(manifests.len(), 2, "{all:?}");
+    // A run report per run, and the date's pointer at the latest, written
+    // to the store like everything else, without credentials.
+    let reports: Vec<&String> = all.iter().filter(|k| k.ends_with(".html")).collect();
+    assert_eq!(reports.len(), 3, "{all:?}");
+    assert!(reports.contains(&&"out/_runs/run_date=2024-01-31/report.html".to_string()));
+    for r in &reports {
+        assert!(!object(port, r).contains(secret), "credentials in {r}");
+    }
     let others: Vec<&str> = all
         .iter()
-        .filter(|k| !k.ends_with(".json"))
+        .filter(|k| !k.ends_with(".json") && !k.ends_with(".html"))
         .map(String::as_str)
         .collect();
     assert_eq!(others, expected_files);

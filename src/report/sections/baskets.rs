@@ -47,8 +47,16 @@ async fn rules(src: &Source<'_>, t: &str) -> Result<Item> {
         .await?;
     let a = rows.text("a");
     let c = rows.text("c");
-    let (support, confidence, lift) = (rows.f64_or_nan("support"), rows.f64_or_nan("confidence"), rows.f64_or_nan("lift"));
-    let mut ids: Vec<String> = a.iter().chain(&c).flat_map(|s| s.split('\u{1f}').map(str::to_string)).collect();
+    let (support, confidence, lift) = (
+        rows.f64_or_nan("support"),
+        rows.f64_or_nan("confidence"),
+        rows.f64_or_nan("lift"),
+    );
+    let mut ids: Vec<String> = a
+        .iter()
+        .chain(&c)
+        .flat_map(|s| s.split('\u{1f}').map(str::to_string))
+        .collect();
     ids.sort();
     ids.dedup();
     let names = product_names(src, &ids).await.unwrap_or_default();
@@ -61,7 +69,9 @@ async fn rules(src: &Source<'_>, t: &str) -> Result<Item> {
             .collect::<Vec<_>>()
             .join(" + ")
     };
-    let labels: Vec<String> = (0..a.len()).map(|i| format!("{} → {}", show(&a[i]), show(&c[i]))).collect();
+    let labels: Vec<String> = (0..a.len())
+        .map(|i| format!("{} → {}", show(&a[i]), show(&c[i])))
+        .collect();
     let bars: Vec<(String, f64)> = labels.iter().cloned().zip(lift.iter().copied()).collect();
     let reading = match labels.first() {
         Some(l) => format!(
@@ -106,7 +116,10 @@ async fn product_names(src: &Source<'_>, ids: &[String]) -> Result<HashMap<Strin
     if !cols.iter().any(|c| c == "description") || !cols.iter().any(|c| c == "product_id") {
         return Ok(HashMap::new());
     }
-    let list: Vec<String> = ids.iter().map(|i| format!("'{}'", i.replace('\'', "''"))).collect();
+    let list: Vec<String> = ids
+        .iter()
+        .map(|i| format!("'{}'", i.replace('\'', "''")))
+        .collect();
     let rows = src
         .query(&format!(
             "SELECT id, description FROM (SELECT CAST(product_id AS VARCHAR) AS id, description, \
@@ -115,7 +128,11 @@ async fn product_names(src: &Source<'_>, ids: &[String]) -> Result<HashMap<Strin
             list.join(", ")
         ))
         .await?;
-    Ok(rows.text("id").into_iter().zip(rows.text("description")).collect())
+    Ok(rows
+        .text("id")
+        .into_iter()
+        .zip(rows.text("description"))
+        .collect())
 }
 
 async fn coverage(src: &Source<'_>, t: &str) -> Result<Vec<Item>> {
@@ -136,8 +153,16 @@ async fn coverage(src: &Source<'_>, t: &str) -> Result<Vec<Item>> {
     let n = items.f64_or_nan("n");
     let top: Vec<String> = item.iter().take(15).cloned().collect();
     let names = product_names(src, &top).await.unwrap_or_default();
-    let label = |id: &str| names.get(id).map_or(id.to_string(), |n| format!("{n} ({id})"));
-    let bars: Vec<(String, f64)> = top.iter().map(|i| label(i)).zip(n.iter().copied()).collect();
+    let label = |id: &str| {
+        names
+            .get(id)
+            .map_or(id.to_string(), |n| format!("{n} ({id})"))
+    };
+    let bars: Vec<(String, f64)> = top
+        .iter()
+        .map(|i| label(i))
+        .zip(n.iter().copied())
+        .collect();
     let recommended: f64 = n.iter().sum();
     let reading = format!(
         "{:.1} % of {} customers get recommendations; {} distinct products are recommended, the top 15 make {:.0} % of all recommendations.",
@@ -152,7 +177,10 @@ async fn coverage(src: &Source<'_>, t: &str) -> Result<Vec<Item>> {
         bar_chart(&bars, "customers recommended the product", &Unit::Count),
         table(
             &["product", "customers"],
-            top.iter().zip(&n).map(|(i, n)| vec![Cell::text(label(i)), num(*n, &Unit::Count)]).collect(),
+            top.iter()
+                .zip(&n)
+                .map(|(i, n)| vec![Cell::text(label(i)), num(*n, &Unit::Count)])
+                .collect(),
         ),
         None,
     )])

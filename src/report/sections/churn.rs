@@ -44,7 +44,9 @@ pub async fn section(src: &Source<'_>) -> Result<Option<Section>> {
         .as_array()
         .into_iter()
         .flatten()
-        .find(|s| s["kind"] == "model" && s["status"] == "succeeded" && s["model_metrics"].is_object());
+        .find(|s| {
+            s["kind"] == "model" && s["status"] == "succeeded" && s["model_metrics"].is_object()
+        });
     if let Some(step) = model_step {
         match model(src, step).await {
             Ok(mut f) => items.append(&mut f),
@@ -100,9 +102,16 @@ async fn scores(src: &Source<'_>, cur: &str) -> Result<Item> {
         histogram(&bins, "churn probability", "customers"),
         table(
             &["churn probability", "customers"],
-            bins.iter().map(|b| vec![Cell::text(b.label.as_str()), num(b.count, &Unit::Count)]).collect(),
+            bins.iter()
+                .map(|b| vec![Cell::text(b.label.as_str()), num(b.count, &Unit::Count)])
+                .collect(),
         ),
-        (bad > 0.0).then(|| format!("{} customers without a probability in [0, 1] are left out.", Unit::Count.fmt(bad))),
+        (bad > 0.0).then(|| {
+            format!(
+                "{} customers without a probability in [0, 1] are left out.",
+                Unit::Count.fmt(bad)
+            )
+        }),
     ))
 }
 
@@ -116,7 +125,11 @@ async fn reasons(src: &Source<'_>, cur: &str) -> Result<Item> {
     let f = rows.text("feature");
     let n = rows.f64_or_nan("n");
     let c = rows.f64_or_nan("c");
-    let customers = src.query(&format!("SELECT count(*) AS n FROM {cur}")).await?.f64("n")[0].unwrap_or(0.0);
+    let customers = src
+        .query(&format!("SELECT count(*) AS n FROM {cur}"))
+        .await?
+        .f64("n")[0]
+        .unwrap_or(0.0);
     let bars: Vec<(String, f64)> = f.iter().cloned().zip(n.iter().copied()).collect();
     Ok(figure(
         "Top reasons across customers",
@@ -127,11 +140,21 @@ async fn reasons(src: &Source<'_>, cur: &str) -> Result<Item> {
             ),
             None => "No reasons recorded.".into(),
         },
-        bar_chart(&bars, "customers with the reason among their strongest", &Unit::Count),
+        bar_chart(
+            &bars,
+            "customers with the reason among their strongest",
+            &Unit::Count,
+        ),
         table(
             &["feature", "customers", "mean contribution"],
             (0..f.len())
-                .map(|i| vec![Cell::text(f[i].as_str()), num(n[i], &Unit::Count), num(c[i], &Unit::Plain(3))])
+                .map(|i| {
+                    vec![
+                        Cell::text(f[i].as_str()),
+                        num(n[i], &Unit::Count),
+                        num(c[i], &Unit::Plain(3)),
+                    ]
+                })
                 .collect(),
         ),
         None,
@@ -151,15 +174,23 @@ async fn model(src: &Source<'_>, step: &Value) -> Result<Vec<Item>> {
                     v - 1
                 ))
                 .await?;
-            rows.text("metrics").first().and_then(|m| serde_json::from_str(m).ok())
+            rows.text("metrics")
+                .first()
+                .and_then(|m| serde_json::from_str(m).ok())
         }
         _ => None,
     };
     let mut rows = Vec::new();
     for m in METRICS {
-        let Some(v) = metrics[*m].as_f64() else { continue };
+        let Some(v) = metrics[*m].as_f64() else {
+            continue;
+        };
         let was = previous.as_ref().and_then(|p| p[*m].as_f64());
-        let unit = if m.ends_with("rows") || *m == "positives" || *m == "rounds" { Unit::Count } else { Unit::Plain(3) };
+        let unit = if m.ends_with("rows") || *m == "positives" || *m == "rounds" {
+            Unit::Count
+        } else {
+            Unit::Plain(3)
+        };
         rows.push(vec![
             Cell::text(*m),
             num(v, &unit),
@@ -170,7 +201,11 @@ async fn model(src: &Source<'_>, step: &Value) -> Result<Vec<Item>> {
     let mut items = vec![Item::Table {
         title: format!(
             "Model '{name}' version {version_text} against {}",
-            if previous.is_some() { "the previous version" } else { "no previous version" }
+            if previous.is_some() {
+                "the previous version"
+            } else {
+                "no previous version"
+            }
         ),
         table: table(&["metric", "this version", "previous version"], rows),
     }];
@@ -187,9 +222,19 @@ async fn model(src: &Source<'_>, step: &Value) -> Result<Vec<Item>> {
             gains.push(cum);
         }
         let tbl = table(
-            &["top % of validation rows", "lift of the decile", "cumulative gain"],
+            &[
+                "top % of validation rows",
+                "lift of the decile",
+                "cumulative gain",
+            ],
             (0..10)
-                .map(|i| vec![Cell::text(format!("{} %", (i + 1) * 10)), num(lifts[i], &Unit::Plain(2)), num(gains[i], &Unit::Percent)])
+                .map(|i| {
+                    vec![
+                        Cell::text(format!("{} %", (i + 1) * 10)),
+                        num(lifts[i], &Unit::Plain(2)),
+                        num(gains[i], &Unit::Percent),
+                    ]
+                })
                 .collect(),
         );
         let validation_rows = metrics["validation_rows"].as_f64().unwrap_or(f64::NAN);
@@ -197,7 +242,11 @@ async fn model(src: &Source<'_>, step: &Value) -> Result<Vec<Item>> {
             "On the model's {} held-out validation rows.",
             Unit::Count.fmt(validation_rows)
         ));
-        let bars: Vec<(String, f64)> = labels.iter().map(|l| format!("decile to {l} %")).zip(lifts.iter().copied()).collect();
+        let bars: Vec<(String, f64)> = labels
+            .iter()
+            .map(|l| format!("decile to {l} %"))
+            .zip(lifts.iter().copied())
+            .collect();
         items.push(figure(
             "Lift by decile",
             format!(
@@ -209,7 +258,9 @@ async fn model(src: &Source<'_>, step: &Value) -> Result<Vec<Item>> {
             note.clone(),
         ));
         let with_zero: Vec<String> = std::iter::once("0".to_string()).chain(labels).collect();
-        let model: Vec<Option<f64>> = std::iter::once(Some(0.0)).chain(gains.iter().map(|g| Some(*g))).collect();
+        let model: Vec<Option<f64>> = std::iter::once(Some(0.0))
+            .chain(gains.iter().map(|g| Some(*g)))
+            .collect();
         let random: Vec<Option<f64>> = (0..=10).map(|k| Some(k as f64 / 10.0)).collect();
         items.push(figure(
             "Cumulative gains",
@@ -220,8 +271,16 @@ async fn model(src: &Source<'_>, step: &Value) -> Result<Vec<Item>> {
             line_chart(
                 &with_zero,
                 &[
-                    Series { name: "model".into(), values: model, band: None },
-                    Series { name: "random order".into(), values: random, band: None },
+                    Series {
+                        name: "model".into(),
+                        values: model,
+                        band: None,
+                    },
+                    Series {
+                        name: "random order".into(),
+                        values: random,
+                        band: None,
+                    },
                 ],
                 "customers contacted, highest score first (%)",
                 "share of churners reached",

@@ -36,7 +36,10 @@ async fn heat(src: &Source<'_>, t: &str) -> Result<crate::report::html::Item> {
     let size = rows.f64_or_nan("customers");
     let mut cohorts: Vec<String> = cohort.clone();
     cohorts.dedup();
-    let max_p = period.iter().filter(|p| p.is_finite()).fold(0.0_f64, |a, b| a.max(*b)) as usize;
+    let max_p = period
+        .iter()
+        .filter(|p| p.is_finite())
+        .fold(0.0_f64, |a, b| a.max(*b)) as usize;
     let cols: Vec<String> = (0..=max_p).map(|p| p.to_string()).collect();
     let mut grid = vec![vec![None; cols.len()]; cohorts.len()];
     for i in 0..cohort.len() {
@@ -45,9 +48,15 @@ async fn heat(src: &Source<'_>, t: &str) -> Result<crate::report::html::Item> {
             grid[r][period[i] as usize] = Some(rate[i]);
         }
     }
-    let month1: Vec<f64> = grid.iter().filter_map(|r| r.get(1).copied().flatten()).collect();
+    let month1: Vec<f64> = grid
+        .iter()
+        .filter_map(|r| r.get(1).copied().flatten())
+        .collect();
     let reading = if month1.is_empty() {
-        format!("{} cohorts, none observed for a second period yet.", cohorts.len())
+        format!(
+            "{} cohorts, none observed for a second period yet.",
+            cohorts.len()
+        )
     } else {
         format!(
             "On average {:.0} % of a cohort buys again in its second period; {} cohorts.",
@@ -58,7 +67,14 @@ async fn heat(src: &Source<'_>, t: &str) -> Result<crate::report::html::Item> {
     Ok(figure(
         "Retention by acquisition cohort",
         reading,
-        heat_map(&cohorts, &cols, &grid, "periods since the first purchase", "cohort", &Unit::Percent),
+        heat_map(
+            &cohorts,
+            &cols,
+            &grid,
+            "periods since the first purchase",
+            "cohort",
+            &Unit::Percent,
+        ),
         table(
             &["cohort", "period", "customers", "retention"],
             (0..cohort.len())

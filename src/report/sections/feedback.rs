@@ -37,8 +37,17 @@ async fn nps(src: &Source<'_>, cur: &str) -> Result<Item> {
              FROM (SELECT CAST(date_trunc('month', ts) AS DATE) AS p, nps_interval(nps_score, 0.9) AS s FROM {cur} WHERE ts IS NOT NULL GROUP BY 1) ORDER BY 1"
         ))
         .await?;
-    let periods: Vec<String> = rows.text("period").into_iter().map(|p| p.chars().take(7).collect()).collect();
-    let (v, lo, hi, n) = (rows.f64("v"), rows.f64("lo"), rows.f64("hi"), rows.f64_or_nan("n"));
+    let periods: Vec<String> = rows
+        .text("period")
+        .into_iter()
+        .map(|p| p.chars().take(7).collect())
+        .collect();
+    let (v, lo, hi, n) = (
+        rows.f64("v"),
+        rows.f64("lo"),
+        rows.f64("hi"),
+        rows.f64_or_nan("n"),
+    );
     let band: Vec<Option<(f64, f64)>> = lo.iter().zip(&hi).map(|(l, h)| l.zip(*h)).collect();
     let last = (0..v.len()).rev().find(|&i| v[i].is_some());
     let reading = match last {
@@ -57,7 +66,11 @@ async fn nps(src: &Source<'_>, cur: &str) -> Result<Item> {
         reading,
         line_chart(
             &periods,
-            &[Series { name: "NPS".into(), values: v.clone(), band: Some(band) }],
+            &[Series {
+                name: "NPS".into(),
+                values: v.clone(),
+                band: Some(band),
+            }],
             "month",
             "NPS (−100 to 100)",
             &Unit::Plain(0),
@@ -76,7 +89,10 @@ async fn nps(src: &Source<'_>, cur: &str) -> Result<Item> {
                 })
                 .collect(),
         ),
-        Some("The band is the 90 % interval of nps_interval; months without scores break the line.".into()),
+        Some(
+            "The band is the 90 % interval of nps_interval; months without scores break the line."
+                .into(),
+        ),
     ))
 }
 
@@ -88,7 +104,11 @@ async fn topics(src: &Source<'_>, cur: &str) -> Result<Item> {
         ))
         .await?;
     let topic = rows.text("topic");
-    let (n, s, neg) = (rows.f64_or_nan("n"), rows.f64_or_nan("s"), rows.f64_or_nan("neg"));
+    let (n, s, neg) = (
+        rows.f64_or_nan("n"),
+        rows.f64_or_nan("s"),
+        rows.f64_or_nan("neg"),
+    );
     let all: f64 = n.iter().sum();
     let worst = (0..topic.len())
         .filter(|&i| n[i] >= 10.0)
@@ -108,11 +128,22 @@ async fn topics(src: &Source<'_>, cur: &str) -> Result<Item> {
     Ok(figure(
         "Messages and sentiment by topic",
         reading,
-        bar_chart(&bars, "messages (a message may have several topics)", &Unit::Count),
+        bar_chart(
+            &bars,
+            "messages (a message may have several topics)",
+            &Unit::Count,
+        ),
         table(
             &["topic", "messages", "mean sentiment", "negative share"],
             (0..topic.len())
-                .map(|i| vec![Cell::text(topic[i].as_str()), num(n[i], &Unit::Count), num(s[i], &Unit::Plain(2)), num(neg[i], &Unit::Percent)])
+                .map(|i| {
+                    vec![
+                        Cell::text(topic[i].as_str()),
+                        num(n[i], &Unit::Count),
+                        num(s[i], &Unit::Plain(2)),
+                        num(neg[i], &Unit::Percent),
+                    ]
+                })
                 .collect(),
         ),
         None,

@@ -80,7 +80,12 @@ pub fn change(v: f64, was: f64, unit: &Unit) -> String {
     if !v.is_finite() || !was.is_finite() {
         return "–".into();
     }
-    let sign = |d: f64| if d >= 0.0 { "+" } else { "−" };
+    // Shown to one decimal: a change that rounds to 0.0 has no sign.
+    let sign = |d: f64| match d {
+        d if d.abs() < 0.05 => "±",
+        d if d > 0.0 => "+",
+        _ => "−",
+    };
     match unit {
         Unit::Percent => {
             let d = (v - was) * 100.0;
@@ -112,7 +117,11 @@ async fn series(src: &Source<'_>, t: &str, money: &Unit) -> Result<Vec<Item>> {
     let rows = src
         .query(&format!("SELECT * FROM {cur} ORDER BY {}", ident("period")))
         .await?;
-    let periods: Vec<String> = rows.text("period").iter().map(|p| period_label(p)).collect();
+    let periods: Vec<String> = rows
+        .text("period")
+        .iter()
+        .map(|p| period_label(p))
+        .collect();
     let incomplete = rows.f64("complete").last().copied().flatten() == Some(0.0);
     let mut items = Vec::new();
     for (c, integer) in chosen {
@@ -152,7 +161,9 @@ async fn series(src: &Source<'_>, t: &str, money: &Unit) -> Result<Vec<Item>> {
                 &unit,
             ),
             tbl,
-            incomplete.then(|| "The last period is cut short by the run date (complete = false).".to_string()),
+            incomplete.then(|| {
+                "The last period is cut short by the run date (complete = false).".to_string()
+            }),
         ));
     }
     Ok(items)

@@ -34,13 +34,23 @@ pub async fn section(src: &Source<'_>, money: &Unit) -> Result<Option<Section>> 
 
 async fn liability(src: &Source<'_>, t: &str, money: &Unit) -> Result<Vec<Item>> {
     let cur = src.current(t).await?;
-    let rows = src.query(&format!("SELECT * FROM {cur} ORDER BY period")).await?;
-    let periods: Vec<String> = rows.text("period").iter().map(|p| crate::report::format::period_label(p)).collect();
+    let rows = src
+        .query(&format!("SELECT * FROM {cur} ORDER BY period"))
+        .await?;
+    let periods: Vec<String> = rows
+        .text("period")
+        .iter()
+        .map(|p| crate::report::format::period_label(p))
+        .collect();
     let value = rows.f64("liability_value");
     let (values, unit, what) = if value.iter().any(Option::is_some) {
         (value, money.clone(), "outstanding liability")
     } else {
-        (rows.f64("liability_points"), Unit::Count, "outstanding points")
+        (
+            rows.f64("liability_points"),
+            Unit::Count,
+            "outstanding points",
+        )
     };
     let points = rows.f64_or_nan("liability_points");
     let participation = rows.f64("participation_rate");
@@ -56,7 +66,13 @@ async fn liability(src: &Source<'_>, t: &str, money: &Unit) -> Result<Vec<Item>>
         None => "No liability recorded.".into(),
     };
     let tbl = table(
-        &["period", "liability points", what, "participation rate", "redemption rate"],
+        &[
+            "period",
+            "liability points",
+            what,
+            "participation rate",
+            "redemption rate",
+        ],
         (0..periods.len())
             .map(|i| {
                 vec![
@@ -108,32 +124,65 @@ async fn tiers(src: &Source<'_>, t: &str) -> Result<Vec<Item>> {
         .query(&format!("SELECT tier, count(*) AS n FROM {cur} WHERE valid_to IS NULL GROUP BY tier ORDER BY n DESC, tier"))
         .await?;
     let (was, tier, n) = (moves.text("was"), moves.text("tier"), moves.f64_or_nan("n"));
-    let mut names: Vec<String> = was.iter().chain(&tier).cloned().chain(now.text("tier")).collect();
-    names.sort();
-    names.dedup();
+    // Tiers in the order of their members now (most first: the entry tier
+    // usually), then any tier that has none.
+    let mut names: Vec<String> = now.text("tier");
+    for t in was.iter().chain(&tier) {
+        if !names.contains(t) {
+            names.push(t.clone());
+        }
+    }
     let pos = |s: &String| names.iter().position(|x| x == s).unwrap_or(0);
     let mut grid = vec![vec![None; names.len()]; names.len()];
     for i in 0..n.len() {
         grid[pos(&was[i])][pos(&tier[i])] = Some(n[i]);
     }
     let moved: f64 = n.iter().sum();
-    let counts: Vec<(String, f64)> = now.text("tier").into_iter().zip(now.f64_or_nan("n")).collect();
+    let counts: Vec<(String, f64)> = now
+        .text("tier")
+        .into_iter()
+        .zip(now.f64_or_nan("n"))
+        .collect();
     let members: f64 = counts.iter().map(|c| c.1).sum();
     Ok(vec![
         figure(
             "Members by tier now",
             format!("{} members hold a tier today.", Unit::Count.fmt(members)),
             bar_chart(&counts, "members", &Unit::Count),
-            table(&["tier", "members"], counts.iter().map(|(t, n)| vec![Cell::text(t.as_str()), num(*n, &Unit::Count)]).collect()),
+            table(
+                &["tier", "members"],
+                counts
+                    .iter()
+                    .map(|(t, n)| vec![Cell::text(t.as_str()), num(*n, &Unit::Count)])
+                    .collect(),
+            ),
             None,
         ),
         figure(
             "Tier migration",
-            format!("{} moves between tiers in the tier history.", Unit::Count.fmt(moved)),
-            heat_map(&names, &names, &grid, "moved to", "moved from", &Unit::Count),
+            format!(
+                "{} moves between tiers in the tier history.",
+                Unit::Count.fmt(moved)
+            ),
+            heat_map(
+                &names,
+                &names,
+                &grid,
+                "moved to",
+                "moved from",
+                &Unit::Count,
+            ),
             table(
                 &["from", "to", "moves"],
-                (0..n.len()).map(|i| vec![Cell::text(was[i].as_str()), Cell::text(tier[i].as_str()), num(n[i], &Unit::Count)]).collect(),
+                (0..n.len())
+                    .map(|i| {
+                        vec![
+                            Cell::text(was[i].as_str()),
+                            Cell::text(tier[i].as_str()),
+                            num(n[i], &Unit::Count),
+                        ]
+                    })
+                    .collect(),
             ),
             None,
         ),

@@ -78,10 +78,16 @@ async fn distribution(src: &Source<'_>, cur: &str, money: &Unit) -> Result<Item>
     };
     let mut note = format!("Log scale: {} bins per power of ten.", PER_DECADE);
     if zero > 0.0 {
-        note += &format!(" {} customers with a CLV of 0 or less are not on the log scale.", Unit::Count.fmt(zero));
+        note += &format!(
+            " {} customers with a CLV of 0 or less are not on the log scale.",
+            Unit::Count.fmt(zero)
+        );
     }
     if bad > 0.0 {
-        note += &format!(" {} customers without a finite CLV (NULL, NaN or infinite) are left out.", Unit::Count.fmt(bad));
+        note += &format!(
+            " {} customers without a finite CLV (NULL, NaN or infinite) are left out.",
+            Unit::Count.fmt(bad)
+        );
     }
     Ok(figure(
         "Distribution of customer lifetime value",
@@ -89,7 +95,9 @@ async fn distribution(src: &Source<'_>, cur: &str, money: &Unit) -> Result<Item>
         histogram(&bins, "CLV (log scale)", "customers"),
         table(
             &["CLV from–to", "customers"],
-            bins.iter().map(|b| vec![Cell::text(b.label.as_str()), num(b.count, &Unit::Count)]).collect(),
+            bins.iter()
+                .map(|b| vec![Cell::text(b.label.as_str()), num(b.count, &Unit::Count)])
+                .collect(),
         ),
         Some(note),
     ))
@@ -131,8 +139,16 @@ async fn concentration(src: &Source<'_>, cur: &str, money: &Unit) -> Result<Item
         line_chart(
             &labels,
             &[
-                Series { name: "share of CLV held".into(), values: curve.clone(), band: None },
-                Series { name: "equal shares".into(), values: equal, band: None },
+                Series {
+                    name: "share of CLV held".into(),
+                    values: curve.clone(),
+                    band: None,
+                },
+                Series {
+                    name: "equal shares".into(),
+                    values: equal,
+                    band: None,
+                },
             ],
             "customers, lowest CLV first (cumulative share)",
             "share of total CLV",
@@ -143,7 +159,12 @@ async fn concentration(src: &Source<'_>, cur: &str, money: &Unit) -> Result<Item
             labels
                 .iter()
                 .zip(&curve)
-                .map(|(l, c)| vec![Cell::text(l.as_str()), num(c.unwrap_or(f64::NAN), &Unit::Percent)])
+                .map(|(l, c)| {
+                    vec![
+                        Cell::text(l.as_str()),
+                        num(c.unwrap_or(f64::NAN), &Unit::Percent),
+                    ]
+                })
                 .collect(),
         ),
         Some("Customers in 20 equal groups by CLV.".into()),
@@ -165,7 +186,9 @@ async fn p_alive(src: &Source<'_>, cur: &str) -> Result<Item> {
     let n = rows.f64_or_nan("n");
     let mut freqs = f.clone();
     freqs.dedup();
-    let cols: Vec<String> = (0..5).map(|k| format!("{}–{} %", k * 20, k * 20 + 20)).collect();
+    let cols: Vec<String> = (0..5)
+        .map(|k| format!("{}–{} %", k * 20, k * 20 + 20))
+        .collect();
     let mut grid = vec![vec![None; 5]; freqs.len()];
     for i in 0..f.len() {
         let row = freqs.iter().position(|x| *x == f[i]).unwrap_or(0);

@@ -20,7 +20,13 @@ use super::html::{Cell, Figure, Item, Table};
 use super::svg::Chart;
 
 /// A figure from its parts.
-pub fn figure(title: &str, reading: String, chart: Chart, table: Table, note: Option<String>) -> Item {
+pub fn figure(
+    title: &str,
+    reading: String,
+    chart: Chart,
+    table: Table,
+    note: Option<String>,
+) -> Item {
     Item::Figure(Figure {
         title: title.to_string(),
         reading,
@@ -49,9 +55,17 @@ pub fn unit_for(column: &str, integer: bool, money: &Unit) -> Unit {
     let c = column.to_ascii_lowercase();
     if c.contains("rate") || c.contains("share") || c.ends_with("_pct") || c == "breakage" {
         Unit::Percent
-    } else if ["revenue", "value", "clv", "spend", "amount", "liability_value", "monetary"]
-        .iter()
-        .any(|w| c.contains(w))
+    } else if [
+        "revenue",
+        "value",
+        "clv",
+        "spend",
+        "amount",
+        "liability_value",
+        "monetary",
+    ]
+    .iter()
+    .any(|w| c.contains(w))
     {
         money.clone()
     } else if integer {

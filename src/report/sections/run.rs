@@ -12,14 +12,20 @@ use crate::report::source::{add_to, seconds_between};
 use crate::report::svg::bar_chart;
 
 pub fn section(m: &Value) -> Section {
-    let steps: Vec<&Value> = m["steps"].as_array().map(|a| a.iter().collect()).unwrap_or_default();
+    let steps: Vec<&Value> = m["steps"]
+        .as_array()
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
     let seconds = seconds_between(m["started_at"].as_str(), m["finished_at"].as_str());
     let rows_out: f64 = steps
         .iter()
         .filter(|s| s["kind"] == "table")
         .filter_map(|s| s["rows_out"].as_f64())
         .sum();
-    let rejected: f64 = steps.iter().filter_map(|s| s["rejected_total"].as_f64()).sum();
+    let rejected: f64 = steps
+        .iter()
+        .filter_map(|s| s["rejected_total"].as_f64())
+        .sum();
     let peak = steps
         .iter()
         .filter_map(|s| s["peak_rss_bytes"].as_f64())
@@ -90,7 +96,10 @@ pub fn section(m: &Value) -> Section {
                 num(f("rows_out"), &Unit::Count),
                 num(f("rejected_total"), &Unit::Count),
                 Cell::num(format!("{:.2}", f("seconds")), f("seconds")),
-                Cell::num(s["peak_rss_bytes"].as_f64().map_or("–".into(), mib), f("peak_rss_bytes")),
+                Cell::num(
+                    s["peak_rss_bytes"].as_f64().map_or("–".into(), mib),
+                    f("peak_rss_bytes"),
+                ),
             ]
         })
         .collect();
@@ -99,7 +108,16 @@ pub fn section(m: &Value) -> Section {
         reading,
         bar_chart(&times, "seconds", &Unit::Plain(2)),
         table(
-            &["table", "kind", "status", "rows in", "rows out", "rejected", "seconds", "peak memory"],
+            &[
+                "table",
+                "kind",
+                "status",
+                "rows in",
+                "rows out",
+                "rejected",
+                "seconds",
+                "peak memory",
+            ],
             rows,
         ),
         None,
@@ -153,7 +171,13 @@ pub fn section(m: &Value) -> Section {
             &["lake table", "files", "size"],
             inputs
                 .into_iter()
-                .map(|(t, (n, b))| vec![Cell::text(t), num(n, &Unit::Count), Cell::num(crate::report::format::bytes(b), b)])
+                .map(|(t, (n, b))| {
+                    vec![
+                        Cell::text(t),
+                        num(n, &Unit::Count),
+                        Cell::num(crate::report::format::bytes(b), b),
+                    ]
+                })
                 .collect(),
         ),
     });

@@ -45,7 +45,13 @@ async fn rfm(src: &Source<'_>, t: &str, money: &Unit) -> Result<Vec<Item>> {
     let (total_n, total_m): (f64, f64) = (n.iter().sum(), m.iter().filter(|v| v.is_finite()).sum());
     let mut items = Vec::new();
     let tbl = table(
-        &["segment", "customers", "share of customers", "revenue", "share of revenue"],
+        &[
+            "segment",
+            "customers",
+            "share of customers",
+            "revenue",
+            "share of revenue",
+        ],
         (0..seg.len())
             .map(|i| {
                 vec![
@@ -161,22 +167,35 @@ async fn kmeans(src: &Source<'_>, t: &str) -> Result<Item> {
     let mut select = vec!["segment_id".to_string(), "count(*) AS n".to_string()];
     for f in &features {
         let q = ident(f);
-        select.push(format!("avg(CAST({q} AS DOUBLE)) AS {}", ident(&format!("mean_{f}"))));
+        select.push(format!(
+            "avg(CAST({q} AS DOUBLE)) AS {}",
+            ident(&format!("mean_{f}"))
+        ));
     }
     let overall: Vec<String> = features
         .iter()
         .map(|f| {
             let q = ident(f);
-            format!("avg(CAST({q} AS DOUBLE)) AS {}, stddev(CAST({q} AS DOUBLE)) AS {}", ident(&format!("mean_{f}")), ident(&format!("sd_{f}")))
+            format!(
+                "avg(CAST({q} AS DOUBLE)) AS {}, stddev(CAST({q} AS DOUBLE)) AS {}",
+                ident(&format!("mean_{f}")),
+                ident(&format!("sd_{f}"))
+            )
         })
         .collect();
     let per = src
-        .query(&format!("SELECT {} FROM {from} GROUP BY segment_id ORDER BY segment_id", select.join(", ")))
+        .query(&format!(
+            "SELECT {} FROM {from} GROUP BY segment_id ORDER BY segment_id",
+            select.join(", ")
+        ))
         .await?;
     let all = if features.is_empty() {
         None
     } else {
-        Some(src.query(&format!("SELECT {} FROM {from}", overall.join(", "))).await?)
+        Some(
+            src.query(&format!("SELECT {} FROM {from}", overall.join(", ")))
+                .await?,
+        )
     };
     let ids = per.text("segment_id");
     let n = per.f64_or_nan("n");

@@ -87,7 +87,9 @@ async fn fan(src: &Source<'_>, cur: &str, money: &Unit) -> Result<Item> {
 
 async fn campaign(src: &Source<'_>, t: &str, money: &Unit) -> Result<Item> {
     let cur = src.current(t).await?;
-    let rows = src.query(&format!("SELECT * FROM {cur} ORDER BY outcome")).await?;
+    let rows = src
+        .query(&format!("SELECT * FROM {cur} ORDER BY outcome"))
+        .await?;
     let outcome = rows.text("outcome");
     let method = rows.text("method");
     let (diff, lo, hi, control, p) = (
@@ -100,7 +102,14 @@ async fn campaign(src: &Source<'_>, t: &str, money: &Unit) -> Result<Item> {
     // Relative to the control group, so rates and amounts share an axis.
     let rel = |x: f64, c: f64| if c != 0.0 { x / c.abs() } else { f64::NAN };
     let iv: Vec<(String, f64, f64, f64)> = (0..outcome.len())
-        .map(|i| (outcome[i].clone(), rel(diff[i], control[i]), rel(lo[i], control[i]), rel(hi[i], control[i])))
+        .map(|i| {
+            (
+                outcome[i].clone(),
+                rel(diff[i], control[i]),
+                rel(lo[i], control[i]),
+                rel(hi[i], control[i]),
+            )
+        })
         .collect();
     let significant = (0..outcome.len()).filter(|&i| p[i] < 0.05).count();
     Ok(figure(

@@ -10,7 +10,10 @@ use crate::report::source::Source;
 use crate::report::svg::bar_chart;
 
 pub async fn section(src: &Source<'_>, money: &Unit) -> Result<Option<Section>> {
-    let alerts: Vec<&serde_json::Value> = src.manifest["alerts"].as_array().map(|a| a.iter().collect()).unwrap_or_default();
+    let alerts: Vec<&serde_json::Value> = src.manifest["alerts"]
+        .as_array()
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
     let watchlist = src.table_of("watchlist");
     if alerts.is_empty() && watchlist.is_none() {
         return Ok(None);
@@ -66,10 +69,25 @@ async fn watch(src: &Source<'_>, t: &str, money: &Unit) -> Result<Item> {
             Unit::Count.fmt(total),
             money.fmt(value)
         ),
-        bar_chart(&why.iter().cloned().zip(n.iter().copied()).collect::<Vec<_>>(), "customers", &Unit::Count),
+        bar_chart(
+            &why.iter()
+                .cloned()
+                .zip(n.iter().copied())
+                .collect::<Vec<_>>(),
+            "customers",
+            &Unit::Count,
+        ),
         table(
             &["why listed", "customers", "value at risk"],
-            (0..why.len()).map(|i| vec![Cell::text(why[i].as_str()), num(n[i], &Unit::Count), num(v[i], money)]).collect(),
+            (0..why.len())
+                .map(|i| {
+                    vec![
+                        Cell::text(why[i].as_str()),
+                        num(n[i], &Unit::Count),
+                        num(v[i], money),
+                    ]
+                })
+                .collect(),
         ),
         None,
     ))

@@ -1,0 +1,215 @@
+//! The run report (`OUT/_runs/<run_id>.html`, `crmlake report`): written by
+//! every run after its manifest, rebuilt from the manifest and committed
+//! outputs alone, sections chosen by table kinds, and the demo's report
+//! opened in headless Chromium (tests/browser/check_report.py).
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use crate::common::*;
+
+/// The sections the demo's report has.
+const DEMO_SECTIONS: &[&str] = &[
+    "run",
+    "kpis",
+    "warning",
+    "segments",
+    "cohorts",
+    "ltv",
+    "churn",
+    "baskets",
+    "feedback",
+    "loyalty",
+    "uncertainty",
+];
+
+/// The HTML reports in `out/_runs/`, by name.
+fn reports(out: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(out.join("_runs"))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".html"))
+        .collect();
+    names.sort();
+    names
+}
+
+/// A Python with playwright and a Chromium (`.ci/run` installs both): CI
+/// must have them.
+fn browser_python() -> Option<String> {
+    let python = std::env::var("CRMLAKE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let has_playwright = Command::new(&python)
+        .args(["-c", "import playwright.sync_api"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if has_playwright && Path::new(&chromium).exists() {
+        return Some(python);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "no python3 with playwright, or no {chromium}: .ci/run must install them"
+    );
+    eprintln!("SKIPPED browser check: no python3 with playwright or no {chromium}");
+    None
+}
+
+#[test]
+fn demo_report_opens_offline_in_a_browser_with_every_section() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let lake = sample_lake();
+    // Two runs, so the second has a previous run to compare with.
+    for date in ["2011-12-08", "2011-12-09"] {
+        ok(crmlake(&[
+            "demo",
+            "--lake",
+            &lake,
+            "--out",
+            out.to_str().unwrap(),
+            "--run-date",
+            date,
+        ]));
+    }
+    let names = reports(&out);
+    assert_eq!(names.len(), 2, "{names:?}");
+    let latest = out.join("_runs").join(&names[1]);
+    let html = fs::read_to_string(&latest).unwrap();
+    assert!(
+        html.len() < 2 * 1024 * 1024,
+        "report is {} bytes",
+        html.len()
+    );
+    for id in DEMO_SECTIONS {
+        assert!(
+            html.contains(&format!("<section id=\"{id}\">")),
+            "section {id}"
+        );
+    }
+    // Against the previous run: KPI changes and segment migration.
+    assert!(html.contains("vs previous run"), "KPI changes");
+    assert!(html.contains("Segment migration since the previous run"));
+    assert!(html.contains("Lift by decile") && html.contains("Cumulative gains"));
+    // Money in the job's currency, numbers with separators, product names.
+    assert!(html.contains("£8,887,209"), "revenue in pounds");
+    assert!(
+        html.contains("REGENCY TEA PLATE"),
+        "rules show product names"
+    );
+    // The alert of the run is at the top.
+    let alerts = html
+        .find("<section class=\"alerts\"")
+        .expect("alerts at the top");
+    assert!(alerts < html.find("<section id=\"run\">").unwrap());
+    // The date's pointer names the latest run.
+    let pointer = fs::read_to_string(out.join("_runs/run_date=2011-12-09/report.html")).unwrap();
+    assert!(pointer.contains(&format!("../{}", names[1])), "{pointer}");
+
+    let Some(python) = browser_python() else {
+        return;
+    };
+    let shots = dir.path().join("browser");
+    fs::create_dir_all(&shots).unwrap();
+    let mut args = vec![
+        root()
+            .join("tests/browser/check_report.py")
+            .to_string_lossy()
+            .to_string(),
+        latest.to_string_lossy().to_string(),
+        shots.to_string_lossy().to_string(),
+    ];
+    args.extend(DEMO_SECTIONS.iter().map(|s| s.to_string()));
+    let o = Command::new(&python).args(&args).output().unwrap();
+    assert!(
+        o.status.success(),
+        "browser check failed:\n{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(fs::metadata(shots.join("report.png")).unwrap().len() > 10_000);
+    assert!(fs::read(shots.join("report.pdf"))
+        .unwrap()
+        .starts_with(b"%PDF"));
+}
+
+#[test]
+fn report_is_rebuilt_from_the_manifest_and_outputs_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let o = out.to_str().unwrap();
+    // --no-report: no page.
+    ok(crmlake(&[
+        "demo",
+        "--lake",
+        &sample_lake(),
+        "--out",
+        o,
+        "--no-report",
+    ]));
+    assert!(reports(&out).is_empty());
+    // `crmlake report` builds the latest run's page from what is committed,
+    // and building it twice gives the same bytes.
+    let printed = ok(crmlake(&["report", o]));
+    let names = reports(&out);
+    assert_eq!(names.len(), 1, "{printed}");
+    assert!(printed.contains(&names[0]), "{printed}");
+    let first = fs::read(out.join("_runs").join(&names[0])).unwrap();
+    let run_id = names[0].trim_end_matches(".html");
+    ok(crmlake(&["report", o, "--run-id", run_id]));
+    assert_eq!(fs::read(out.join("_runs").join(&names[0])).unwrap(), first);
+
+    // Bad input: exit 1 naming what is wrong.
+    user_error(
+        crmlake(&["report", o, "--run-id", "nope"]),
+        &["no manifest for run 'nope'"],
+    );
+    let empty = dir.path().join("empty");
+    fs::create_dir_all(&empty).unwrap();
+    user_error(
+        crmlake(&["report", empty.to_str().unwrap()]),
+        &["no run manifests"],
+    );
+    user_error(
+        crmlake(&["report", dir.path().join("missing").to_str().unwrap()]),
+        &["no such folder"],
+    );
+}
+
+#[test]
+fn a_users_job_gets_sections_by_declared_kinds() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write_job(
+        dir.path(),
+        "mine.toml",
+        r#"
+name = "mine"
+[settings]
+currency = "EUR"
+[[steps]]
+table = "my_segments"
+report = "rfm"
+sql = "SELECT * FROM rfm('SELECT customer_id, ts, order_id, amount FROM transactions WHERE customer_id IS NOT NULL AND amount > 0', DATE '2011-12-09')"
+"#,
+    );
+    let out = dir.path().join("out");
+    ok(run_job_on(&job, &sample_lake(), &out, "2011-12-09", &[]));
+    let names = reports(&out);
+    assert_eq!(names.len(), 1);
+    let html = fs::read_to_string(out.join("_runs").join(&names[0])).unwrap();
+    assert!(html.contains("<section id=\"segments\">"));
+    assert!(html.contains("RFM segment sizes"));
+    assert!(html.contains("€"), "money in the job's currency");
+    // No kinds, no sections beyond the run.
+    assert!(!html.contains("<section id=\"ltv\">"));
+
+    let bad = write_job(
+        dir.path(),
+        "bad.toml",
+        "name = \"bad\"\n[[steps]]\ntable = \"t\"\nreport = \"pie\"\nsql = \"SELECT 1 AS x\"\n",
+    );
+    user_error(
+        run_job_on(&bad, &sample_lake(), &out, "2011-12-09", &[]),
+        &["step 1 ('t')", "report = 'pie' is not a report kind", "rfm"],
+    );
+}
