@@ -3,7 +3,8 @@
 # lines each), then jobs/demo.toml over it as of the lake's last day
 # (2024-06-30), release build, on this machine. Prints the job's wall time
 # (GNU time), then per step: seconds, peak RSS, rows in/out and bytes spilled,
-# from the run manifest, and the job's peak RSS (the largest step's).
+# from the run manifest, and the job's peak RSS (the largest step's); last
+# the time, peak RSS and size of `crmlake report` on the run's outputs.
 #
 #   benches/nightly_at_scale.sh [CUSTOMERS [MEMORY_LIMIT_MB]]
 #   benches/nightly_at_scale.sh 1000000          # about 9.3M lines
@@ -33,10 +34,12 @@ if [ ! -d "$lake/transactions" ]; then
 fi
 job="$work/nightly${limit:+-limit$limit}.toml"
 if [ -n "$limit" ]; then
-  # The demo job with a memory pool of LIMIT MB for DataFusion's operators.
+  # The demo job with a memory pool of LIMIT MB for DataFusion's operators
+  # (added to its [settings]).
   awk -v limit="$limit" '
-    /^\[\[steps\]\]/ && !done { print "[settings]\nmemory_limit_mb = " limit "\n"; done = 1 }
-    { print }' jobs/demo.toml > "$job"
+    { print }
+    /^\[settings\]/ && !done { print "memory_limit_mb = " limit; done = 1 }' jobs/demo.toml > "$job"
+  grep -q "^memory_limit_mb = $limit" "$job" || { echo "jobs/demo.toml has no [settings] table" >&2; exit 1; }
 else
   cp jobs/demo.toml "$job"
 fi
@@ -55,4 +58,9 @@ jq -r '.steps[] | [.table, .status, (.seconds * 100 | round / 100),
     (.spilled_bytes // 0)] | @tsv' "$manifest" |
   awk 'BEGIN { printf "%-20s %-9s %8s %10s %11s %11s %12s\n", "step", "status", "seconds", "peak MiB", "rows in", "rows out", "spilled B" }
        { printf "%-20s %-9s %8s %10s %11s %11s %12s\n", $1, $2, $3, $4, $5, $6, $7 }'
+# The run report, built again from the committed outputs (the run wrote it
+# once already): its time, memory and size.
+if [ "$status" = 0 ]; then
+  /usr/bin/time -f "report: %e s wall, peak RSS %M KB" "$bin" report "$out"
+fi
 exit "$status"

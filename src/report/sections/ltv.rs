@@ -44,7 +44,7 @@ const FINITE: &str = "clv IS NOT NULL AND NOT isnan(clv) AND abs(clv) < 'Infinit
 async fn distribution(src: &Source<'_>, cur: &str, money: &Unit) -> Result<Item> {
     let rows = src
         .query(&format!(
-            "SELECT floor(log10(clv) * {PER_DECADE}) AS b, count(*) AS n FROM {cur} WHERE {FINITE} AND clv > 0 GROUP BY 1 ORDER BY 1"
+            "SELECT greatest(floor(log10(clv) * {PER_DECADE}), -1) AS b, count(*) AS n FROM {cur} WHERE {FINITE} AND clv > 0 GROUP BY 1 ORDER BY 1"
         ))
         .await?;
     let other = src
@@ -62,7 +62,12 @@ async fn distribution(src: &Source<'_>, cur: &str, money: &Unit) -> Result<Item>
         .iter()
         .zip(&n)
         .map(|(k, n)| Bin {
-            label: format!("{}–{}", money.tick(edge(*k)), money.tick(edge(k + 1.0))),
+            // Everything under one unit of money shares the first bin.
+            label: if *k < 0.0 {
+                format!("under {}", money.tick(1.0))
+            } else {
+                format!("{}–{}", money.tick(edge(*k)), money.tick(edge(k + 1.0)))
+            },
             count: *n,
         })
         .collect();
@@ -76,7 +81,11 @@ async fn distribution(src: &Source<'_>, cur: &str, money: &Unit) -> Result<Item>
         ),
         None => "No customer has a positive CLV.".into(),
     };
-    let mut note = format!("Log scale: {} bins per power of ten.", PER_DECADE);
+    let mut note = format!(
+        "Log scale: {} bins per power of ten from {}; smaller positive values share the first bin.",
+        PER_DECADE,
+        money.tick(1.0)
+    );
     if zero > 0.0 {
         note += &format!(
             " {} customers with a CLV of 0 or less are not on the log scale.",
