@@ -91,6 +91,7 @@ fn demo_report_opens_offline_in_a_browser_with_every_section() {
     assert!(html.contains("vs previous run"), "KPI changes");
     assert!(html.contains("Segment migration since the previous run"));
     assert!(html.contains("Lift by decile") && html.contains("Cumulative gains"));
+    assert!(html.contains("Calibration of churn probabilities"));
     // Money in the job's currency, numbers with separators, product names.
     assert!(html.contains("£8,887,209"), "revenue in pounds");
     assert!(
@@ -105,6 +106,22 @@ fn demo_report_opens_offline_in_a_browser_with_every_section() {
     // The date's pointer names the latest run.
     let pointer = fs::read_to_string(out.join("_runs/run_date=2011-12-09/report.html")).unwrap();
     assert!(pointer.contains(&format!("../{}", names[1])), "{pointer}");
+
+    // The demo's calibration table is reliability() over the same scores
+    // and outcomes (as of 2011-12-09 - 90 days), from the second run's
+    // partitions.
+    let reference = ok(lake_sql(
+        &out,
+        &[],
+        "SELECT bin, rows, round(mean_score, 12) AS m, round(observed_rate, 12) AS o FROM reliability('SELECT s.churn_probability AS score, f.churned AS label FROM churn_scores s JOIN churn_features(''SELECT customer_id, ts, order_id, amount FROM clean_transactions WHERE run_date = DATE ''''2011-12-09'''''', DATE ''2011-09-10'', 90) f USING (customer_id) WHERE f.churned IS NOT NULL AND s.run_date = DATE ''2011-12-09''', 10) WHERE rows > 0 ORDER BY bin",
+    ));
+    let table = ok(lake_sql(
+        &out,
+        &[],
+        "SELECT bin, rows, round(mean_score, 12) AS m, round(observed_rate, 12) AS o FROM churn_calibration WHERE run_date = DATE '2011-12-09' ORDER BY bin",
+    ));
+    assert_eq!(table, reference);
+    assert!(table.lines().count() > 5, "{table}");
 
     let Some(python) = browser_python() else {
         return;

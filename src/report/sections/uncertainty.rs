@@ -1,5 +1,6 @@
 //! Uncertainty and campaigns: the CLV interval fan (`ltv` with clv_low and
-//! clv_high, from `customer_ltv(..., 'interval=...')`) and campaign
+//! clv_high, from `customer_ltv(..., 'interval=...')`), the calibration plot
+//! (`calibration`: the columns of `reliability()`) and campaign
 //! readouts with their intervals (`campaign`: outcome, difference, low,
 //! high, control_mean, p_value).
 
@@ -20,6 +21,12 @@ pub async fn section(src: &Source<'_>, money: &Unit) -> Result<Option<Section>> 
                 Ok(f) => items.push(f),
                 Err(e) => items.push(failed("The CLV interval fan", &e)),
             }
+        }
+    }
+    if let Some(t) = src.table_of("calibration") {
+        match calibration(src, t).await {
+            Ok(f) => items.push(f),
+            Err(e) => items.push(failed("The calibration plot", &e)),
         }
     }
     if let Some(t) = src.table_of("campaign") {
@@ -82,6 +89,64 @@ async fn fan(src: &Source<'_>, cur: &str, money: &Unit) -> Result<Item> {
                 .collect(),
         ),
         Some("Confidence intervals on each customer's expected value (parameter uncertainty), averaged over 20 groups of customers; not predictive intervals.".into()),
+    ))
+}
+
+/// A reliability table (`reliability()`'s columns: lower, upper, rows,
+/// mean_score, observed_rate) as a calibration plot.
+async fn calibration(src: &Source<'_>, t: &str) -> Result<Item> {
+    let cur = src.current(t).await?;
+    let rows = src
+        .query(&format!("SELECT * FROM {cur} ORDER BY lower"))
+        .await?;
+    let (lower, upper) = (rows.f64_or_nan("lower"), rows.f64_or_nan("upper"));
+    let (n, score, observed) = (
+        rows.f64_or_nan("rows"),
+        rows.f64("mean_score"),
+        rows.f64("observed_rate"),
+    );
+    let labels: Vec<String> = lower
+        .iter()
+        .zip(&upper)
+        .map(|(l, u)| format!("{:.0}–{:.0} %", 100.0 * l, 100.0 * u))
+        .collect();
+    let total: f64 = n.iter().filter(|v| v.is_finite()).sum();
+    // The expected calibration error: the row-weighted mean gap.
+    let ece: f64 = (0..n.len())
+        .filter_map(|i| Some(n[i] * (score[i]? - observed[i]?).abs()))
+        .sum::<f64>()
+        / total.max(1.0);
+    Ok(figure(
+        "Calibration of churn probabilities",
+        format!(
+            "Over {} customers whose outcome is known, predicted and observed churn differ by {:.1} points on average (expected calibration error).",
+            Unit::Count.fmt(total),
+            100.0 * ece
+        ),
+        line_chart(
+            &labels,
+            &[
+                Series { name: "observed churn rate".into(), values: observed.clone(), band: None },
+                Series { name: "mean predicted probability".into(), values: score.clone(), band: None },
+            ],
+            "predicted probability bin",
+            "rate",
+            &Unit::Percent,
+        ),
+        table(
+            &["bin", "customers", "mean predicted", "observed"],
+            (0..labels.len())
+                .map(|i| {
+                    vec![
+                        Cell::text(labels[i].as_str()),
+                        num(n[i], &Unit::Count),
+                        num(score[i].unwrap_or(f64::NAN), &Unit::Percent),
+                        num(observed[i].unwrap_or(f64::NAN), &Unit::Percent),
+                    ]
+                })
+                .collect(),
+        ),
+        Some("A well-calibrated model's two lines lie on each other.".into()),
     ))
 }
 
