@@ -12,6 +12,7 @@ pub mod invalid_utf8;
 pub mod job;
 pub mod lake;
 pub mod object_stores;
+pub mod out_root;
 pub mod output;
 pub mod report;
 pub mod session;

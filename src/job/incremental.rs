@@ -41,9 +41,9 @@ use datafusion::prelude::SessionContext;
 use serde::{Deserialize, Serialize};
 
 use super::manifest::{InputFile, InputRecord};
-use super::out_root::OutRoot;
 use crate::error::{CrmlakeError, Result};
 use crate::lake::{LakeFile, LakeReport};
+use crate::out_root::OutRoot;
 
 /// Test hook: with `CRMLAKE_KILL_AT=<point>` in the environment an
 /// incremental run aborts the process at that point (no clean-up runs, as

@@ -28,8 +28,8 @@ use object_store::path::Path as StorePath;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
 use serde::{Deserialize, Serialize};
 
-use super::out_root::OutRoot;
 use crate::error::{CrmlakeError, Result};
+use crate::out_root::OutRoot;
 
 /// The lock's name under the output root.
 pub const LOCK: &str = "_lock";

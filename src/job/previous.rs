@@ -26,8 +26,8 @@ use datafusion::error::{DataFusionError, Result as DFResult};
 use datafusion::logical_expr::Expr;
 use datafusion::prelude::SessionContext;
 
-use super::out_root::OutRoot;
 use crate::error::{CrmlakeError, Result};
+use crate::out_root::OutRoot;
 
 /// Which of the two functions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -31,7 +31,7 @@ use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::error::{CrmlakeError, Result};
-use crate::job::out_root::OutRoot;
+use crate::out_root::OutRoot;
 use format::Unit;
 use html::{Alert, Page};
 use source::Source;

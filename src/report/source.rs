@@ -17,7 +17,7 @@ use datafusion::prelude::SessionContext;
 use serde_json::Value;
 
 use crate::error::{CrmlakeError, Result};
-use crate::job::out_root::OutRoot;
+use crate::out_root::OutRoot;
 
 /// The report kinds and the tables of the demo job that have them when a
 /// step declares none. A user's step declares its own with `report = ...`.
@@ -181,8 +181,8 @@ impl<'a> Source<'a> {
         Ok(Rows { batches })
     }
 
-    /// The column names of a registered table.
-    pub async fn columns(&self, name: &str) -> Result<Vec<String>> {
+    /// The columns of a registered table and their types.
+    async fn fields(&self, name: &str) -> Result<Vec<(String, DataType)>> {
         let df = self
             .ctx
             .table(name)
@@ -192,23 +192,28 @@ impl<'a> Source<'a> {
             .schema()
             .fields()
             .iter()
-            .map(|f| f.name().clone())
+            .map(|f| (f.name().clone(), f.data_type().clone()))
+            .collect())
+    }
+
+    /// The column names of a registered table.
+    pub async fn columns(&self, name: &str) -> Result<Vec<String>> {
+        Ok(self
+            .fields(name)
+            .await?
+            .into_iter()
+            .map(|(n, _)| n)
             .collect())
     }
 
     /// Numeric columns of a registered table, with whether they are integers.
     pub async fn numeric_columns(&self, name: &str) -> Result<Vec<(String, bool)>> {
-        let df = self
-            .ctx
-            .table(name)
-            .await
-            .map_err(|e| CrmlakeError::query(format!("report table {name}"), e))?;
-        Ok(df
-            .schema()
-            .fields()
-            .iter()
-            .filter(|f| f.data_type().is_numeric())
-            .map(|f| (f.name().clone(), f.data_type().is_integer()))
+        Ok(self
+            .fields(name)
+            .await?
+            .into_iter()
+            .filter(|(_, t)| t.is_numeric())
+            .map(|(n, t)| (n, t.is_integer()))
             .collect())
     }
 }

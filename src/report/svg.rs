@@ -17,6 +17,8 @@ const SECOND: &str = "#dd6b20";
 const REFERENCE: &str = "#a0aec0";
 const BAND: &str = "#bee3f8";
 const GRID: &str = "#e2e8f0";
+/// The zero line.
+const AXIS: &str = "#4a5568";
 /// Width of a 12px label character, near enough to leave room for labels.
 const CHAR_W: f64 = 7.2;
 
@@ -50,15 +52,7 @@ pub fn bar_chart(bars: &[(String, f64)], x_label: &str, unit: &Unit) -> Chart {
     let (lo, hi) = (ticks[0], ticks[ticks.len() - 1]);
     let x = |v: f64| left + (v - lo) / (hi - lo) * plot_w;
     let mut s = open(h, &format!("bar chart: {x_label}"));
-    for t in &ticks {
-        s += &format!(
-            r#"<line x1="{0:.1}" x2="{0:.1}" y1="{top}" y2="{1:.1}" stroke="{GRID}"/><text x="{0:.1}" y="{2:.1}" text-anchor="middle" class="tick">{3}</text>"#,
-            x(*t),
-            h - 34.0,
-            h - 20.0,
-            esc(&unit.tick(*t))
-        );
-    }
+    s += &x_grid(&ticks, top, h, unit, &x);
     if kept.is_empty() {
         s += &no_data(W / 2.0, top + row / 2.0 + 4.0);
     }
@@ -391,16 +385,7 @@ pub fn interval_chart(rows: &[(String, f64, f64, f64)], x_label: &str, unit: &Un
     let (lo, hi) = (ticks[0], ticks[ticks.len() - 1]);
     let x = |v: f64| left + (v - lo) / (hi - lo) * plot_w;
     let mut s = open(h, &format!("interval chart: {x_label}"));
-    for t in &ticks {
-        let stroke = if *t == 0.0 { "#4a5568" } else { "#e2e8f0" };
-        s += &format!(
-            r#"<line x1="{0:.1}" x2="{0:.1}" y1="{top}" y2="{1:.1}" stroke="{stroke}"/><text x="{0:.1}" y="{2:.1}" text-anchor="middle" class="tick">{3}</text>"#,
-            x(*t),
-            h - 34.0,
-            h - 20.0,
-            esc(&unit.tick(*t))
-        );
-    }
+    s += &x_grid(&ticks, top, h, unit, &x);
     if kept.is_empty() {
         s += &no_data(W / 2.0, top + row / 2.0);
     }
@@ -494,13 +479,30 @@ fn open(h: f64, label: &str) -> String {
     )
 }
 
+/// Vertical grid lines at `ticks` from `top` to the axis 34 units above the
+/// bottom of a chart `h` high, labelled below; the zero line darker.
+fn x_grid(ticks: &[f64], top: f64, h: f64, unit: &Unit, x: &dyn Fn(f64) -> f64) -> String {
+    let mut s = String::new();
+    for t in ticks {
+        s += &format!(
+            r#"<line x1="{0:.1}" x2="{0:.1}" y1="{top}" y2="{1:.1}" stroke="{2}"/><text x="{0:.1}" y="{3:.1}" text-anchor="middle" class="tick">{4}</text>"#,
+            x(*t),
+            h - 34.0,
+            if *t == 0.0 { AXIS } else { GRID },
+            h - 20.0,
+            esc(&unit.tick(*t))
+        );
+    }
+    s
+}
+
 fn y_grid(ticks: &[f64], x0: f64, x1: f64, unit: &Unit, y: &dyn Fn(f64) -> f64) -> String {
     let mut s = String::new();
     for t in ticks {
         s += &format!(
             r#"<line x1="{x0}" x2="{x1}" y1="{0:.1}" y2="{0:.1}" stroke="{1}"/><text x="{2:.1}" y="{3:.1}" text-anchor="end" class="tick">{4}</text>"#,
             y(*t),
-            if *t == 0.0 { "#4a5568" } else { "#e2e8f0" },
+            if *t == 0.0 { AXIS } else { GRID },
             x0 - 6.0,
             y(*t) + 4.0,
             esc(&unit.tick(*t))

@@ -30,11 +30,11 @@ pub async fn section(src: &Source<'_>) -> Result<Option<Section>> {
             Err(e) => items.push(failed("The recommendation coverage", &e)),
         }
     }
-    Ok((!items.is_empty()).then(|| Section {
-        id: "baskets",
-        title: "Baskets and recommendations".into(),
+    Ok(super::non_empty(
+        "baskets",
+        "Baskets and recommendations",
         items,
-    }))
+    ))
 }
 
 async fn rules(src: &Source<'_>, t: &str) -> Result<Item> {

@@ -53,11 +53,7 @@ pub async fn section(src: &Source<'_>) -> Result<Option<Section>> {
             Err(e) => items.push(failed("The model's metrics", &e)),
         }
     }
-    Ok((!items.is_empty()).then(|| Section {
-        id: "churn",
-        title: "Churn".into(),
-        items,
-    }))
+    Ok(super::non_empty("churn", "Churn", items))
 }
 
 async fn scores(src: &Source<'_>, cur: &str) -> Result<Item> {

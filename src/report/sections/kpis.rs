@@ -34,11 +34,7 @@ pub async fn section(src: &Source<'_>, money: &Unit) -> Result<Option<Section>> 
             Err(e) => items.push(failed("The KPI series", &e)),
         }
     }
-    Ok((!items.is_empty()).then(|| Section {
-        id: "kpis",
-        title: "KPIs".into(),
-        items,
-    }))
+    Ok(super::non_empty("kpis", "KPIs", items))
 }
 
 async fn cards(src: &Source<'_>, t: &str, money: &Unit) -> Result<Item> {

@@ -25,11 +25,7 @@ pub async fn section(src: &Source<'_>, money: &Unit) -> Result<Option<Section>> 
             Err(e) => items.push(failed("The tier migration", &e)),
         }
     }
-    Ok((!items.is_empty()).then(|| Section {
-        id: "loyalty",
-        title: "Loyalty".into(),
-        items,
-    }))
+    Ok(super::non_empty("loyalty", "Loyalty", items))
 }
 
 async fn liability(src: &Source<'_>, t: &str, money: &Unit) -> Result<Vec<Item>> {

@@ -16,8 +16,17 @@ pub mod uncertainty;
 pub mod warning;
 
 use super::format::Unit;
-use super::html::{Cell, Figure, Item, Table};
+use super::html::{Cell, Figure, Item, Section, Table};
 use super::svg::Chart;
+
+/// The section `id` titled `title`, or None when it has nothing to show.
+pub fn non_empty(id: &'static str, title: &str, items: Vec<Item>) -> Option<Section> {
+    (!items.is_empty()).then(|| Section {
+        id,
+        title: title.to_string(),
+        items,
+    })
+}
 
 /// A figure from its parts.
 pub fn figure(

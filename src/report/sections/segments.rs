@@ -25,11 +25,7 @@ pub async fn section(src: &Source<'_>, money: &Unit) -> Result<Option<Section>> 
             Err(e) => items.push(failed("The k-means profile", &e)),
         }
     }
-    Ok((!items.is_empty()).then(|| Section {
-        id: "segments",
-        title: "Segments".into(),
-        items,
-    }))
+    Ok(super::non_empty("segments", "Segments", items))
 }
 
 async fn rfm(src: &Source<'_>, t: &str, money: &Unit) -> Result<Vec<Item>> {

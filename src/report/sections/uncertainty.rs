@@ -35,11 +35,11 @@ pub async fn section(src: &Source<'_>, money: &Unit) -> Result<Option<Section>> 
             Err(e) => items.push(failed("The campaign readout", &e)),
         }
     }
-    Ok((!items.is_empty()).then(|| Section {
-        id: "uncertainty",
-        title: "Uncertainty and campaigns".into(),
+    Ok(super::non_empty(
+        "uncertainty",
+        "Uncertainty and campaigns",
         items,
-    }))
+    ))
 }
 
 async fn fan(src: &Source<'_>, cur: &str, money: &Unit) -> Result<Item> {

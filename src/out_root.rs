@@ -24,7 +24,7 @@
 //! Staging lives outside every table folder, so even a recursive glob over
 //! `OUT/<table>/` never picks up a half-written file of a killed run. A run
 //! removes the staging leftovers of earlier runs when it starts; it holds the
-//! root's lock ([`super::lock`]) meanwhile, so no other run is staging.
+//! root's lock ([`crate::job::lock`]) meanwhile, so no other run is staging.
 
 use std::sync::Arc;
 
