@@ -55,8 +55,9 @@
 //! (holding the run id; [`run_marker`]); a run deletes its job's marker for
 //! the date when it starts, so after a failed run there is none for its job
 //! and date, and other jobs' markers in the same root are never touched. A failed run still writes its manifest,
-//! with `"status": "failed"` and the error. Readers ignore names starting
-//! with `_`.
+//! with `"status": "failed"` and the error. After the manifest, succeeded or
+//! failed, the run writes its report, `OUT/_runs/<run_id>.html`
+//! ([`crate::report`]). Readers ignore names starting with `_`.
 
 pub mod checks;
 pub mod every;
@@ -954,6 +955,13 @@ impl Run<'_> {
             .await;
         if let Some(b) = self.batch {
             b.abandon(self.rc.out).await;
+        }
+        // The failed run's page: its error at the top, the steps it
+        // committed before it (best effort, as for a run that succeeded).
+        if !self.rc.no_report {
+            if let Some(page) = write_report(self.rc, self.rc.job).await {
+                log::warn!("run {} failed; its report: {page}", self.rc.run_id);
+            }
         }
         e
     }

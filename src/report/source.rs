@@ -53,6 +53,7 @@ pub const KINDS: &[&str] = &[
     "calibration",
     "basket_rules",
     "recommendations",
+    "recommender_eval",
     "feedback",
     "watchlist",
     "loyalty_kpis",

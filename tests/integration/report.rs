@@ -207,6 +207,10 @@ currency = "EUR"
 table = "my_segments"
 report = "rfm"
 sql = "SELECT * FROM rfm('SELECT customer_id, ts, order_id, amount FROM transactions WHERE customer_id IS NOT NULL AND amount > 0', DATE '2011-12-09')"
+[[steps]]
+table = "offline_eval"
+report = "recommender_eval"
+sql = "SELECT * FROM recommender_eval('SELECT customer_id, ts, product_id AS item FROM transactions WHERE customer_id IS NOT NULL AND quantity > 0', '2011-11-01', 10, 'algorithms=popular+item_knn, exclude_seen=false')"
 "#,
     );
     let out = dir.path().join("out");
@@ -217,6 +221,7 @@ sql = "SELECT * FROM rfm('SELECT customer_id, ts, order_id, amount FROM transact
     assert!(html.contains("<section id=\"segments\">"));
     assert!(html.contains("RFM segment sizes"));
     assert!(html.contains("€"), "money in the job's currency");
+    assert!(html.contains("Recommender evaluation") && html.contains("item_knn"));
     // No kinds, no sections beyond the run.
     assert!(!html.contains("<section id=\"ltv\">"));
 
@@ -229,4 +234,29 @@ sql = "SELECT * FROM rfm('SELECT customer_id, ts, order_id, amount FROM transact
         run_job_on(&bad, &sample_lake(), &out, "2011-12-09", &[]),
         &["step 1 ('t')", "report = 'pie' is not a report kind", "rfm"],
     );
+}
+
+#[test]
+fn a_failed_run_gets_a_report_with_its_error_at_the_top() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write_job(
+        dir.path(),
+        "fails.toml",
+        "name = \"fails\"\n[[steps]]\ntable = \"kpis\"\nsql = \"SELECT count(*) AS customers FROM customers\"\n[[steps]]\ntable = \"broken\"\nsql = \"SELECT no_such_column FROM customers\"\n",
+    );
+    let out = dir.path().join("out");
+    user_error(
+        run_job_on(&job, &sample_lake(), &out, "2011-12-09", &[]),
+        &["no_such_column"],
+    );
+    let names = reports(&out);
+    assert_eq!(names.len(), 1, "{names:?}");
+    let html = fs::read_to_string(out.join("_runs").join(&names[0])).unwrap();
+    let alerts = html
+        .find("<section class=\"alerts\"")
+        .expect("the error at the top");
+    assert!(html[alerts..].contains("the run failed"), "{html}");
+    assert!(html.contains("no_such_column"));
+    // The step committed before the failure has its section.
+    assert!(html.contains("<section id=\"kpis\">"));
 }

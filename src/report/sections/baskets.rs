@@ -1,8 +1,10 @@
 //! Baskets and recommendations: the top association rules by lift
 //! (`basket_rules`: antecedent, consequent, support, confidence, lift) with
 //! product names from a `transactions` table that has `product_id` and
-//! `description`, and recommendation coverage (`recommendations`:
-//! customer_id, products as a list of {item, score}).
+//! `description`, recommendation coverage (`recommendations`:
+//! customer_id, products as a list of {item, score}) and the offline
+//! evaluation of recommenders (`recommender_eval`: the columns of
+//! `recommender_eval()`).
 
 use std::collections::HashMap;
 
@@ -28,6 +30,12 @@ pub async fn section(src: &Source<'_>) -> Result<Option<Section>> {
         match coverage(src, t).await {
             Ok(mut f) => items.append(&mut f),
             Err(e) => items.push(failed("The recommendation coverage", &e)),
+        }
+    }
+    if let Some(t) = src.table_of("recommender_eval") {
+        match evaluation(src, t).await {
+            Ok(f) => items.push(f),
+            Err(e) => items.push(failed("The recommender evaluation", &e)),
         }
     }
     Ok(super::non_empty(
@@ -184,4 +192,53 @@ async fn coverage(src: &Source<'_>, t: &str) -> Result<Vec<Item>> {
         ),
         None,
     )])
+}
+
+/// `recommender_eval()`'s table: NDCG per algorithm, every metric behind it.
+async fn evaluation(src: &Source<'_>, t: &str) -> Result<Item> {
+    let cur = src.current(t).await?;
+    let rows = src
+        .query(&format!(
+            "SELECT * FROM {cur} ORDER BY ndcg DESC, algorithm"
+        ))
+        .await?;
+    let algorithm = rows.text("algorithm");
+    let seen = rows.text("exclude_seen");
+    let metrics = ["precision", "recall", "ndcg", "map", "hit_rate", "coverage"];
+    let values: Vec<Vec<f64>> = metrics.iter().map(|m| rows.f64_or_nan(m)).collect();
+    let customers = rows.f64_or_nan("customers");
+    let label = |i: usize| {
+        if seen[i] == "true" {
+            format!("{} (new products only)", algorithm[i])
+        } else {
+            algorithm[i].clone()
+        }
+    };
+    let ndcg = &values[2];
+    let bars: Vec<(String, f64)> = (0..algorithm.len()).map(|i| (label(i), ndcg[i])).collect();
+    let reading = match bars.first() {
+        Some((best, v)) => format!(
+            "{best} ranks best by NDCG ({v:.3}) over {} customers' purchases after the split.",
+            Unit::Count.fmt(customers[0])
+        ),
+        None => "No evaluation rows.".into(),
+    };
+    let mut header = vec!["algorithm", "customers"];
+    header.extend(metrics);
+    Ok(figure(
+        "Recommender evaluation",
+        reading,
+        bar_chart(&bars, "NDCG at k", &Unit::Plain(3)),
+        table(
+            &header,
+            (0..algorithm.len())
+                .map(|i| {
+                    let mut r = vec![Cell::text(label(i)), num(customers[i], &Unit::Count)];
+                    r.extend(values.iter().map(|v| num(v[i], &Unit::Plain(3))));
+                    r
+                })
+                .collect(),
+        ),
+        None,
+    ))
 }
