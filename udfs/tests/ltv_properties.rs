@@ -174,8 +174,8 @@ proptest! {
             vec![0.00011, 0.00098, 0.0641, 0.0845],
         ];
         let u = Uncertainty { params: m.to_vec(), log_covariance: Some(&cov), replicates: None };
-        let spec = IntervalSpec { level, method: Method::Delta };
-        let family = interval::family("test", "model", Method::Delta, &u).unwrap();
+        let spec = IntervalSpec { level, method: Method::Delta, null_without_covariance: false };
+        let family = interval::family("test", "model", spec, &u).unwrap();
         let members: Vec<BgNbd> = family.iter().map(|p| BgNbd::from_slice(p)).collect();
         let pa: Vec<Option<f64>> = members.iter().map(|m| Some(m.p_alive(x, tx, t))).collect();
         let (e, b) = Combine::new(spec, Scale::Logit).interval(&pa, Some(&cov)).unwrap();

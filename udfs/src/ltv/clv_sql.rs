@@ -166,7 +166,7 @@ fn members(
     let Some(u) = model.uncertainty() else {
         return Ok((vec![model.clone()], None));
     };
-    let family = interval::family(NAME, argument, spec.method, &u)?;
+    let family = interval::family(NAME, argument, spec, &u)?;
     let cov = u.log_covariance.map(<[Vec<f64>]>::to_vec);
     Ok((
         family.iter().filter_map(|p| model.with_params(p)).collect(),

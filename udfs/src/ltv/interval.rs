@@ -25,6 +25,10 @@
 //!   quantiles (linear interpolation, R's type 7) of the score under the
 //!   replicates. The estimate stays the score at the fitted parameters.
 //!
+//! A fit at the boundary of its parameter space has a singular information
+//! matrix and stores no covariance: a delta interval from it is an error,
+//! or NULL with `no_covariance=null` (what `customer_ltv` passes).
+//!
 //! The scorers evaluate a score under a *family* of parameter vectors — the
 //! estimate and one step along each log-parameter, or the replicates — one
 //! column per member ([`family`]), and [`Combine`] turns each customer's
@@ -54,10 +58,14 @@ pub enum Method {
 pub struct IntervalSpec {
     pub level: f64,
     pub method: Method,
+    /// `no_covariance=null`: a delta interval from a model without a
+    /// covariance (a fit at the boundary of its parameter space, where the
+    /// information matrix is singular) is NULL instead of an error.
+    pub null_without_covariance: bool,
 }
 
 /// The option keys of the scoring functions.
-pub const KEYS: &[&str] = &["interval", "interval_method"];
+pub const KEYS: &[&str] = &["interval", "interval_method", "no_covariance"];
 
 impl IntervalSpec {
     /// `interval=0.9` (any level in (0, 1)) or `interval=predictive` (0.9,
@@ -79,8 +87,24 @@ impl IntervalSpec {
                 )))
             }
         };
+        let null_without_covariance =
+            match options.get("no_covariance").map(str::to_ascii_lowercase) {
+                None => false,
+                Some(v) if v == "error" => false,
+                Some(v) if v == "null" => true,
+                Some(v) => {
+                    return Err(err(format!(
+                        "no_covariance must be error or null, got '{v}'"
+                    )))
+                }
+            };
+        if null_without_covariance && method.is_some_and(|m| m != Method::Delta) {
+            return Err(err(
+                "no_covariance is for the delta method; the bootstrap needs no covariance".into(),
+            ));
+        }
         let Some(level) = options.get("interval") else {
-            if method.is_some() {
+            if method.is_some() || options.get("no_covariance").is_some() {
                 return Err(err(
                     "interval_method needs interval=LEVEL (e.g. interval=0.9)".into(),
                 ));
@@ -103,6 +127,7 @@ impl IntervalSpec {
             return Ok(Some(IntervalSpec {
                 level: 0.9,
                 method: Method::Predictive,
+                null_without_covariance: false,
             }));
         }
         let level: f64 = level.parse().map_err(|_| {
@@ -118,6 +143,7 @@ impl IntervalSpec {
         Ok(Some(IntervalSpec {
             level,
             method: method.unwrap_or(Method::Delta),
+            null_without_covariance,
         }))
     }
 }
@@ -137,17 +163,21 @@ pub struct Uncertainty<'a> {
 pub fn family(
     function: &'static str,
     argument: &str,
-    method: Method,
+    spec: IntervalSpec,
     u: &Uncertainty<'_>,
 ) -> Result<Vec<Vec<f64>>, UdfError> {
     let mut out = vec![u.params.clone()];
-    match method {
+    match spec.method {
         Method::Delta => {
             if u.log_covariance.is_none() {
+                if spec.null_without_covariance {
+                    // The estimate alone: its interval is NULL.
+                    return Ok(out);
+                }
                 return Err(UdfError::argument(
                     function,
                     argument,
-                    "the model has no covariance (its information matrix was not positive definite, or it was fitted before crmlake stored one): refit it, or use interval_method=bootstrap",
+                    "the model has no covariance (its information matrix was not positive definite: a fit at the boundary, or one made before crmlake stored it): refit it, use interval_method=bootstrap, or add no_covariance=null for NULL intervals",
                 ));
             }
             for i in 0..u.params.len() {
@@ -232,10 +262,11 @@ impl Combine {
     ) -> Option<(f64, Option<(f64, f64)>)> {
         let estimate = values[0]?;
         let bounds = match self.method {
-            Method::Delta => {
-                let spread = self.delta_spread(estimate, &values[1..], log_cov?);
+            // Without a covariance (no_covariance=null) the bounds are NULL.
+            Method::Delta => log_cov.and_then(|cov| {
+                let spread = self.delta_spread(estimate, &values[1..], cov);
                 self.bounds(estimate, spread)
-            }
+            }),
             Method::Bootstrap | Method::Predictive => {
                 let mut reps: Vec<f64> = values[1..].iter().flatten().copied().collect();
                 quantile_pair(&mut reps, self.level)
@@ -300,9 +331,9 @@ impl Combine {
             Method::Delta => {
                 if estimate == 0.0 {
                     Some((0.0, 0.0))
-                } else {
-                    let va = self.delta_variance_log(ea, &a[1..], a_cov?);
-                    let vb = self.delta_variance_log(eb, &b[1..], b_cov?);
+                } else if let (Some(ac), Some(bc)) = (a_cov, b_cov) {
+                    let va = self.delta_variance_log(ea, &a[1..], ac);
+                    let vb = self.delta_variance_log(eb, &b[1..], bc);
                     let var = va + vb;
                     if var.is_finite() {
                         let half = self.z * var.sqrt();
@@ -310,6 +341,9 @@ impl Combine {
                     } else {
                         None
                     }
+                } else {
+                    // A model without a covariance (no_covariance=null).
+                    None
                 }
             }
             Method::Bootstrap | Method::Predictive => {
@@ -428,12 +462,13 @@ mod tests {
             log_covariance: Some(&cov),
             replicates: None,
         };
-        let fam = family("f", "model", Method::Delta, &u).unwrap();
-        let values: Vec<Option<f64>> = fam.iter().map(|p| Some(p[0] * p[1])).collect();
         let spec = IntervalSpec {
             level: 0.9,
             method: Method::Delta,
+            null_without_covariance: false,
         };
+        let fam = family("f", "model", spec, &u).unwrap();
+        let values: Vec<Option<f64>> = fam.iter().map(|p| Some(p[0] * p[1])).collect();
         let (est, b) = Combine::new(spec, Scale::Log)
             .interval(&values, Some(&cov))
             .unwrap();
@@ -446,11 +481,48 @@ mod tests {
     }
 
     #[test]
+    fn without_a_covariance_the_delta_interval_is_an_error_or_null() {
+        let u = Uncertainty {
+            params: vec![0.8, 70.0, 5.6e-7, 9827.0],
+            log_covariance: None,
+            replicates: None,
+        };
+        let mut spec = IntervalSpec {
+            level: 0.9,
+            method: Method::Delta,
+            null_without_covariance: false,
+        };
+        let e = family("p_alive", "model", spec, &u)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("no covariance") && e.contains("no_covariance=null"),
+            "{e}"
+        );
+        spec.null_without_covariance = true;
+        let fam = family("p_alive", "model", spec, &u).unwrap();
+        assert_eq!(fam, vec![u.params.clone()], "the estimate alone");
+        let c = Combine::new(spec, Scale::Log);
+        // The estimate stays; its bounds are NULL, for a product (CLV) too.
+        assert_eq!(c.interval(&[Some(2.5)], None), Some((2.5, None)));
+        assert_eq!(
+            c.product(
+                &[Some(2.5)],
+                None,
+                &[Some(4.0), Some(4.1)],
+                Some(&[vec![0.01]])
+            ),
+            Some((10.0, None))
+        );
+    }
+
+    #[test]
     fn a_probability_fixed_at_one_has_no_width() {
         let cov = vec![vec![0.04]];
         let spec = IntervalSpec {
             level: 0.9,
             method: Method::Delta,
+            null_without_covariance: false,
         };
         let c = Combine::new(spec, Scale::Logit);
         assert_eq!(
@@ -469,13 +541,25 @@ mod tests {
             parse("interval=0.8, interval_method=bootstrap", false).unwrap(),
             Some(IntervalSpec {
                 level: 0.8,
-                method: Method::Bootstrap
+                method: Method::Bootstrap,
+                null_without_covariance: false,
+            })
+        );
+        assert_eq!(
+            parse("interval=0.9, no_covariance=null", false).unwrap(),
+            Some(IntervalSpec {
+                level: 0.9,
+                method: Method::Delta,
+                null_without_covariance: true,
             })
         );
         for bad in [
             "interval=1",
             "interval=x",
             "interval_method=delta",
+            "no_covariance=null",
+            "interval=0.9, no_covariance=maybe",
+            "interval=0.9, interval_method=bootstrap, no_covariance=null",
             "interval=0.9, interval_method=jackknife",
         ] {
             assert!(parse(bad, true).is_err(), "{bad}");

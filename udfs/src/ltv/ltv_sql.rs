@@ -23,7 +23,11 @@
 //! confidence intervals on each customer's expectation, see
 //! [`super::interval`]); `interval_method=bootstrap` with `replicates`
 //! (default 200) and `seed` (default 1) refits both models on resampled
-//! customers instead.
+//! customers instead. A delta interval whose fit has no covariance (a fit
+//! at the boundary, e.g. the sample lake as of 2011-11-30, where no
+//! customer seems to drop out: a → 0, b → ∞) is NULL, with
+//! `fits_converged` false, instead of failing the query (the scoring
+//! functions' `no_covariance=null`).
 
 use std::sync::Arc;
 
@@ -66,13 +70,16 @@ fn interval_options(text: &str) -> Result<(String, String)> {
         }
         return Ok((String::new(), String::new()));
     };
+    // A nightly job must not stop on a day whose purchase fit runs to the
+    // boundary (no dropout: a -> 0, b -> infinity): there the delta
+    // intervals are NULL and fits_converged is false.
     let score = format!(
-        ", 'interval={}, interval_method={}'",
+        ", 'interval={}, {}'",
         spec.level,
         if spec.method == Method::Bootstrap {
-            "bootstrap"
+            "interval_method=bootstrap"
         } else {
-            "delta"
+            "interval_method=delta, no_covariance=null"
         }
     );
     let fit = match spec.method {

@@ -291,7 +291,7 @@ impl ScoreUdf {
             Some(u) => u,
             None => return self.score_rows(model, nums, rows, &mut Float64Builder::new()),
         };
-        let family = interval::family(name, "model", spec.method, &u)?;
+        let family = interval::family(name, "model", spec, &u)?;
         let members: Vec<Model> = family.iter().filter_map(|p| model.with_params(p)).collect();
         if spec.method == Method::Predictive {
             return self.predictive_rows(&members, spec, nums, rows, out);
