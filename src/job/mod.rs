@@ -897,11 +897,7 @@ async fn run_locked(
             log::warn!("job '{}': recording the notify result: {e}", job.name);
         }
     }
-    let report = if rc.no_report {
-        None
-    } else {
-        write_report(rc, &job.name).await
-    };
+    let report = write_report(rc).await;
     Ok(RunReport {
         run_id: rc.run_id.to_string(),
         steps: reports,
@@ -912,10 +908,14 @@ async fn run_locked(
     })
 }
 
-/// Build and write the run report after the commit ([`crate::report`]).
-/// Everything else is committed by then, so a report that cannot be built
-/// is a warning, not a failed run; `crmlake report` builds it again.
-async fn write_report(rc: &RunContext<'_>, job: &str) -> Option<String> {
+/// Build and write the run report after the commit ([`crate::report`]),
+/// unless `--no-report`; returns where it went. Everything else is
+/// committed by then, so a report that cannot be built is a warning, not a
+/// failed run; `crmlake report` builds it again.
+async fn write_report(rc: &RunContext<'_>) -> Option<String> {
+    if rc.no_report {
+        return None;
+    }
     let built = async {
         let mut r = crate::report::build(rc.ctx.runtime_env(), rc.out, Some(rc.run_id)).await?;
         crate::report::write(rc.out, &mut r).await?;
@@ -925,7 +925,8 @@ async fn write_report(rc: &RunContext<'_>, job: &str) -> Option<String> {
         Ok(r) => r.written.first().cloned(),
         Err(e) => {
             log::warn!(
-                "job '{job}' run {}: the run report was not written: {e}; every output is committed (`crmlake report` builds it again)",
+                "job '{}' run {}: the run report was not written: {e}; every output is committed (`crmlake report` builds it again)",
+                rc.job,
                 rc.run_id
             );
             None
@@ -958,10 +959,8 @@ impl Run<'_> {
         }
         // The failed run's page: its error at the top, the steps it
         // committed before it (best effort, as for a run that succeeded).
-        if !self.rc.no_report {
-            if let Some(page) = write_report(self.rc, self.rc.job).await {
-                log::warn!("run {} failed; its report: {page}", self.rc.run_id);
-            }
+        if let Some(page) = write_report(self.rc).await {
+            log::warn!("run {} failed; its report: {page}", self.rc.run_id);
         }
         e
     }

@@ -8,8 +8,6 @@
 //! so a report can be rebuilt later, for a run of an older version or one
 //! made on a cluster.
 
-use std::collections::BTreeMap;
-
 use datafusion::arrow::array::{Array, RecordBatch, StringArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
@@ -128,14 +126,15 @@ impl<'a> Source<'a> {
     /// return the name to query.
     pub async fn current(&self, table: &str) -> Result<String> {
         let name = format!("cur_{table}");
-        self.register(&name, table, &self.run_date).await?;
+        self.register(&name, &format!("{table}/run_date={}", self.run_date))
+            .await?;
         Ok(name)
     }
 
     /// The previous run's partition of `table` (as `prev_<table>`), when
     /// there was a previous run and it wrote that table.
     pub async fn previous(&self, table: &str) -> Result<Option<String>> {
-        let Some(date) = self.previous_run_date.clone() else {
+        let Some(date) = &self.previous_run_date else {
             return Ok(None);
         };
         let rel = format!("{table}/run_date={date}");
@@ -143,27 +142,25 @@ impl<'a> Source<'a> {
             return Ok(None);
         }
         let name = format!("prev_{table}");
-        self.register(&name, table, &date).await?;
+        self.register(&name, &rel).await?;
         Ok(Some(name))
     }
 
-    /// The committed model versions (`OUT/models/`), as `models`.
+    /// The committed model versions (`OUT/models/`), as `report_models`.
     pub async fn models(&self) -> Result<Option<String>> {
         if self.out.list("models").await?.is_empty() {
             return Ok(None);
         }
-        if !self.ctx.table_exist("report_models").unwrap_or(false) {
-            let url = self.out.dir_url("models")?;
-            crate::lake::register_parquet_table(&self.ctx, "report_models", &url, 1).await?;
-        }
+        self.register("report_models", "models").await?;
         Ok(Some("report_models".to_string()))
     }
 
-    async fn register(&self, name: &str, table: &str, date: &str) -> Result<()> {
+    /// Register the Parquet folder `rel` of the output root as `name`, once.
+    async fn register(&self, name: &str, rel: &str) -> Result<()> {
         if self.ctx.table_exist(name).unwrap_or(false) {
             return Ok(());
         }
-        let url = self.out.dir_url(&format!("{table}/run_date={date}"))?;
+        let url = self.out.dir_url(rel)?;
         crate::lake::register_parquet_table(&self.ctx, name, &url, 1).await?;
         Ok(())
     }
@@ -290,16 +287,4 @@ impl Rows {
         }
         out
     }
-}
-
-/// Seconds between two RFC 3339 timestamps of the manifest.
-pub fn seconds_between(start: Option<&str>, end: Option<&str>) -> Option<f64> {
-    let s = chrono::DateTime::parse_from_rfc3339(start?).ok()?;
-    let e = chrono::DateTime::parse_from_rfc3339(end?).ok()?;
-    Some((e - s).num_milliseconds() as f64 / 1000.0)
-}
-
-/// Sum `u64` values by key.
-pub fn add_to(map: &mut BTreeMap<String, f64>, key: &str, v: f64) {
-    *map.entry(key.to_string()).or_insert(0.0) += v;
 }

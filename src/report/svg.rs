@@ -285,20 +285,9 @@ pub fn heat_map(
     let cw = plot_w / cols.len().max(1) as f64;
     let rh = if rows.len() > 20 { 14.0 } else { 22.0 };
     let h = top + rh * rows.len().max(1) as f64 + 30.0;
-    let mut omitted = 0;
-    let finite: Vec<f64> = values
-        .iter()
-        .flatten()
-        .flatten()
-        .copied()
-        .filter(|v| {
-            let ok = v.is_finite();
-            if !ok {
-                omitted += 1;
-            }
-            ok
-        })
-        .collect();
+    let given: Vec<f64> = values.iter().flatten().flatten().copied().collect();
+    let finite: Vec<f64> = given.iter().copied().filter(|v| v.is_finite()).collect();
+    let omitted = given.len() - finite.len();
     let lo = finite.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = finite.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let span = if hi > lo { hi - lo } else { 1.0 };

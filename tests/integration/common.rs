@@ -216,3 +216,30 @@ pub fn with_reference_sentiment(tail: &str) -> String {
         scores.display()
     )
 }
+
+/// A Python that imports `modules` (e.g. "duckdb, pyarrow"): $CRMLAKE_PYTHON,
+/// else python3. `.ci/run` installs what the tests need, so under CI a
+/// missing one fails the test; elsewhere the check is skipped, saying so.
+pub fn python_with(modules: &str, check: &str) -> Option<String> {
+    let candidates = [
+        std::env::var("CRMLAKE_PYTHON").ok(),
+        Some("python3".to_string()),
+    ];
+    for c in candidates.into_iter().flatten() {
+        let found = Command::new(&c)
+            .args(["-c", &format!("import {modules}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if found {
+            return Some(c);
+        }
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "no python3 with {modules}: .ci/run must install them"
+    );
+    eprintln!("SKIPPED {check}: no python3 with {modules}");
+    None
+}

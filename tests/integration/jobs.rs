@@ -67,31 +67,6 @@ fn documented_tables() -> BTreeMap<String, Vec<(String, String)>> {
     tables
 }
 
-/// A Python with duckdb and pyarrow (`.ci/run` installs them): CI must have it.
-fn python_with_duckdb() -> Option<String> {
-    let candidates = [
-        std::env::var("CRMLAKE_PYTHON").ok(),
-        Some("python3".to_string()),
-    ];
-    for c in candidates.into_iter().flatten() {
-        let ok = Command::new(&c)
-            .args(["-c", "import duckdb, pyarrow"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if ok {
-            return Some(c);
-        }
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "no python3 with duckdb and pyarrow: .ci/run must install them"
-    );
-    eprintln!("SKIPPED BI read check: no python3 with duckdb and pyarrow");
-    None
-}
-
 #[test]
 fn demo_commits_partitions_rejects_and_a_manifest_and_reruns_replace_them() {
     let dir = tempfile::tempdir().unwrap();
@@ -342,7 +317,7 @@ fn demo_commits_partitions_rejects_and_a_manifest_and_reruns_replace_them() {
     for t in &tables {
         assert!(docs.contains_key(*t), "docs/tables.md lacks table {t}");
     }
-    let Some(python) = python_with_duckdb() else {
+    let Some(python) = python_with("duckdb, pyarrow", "BI read check") else {
         return;
     };
     let mut cmd = Command::new(python);

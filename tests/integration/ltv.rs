@@ -7,6 +7,19 @@ fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
 }
 
+/// `sql` on the sample lake, as JSON rows.
+fn sample_json(sql: &str) -> serde_json::Value {
+    json(&ok(crmlake(&[
+        "sql",
+        "--lake",
+        &sample_lake(),
+        "--format",
+        "json",
+        "-c",
+        sql,
+    ])))
+}
+
 /// `crmlake generate` draws 100,000 customers from BG/NBD (daily units) and
 /// Gamma-Gamma; the fits must land within 3 reported standard errors of the
 /// truth in `_truth.json`.
@@ -90,16 +103,8 @@ fn customer_ltv_equals_its_steps_on_the_sample_lake() {
                 max(abs(l.clv - clv(m.pm, m.sm, s.frequency, s.recency, s.t, s.monetary, 6, 0.01))) AS d_clv \
          FROM l JOIN s ON l.customer_id = s.customer_id CROSS JOIN m"
     );
-    let out = ok(crmlake(&[
-        "sql",
-        "--lake",
-        &sample_lake(),
-        "--format",
-        "json",
-        "-c",
-        &sql,
-    ]));
-    let row = &json(&out)[0];
+    let out = sample_json(&sql);
+    let row = &out[0];
     assert_eq!(row["n"], 4338, "{row}");
     assert_eq!(row["sane"], 4338, "{row}");
     assert!(row["d_alive"].as_f64().unwrap() < 1e-12, "{row}");
@@ -121,16 +126,8 @@ fn a_boundary_fit_gives_null_intervals_not_an_error() {
                 bool_or(fits_converged) AS converged \
          FROM customer_ltv('{q}', '2011-11-30', 180, 'interval=0.9')"
     );
-    let out = ok(crmlake(&[
-        "sql",
-        "--lake",
-        &sample_lake(),
-        "--format",
-        "json",
-        "-c",
-        &sql,
-    ]));
-    let row = &json(&out)[0];
+    let out = sample_json(&sql);
+    let row = &out[0];
     assert!(row["n"].as_i64().unwrap() > 4000, "{row}");
     assert_eq!(row["estimates"], row["n"], "every estimate kept: {row}");
     assert_eq!(row["lows"], 0, "{row}");
@@ -155,14 +152,6 @@ fn a_boundary_fit_gives_null_intervals_not_an_error() {
         ]),
         &["no covariance", "no_covariance=null"],
     );
-    let out = ok(crmlake(&[
-        "sql",
-        "--lake",
-        &sample_lake(),
-        "--format",
-        "json",
-        "-c",
-        &scored("interval=0.9, no_covariance=null"),
-    ]));
-    assert_eq!(json(&out)[0]["lows"], 0, "{out}");
+    let out = sample_json(&scored("interval=0.9, no_covariance=null"));
+    assert_eq!(out[0]["lows"], 0, "{out}");
 }

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::common::*;
+use crate::local_server::program;
 
 /// The sections the demo's report has.
 const DEMO_SECTIONS: &[&str] = &[
@@ -33,26 +34,6 @@ fn reports(out: &Path) -> Vec<String> {
         .collect();
     names.sort();
     names
-}
-
-/// A Python with playwright and a Chromium (`.ci/run` installs both): CI
-/// must have them.
-fn browser_python() -> Option<String> {
-    let python = std::env::var("CRMLAKE_PYTHON").unwrap_or_else(|_| "python3".into());
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let has_playwright = Command::new(&python)
-        .args(["-c", "import playwright.sync_api"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if has_playwright && Path::new(&chromium).exists() {
-        return Some(python);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "no python3 with playwright, or no {chromium}: .ci/run must install them"
-    );
-    eprintln!("SKIPPED browser check: no python3 with playwright or no {chromium}");
-    None
 }
 
 #[test]
@@ -125,7 +106,11 @@ fn demo_report_opens_offline_in_a_browser_with_every_section() {
     assert_eq!(table, reference);
     assert!(table.lines().count() > 5, "{table}");
 
-    let Some(python) = browser_python() else {
+    // Debian's chromium driven by playwright (`.ci/run` installs both).
+    let Some(python) = python_with("playwright.sync_api", "browser check") else {
+        return;
+    };
+    let Some(chromium) = program("CHROMIUM", "chromium", &[], "Debian's chromium") else {
         return;
     };
     let shots = dir.path().join("browser");
@@ -139,7 +124,11 @@ fn demo_report_opens_offline_in_a_browser_with_every_section() {
         shots.to_string_lossy().to_string(),
     ];
     args.extend(DEMO_SECTIONS.iter().map(|s| s.to_string()));
-    let o = Command::new(&python).args(&args).output().unwrap();
+    let o = Command::new(&python)
+        .args(&args)
+        .env("CHROMIUM", &chromium)
+        .output()
+        .unwrap();
     assert!(
         o.status.success(),
         "browser check failed:\n{}\n{}",

@@ -38,8 +38,9 @@ pub async fn section(src: &Source<'_>, money: &Unit) -> Result<Option<Section>> 
     }))
 }
 
-/// `clv` is a finite number.
-const FINITE: &str = "clv IS NOT NULL AND NOT isnan(clv) AND abs(clv) < 'Infinity'::DOUBLE";
+/// `clv` is a finite number (also the CLV fan's filter).
+pub(super) const FINITE: &str =
+    "clv IS NOT NULL AND NOT isnan(clv) AND abs(clv) < 'Infinity'::DOUBLE";
 
 async fn distribution(src: &Source<'_>, cur: &str, money: &Unit) -> Result<Item> {
     let rows = src

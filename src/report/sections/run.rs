@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::{figure, num, table};
+use crate::report::format::bytes;
 use crate::report::format::Unit;
 use crate::report::html::{Card, Cell, Item, Section};
-use crate::report::source::{add_to, seconds_between};
 use crate::report::svg::bar_chart;
 
 pub fn section(m: &Value) -> Section {
@@ -58,7 +58,7 @@ pub fn section(m: &Value) -> Section {
         },
         Card {
             label: "peak memory".into(),
-            value: peak.map_or("–".into(), mib),
+            value: peak.map_or("–".into(), bytes),
             change: None,
         },
     ])];
@@ -97,7 +97,7 @@ pub fn section(m: &Value) -> Section {
                 num(f("rejected_total"), &Unit::Count),
                 Cell::num(format!("{:.2}", f("seconds")), f("seconds")),
                 Cell::num(
-                    s["peak_rss_bytes"].as_f64().map_or("–".into(), mib),
+                    s["peak_rss_bytes"].as_f64().map_or("–".into(), bytes),
                     f("peak_rss_bytes"),
                 ),
             ]
@@ -129,7 +129,7 @@ pub fn section(m: &Value) -> Section {
         if let Some(r) = s["rejected"].as_object() {
             for (reason, n) in r {
                 let n = n.as_f64().unwrap_or(0.0);
-                add_to(&mut reasons, reason, n);
+                *reasons.entry(reason.clone()).or_insert(0.0) += n;
                 reject_rows.push(vec![
                     Cell::text(s["table"].as_str().unwrap_or("?")),
                     Cell::text(reason.as_str()),
@@ -172,11 +172,7 @@ pub fn section(m: &Value) -> Section {
             inputs
                 .into_iter()
                 .map(|(t, (n, b))| {
-                    vec![
-                        Cell::text(t),
-                        num(n, &Unit::Count),
-                        Cell::num(crate::report::format::bytes(b), b),
-                    ]
+                    vec![Cell::text(t), num(n, &Unit::Count), Cell::num(bytes(b), b)]
                 })
                 .collect(),
         ),
@@ -188,7 +184,9 @@ pub fn section(m: &Value) -> Section {
     }
 }
 
-/// Bytes as MiB.
-fn mib(bytes: f64) -> String {
-    format!("{} MiB", Unit::Count.fmt(bytes / 1048576.0))
+/// Seconds between two RFC 3339 timestamps of the manifest.
+fn seconds_between(start: Option<&str>, end: Option<&str>) -> Option<f64> {
+    let s = chrono::DateTime::parse_from_rfc3339(start?).ok()?;
+    let e = chrono::DateTime::parse_from_rfc3339(end?).ok()?;
+    Some((e - s).num_milliseconds() as f64 / 1000.0)
 }

@@ -47,8 +47,9 @@ async fn fan(src: &Source<'_>, cur: &str, money: &Unit) -> Result<Item> {
         .query(&format!(
             "SELECT tile, avg(clv) AS v, avg(clv_low) AS lo, avg(clv_high) AS hi, count(*) AS n \
              FROM (SELECT clv, clv_low, clv_high, ntile(20) OVER (ORDER BY clv) AS tile FROM {cur} \
-                   WHERE clv IS NOT NULL AND clv_low IS NOT NULL AND clv_high IS NOT NULL AND NOT isnan(clv)) \
-             GROUP BY tile ORDER BY tile"
+                   WHERE {} AND clv_low IS NOT NULL AND clv_high IS NOT NULL) \
+             GROUP BY tile ORDER BY tile",
+            super::ltv::FINITE
         ))
         .await?;
     let (v, lo, hi) = (rows.f64("v"), rows.f64("lo"), rows.f64("hi"));
