@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
+use crmlake_udfs::rows_agg_plan::RowsAggOnePhase;
 use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::cluster::SchedulerAddress;
@@ -60,7 +62,14 @@ pub fn base_session(opts: &SessionOptions) -> Result<SessionContext> {
     // Model fits reserve their training copies from the same pool.
     crmlake_udfs::memory::set_pool(Arc::clone(&runtime.memory_pool));
     let ctx = match &opts.cluster {
-        None => SessionContext::new_with_config_rt(config, runtime),
+        None => SessionContext::new_with_state(
+            SessionStateBuilder::new()
+                .with_config(config)
+                .with_runtime_env(runtime)
+                .with_default_features()
+                .with_physical_optimizer_rule(Arc::new(RowsAggOnePhase))
+                .build(),
+        ),
         Some(address) => crate::cluster::client_context(config, runtime, address)?,
     };
     let registered = match &opts.cluster {

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use ballista_scheduler::cluster::{BallistaCluster, ClusterStateEvent};
 use ballista_scheduler::config::{SchedulerConfig, TaskDistributionPolicy};
 use ballista_scheduler::scheduler_process::{create_scheduler, start_grpc_service_with_listener};
+use crmlake_udfs::rows_agg_plan::RowsAggOnePhase;
 use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
@@ -49,12 +50,13 @@ impl Default for SchedulerOptions {
 
 /// The session the scheduler plans a client's query in: Ballista's default
 /// session (its optimizer rules and built-in functions) with crmlake's object
-/// stores and functions added.
+/// stores, functions and physical rule ([`RowsAggOnePhase`]) added.
 pub fn scheduler_session(config: SessionConfig) -> datafusion::error::Result<SessionState> {
     let state = ballista_core::utils::default_session_builder(config)?;
     let runtime = runtime_builder().build_arc()?;
     let state = SessionStateBuilder::new_from_existing(state)
         .with_runtime_env(runtime)
+        .with_physical_optimizer_rule(Arc::new(RowsAggOnePhase))
         .build();
     let ctx = SessionContext::new_with_state(state);
     crmlake_udfs::register_for_cluster(&ctx)?;

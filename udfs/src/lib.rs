@@ -44,6 +44,8 @@ pub mod pairs;
 pub mod pool;
 pub mod recommender;
 pub mod rows_agg;
+pub mod rows_agg_plan;
+pub mod scatter;
 pub mod segment;
 pub mod simd;
 pub mod table_input;

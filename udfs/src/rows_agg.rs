@@ -12,6 +12,10 @@
 //! positions, the held size is kept as batches arrive, and a group's rows
 //! keep their arrival order.
 //!
+//! A GROUP BY of `rows_agg`s alone runs in one phase in crmlake's sessions
+//! ([`crate::rows_agg_plan`]): a partial phase cannot reduce these rows, it
+//! would only hold and copy them once more.
+//!
 //! Rows are held by reference to the input batches (no copy) until the
 //! group is emitted; their bytes are counted in the accumulator's size,
 //! which DataFusion reserves from the session's memory pool. A group's lists
@@ -28,7 +32,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, ListArray, StructArray};
 use datafusion::arrow::buffer::OffsetBuffer;
-use datafusion::arrow::compute::{concat, filter, interleave};
+use datafusion::arrow::compute::{concat, filter};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields};
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
@@ -41,8 +45,9 @@ use datafusion::logical_expr::{
 use crate::error::UdfError;
 use crate::function_entry::{FunctionEntry, FunctionKind, Registration};
 use crate::groups::kept;
+use crate::scatter::{scatter, Pick};
 
-const NAME: &str = "rows_agg";
+pub const NAME: &str = "rows_agg";
 
 pub fn entry() -> FunctionEntry {
     FunctionEntry {
@@ -141,9 +146,11 @@ impl AggregateUDFImpl for RowsAgg {
 #[derive(Debug)]
 pub struct RowsGroups {
     fields: Fields,
-    /// The held columns: input batches (update) or the values behind state
-    /// lists (merge).
-    batches: Vec<Vec<ArrayRef>>,
+    /// The held columns, `columns[c][b]` column c of batch b: input batches
+    /// (update) or the values behind state lists (merge).
+    columns: Vec<Vec<ArrayRef>>,
+    /// Batches held.
+    batches: u32,
     /// (group, batch, row) of every held row, in arrival order.
     rows: Vec<(u32, u32, u32)>,
     groups: usize,
@@ -161,32 +168,47 @@ impl RowsGroups {
             )
             .into());
         }
+        let fields = fields(args.expr_fields);
         Ok(RowsGroups {
-            fields: fields(args.expr_fields),
-            batches: Vec::new(),
+            columns: vec![Vec::new(); fields.len()],
+            fields,
+            batches: 0,
             rows: Vec::new(),
             groups: 0,
             held: 0,
         })
     }
 
-    fn hold(&mut self, columns: Vec<ArrayRef>) -> u32 {
+    fn hold(&mut self, columns: Vec<ArrayRef>) {
         self.held += columns
             .iter()
             .map(|a| a.get_array_memory_size())
             .sum::<usize>();
-        self.batches.push(columns);
-        (self.batches.len() - 1) as u32
+        for (held, column) in self.columns.iter_mut().zip(columns) {
+            held.push(column);
+        }
+        self.batches += 1;
+    }
+
+    /// Forget every held row.
+    fn clear(&mut self) {
+        self.columns = vec![Vec::new(); self.fields.len()];
+        self.batches = 0;
+        self.rows = Vec::new();
+        self.held = 0;
     }
 
     /// The rows of the first `n` groups (all for `EmitTo::All`), gathered
     /// per column in group order, with the groups' offsets; the rest stay,
-    /// renumbered from 0.
+    /// renumbered from 0. Each row's place is computed once (4 bytes a row)
+    /// and every column copied there ([`crate::scatter`]); when all groups
+    /// go, each column's held arrays are dropped as soon as it is copied.
     fn emit(&mut self, emit_to: EmitTo) -> Result<(OffsetBuffer<i32>, Vec<ArrayRef>)> {
         let n = match emit_to {
             EmitTo::All => self.groups,
             EmitTo::First(n) => n.min(self.groups),
         };
+        let everything = n == self.groups;
         let mut counts = vec![0usize; n];
         for &(g, _, _) in &self.rows {
             if (g as usize) < n {
@@ -194,43 +216,54 @@ impl RowsGroups {
             }
         }
         let offsets = OffsetBuffer::<i32>::from_lengths(counts.iter().copied());
-        let mut next: Vec<usize> = offsets.iter().map(|&o| o as usize).collect();
-        let total = next.pop().unwrap_or(0);
-        let mut at = vec![(0usize, 0usize); total];
-        for &(g, b, r) in &self.rows {
-            let g = g as usize;
-            if g < n {
-                at[next[g]] = (b as usize, r as usize);
-                next[g] += 1;
+        drop(counts);
+        let mut next: Vec<u32> = offsets.iter().map(|&o| o as u32).collect();
+        let total = next.pop().unwrap_or(0) as usize;
+        // Where each held row goes; STAYS for a row of a group kept back.
+        const STAYS: u32 = u32::MAX;
+        let dest: Vec<u32> = self
+            .rows
+            .iter()
+            .map(|&(g, _, _)| match next.get_mut(g as usize) {
+                Some(at) => {
+                    *at += 1;
+                    *at - 1
+                }
+                None => STAYS,
+            })
+            .collect();
+        drop(next);
+        let picks = self
+            .rows
+            .iter()
+            .zip(&dest)
+            .filter(|(_, &d)| d != STAYS)
+            .map(|(&(_, b, r), &d)| Pick {
+                source: b as usize,
+                row: r as usize,
+                dest: d as usize,
+            });
+        let mut columns = Vec::with_capacity(self.fields.len());
+        for c in 0..self.fields.len() {
+            let item_type = self.item_type(c).clone();
+            columns.push(scatter(&self.columns[c], picks.clone(), total, &item_type)?);
+            if everything {
+                self.columns[c] = Vec::new();
             }
         }
-        let columns = (0..self.fields.len())
-            .map(|c| {
-                if total == 0 {
-                    return Ok(datafusion::arrow::array::new_empty_array(self.item_type(c)));
-                }
-                let sources: Vec<&dyn Array> = self.batches.iter().map(|b| b[c].as_ref()).collect();
-                Ok(interleave(&sources, &at)?)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        match emit_to {
-            EmitTo::All => {
-                self.batches = Vec::new();
-                self.rows = Vec::new();
-                self.groups = 0;
-                self.held = 0;
+        drop(dest);
+        if everything {
+            self.clear();
+            self.groups = 0;
+        } else {
+            let n32 = n as u32;
+            self.rows.retain(|&(g, _, _)| g >= n32);
+            for row in &mut self.rows {
+                row.0 -= n32;
             }
-            EmitTo::First(_) => {
-                let n32 = n as u32;
-                self.rows.retain(|&(g, _, _)| g >= n32);
-                for row in &mut self.rows {
-                    row.0 -= n32;
-                }
-                self.groups -= n;
-                if self.rows.is_empty() {
-                    self.batches = Vec::new();
-                    self.held = 0;
-                }
+            self.groups -= n;
+            if self.rows.is_empty() {
+                self.clear();
             }
         }
         Ok((offsets, columns))
@@ -268,7 +301,7 @@ impl GroupsAccumulator for RowsGroups {
         total_num_groups: usize,
     ) -> Result<()> {
         self.groups = self.groups.max(total_num_groups);
-        let b = self.batches.len() as u32;
+        let b = self.batches;
         let before = self.rows.len();
         for (r, &g) in group_indices.iter().enumerate() {
             if kept(opt_filter, r) {
@@ -314,7 +347,7 @@ impl GroupsAccumulator for RowsGroups {
             offsets.first().copied().unwrap_or(0),
             offsets.last().copied().unwrap_or(0),
         );
-        let b = self.batches.len() as u32;
+        let b = self.batches;
         let before = self.rows.len();
         for (r, &g) in group_indices.iter().enumerate() {
             if first.is_null(r) {
@@ -369,7 +402,8 @@ impl GroupsAccumulator for RowsGroups {
     fn size(&self) -> usize {
         std::mem::size_of_val(self)
             + self.rows.capacity() * std::mem::size_of::<(u32, u32, u32)>()
-            + self.batches.capacity() * std::mem::size_of::<Vec<ArrayRef>>()
+            + self.columns.iter().map(|c| c.capacity()).sum::<usize>()
+                * std::mem::size_of::<ArrayRef>()
             + self.held
     }
 }
@@ -416,7 +450,8 @@ mod tests {
                 Arc::new(Field::new("k", DataType::Int64, true)),
                 Arc::new(Field::new("x", DataType::Float64, true)),
             ]),
-            batches: Vec::new(),
+            columns: vec![Vec::new(); 2],
+            batches: 0,
             rows: Vec::new(),
             groups: n,
             held: 0,

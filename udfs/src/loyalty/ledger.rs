@@ -241,18 +241,20 @@ pub struct Outcome<'a> {
 /// [`ledger`] with the lots left open at `as_of`.
 pub fn run<'a>(rules: &Rules, mut inputs: Vec<Input<'a>>, as_of: Micros) -> Outcome<'a> {
     inputs.retain(|i| i.ts() <= as_of);
-    inputs.sort_by(|a, b| {
-        a.sort_key()
-            .partial_cmp(&b.sort_key())
-            .unwrap_or(std::cmp::Ordering::Equal)
-    });
+    // A customer's rows mostly arrive in time order: check before sorting.
+    // Equal keys are equal inputs (every field is in the key), so an
+    // unstable sort gives the one order.
+    if !inputs.is_sorted_by(|a, b| a.sort_key() <= b.sort_key()) {
+        inputs.sort_unstable_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    }
+    let n = inputs.len();
     let mut book = Book {
         rules,
-        lots: std::collections::VecDeque::new(),
+        lots: std::collections::VecDeque::with_capacity(n),
         balance: 0.0,
         // Per order: (points earned not yet taken back, multiplier day).
-        orders: HashMap::new(),
-        out: Vec::new(),
+        orders: HashMap::with_capacity(n),
+        out: Vec::with_capacity(n + n / 2),
     };
     for input in merge_order_lines(inputs) {
         book.expire_until(day_of(input.ts()));
