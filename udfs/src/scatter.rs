@@ -206,7 +206,7 @@ mod tests {
         let dest: Vec<usize> = (0..len)
             .map(|i| {
                 let r = len - 1 - i;
-                if r % 2 == 0 {
+                if r.is_multiple_of(2) {
                     r / 2
                 } else {
                     len.div_ceil(2) + r / 2
