@@ -149,8 +149,6 @@ pub struct RowsGroups {
     /// The held columns, `columns[c][b]` column c of batch b: input batches
     /// (update) or the values behind state lists (merge).
     columns: Vec<Vec<ArrayRef>>,
-    /// Batches held.
-    batches: u32,
     /// (group, batch, row) of every held row, in arrival order.
     rows: Vec<(u32, u32, u32)>,
     groups: usize,
@@ -172,7 +170,6 @@ impl RowsGroups {
         Ok(RowsGroups {
             columns: vec![Vec::new(); fields.len()],
             fields,
-            batches: 0,
             rows: Vec::new(),
             groups: 0,
             held: 0,
@@ -187,13 +184,17 @@ impl RowsGroups {
         for (held, column) in self.columns.iter_mut().zip(columns) {
             held.push(column);
         }
-        self.batches += 1;
+    }
+
+    /// How many batches are held (every column holds one array per batch;
+    /// `rows_agg` has at least one argument).
+    fn batches(&self) -> u32 {
+        self.columns.first().map_or(0, Vec::len) as u32
     }
 
     /// Forget every held row.
     fn clear(&mut self) {
         self.columns = vec![Vec::new(); self.fields.len()];
-        self.batches = 0;
         self.rows = Vec::new();
         self.held = 0;
     }
@@ -301,7 +302,7 @@ impl GroupsAccumulator for RowsGroups {
         total_num_groups: usize,
     ) -> Result<()> {
         self.groups = self.groups.max(total_num_groups);
-        let b = self.batches;
+        let b = self.batches();
         let before = self.rows.len();
         for (r, &g) in group_indices.iter().enumerate() {
             if kept(opt_filter, r) {
@@ -347,7 +348,7 @@ impl GroupsAccumulator for RowsGroups {
             offsets.first().copied().unwrap_or(0),
             offsets.last().copied().unwrap_or(0),
         );
-        let b = self.batches;
+        let b = self.batches();
         let before = self.rows.len();
         for (r, &g) in group_indices.iter().enumerate() {
             if first.is_null(r) {
@@ -451,7 +452,6 @@ mod tests {
                 Arc::new(Field::new("x", DataType::Float64, true)),
             ]),
             columns: vec![Vec::new(); 2],
-            batches: 0,
             rows: Vec::new(),
             groups: n,
             held: 0,
